@@ -1,0 +1,1 @@
+"""The project's pipelines; see ``shuttle_prices.pipeline_registry``."""
