@@ -1,0 +1,246 @@
+"""The compiled plan: plain, frozen data that generation and execution both read.
+
+A plan is what `kedro krt compile` prints and what each KRT node loads at init (as JSON). Nothing
+downstream re-derives what the compiler decided: the runtime reads which datasets to decode,
+which Kedro nodes to call and which artifacts to load from here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from kedro_krt.schema.types import Field, Message, TypeSpec
+
+Role = Literal[
+    "request",
+    "response",
+    "artifact",
+    "parameter",
+    "fixed-parameter",
+    "carried",
+    "intermediate",
+]
+
+ROLE_LABELS: dict[str, str] = {
+    "request": "request input",
+    "response": "response output",
+    "artifact": "artifact",
+    "parameter": "per-message parameter",
+    "fixed-parameter": "fixed parameter",
+    "carried": "carried between KRT nodes",
+    "intermediate": "intermediate (in memory)",
+}
+
+PUBLIC_PROTO = "public_input.proto"
+INTERNAL_PROTO = "internal_nodes.proto"
+PARAMETERS_FIELD = "parameters"
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """What the compiler decided for one dataset of a workflow, and why."""
+
+    name: str
+    role: Role
+    rule: str
+    field: str | None = None
+    type: TypeSpec | None = None
+    type_source: str = ""
+    producer: str | None = None
+    consumers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParameterPlan:
+    """A `params:<ns>.<key>` dataset that a request may override."""
+
+    dataset: str
+    namespace: str
+    key: str
+    field: str
+
+
+@dataclass(frozen=True)
+class KrtNodePlan:
+    """One KRT node: the Kedro nodes it calls, in order, and the messages around it."""
+
+    name: str
+    group: str
+    kedro_nodes: tuple[str, ...]
+    input_message: str
+    input_proto: str
+    output_message: str
+    output_proto: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    artifacts: tuple[str, ...] = ()
+    fixed_parameters: tuple[str, ...] = ()
+    parameters: tuple[ParameterPlan, ...] = ()
+    reads_parameters: bool = False
+    writes_parameters: bool = False
+
+
+@dataclass(frozen=True)
+class WorkflowPlan:
+    """One KRT workflow compiled from a Kedro pipeline (or one namespace of it)."""
+
+    name: str
+    rpc: str
+    pipeline: str
+    namespace: str | None
+    grouping: str
+    nodes: tuple[KrtNodePlan, ...]
+    datasets: tuple[DatasetPlan, ...]
+    request: Message
+    response: Message
+    internal: tuple[Message, ...] = ()
+    parameters: tuple[ParameterPlan, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def dataset(self, name: str) -> DatasetPlan:
+        """The plan of dataset `name` in this workflow."""
+        for ds in self.datasets:
+            if ds.name == name:
+                return ds
+        raise KeyError(name)
+
+    def message(self, name: str) -> Message:
+        """A message of this workflow by name (request, response or internal)."""
+        for msg in (self.request, self.response, *self.internal):
+            if msg.name == name:
+                return msg
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole KRT version: what `kedro krt compile` reports and `package` writes."""
+
+    version: str
+    description: str
+    env: str
+    package_name: str
+    project_name: str
+    entrypoint_image: str
+    runtime_image: str
+    workflows: tuple[WorkflowPlan, ...]
+    variables: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as JSON-ready data (sorted, stable)."""
+        return _to_json(self)
+
+
+@dataclass(frozen=True)
+class NodeRuntimePlan:
+    """What one KRT node needs at run time: saved beside its main.py as plan.json."""
+
+    version: str
+    env: str
+    package_name: str
+    workflow: str
+    pipeline: str
+    node: KrtNodePlan
+    input: Message
+    output: Message
+    input_module: str
+    output_module: str
+    datasets: tuple[DatasetPlan, ...]
+
+    def dumps(self) -> str:
+        """Deterministic JSON text."""
+        return json.dumps(_to_json(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def loads(cls, text: str) -> NodeRuntimePlan:
+        """Read a plan.json written by `dumps`."""
+        data = json.loads(text)
+        node = data["node"]
+        node_plan = KrtNodePlan(
+            **{
+                **node,
+                "kedro_nodes": tuple(node["kedro_nodes"]),
+                "reads": tuple(node["reads"]),
+                "writes": tuple(node["writes"]),
+                "artifacts": tuple(node["artifacts"]),
+                "fixed_parameters": tuple(node["fixed_parameters"]),
+                "parameters": tuple(ParameterPlan(**p) for p in node["parameters"]),
+            }
+        )
+        return cls(
+            version=data["version"],
+            env=data["env"],
+            package_name=data["package_name"],
+            workflow=data["workflow"],
+            pipeline=data["pipeline"],
+            node=node_plan,
+            input=_message_from_json(data["input"]),
+            output=_message_from_json(data["output"]),
+            input_module=data["input_module"],
+            output_module=data["output_module"],
+            datasets=tuple(_dataset_from_json(d) for d in data["datasets"]),
+        )
+
+
+def _dataset_from_json(d: dict[str, Any]) -> DatasetPlan:
+    return DatasetPlan(
+        **{
+            **d,
+            "type": TypeSpec.from_json(d["type"]) if d.get("type") else None,
+            "consumers": tuple(d.get("consumers", ())),
+        }
+    )
+
+
+def _message_from_json(d: dict[str, Any]) -> Message:
+    return Message(
+        name=d["name"],
+        fields=tuple(
+            Field(
+                name=f["name"],
+                original=f["original"],
+                type=TypeSpec.from_json(f["type"]),
+                number=f["number"],
+            )
+            for f in d["fields"]
+        ),
+        doc=d.get("doc", ""),
+    )
+
+
+def _to_json(obj: Any) -> Any:
+    if isinstance(obj, TypeSpec):
+        return obj.to_json()
+    if isinstance(obj, Field):
+        return {
+            "name": obj.name,
+            "original": obj.original,
+            "type": obj.type.to_json(),
+            "number": obj.number,
+        }
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _to_json(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, tuple | list):
+        return [_to_json(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _to_json(v) for k, v in obj.items()}
+    return obj
+
+
+__all__ = [
+    "INTERNAL_PROTO",
+    "PARAMETERS_FIELD",
+    "PUBLIC_PROTO",
+    "ROLE_LABELS",
+    "DatasetPlan",
+    "KrtNodePlan",
+    "NodeRuntimePlan",
+    "ParameterPlan",
+    "Plan",
+    "Role",
+    "WorkflowPlan",
+    "asdict",
+]

@@ -1,0 +1,109 @@
+"""Open a Kedro project once: metadata, context, one catalog, the registered pipelines, krt.yml."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kedro_krt.compiler.analysis import NodeInfo
+from kedro_krt.config import KrtConfig, load_config
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+
+@dataclass
+class KedroProject:
+    """A bootstrapped project in one conf env (never `local`: what you compile is what you ship)."""
+
+    path: Path
+    env: str
+    package_name: str
+    project_name: str
+    context: Any
+    catalog: Any
+    pipelines: Mapping[str, Any]
+    config: KrtConfig
+
+    def params(self) -> dict[str, Any]:
+        """The project's parameters for the env."""
+        return dict(self.context.params)
+
+    def dataset_config(self, name: str) -> dict[str, Any] | None:
+        """The catalog config of a dataset (explicit entry or factory pattern), if any."""
+        resolver = self.catalog.config_resolver
+        config = resolver.config.get(name)
+        if config is None and resolver.match_dataset_pattern(name):
+            config = resolver.resolve_pattern(name)
+        return dict(config) if config else None
+
+    def pipeline(self, name: str) -> Any:
+        """A registered pipeline, with a suggestion when the name is wrong."""
+        if name not in self.pipelines:
+            import difflib
+
+            known = sorted(self.pipelines)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            from kedro_krt.compiler.analysis import CompileError
+
+            raise CompileError(
+                f"pipeline '{name}' is not registered in pipeline_registry.py.{hint} "
+                f"Registered: {', '.join(known)}"
+            )
+        return self.pipelines[name]
+
+
+def node_infos(pipeline: Any) -> list[NodeInfo]:
+    """Plain descriptions of a Kedro pipeline's nodes."""
+    return [
+        NodeInfo(
+            name=n.name,
+            namespace=n.namespace,
+            inputs=tuple(n.inputs),
+            outputs=tuple(n.outputs),
+        )
+        for n in pipeline.nodes
+    ]
+
+
+def open_project(path: Path, env: str | None = None) -> KedroProject:
+    """Bootstrap the project at `path` and load its context in `env` (`base` by default)."""
+    from kedro.framework.project import pipelines
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    path = Path(path).resolve()
+    metadata = bootstrap_project(path)
+    env = env or "base"
+    if env == "local":
+        from kedro_krt.config import ConfigError
+
+        raise ConfigError(
+            "env 'local' holds secrets and machine settings and never goes into a .krt: "
+            "use base or another env"
+        )
+    quiet_kedro()
+    session = KedroSession.create(project_path=path, env=env)
+    context = session.load_context()
+    catalog = context.catalog
+    config = load_config(context.config_loader)
+    return KedroProject(
+        path=path,
+        env=env,
+        package_name=metadata.package_name,
+        project_name=metadata.project_name,
+        context=context,
+        catalog=catalog,
+        pipelines=dict(pipelines),
+        config=config,
+    )
+
+
+def quiet_kedro() -> None:
+    """Kedro logs every dataset load at INFO; our commands print their own report."""
+    for name in ("kedro", "kedro.io", "kedro.pipeline", "kedro.framework"):
+        logging.getLogger(name).setLevel(logging.WARNING)

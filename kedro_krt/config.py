@@ -1,0 +1,337 @@
+"""The `conf/<env>/krt.yml` file: its schema, its defaults, and loading it through Kedro.
+
+The schema is a tree of frozen dataclasses. Every field carries a `doc` in its metadata: the
+commented template written by `kedro krt init` and the reference page are generated from it, so
+the three can never disagree. Unknown keys are errors that name the key, where it is and the
+closest known key, because KRE itself silently ignores typos and a typo in a deployment config
+should never pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+CONFIG_NAME = "krt"
+CONFIG_PATTERNS = ["krt*", "krt*/**"]
+DEFAULT_ENTRYPOINT_IMAGE = "konstellation/kre-entrypoint:1.8.1"
+DEFAULT_RUNTIME_IMAGE = "kedro-krt-runtime:latest"
+
+Grouping = Literal["namespace", "single", "node"]
+GROUPINGS: tuple[str, ...] = ("namespace", "single", "node")
+
+
+class ConfigError(ValueError):
+    """A problem in krt.yml that the user must fix; the message says where and what to change."""
+
+
+def _doc(text: str, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
+    if default_factory is not MISSING:
+        return field(default_factory=default_factory, metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    """One KRT workflow: a registered pipeline, optionally one namespace of it."""
+
+    name: str = _doc("KRT workflow name: lowercase letters, digits and '-', at most 19 chars.")
+    pipeline: str = _doc("The registered Kedro pipeline compiled into this workflow.", "")
+    namespace: str | None = _doc(
+        "Compile only this namespace of the pipeline (dotted prefix match).", None
+    )
+    rpc: str | None = _doc("The rpc in `service Entrypoint`; CamelCase of the name if unset.", None)
+    grouping: Grouping = _doc(
+        "How Kedro nodes become KRT nodes: `namespace` (one KRT node per top-level namespace), "
+        "`single` (the whole workflow is one KRT node) or `node` (one per Kedro node).",
+        "namespace",
+    )
+    inputs: tuple[str, ...] = _doc(
+        "Datasets taken from each request, whatever inference says.", default_factory=tuple
+    )
+    artifacts: tuple[str, ...] = _doc(
+        "Datasets loaded once in init and shared by every request, whatever inference says.",
+        default_factory=tuple,
+    )
+    outputs: tuple[str, ...] = _doc(
+        "Datasets returned in the response; all free outputs if empty.", default_factory=tuple
+    )
+    nodes: dict[str, str] = _doc(
+        "Rename KRT nodes: {group (namespace or Kedro node name): KRT node name}.",
+        default_factory=dict,
+    )
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """Container images written into krt.yml."""
+
+    entrypoint: str = _doc("The KRE entrypoint image.", DEFAULT_ENTRYPOINT_IMAGE)
+    runtime: str = _doc(
+        "The runner image of Kedro nodes, built from the generated Dockerfile (Python 3.10+).",
+        DEFAULT_RUNTIME_IMAGE,
+    )
+
+
+@dataclass(frozen=True)
+class KrtConfig:
+    """The whole `conf/<env>/krt.yml`."""
+
+    version: str = _doc("KRT version name (lowercase, digits, '-', at most 19 chars).", "")
+    description: str = _doc("The version's description shown by KRE.", "")
+    workflows: tuple[WorkflowConfig, ...] = _doc(
+        "The workflows of the version; one per `--pipeline` when given on the command line.",
+        default_factory=tuple,
+    )
+    images: ImagesConfig = _doc("Images of the entrypoint and of the Kedro nodes.", ImagesConfig())
+    samples: dict[str, str] = _doc(
+        "Sample files (CSV, Parquet, JSON, Excel) used to infer the type of a dataset: "
+        "{dataset: path relative to the project}.",
+        default_factory=dict,
+    )
+    schemas: dict[str, Any] = _doc(
+        "Explicit types of datasets, which win over inference: {dataset: type}. "
+        "See the schema reference for the type language.",
+        default_factory=dict,
+    )
+    variables: tuple[str, ...] = _doc(
+        "`config.variables` of krt.yml: env vars set per version in KRE (UPPER_SNAKE).",
+        default_factory=tuple,
+    )
+    exclude: tuple[str, ...] = _doc(
+        "Extra glob patterns (relative to the project) never copied into the .krt.",
+        default_factory=tuple,
+    )
+    requirements: tuple[str, ...] = _doc(
+        "Extra pip requirements of the runner image.", default_factory=tuple
+    )
+
+
+def _is_optional(tp: Any) -> tuple[bool, Any]:
+    args = get_args(tp)
+    if get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return True, rest[0]
+    return False, tp
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass `cls` from plain data, rejecting unknown keys and wrong types."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where or 'krt.yml'}: expected a mapping, found {_kind(data)}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    errors: list[str] = []
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            errors.append(
+                f"unknown key '{key}' at {where or 'the top level'}{hint} "
+                f"(known keys: {', '.join(known)})"
+            )
+    if errors:
+        raise ConfigError("krt.yml: " + "; ".join(errors))
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        path = f"{where}.{name}" if where else name
+        if name not in data or (data[name] is None and name != "namespace" and name != "rpc"):
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ConfigError(f"krt.yml: '{path}' is required ({f.metadata['doc']})")
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], path)
+    return cls(**kwargs)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    optional, tp = _is_optional(tp)
+    if value is None and optional:
+        return None
+    origin = get_origin(tp)
+    if is_dataclass(tp):
+        return _build(tp, value, where)  # type: ignore[arg-type]
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(
+                f"krt.yml: '{where}' is {value!r}; expected one of {', '.join(map(str, allowed))}"
+            )
+        return value
+    if origin is tuple:
+        (item_tp, _) = get_args(tp)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, Sequence):
+            raise ConfigError(f"krt.yml: '{where}' must be a list, found {_kind(value)}")
+        return tuple(_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"krt.yml: '{where}' must be a mapping, found {_kind(value)}")
+        key_tp, val_tp = get_args(tp)
+        return {str(k): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ConfigError(f"krt.yml: '{where}' must be a string, found {_kind(value)}")
+        return str(value)
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"krt.yml: '{where}' must be true or false, found {value!r}")
+    return value
+
+
+def parse_config(data: Mapping[str, Any] | None) -> KrtConfig:
+    """Validate plain data (as loaded from YAML) against the schema."""
+    return _build(KrtConfig, dict(data or {}), "")
+
+
+def load_config(config_loader: Any) -> KrtConfig:
+    """Load `krt.yml` through the project's Kedro config loader (base merged with the env).
+
+    The `krt` pattern is added when the project's settings do not declare it, as kedro-airflow
+    does, so that projects need no settings change.
+    """
+    try:
+        if CONFIG_NAME not in config_loader.config_patterns:
+            config_loader.config_patterns[CONFIG_NAME] = CONFIG_PATTERNS
+        raw = config_loader[CONFIG_NAME]
+    except KeyError:
+        raw = {}
+    except Exception as exc:  # Kedro raises several types for unreadable YAML
+        if exc.__class__.__name__ == "MissingConfigException":
+            raw = {}
+        else:
+            raise ConfigError(f"krt.yml could not be read: {exc}") from exc
+    return parse_config(raw)
+
+
+def describe_schema(cls: type = KrtConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(key path, type, default, doc) rows of the schema, for the template and the reference."""
+    rows: list[tuple[str, str, str, str]] = []
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        path = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = "(required)"
+        _, inner = _is_optional(tp)
+        item = get_args(inner)[0] if get_origin(inner) is tuple else None
+        type_name = _type_name(tp)
+        if is_dataclass(inner):
+            rows.append((path, "mapping", "", f.metadata["doc"]))
+            rows.extend(describe_schema(inner, f"{path}.")) # type: ignore[arg-type]
+        elif item is not None and is_dataclass(item):
+            rows.append((path, "list of mappings", "[]", f.metadata["doc"]))
+            rows.extend(describe_schema(item, f"{path}[]."))  # type: ignore[arg-type]
+        else:
+            rows.append((path, type_name, _show(default), f.metadata["doc"]))
+    return rows
+
+
+def _show(default: Any) -> str:
+    if default is None:
+        return "null"
+    if isinstance(default, tuple):
+        return "[]" if not default else str(list(default))
+    if isinstance(default, dict):
+        return "{}"
+    return str(default)
+
+
+def _type_name(tp: Any) -> str:
+    optional, tp = _is_optional(tp)
+    origin = get_origin(tp)
+    if origin is Literal:
+        name = " | ".join(map(str, get_args(tp)))
+    elif origin is tuple:
+        name = f"list of {_type_name(get_args(tp)[0])}"
+    elif origin is dict:
+        name = "mapping"
+    elif tp is Any:
+        name = "any"
+    else:
+        name = getattr(tp, "__name__", str(tp))
+    return f"{name} or null" if optional else name
+
+
+def render_template(version: str, description: str, workflows: Sequence[Mapping[str, Any]]) -> str:
+    """The commented `krt.yml` written by `kedro krt init`."""
+    wf_lines = []
+    for wf in workflows:
+        wf_lines.append(f"  - name: {wf['name']}")
+        wf_lines.append(f"    pipeline: {wf['pipeline']}")
+        wf_lines.append(f"    rpc: {wf['rpc']}")
+        wf_lines.append(f"    grouping: {wf.get('grouping', 'namespace')}")
+        for key in ("inputs", "artifacts"):
+            values = wf.get(key) or []
+            wf_lines.append(f"    {key}: {yaml.safe_dump(list(values), default_flow_style=True).strip()}")
+    if not wf_lines:
+        wf_lines.append("  []")
+    return TEMPLATE.format(
+        version=version,
+        description=yaml.safe_dump(description, default_style='"').strip(),
+        workflows="\n".join(wf_lines),
+        entrypoint=DEFAULT_ENTRYPOINT_IMAGE,
+        runtime=DEFAULT_RUNTIME_IMAGE,
+    )
+
+
+TEMPLATE = """\
+# kedro-krt: how this project becomes a KRT version for KRE.
+# Written by `kedro krt init`; every key is optional unless noted. Unknown keys are errors.
+# `kedro krt compile` shows what each setting does; the reference lists every key.
+
+# The version's name: lowercase letters, digits and '-', at most 19 characters.
+version: {version}
+description: {description}
+
+# One workflow per registered pipeline (or per namespace of one). The rpc is its name in
+# `service Entrypoint`. grouping: namespace (one KRT node per top-level namespace), single, node.
+# inputs / artifacts override what the compiler infers for a dataset.
+workflows:
+{workflows}
+
+images:
+  entrypoint: {entrypoint}
+  # The Kedro nodes need Python 3.10+: build this image from the .krt's Dockerfile.
+  runtime: {runtime}
+
+# Sample files to infer a dataset's type from, when the catalog cannot load it:
+# samples:
+#   etl.shuttles: data/01_raw/sample_shuttles.csv
+samples: {{}}
+
+# Explicit types, which win over inference. Scalars: double int64 bool string bytes timestamp
+# struct value (suffix ? for optional); list[double]; {{table: {{column: type}}}};
+# {{record: {{key: type}}}}; {{series: double}}.
+# schemas:
+#   output.quotes: {{table: {{shuttle_id: string, price: double}}}}
+schemas: {{}}
+
+# Environment variables KRE sets per version (config.variables in krt.yml); never put secrets
+# in conf/: read them from these variables.
+variables: []
+
+# Extra glob patterns never copied into the .krt (conf/local and credentials never are).
+exclude: []
+"""
+
+
+def config_path(project_path: Path, env: str) -> Path:
+    """Where `kedro krt init` writes the config for `env`."""
+    return project_path / "conf" / env / "krt.yml"
