@@ -86,9 +86,9 @@ def open_project(path: Path, env: str | None = None) -> KedroProject:
             "env 'local' holds secrets and machine settings and never goes into a .krt: "
             "use base or another env"
         )
-    quiet_kedro()
     session = KedroSession.create(project_path=path, env=env)
     context = session.load_context()
+    quiet_kedro()
     catalog = context.catalog
     config = load_config(context.config_loader)
     return KedroProject(

@@ -1,0 +1,320 @@
+"""Thin click commands: parse, call, print. `kedro krt ...` in a project; `kedro-krt ...` anywhere."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+HELP_PIPELINE = "Registered pipeline to compile into a workflow (repeat for several)."
+HELP_ENV = "Kedro conf env packaged with base (never `local`). Default: base only."
+HELP_VERSION = "KRT version name (default: `version:` in krt.yml, else the package name)."
+HELP_HOST = "Interface to bind (127.0.0.1 unless told otherwise)."
+HELP_PORT = "gRPC port of the entrypoint (KRE uses 9000)."
+HELP_WEB_PORT = "HTTP port for /public_input.proto, /info and /endpoints (0 disables)."
+HELP_WORKERS = "Worker processes sharing the port."
+HELP_TIMEOUT = "Seconds before a request fails with DEADLINE_EXCEEDED (KRE: 30)."
+HELP_CONFIG = "A config variable of the version, NAME=VALUE (repeat); else taken from the env."
+HELP_ADDRESS = "host:port of the served KRT."
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from kedro_krt.compiler.analysis import CompileError
+    from kedro_krt.config import ConfigError
+    from kedro_krt.krt.archive import KrtArchiveError
+    from kedro_krt.package import PackageError
+    from kedro_krt.runtime.errors import RuntimeSetupError
+    from kedro_krt.schema.protoc import ProtoCompileError
+    from kedro_krt.schema.types import SchemaError
+    from kedro_krt.serve.errors import ServeError
+
+    return (
+        CompileError,
+        ConfigError,
+        KrtArchiveError,
+        PackageError,
+        ProtoCompileError,
+        SchemaError,
+        ServeError,
+        RuntimeSetupError,
+        FileNotFoundError,
+    )
+
+
+@contextlib.contextmanager
+def _friendly() -> Iterator[None]:
+    """User mistakes become one clear message and exit 1; our bugs keep their traceback."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*dataset names contain '.'.*")
+    warnings.filterwarnings("ignore", message=".*register_new_resolver.*")
+    try:
+        yield
+    except _user_errors() as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _progress(message: str) -> None:
+    click.echo(click.style(f"  ... {message}", dim=True), err=True)
+
+
+def _open(project_path: Path, env: str | None) -> Any:
+    from kedro_krt.compiler.project import open_project
+
+    return open_project(project_path, env)
+
+
+@click.group(name="Kedro-KRT")
+def commands() -> None:
+    """kedro-krt's project commands."""
+
+
+@commands.group(name="krt")
+def krt() -> None:
+    """Compile Kedro pipelines into KRT versions for KRE, and serve them locally."""
+
+
+@krt.command()
+@click.option("--env", "-e", default="base", show_default=True, help="Conf env to write into.")
+@click.option("--force", is_flag=True, help="Overwrite an existing krt.yml.")
+@click.pass_obj
+def init(metadata: Any, env: str, force: bool) -> None:
+    """Write conf/<env>/krt.yml, prefilled with what can be inferred."""
+    from kedro_krt.compiler.build import default_workflows, rpc_name
+    from kedro_krt.config import config_path, render_template
+    from kedro_krt.krt.manifest import to_valid_name
+
+    with _friendly():
+        path = config_path(metadata.project_path, env)
+        if path.exists() and not force:
+            raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+        project = _open(metadata.project_path, None if env == "local" else env)
+        workflows = [
+            {"name": w.name, "pipeline": w.pipeline, "rpc": rpc_name(w)}
+            for w in default_workflows(project)
+        ]
+        text = render_template(
+            to_valid_name(project.package_name), f"{project.project_name}", workflows
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {path.relative_to(metadata.project_path)}")
+        for w in workflows:
+            click.echo(f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}")
+
+
+@krt.command(name="compile")
+@click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
+@click.option("--env", "-e", default=None, help=HELP_ENV)
+@click.option("--version", "version", default=None, help=HELP_VERSION)
+@click.option(
+    "--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Also write krt.yml, the protos and docs/README.md into this folder.",
+)
+@click.pass_obj
+def compile_cmd(
+    metadata: Any, pipelines: tuple[str, ...], env: str | None, version: str | None,
+    output: Path | None,
+) -> None:
+    """Print how the pipelines compile: workflows, KRT nodes, dataset roles, fields, warnings."""
+    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.report import render_report
+    from kedro_krt.package import write_compiled
+
+    with _friendly():
+        project = _open(metadata.project_path, env)
+        plan = compile_project(project, pipelines or None, version=version, progress=_progress)
+        click.echo(render_report(plan), nl=False)
+        if output is not None:
+            for path in write_compiled(plan, output):
+                click.echo(f"wrote {path}")
+
+
+@krt.command()
+@click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
+@click.option("--version", "version", default=None, help=HELP_VERSION)
+@click.option("--env", "-e", default=None, help=HELP_ENV)
+@click.option(
+    "--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Folder of the .krt (default: dist/ in the project).",
+)
+@click.pass_obj
+def package(
+    metadata: Any, pipelines: tuple[str, ...], version: str | None, env: str | None,
+    output: Path | None,
+) -> None:
+    """Write dist/<version>.krt, ready to upload to KRE."""
+    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.package import package as write_package
+
+    with _friendly():
+        started = time.perf_counter()
+        project = _open(metadata.project_path, env)
+        plan = compile_project(project, pipelines or None, version=version, progress=_progress)
+        out_dir = output or metadata.project_path / "dist"
+        result = write_package(project, plan, out_dir, progress=_progress)
+        for warning in [*result.warnings, *(w for wf in plan.workflows for w in wf.warnings)]:
+            click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
+        click.echo(str(result.path))
+        for wf in plan.workflows:
+            click.echo(
+                f"  workflow {wf.name} (rpc {wf.rpc}): "
+                + " -> ".join(n.name for n in wf.nodes)
+            )
+        click.echo(
+            f"  {result.files} files, {result.size / 1024:.1f} KiB, "
+            f"{len(result.artifacts)} artifact file(s), {time.perf_counter() - started:.1f} s"
+        )
+
+
+def _validate(path: Path) -> None:
+    from kedro_krt.krt.validate import format_report, validate_path
+
+    with _friendly():
+        report = validate_path(path)
+    click.echo(format_report(report))
+    if not report.ok:
+        sys.exit(1)
+
+
+@krt.command(name="validate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def validate_project_cmd(path: Path) -> None:
+    """Check a .krt, a folder or a krt.yml against KRE v1's rules and ours."""
+    _validate(path)
+
+
+def _serve_options(func: Any) -> Any:
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help=HELP_HOST),
+        click.option("--port", default=9000, show_default=True, type=int, help=HELP_PORT),
+        click.option("--web-port", default=8080, show_default=True, type=int, help=HELP_WEB_PORT),
+        click.option("--workers", default=1, show_default=True, type=int, help=HELP_WORKERS),
+        click.option("--timeout", default=30.0, show_default=True, type=float, help=HELP_TIMEOUT),
+        click.option("--config", "config", multiple=True, help=HELP_CONFIG),
+        click.option(
+            "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+            help="Folder of the local db/measurement/prediction stores (default: temporary).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _config_pairs(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--config")
+        out[name] = value
+    return out
+
+
+def _run_server(source: Path, **options: Any) -> None:
+    from kedro_krt.serve import run_server
+
+    config = _config_pairs(options.pop("config"))
+    with _friendly():
+        code = run_server(source, config=config, **options)
+    sys.exit(code)
+
+
+@krt.command()
+@click.option("--krt", "krt_file", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Serve this .krt (or folder) instead of compiling the project.")
+@click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
+@click.option("--env", "-e", default=None, help=HELP_ENV)
+@_serve_options
+@click.pass_obj
+def serve(
+    metadata: Any, krt_file: Path | None, pipelines: tuple[str, ...], env: str | None,
+    **options: Any,
+) -> None:
+    """Serve the project (compiled on the fly) or a .krt as KRE would, on 127.0.0.1:9000."""
+    if krt_file is not None:
+        _run_server(krt_file, **options)
+        return
+    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.package import package as write_package
+
+    with tempfile.TemporaryDirectory(prefix="kedro-krt-serve-") as tmp, _friendly():
+        project = _open(metadata.project_path, env)
+        plan = compile_project(project, pipelines or None, progress=_progress)
+        result = write_package(project, plan, Path(tmp), progress=_progress)
+        _run_server(result.path, **options)
+
+
+def _call(rpc: str, data: str | None, file: Path | None, address: str, timeout: float) -> None:
+    from kedro_krt.serve.client import CallError, call
+
+    if (data is None) == (file is None):
+        raise click.UsageError("give the request as --data JSON or --file FILE (one of them)")
+    body = data if data is not None else file.read_text(encoding="utf-8")  # type: ignore[union-attr]
+    with _friendly():
+        try:
+            reply = call(rpc, body, address=address, timeout=timeout)
+        except CallError as exc:
+            click.echo(f"{exc.code}: {exc.details}", err=True)
+            sys.exit(1)
+    click.echo(reply)
+
+
+def _call_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.argument("rpc"),
+            click.option("--data", "-d", default=None, help="The request as proto3 JSON."),
+            click.option("--file", "-f", type=click.Path(exists=True, path_type=Path),
+                         default=None, help="A file holding the request as proto3 JSON."),
+            click.option("--address", "-a", default="127.0.0.1:9000", show_default=True,
+                         help=HELP_ADDRESS),
+            click.option("--timeout", default=30.0, show_default=True, type=float,
+                         help="Seconds to wait for the reply."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@krt.command(name="call")
+@_call_options
+def call_project_cmd(rpc: str, data: str | None, file: Path | None, address: str,
+                     timeout: float) -> None:
+    """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply."""
+    _call(rpc, data, file, address, timeout)
+
+
+@click.group()
+@click.version_option(package_name="kedro-krt")
+def main() -> None:
+    """kedro-krt commands that need no Kedro project: validate, serve and call KRTs."""
+
+
+@main.command(name="validate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def validate_cmd(path: Path) -> None:
+    """Check a .krt, a folder or a krt.yml against KRE v1's rules and ours; exit 1 on errors."""
+    _validate(path)
+
+
+@main.command(name="serve")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@_serve_options
+def serve_cmd(source: Path, **options: Any) -> None:
+    """Serve any KRT v1 with Python nodes (a .krt, a folder or its krt.yml) as KRE would."""
+    _run_server(source, **options)
+
+
+@main.command(name="call")
+@_call_options
+def call_cmd(rpc: str, data: str | None, file: Path | None, address: str, timeout: float) -> None:
+    """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply."""
+    _call(rpc, data, file, address, timeout)

@@ -1,0 +1,84 @@
+"""The compile report: how a pipeline became a KRT version, and why each dataset got its role."""
+
+from __future__ import annotations
+
+from kedro_krt.compiler.plan import ROLE_LABELS, Plan, WorkflowPlan
+from kedro_krt.schema.types import Message
+
+
+def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip()
+        for r in rows
+    ]
+
+
+def _message(msg: Message, title: str) -> list[str]:
+    lines = [f"  {title} {msg.name}"]
+    rows = [["field", "type", "dataset"]]
+    for f in msg.fields:
+        rows.append([f.name, f.type.describe(), f.original])
+        if f.type.kind == "table":
+            for c in f.type.columns:
+                opt = "optional " if c.optional else ""
+                orig = c.original if c.original != c.name else ""
+                rows.append([f"  .{c.name}", f"{opt}{c.kind}", f"{orig} ({c.dtype})".strip()])
+        elif f.type.kind == "record":
+            for sub in f.type.fields:
+                rows.append([f"  .{sub.name}", sub.type.describe(), sub.original])
+                if sub.type.kind == "record":
+                    for leaf in sub.type.fields:
+                        rows.append([f"    .{leaf.name}", leaf.type.describe(), leaf.original])
+    return lines + _table(rows)
+
+
+def render_workflow(w: WorkflowPlan) -> list[str]:
+    """Report lines of one workflow."""
+    where = f"pipeline '{w.pipeline}'" + (f", namespace '{w.namespace}'" if w.namespace else "")
+    lines = [
+        f"Workflow {w.name}: rpc Entrypoint/{w.rpc}, {where}, grouping {w.grouping}",
+        "  KRT nodes (sequential):",
+    ]
+    rows = []
+    for i, n in enumerate(w.nodes, 1):
+        rows.append(
+            [f"{i}.", n.name, f"{n.input_message} -> {n.output_message}", ", ".join(n.kedro_nodes)]
+        )
+    lines += _table(rows)
+    lines.append("  Datasets:")
+    rows = [["dataset", "role", "field", "type (from)", "rule"]]
+    for d in w.datasets:
+        typ = f"{d.type.describe()} ({d.type_source})" if d.type else "-"
+        rows.append([d.name, ROLE_LABELS[d.role], d.field or "-", typ, d.rule])
+    lines += _table(rows)
+    lines += _message(w.request, "Request")
+    lines += _message(w.response, "Response")
+    for msg in w.internal:
+        lines += _message(msg, "Between nodes:")
+    if w.warnings:
+        lines.append("  Warnings:")
+        lines += [f"    - {warning}" for warning in w.warnings]
+    return lines
+
+
+def render_report(plan: Plan) -> str:
+    """The whole report, deterministic (no paths, no times) so that it can be a golden file."""
+    lines = [
+        f"KRT version {plan.version} from project '{plan.project_name}' (conf env {plan.env})",
+        f"  entrypoint image {plan.entrypoint_image}; Kedro nodes image {plan.runtime_image}",
+    ]
+    if plan.variables:
+        lines.append(f"  config.variables: {', '.join(plan.variables)}")
+    for w in plan.workflows:
+        lines.append("")
+        lines += render_workflow(w)
+    warnings = [*plan.warnings, *(x for w in plan.workflows for x in w.warnings)]
+    lines.append("")
+    lines.append(
+        f"{len(plan.workflows)} workflow(s), {sum(len(w.nodes) for w in plan.workflows)} KRT "
+        f"node(s), {len(warnings)} warning(s)"
+    )
+    return "\n".join(lines) + "\n"

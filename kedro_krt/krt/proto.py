@@ -1,0 +1,141 @@
+"""What a ``.proto`` file declares, as protoc (from grpcio-tools) reads it.
+
+We ask the real protoc for a descriptor set instead of parsing proto text ourselves: a file
+protoc accepts here is a file KRE's entrypoint can compile, and the services we read are the
+ones it will serve.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2
+
+_PROTOC_TIMEOUT_S = 120
+
+
+class ProtoError(Exception):
+    """protoc rejected a proto file; the message is protoc's own report."""
+
+
+@dataclass(frozen=True)
+class Rpc:
+    """One rpc of a service: full input and output type names, and whether it streams."""
+
+    name: str
+    input_type: str
+    output_type: str
+    client_streaming: bool = False
+    server_streaming: bool = False
+
+
+@dataclass(frozen=True)
+class ProtoDescription:
+    """What one proto file declares (not what it imports)."""
+
+    file: str
+    package: str
+    services: dict[str, tuple[Rpc, ...]]
+    messages: tuple[str, ...]
+
+
+def well_known_protos_dir() -> Path:
+    """The folder of the ``google/protobuf/*.proto`` files bundled with grpcio-tools."""
+    return Path(str(resources.files("grpc_tools") / "_proto"))
+
+
+def _virtual_name(proto_path: Path, include_dirs: Sequence[Path]) -> tuple[str, list[Path]]:
+    """The name protoc knows the file by, and the -I list that makes it so."""
+    includes = [Path(d).resolve() for d in include_dirs]
+    for folder in includes:
+        try:
+            return proto_path.relative_to(folder).as_posix(), includes
+        except ValueError:
+            continue
+    # The file is outside every include folder: its own folder comes first.
+    return proto_path.name, [proto_path.parent, *includes]
+
+
+def describe_proto(proto_path: Path | str, include_dirs: Sequence[Path] = ()) -> ProtoDescription:
+    """Compile ``proto_path`` with protoc and describe its package, services and messages.
+
+    ``include_dirs`` are searched for imports (in order), then grpcio-tools' well-known protos
+    (``google/protobuf/timestamp.proto``, ...). When no include folder holds the file, its own
+    folder is searched first.
+
+    Raises:
+        ProtoError: with protoc's report, when protoc rejects the file or it does not exist.
+    """
+    proto_path = Path(proto_path).resolve()
+    if not proto_path.is_file():
+        raise ProtoError(f"{proto_path}: no such proto file")
+    name, includes = _virtual_name(proto_path, include_dirs)
+    with tempfile.TemporaryDirectory(prefix="krt-protoc-") as tmp:
+        out = Path(tmp) / "descriptor.pb"
+        args = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            *(f"-I{folder}" for folder in includes),
+            f"-I{well_known_protos_dir()}",
+            f"--descriptor_set_out={out}",
+            name,
+        ]
+        # protoc resolves the input name against the include folders; cwd only matters for
+        # relative -I, which we never pass.
+        result = subprocess.run(
+            args, capture_output=True, text=True, timeout=_PROTOC_TIMEOUT_S, check=False
+        )
+        if result.returncode != 0 or not out.is_file():
+            report = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
+            raise ProtoError(report)
+        descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    file = next(f for f in descriptor_set.file if f.name == name)
+    services = {
+        service.name: tuple(
+            Rpc(
+                name=method.name,
+                input_type=method.input_type.lstrip("."),
+                output_type=method.output_type.lstrip("."),
+                client_streaming=method.client_streaming,
+                server_streaming=method.server_streaming,
+            )
+            for method in service.method
+        )
+        for service in file.service
+    }
+    prefix = f"{file.package}." if file.package else ""
+    messages = tuple(f"{prefix}{message.name}" for message in file.message_type)
+    return ProtoDescription(file=name, package=file.package, services=services, messages=messages)
+
+
+def proto_services(
+    proto_path: Path | str, include_dirs: Sequence[Path] = ()
+) -> dict[str, dict[str, tuple[str, str]]]:
+    """{service name: {rpc name: (full input type, full output type)}} of a proto file.
+
+    Types are full names without the leading dot, e.g. ``entrypoint.Request``.
+
+    Raises:
+        ProtoError: with protoc's report, when protoc rejects the file.
+    """
+    description = describe_proto(proto_path, include_dirs)
+    return {
+        service: {rpc.name: (rpc.input_type, rpc.output_type) for rpc in rpcs}
+        for service, rpcs in description.services.items()
+    }
+
+
+def proto_package(proto_path: Path | str, include_dirs: Sequence[Path] = ()) -> str:
+    """The ``package`` a proto file declares ("" when it declares none).
+
+    Raises:
+        ProtoError: with protoc's report, when protoc rejects the file.
+    """
+    return describe_proto(proto_path, include_dirs).package

@@ -1,0 +1,466 @@
+"""Check a KRT v1 (archive, folder or file mapping) against KRE's rules and ours.
+
+KRE checks little at upload (the YAML, and that each ``src`` exists) and fails later, or
+silently, on the rest: a ``./`` entry, a file before its folder, a symlink, a typo in a key,
+an rpc missing from the proto. This validator reports every one of those problems at once,
+each with what to change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from kedro_krt.krt.archive import (
+    MAX_KRT_BYTES,
+    KrtArchiveError,
+    list_krt,
+    read_krt,
+)
+from kedro_krt.krt.manifest import (
+    PUBLIC_PROTO,
+    RPC_RE,
+    Manifest,
+    ParsedManifest,
+    parse_manifest_lenient,
+)
+from kedro_krt.krt.problems import Problem, error, warning
+from kedro_krt.krt.proto import ProtoError, describe_proto
+
+__all__ = [
+    "Problem",
+    "ValidationReport",
+    "format_report",
+    "validate_files",
+    "validate_path",
+]
+
+_ENTRYPOINT_SERVICE = "Entrypoint"
+_HOW_TO_BUILD = (
+    "build the archive from inside the KRT folder (tar -czf x.krt -C <folder> krt.yml "
+    "public_input.proto src ...) or with 'kedro krt package'"
+)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of :func:`validate_path`.
+
+    Attributes:
+        source: the path that was checked, as given.
+        problems: every problem found, errors and warnings, in the order found.
+        manifest: the checked manifest, or ``None`` when ``krt.yml`` is missing or has errors.
+    """
+
+    source: str
+    problems: tuple[Problem, ...]
+    manifest: Manifest | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether there is no error (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that make KRE refuse the KRT or break it at run time."""
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """The problems worth a look that do not stop the KRT."""
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+def validate_files(files: Mapping[str, bytes]) -> list[Problem]:
+    """Check a KRT given as {root-relative posix path: content}: manifest, sources, proto.
+
+    Returns:
+        Every problem found (empty when the KRT is valid).
+    """
+    return _validate_files(files)[1]
+
+
+def _validate_files(files: Mapping[str, bytes]) -> tuple[Manifest | None, list[Problem]]:
+    if "krt.yml" not in files:
+        return None, [_missing_manifest(files)]
+    try:
+        text = files["krt.yml"].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [
+            error("krt.yml", f"krt.yml is not UTF-8 text ({exc}); save it as UTF-8", "krt.yaml")
+        ]
+    parsed = parse_manifest_lenient(text)
+    problems = list(parsed.problems)
+    if parsed.manifest is None:
+        return None, problems
+    problems += _check_sources(parsed, files)
+    problems += _check_proto(parsed, files)
+    return (parsed.manifest if parsed.ok else None), problems
+
+
+def _missing_manifest(files: Mapping[str, bytes]) -> Problem:
+    names = sorted(files)
+    nested = [n for n in names if n.endswith("/krt.yml")]
+    other = [n for n in names if n.lower() in ("krt.yaml", "krt.yml")]
+    if nested:
+        hint = f"found {nested[0]}: krt.yml must sit at the root of the KRT; move it there"
+    elif other:
+        hint = f"found {other[0]}: KRE reads only a file named exactly krt.yml; rename it"
+    else:
+        hint = "add krt.yml (version, description, entrypoint, nodes, workflows) at the root"
+    return error("krt.yml", f"error krt.yml file missing: {hint}", "kre.krt-yml-missing")
+
+
+def _check_sources(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[Problem]:
+    assert parsed.manifest is not None
+    problems: list[Problem] = []
+    # Suggest only files no other node already runs: those are the likely typos' targets.
+    taken = {posixpath.normpath(n.src) for n in parsed.manifest.nodes if n.src}
+    python_files = [n for n in files if n.endswith(".py") and n not in taken]
+    for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
+        if not node.src:
+            continue  # already reported as required or mistyped
+        where = parsed.location(f"{path}.src")
+        normalized = posixpath.normpath(node.src)
+        if node.src.startswith("/") or normalized == ".." or normalized.startswith("../"):
+            problems.append(
+                error(
+                    where,
+                    f'"src: {node.src}" of node "{node.name}" points outside the KRT: write a '
+                    "path relative to the KRT root, e.g. src/<node>/main.py",
+                    "krt.src-path",
+                )
+            )
+            continue
+        if normalized in files:
+            continue
+        if any(name.startswith(normalized + "/") for name in files):
+            hint = f"{node.src} is a folder; point src at the node's main file in it"
+        else:
+            close = difflib.get_close_matches(normalized, python_files, n=1, cutoff=0.6)
+            hint = (
+                f'did you mean "{close[0]}"?'
+                if close
+                else "add the file to the KRT or fix the path (relative to the KRT root)"
+            )
+        problems.append(
+            error(
+                where,
+                f"error src File {node.src} for node {node.name} not exists: {hint}",
+                "kre.src-missing",
+            )
+        )
+    return problems
+
+
+def _check_proto(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[Problem]:
+    manifest = parsed.manifest
+    assert manifest is not None
+    declared = manifest.entrypoint.proto
+    if declared.endswith(".proto") and declared in files:
+        proto = declared
+    elif PUBLIC_PROTO in files:
+        proto = PUBLIC_PROTO  # a wrong declared name is reported by the manifest checks
+    else:
+        missing = declared if declared.endswith(".proto") else PUBLIC_PROTO
+        return [
+            error(
+                missing,
+                f'"{missing}" is not in the KRT: KRE\'s entrypoint builds its gRPC server from '
+                f"{PUBLIC_PROTO} at the KRT root; add it, with a 'service Entrypoint' holding "
+                "one rpc per workflow",
+                "krt.proto-missing",
+            )
+        ]
+
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="krt-validate-") as tmp:
+        root = Path(tmp)
+        # Every .proto of the KRT, so that imports between them (internal_nodes.proto, ...)
+        # resolve as they will for the entrypoint.
+        for name, data in files.items():
+            if name.endswith(".proto") and ".." not in name.split("/"):
+                target = root / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        try:
+            description = describe_proto(root / proto, [root])
+        except ProtoError as exc:
+            report = str(exc).replace(f"{root}{os.sep}", "").replace(str(root), "")
+            return [
+                error(
+                    proto,
+                    f"protoc rejects {proto}, so KRE's entrypoint would fail to start:\n"
+                    f"{report}\nfix the proto where protoc points",
+                    "krt.proto-compile",
+                )
+            ]
+
+    rpcs = {rpc.name: rpc for rpc in description.services.get(_ENTRYPOINT_SERVICE, ())}
+    if _ENTRYPOINT_SERVICE not in description.services:
+        others = ", ".join(description.services) or "none"
+        return [
+            error(
+                proto,
+                f"{proto} has no 'service Entrypoint' (services found: {others}); KRE's "
+                "entrypoint serves only that service: declare 'service Entrypoint { rpc "
+                "<Name> (<Request>) returns (<Response>); }' with one rpc per workflow",
+                "krt.service-missing",
+            )
+        ]
+
+    used: set[str] = set()
+    for workflow, path in zip(manifest.workflows, parsed.workflow_paths, strict=True):
+        rpc_name = workflow.entrypoint
+        if not rpc_name or not RPC_RE.match(rpc_name):
+            continue  # already reported by the manifest checks
+        used.add(rpc_name)
+        where = parsed.location(f"{path}.entrypoint")
+        rpc = rpcs.get(rpc_name)
+        if rpc is None:
+            close = difflib.get_close_matches(rpc_name, list(rpcs), n=1)
+            hint = f'did you mean "{close[0]}"? ' if close else ""
+            problems.append(
+                error(
+                    where,
+                    f'Workflow "{workflow.name}" uses rpc "{rpc_name}", which is not in '
+                    f"'service Entrypoint' of {proto} (rpcs: {', '.join(rpcs) or 'none'}): "
+                    f"{hint}add the rpc to the service or fix the workflow's entrypoint",
+                    "krt.rpc-missing",
+                )
+            )
+        elif rpc.client_streaming or rpc.server_streaming:
+            problems.append(
+                error(
+                    where,
+                    f'rpc "{rpc_name}" streams, but KRE\'s entrypoint handles only unary rpcs: '
+                    f"remove 'stream' from its request and response in {proto}",
+                    "krt.rpc-streaming",
+                )
+            )
+    for name in rpcs:
+        if name not in used:
+            problems.append(
+                warning(
+                    proto,
+                    f'rpc "{name}" of service Entrypoint is used by no workflow: a call to it '
+                    "would find no workflow; remove it or add a workflow with "
+                    f'"entrypoint: {name}"',
+                    "krt.rpc-unused",
+                )
+            )
+    return problems
+
+
+def _structure_problems(entries: list[tuple[str, str]]) -> list[Problem]:
+    """KRE's extractor rules on the raw list of archive entries."""
+    problems: list[Problem] = []
+    folders: set[str] = set()
+    seen: set[str] = set()
+    reported_folders: set[str] = set()
+    dot_prefixed: list[str] = []
+    for raw, kind in entries:
+        where = f"archive entry {raw}"
+        if raw in (".", "./", ""):
+            problems.append(
+                error(
+                    "archive entry ./",
+                    "the archive has a './' entry: KRE's extractor fails on it after the "
+                    f"upload was accepted; {_HOW_TO_BUILD}",
+                    "kre.tar-dot-entry",
+                )
+            )
+            continue
+        if raw.startswith("./"):
+            dot_prefixed.append(raw)
+        name = raw[2:] if raw.startswith("./") else raw
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            problems.append(
+                error(
+                    where,
+                    "absolute paths and '..' are not allowed in a KRT: every entry must be "
+                    "relative to the KRT root",
+                    "kre.tar-path",
+                )
+            )
+            continue
+        if kind not in ("file", "dir"):
+            problems.append(
+                error(
+                    where,
+                    f"is a {kind}: KRE accepts only regular files and folders (its extractor "
+                    "fails with 'uknown type'); put the file itself in the archive",
+                    "kre.tar-type",
+                )
+            )
+            continue
+        if name in seen:
+            problems.append(
+                error(where, "appears twice in the archive; keep one", "kre.tar-duplicate")
+            )
+        seen.add(name)
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in folders and folder not in reported_folders:
+                reported_folders.add(folder)
+                problems.append(
+                    error(
+                        where,
+                        f'comes before an entry for its folder "{folder}/": KRE creates '
+                        "folders one by one (Mkdir) and fails; add an entry for every folder "
+                        f"before the files in it: {_HOW_TO_BUILD}",
+                        "kre.tar-folder-order",
+                    )
+                )
+        if kind == "dir":
+            folders.add(name)
+    if dot_prefixed:
+        problems.append(
+            error(
+                f"archive entry {dot_prefixed[0]}",
+                f"{len(dot_prefixed)} entries start with './' (first: {dot_prefixed[0]}): "
+                f"entries must be root-relative; {_HOW_TO_BUILD}",
+                "kre.tar-dot-entry",
+            )
+        )
+    return problems
+
+
+def _unwrap(files: dict[str, bytes]) -> tuple[dict[str, bytes], Problem | None]:
+    """Files of a KRT wrapped in one top folder, moved to the root, and the problem to report."""
+    if "krt.yml" in files:
+        return files, None
+    tops = {name.split("/", 1)[0] for name in files}
+    if len(tops) == 1:
+        top = tops.pop()
+        if f"{top}/krt.yml" in files:
+            problem = error(
+                f"archive entry {top}/",
+                f'everything is inside a wrapping folder "{top}/": krt.yml must sit at the '
+                f"root of the archive; {_HOW_TO_BUILD}",
+                "kre.tar-wrapping-folder",
+            )
+            prefix = f"{top}/"
+            inner = {n[len(prefix) :]: d for n, d in files.items() if n.startswith(prefix)}
+            return inner, problem
+    return files, None
+
+
+class _FolderFiles(Mapping[str, bytes]):
+    """The files of a folder as a mapping, read only when asked for (most never are)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.links: list[str] = []
+        names: list[str] = []
+        for folder, dirs, filenames in os.walk(root):
+            base = Path(folder)
+            for dirname in list(dirs):
+                if (base / dirname).is_symlink():
+                    self.links.append((base / dirname).relative_to(root).as_posix())
+            for filename in filenames:
+                path = base / filename
+                rel = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    self.links.append(rel)
+                if path.is_file():
+                    names.append(rel)
+        self._names = sorted(names)
+        self._set = set(names)
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self._set:
+            raise KeyError(key)
+        return (self.root / key).read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+
+def _validate_folder(folder: Path) -> tuple[Manifest | None, list[Problem]]:
+    files = _FolderFiles(folder)
+    problems = [
+        warning(
+            link,
+            "is a symbolic link: a .krt may hold only regular files and folders (KRE fails "
+            "with 'uknown type'); replace it by the file itself before packaging",
+            "kre.tar-type",
+        )
+        for link in files.links
+    ]
+    manifest, more = _validate_files(files)
+    return manifest, problems + more
+
+
+def _validate_archive(path: Path) -> tuple[Manifest | None, list[Problem]]:
+    problems: list[Problem] = []
+    size = path.stat().st_size
+    if size > MAX_KRT_BYTES:
+        problems.append(
+            error(
+                str(path),
+                f"the archive is {size / 2**20:.0f} MiB; KRE accepts uploads up to 500 MiB: "
+                "leave out what the nodes do not need (data, caches, .git)",
+                "kre.upload-size",
+            )
+        )
+    try:
+        entries = list_krt(path)
+        files = read_krt(path, strict=False)
+    except KrtArchiveError as exc:
+        return None, [*problems, error(str(path), str(exc), "kre.archive")]
+    problems += _structure_problems(entries)
+    files, wrapped = _unwrap(files)
+    if wrapped is not None:
+        problems.append(wrapped)
+    manifest, more = _validate_files(files)
+    return manifest, problems + more
+
+
+def validate_path(path: str | Path) -> ValidationReport:
+    """Check a KRT given as a ``.krt`` archive, a folder, or a ``krt.yml`` (its folder).
+
+    Never raises for a bad KRT: every problem, including "no such file", is in the report.
+    """
+    source = str(path)
+    target = Path(path)
+    if not target.exists():
+        problem = error(
+            source, "no such file or folder: give a .krt, a KRT folder or a krt.yml", "krt.path"
+        )
+        return ValidationReport(source, (problem,), None)
+    if target.is_dir():
+        manifest, problems = _validate_folder(target)
+    elif target.suffix in (".yml", ".yaml"):
+        manifest, problems = _validate_folder(target.parent)
+    else:
+        manifest, problems = _validate_archive(target)
+    return ValidationReport(source, tuple(problems), manifest)
+
+
+def format_report(report: ValidationReport) -> str:
+    """The report as text: one line per problem, then a summary line."""
+    # Continuation lines (protoc's report) are indented so each problem still starts a line.
+    lines = [str(problem).replace("\n", "\n    ") for problem in report.problems]
+    n_errors, n_warnings = len(report.errors), len(report.warnings)
+    counts = f"{n_errors} error{'s' * (n_errors != 1)}, {n_warnings} warning" + "s" * (
+        n_warnings != 1
+    )
+    if report.ok:
+        lines.append(f"OK: {report.source} is a valid KRT v1 ({counts})")
+    else:
+        lines.append(f"FAILED: {report.source}: {counts}")
+    return "\n".join(lines)

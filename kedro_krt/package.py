@@ -1,0 +1,288 @@
+"""Plan + project -> the files of a .krt, then the archive.
+
+What goes in: krt.yml, the protos, docs/README.md, per KRT node `src/<node>/` (main.py, plan.json,
+the *_pb2.py files), the project's package and pyproject.toml, `conf/base` and the chosen env,
+the artifact files the nodes load (the latest version of versioned datasets), the kedro_krt
+runtime under `lib/`, requirements.txt and a Dockerfile. What never goes in: `conf/local`,
+credentials files, caches, and whatever `exclude:` names.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import kedro_krt
+from kedro_krt import generate
+from kedro_krt.compiler.analysis import CompileError
+from kedro_krt.compiler.plan import Plan
+from kedro_krt.compiler.project import KedroProject
+from kedro_krt.krt.archive import write_krt
+from kedro_krt.krt.validate import validate_files
+from kedro_krt.schema.protoc import compile_protos
+
+Progress = Callable[[str], None]
+
+#: Never packaged, whatever the config says: secrets and machine-local settings.
+SECRET_PATTERNS = (
+    "conf/local",
+    "conf/local/*",
+    "*credentials*",
+    "*.env",
+    ".env",
+    "*.pem",
+    "*.key",
+    "*id_rsa*",
+    "*.netrc",
+)
+JUNK_PATTERNS = ("*__pycache__*", "*.pyc", "*.pyo", ".DS_Store", "*.egg-info*", ".ipynb_checkpoints*")
+
+
+#: The part of kedro_krt a KRT node imports, vendored under lib/ so the archive carries the
+#: exact runtime that matches its compiled plans (no grpc, no click, no compiler).
+RUNTIME_MODULES = (
+    "kedro_krt/__init__.py",
+    "kedro_krt/py.typed",
+    "kedro_krt/compiler/__init__.py",
+    "kedro_krt/compiler/plan.py",
+    "kedro_krt/compiler/analysis.py",
+    "kedro_krt/runtime/",
+    "kedro_krt/schema/",
+)
+
+
+class PackageError(ValueError):
+    """Something stops the .krt from being written; says what to change."""
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    """What `package` wrote."""
+
+    path: Path
+    files: int
+    size: int
+    artifacts: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def is_secret(path: str) -> bool:
+    """True for a relative posix path that must never leave the machine."""
+    parts = PurePosixPath(path).parts
+    if len(parts) >= 2 and parts[0] == "conf" and parts[1] == "local":
+        return True
+    name = parts[-1] if parts else path
+    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in SECRET_PATTERNS)
+
+
+def _excluded(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(
+        fnmatch.fnmatch(path, p) or any(fnmatch.fnmatch(part, p) for part in path.split("/"))
+        for p in (*JUNK_PATTERNS, *patterns)
+    )
+
+
+def _walk(root: Path, rel_to: Path) -> Iterator[tuple[str, Path]]:
+    if root.is_file():
+        yield root.relative_to(rel_to).as_posix(), root
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            yield path.relative_to(rel_to).as_posix(), path
+
+
+def build_files(
+    project: KedroProject, plan: Plan, progress: Progress | None = None
+) -> tuple[dict[str, bytes], list[str], list[str]]:
+    """All files of the .krt as {relative path: bytes}, the artifacts copied, and warnings."""
+    say = progress or (lambda _: None)
+    files: dict[str, bytes] = {}
+    warnings: list[str] = []
+    exclude = tuple(project.config.exclude)
+
+    node_names = {n.name for w in plan.workflows for n in w.nodes}
+    if project.package_name in node_names:
+        raise CompileError(
+            f"KRT node '{project.package_name}' would share src/ with the project's package: "
+            "rename the node under `nodes:` in krt.yml"
+        )
+
+    say("generating krt.yml, protos and docs")
+    files["krt.yml"] = generate.manifest(plan).to_yaml().encode()
+    protos = generate.protos(plan)
+    for name, text in protos.items():
+        files[name] = text.encode()
+    files["docs/README.md"] = generate.docs_readme(plan).encode()
+
+    say("compiling protos with protoc")
+    with tempfile.TemporaryDirectory(prefix="krt-pb2-") as tmp:
+        generated = compile_protos(protos, Path(tmp), pyi=False)
+        pb2 = {p.name: p.read_bytes() for p in generated}
+    for name, node_plan in generate.node_plans(plan).items():
+        base = f"src/{name}"
+        files[f"{base}/main.py"] = generate.main_py(node_plan).encode()
+        files[f"{base}/plan.json"] = node_plan.dumps().encode()
+        for module in sorted({node_plan.input_module, node_plan.output_module}):
+            files[f"{base}/{module}.py"] = pb2[f"{module}.py"]
+
+    say("collecting the project's package and conf")
+    root = project.path
+    files["pyproject.toml"] = (root / "pyproject.toml").read_bytes()
+    package_dir = root / "src" / project.package_name
+    if not package_dir.is_dir():
+        raise PackageError(f"the project's package was not found at {package_dir}")
+    for rel, path in _walk(package_dir, root):
+        if not _excluded(rel, exclude) and not is_secret(rel):
+            files[rel] = path.read_bytes()
+    envs = ["base"] if plan.env == "base" else ["base", plan.env]
+    for env in envs:
+        conf = root / "conf" / env
+        if not conf.is_dir():
+            raise PackageError(f"conf env '{env}' does not exist: {conf}")
+        for rel, path in _walk(conf, root):
+            if is_secret(rel):
+                continue
+            if not _excluded(rel, exclude):
+                files[rel] = path.read_bytes()
+    for extra in ("conf/logging.yml",):
+        if (root / extra).is_file():
+            files[extra] = (root / extra).read_bytes()
+
+    say("copying artifacts")
+    artifacts = _artifact_files(project, plan, warnings)
+    for rel, path in artifacts:
+        if is_secret(rel):
+            raise PackageError(f"artifact file {rel} looks like a secret and is never packaged")
+        files[rel] = path.read_bytes()
+
+    say("adding the kedro_krt runtime")
+    lib_root = Path(kedro_krt.__file__).resolve().parent
+    for rel, path in _walk(lib_root, lib_root.parent):
+        if rel.startswith(RUNTIME_MODULES) and not _excluded(rel, ()):
+            files[f"lib/{rel}"] = path.read_bytes()
+
+    req_path = root / "requirements.txt"
+    project_reqs = req_path.read_text() if req_path.is_file() else ""
+    files["requirements.txt"] = generate.requirements(
+        project_reqs, tuple(project.config.requirements)
+    ).encode()
+    files["Dockerfile"] = generate.dockerfile(plan).encode()
+
+    leaked = sorted(p for p in files if is_secret(p))
+    if leaked:  # defence in depth: nothing above should have let these in
+        raise PackageError(f"refusing to package secrets: {', '.join(leaked)}")
+    for name, cfg in _catalog_credentials(project, plan):
+        warnings.append(
+            f"dataset '{name}' uses credentials '{cfg}', which are never packaged: give them to "
+            "KRE as `variables:` in krt.yml and read them in conf with ${oc.env:NAME}"
+        )
+    return files, [rel for rel, _ in artifacts], warnings
+
+
+def _artifact_files(
+    project: KedroProject, plan: Plan, warnings: list[str]
+) -> list[tuple[str, Path]]:
+    out: list[tuple[str, Path]] = []
+    names = sorted(
+        {d.name for w in plan.workflows for d in w.datasets if d.role == "artifact"}
+    )
+    root = project.path
+    for name in names:
+        config = project.dataset_config(name) or {}
+        filepath = config.get("filepath") or config.get("path")
+        if not filepath:
+            warnings.append(
+                f"artifact '{name}' has no local file in the catalog; it is loaded at init "
+                "from wherever the catalog points"
+            )
+            continue
+        if "://" in str(filepath) and not str(filepath).startswith("file://"):
+            warnings.append(
+                f"artifact '{name}' lives at {filepath}: not copied into the .krt, it is loaded "
+                "from there at init"
+            )
+            continue
+        path = Path(str(filepath).removeprefix("file://"))
+        if not path.is_absolute():
+            path = root / path
+        try:
+            rel = path.resolve().relative_to(root)
+        except ValueError as exc:
+            raise PackageError(
+                f"artifact '{name}' is at {path}, outside the project: move it under data/"
+            ) from exc
+        if config.get("versioned"):
+            versions = sorted(p for p in path.glob(f"*/{path.name}") if p.exists())
+            if not versions:
+                raise PackageError(
+                    f"artifact '{name}' is versioned but has no saved version at {rel}/: run the "
+                    "pipeline that produces it first (e.g. `kedro run --pipelines training`)"
+                )
+            latest = versions[-1]
+            out.extend(_walk(latest, root))
+        elif path.exists():
+            out.extend(_walk(path, root))
+        else:
+            raise PackageError(
+                f"artifact '{name}' has no data at {rel}: run the pipeline that produces it "
+                "first, or list the dataset under `inputs:` in krt.yml if requests carry it"
+            )
+    return out
+
+
+def _catalog_credentials(project: KedroProject, plan: Plan) -> list[tuple[str, str]]:
+    out = []
+    for w in plan.workflows:
+        for d in w.datasets:
+            cfg = project.dataset_config(d.name) or {}
+            if isinstance(cfg.get("credentials"), str):
+                out.append((d.name, cfg["credentials"]))
+    return sorted(set(out))
+
+
+def package(
+    project: KedroProject,
+    plan: Plan,
+    output_dir: Path,
+    progress: Progress | None = None,
+) -> PackageResult:
+    """Write `<output_dir>/<version>.krt` and check it with the validator first."""
+    files, artifacts, warnings = build_files(project, plan, progress)
+    problems = [p for p in validate_files(files) if p.severity == "error"]
+    if problems:
+        listing = "\n".join(f"  - {p.location}: {p.message}" for p in problems)
+        raise PackageError(f"the generated KRT does not validate (a kedro-krt bug):\n{listing}")
+    if progress:
+        progress(f"writing {len(files)} files")
+    dest = Path(output_dir) / f"{plan.version}.krt"
+    write_krt(files, dest)
+    return PackageResult(
+        path=dest,
+        files=len(files),
+        size=dest.stat().st_size,
+        artifacts=tuple(artifacts),
+        warnings=tuple(warnings),
+    )
+
+
+def write_compiled(plan: Plan, output_dir: Path) -> list[Path]:
+    """`compile --output DIR`: krt.yml and the protos (checked by protoc), nothing else."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    protos = generate.protos(plan)
+    with tempfile.TemporaryDirectory(prefix="krt-check-") as tmp:
+        compile_protos(protos, Path(tmp), pyi=False)
+    written = []
+    outputs: Mapping[str, str] = {
+        "krt.yml": generate.manifest(plan).to_yaml(),
+        **protos,
+        "docs/README.md": generate.docs_readme(plan),
+    }
+    for name, text in outputs.items():
+        path = output_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,355 @@
+"""A ``ctx`` with KRE v1's whole Python API (kre-py 1.2x to 2.1), backed by local stores.
+
+A KRT node receives ``ctx`` in ``init(ctx)`` and ``handler(ctx, data)``. Under KRE the stores behind
+it are MongoDB (``db``, ``prediction``), InfluxDB (``measurement``) and NATS (early reply); here they
+are JSON-lines files in a state folder and a callback into the local workflow engine, so that a node
+written for KRE runs unchanged on one machine.
+
+This module knows nothing of click, Kedro or gRPC: the engine that drives it hands in callbacks.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+#: KRE's log line format; the timestamps are UTC (the ``Z`` says so).
+LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s"
+LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+#: The Mongo collection KRE writes ``ctx.prediction.save`` documents to.
+PREDICTION_COLLECTION = "classificationMetrics"
+PREDICTION_ERRORS = ("missing_values", "new_labels")
+
+ReplyFunc = Callable[[Message], Awaitable[None]]
+
+
+class _UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime(datefmt or LOG_DATE_FORMAT, time.gmtime(record.created))
+
+
+def make_logger(version: str, node: str, level: int = logging.INFO) -> logging.Logger:
+    """Return the logger KRE gives a node: named ``<version>-<node>``, KRE's format, UTC.
+
+    The handler is added once per name, so that loading the same node twice does not print
+    every line twice.
+    """
+    logger = logging.getLogger(f"{version}-{node}")
+    if not any(getattr(h, "_kedro_krt", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(_UTCFormatter(LOG_FORMAT, LOG_DATE_FORMAT))
+        handler._kedro_krt = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    # The root logger of the host process must not print the line a second time.
+    logger.propagate = False
+    return logger
+
+
+def node_environ(
+    *, version: str, node: str, workflow: str, base_path: Path | str, handler_path: str,
+    version_id: str = "",
+) -> dict[str, str]:
+    """The ``KRT_*`` environment variables a KRE node pod sees, for one node."""
+    return {
+        "KRT_VERSION": version,
+        "KRT_VERSION_ID": version_id or version,
+        "KRT_NODE_NAME": node,
+        "KRT_WORKFLOW_NAME": workflow,
+        "KRT_BASE_PATH": str(base_path),
+        "KRT_HANDLER_PATH": handler_path,
+        # No NATS here: the subjects are named as KRE would name them, for code that logs them.
+        "KRT_NATS_SERVER": "",
+        "KRT_NATS_INPUT": f"{workflow}-{node}-in",
+        "KRT_NATS_OUTPUT": f"{workflow}-{node}-out",
+    }
+
+
+class _JsonLines:
+    """Append-only JSON-lines files, one per collection, safe across threads of one process.
+
+    Processes (server workers) share the folder: each line is written with one ``write`` call on
+    a file opened in append mode, which POSIX keeps whole for lines this small.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+
+    def file(self, name: str) -> Path:
+        return self.folder / f"{name}.jsonl"
+
+    def append(self, name: str, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, default=_json_default, separators=(",", ":")) + "\n"
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.file(name), "a", encoding="utf-8") as stream:
+                stream.write(line)
+
+    def read(self, name: str) -> list[dict[str, Any]]:
+        path = self.file(name)
+        if not path.is_file():
+            return []
+        with self._lock, open(path, encoding="utf-8") as stream:
+            return [json.loads(line) for line in stream if line.strip()]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _lookup(doc: Any, dotted: str) -> tuple[bool, Any]:
+    """Mongo's dotted-path lookup (``"a.b"``), enough for equality queries."""
+    current = doc
+    for part in dotted.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        else:
+            return False, None
+    return True, current
+
+
+def _matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    for key, expected in query.items():
+        found, value = _lookup(doc, key)
+        if not found:
+            return False
+        # Mongo matches a scalar against an array field when the array holds it.
+        if value != expected and not (isinstance(value, list) and expected in value):
+            return False
+    return True
+
+
+class ContextDB:
+    """``ctx.db``: KRE's Mongo data store, here one JSON-lines file per collection."""
+
+    def __init__(self, store: _JsonLines, logger: logging.Logger) -> None:
+        self._store = store
+        self._logger = logger
+
+    async def save(self, coll: str, doc: Mapping[str, Any]) -> None:
+        """Store ``doc`` in collection ``coll`` (as KRE: ``coll`` must be a non-empty string)."""
+        if not isinstance(coll, str) or coll == "":
+            raise Exception(f"[ctx.db.save] invalid 'collection'='{coll}', must be a nonempty string")
+        # KRE sends the document as JSON to a writer that inserts it: the caller's dict is untouched
+        # and Mongo adds an ``_id``.
+        record = {"_id": uuid.uuid4().hex, **json.loads(json.dumps(doc, default=_json_default))}
+        self._store.append(coll, record)
+
+    async def find(self, coll: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Documents of ``coll`` whose fields equal every ``query`` item (dotted paths allowed)."""
+        if not isinstance(coll, str) or coll == "":
+            raise Exception(f"[ctx.db.find] invalid 'collection'='{coll}', must be a nonempty string")
+        if not isinstance(query, dict) or not query:
+            raise Exception(f"[ctx.db.find] invalid 'query'='{query}', must be a nonempty dict")
+        return [doc for doc in self._store.read(coll) if _matches(doc, query)]
+
+
+class ContextMeasurement:
+    """``ctx.measurement``: KRE's InfluxDB points, here one JSON line per point."""
+
+    def __init__(self, store: _JsonLines, version: str) -> None:
+        self._store = store
+        self._version = version
+
+    def save(
+        self,
+        measurement: str,
+        fields: Mapping[str, Any],
+        tags: Mapping[str, Any],
+        time: dt.datetime | None = None,
+        precision: str = "ns",
+    ) -> None:
+        """Record one point; KRE adds the ``version`` tag, so do we."""
+        when = time or dt.datetime.now(dt.timezone.utc)
+        self._store.append(
+            "measurements",
+            {
+                "measurement": measurement,
+                "fields": dict(fields),
+                "tags": {**{k: str(v) for k, v in tags.items()}, "version": self._version},
+                "time": when.isoformat(),
+                "precision": precision,
+            },
+        )
+
+
+def _utc_rfc3339(when: dt.datetime) -> str:
+    offset = when.utcoffset()
+    if offset and offset.total_seconds() != 0:
+        raise Exception("Input date must be a UTC datetime")
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ContextPrediction:
+    """``ctx.prediction``: classification metrics, validated as KRE validates them."""
+
+    ERR_MISSING_VALUES = PREDICTION_ERRORS[0]
+    ERR_NEW_LABELS = PREDICTION_ERRORS[1]
+
+    def __init__(self, store: _JsonLines, version: str, version_id: str) -> None:
+        self._store = store
+        self._version = version
+        self._version_id = version_id
+
+    async def save(
+        self,
+        predicted_value: str = "",
+        true_value: str = "",
+        extra: dict[str, Any] | None = None,
+        utcdate: dt.datetime | None = None,
+        error: str = "",
+    ) -> None:
+        """Store one prediction in ``classificationMetrics``.
+
+        Raises exactly when KRE raises: ``error`` not one of KRE's two names, or (without an
+        error) a predicted or true value that is not a non-empty string, or a non-UTC date.
+        """
+        if error != "":
+            if error not in PREDICTION_ERRORS:
+                raise Exception(
+                    f"[ctx.prediction.save] invalid value for metric error {error} "
+                    f"should be one of '{','.join(PREDICTION_ERRORS)}'"
+                )
+        else:
+            if not isinstance(predicted_value, str) or predicted_value == "":
+                raise Exception(
+                    f"[ctx.prediction.save] invalid 'predicted_value'='{predicted_value}',"
+                    " must be a nonempty string"
+                )
+            if not isinstance(true_value, str) or true_value == "":
+                raise Exception(
+                    f"[ctx.prediction.save] invalid 'true_value'='{true_value}',"
+                    " must be a nonempty string"
+                )
+        when = utcdate if utcdate is not None else dt.datetime.now(dt.timezone.utc)
+        self._store.append(
+            PREDICTION_COLLECTION,
+            {
+                "_id": uuid.uuid4().hex,
+                "date": _utc_rfc3339(when),
+                "error": error,
+                "predictedValue": predicted_value,
+                "trueValue": true_value,
+                "extra": extra,
+                "versionId": self._version_id,
+                "versionName": self._version,
+            },
+        )
+
+
+class RequestState:
+    """What one request carries through a workflow (the KreNatsMessage's ``replied`` and friends).
+
+    The engine creates one per request and gives each node a ``ctx`` bound to it.
+    """
+
+    __slots__ = ("early_exit", "replied", "reply", "tracking_id")
+
+    def __init__(self, reply: ReplyFunc | None, tracking_id: str = "") -> None:
+        self.reply = reply
+        self.replied = False
+        self.early_exit = False
+        self.tracking_id = tracking_id
+
+
+class KreContext:
+    """The ``ctx`` of one KRT node.
+
+    One instance per node lives for the whole server (``set``/``get`` values are shared by all
+    requests of the node, as in KRE); the engine binds a shallow copy of it to each request with
+    :meth:`for_request`, so early reply and early exit act on that request only.
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        node: str,
+        workflow: str,
+        base_path: Path | str,
+        state_dir: Path | str,
+        version_id: str = "",
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.version = version
+        self.node = node
+        self.workflow = workflow
+        self.base_path = str(base_path)
+        self.state_dir = Path(state_dir)
+        self.logger = logger or make_logger(version, node)
+        store = _JsonLines(self.state_dir / "db")
+        self.db = ContextDB(store, self.logger)
+        self.measurement = ContextMeasurement(_JsonLines(self.state_dir), version)
+        self.prediction = ContextPrediction(store, version, version_id or version)
+        self._data: dict[str, Any] = {}
+        self._request: RequestState | None = None
+
+    def __repr__(self) -> str:
+        return f"KreContext(version={self.version!r}, node={self.node!r})"
+
+    # -- KRE API -------------------------------------------------------------------------------
+
+    def path(self, relative_path: str) -> str:
+        """The absolute path of a file inside the KRT (the working directory is not the KRT)."""
+        return os.path.join(self.base_path, relative_path)
+
+    def set(self, key: str, value: Any) -> None:
+        """Keep a value for this node, shared by every request (e.g. a model loaded in init)."""
+        self._data[key] = value
+
+    def get(self, key: str) -> Any:
+        """A value stored with :meth:`set`; an unknown key raises AttributeError as in KRE."""
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(
+                f"ctx.get({key!r}): nothing was stored under this key in node '{self.node}'; "
+                "call ctx.set first (usually in init)"
+            ) from None
+
+    async def reply(self, response: Message) -> None:
+        """Answer the gRPC caller now, the workflow goes on (kre-py 1.25 to 2.0)."""
+        request = self._require_request("reply")
+        if request.replied:
+            raise Exception("error the message was replied previously")
+        request.replied = True
+        if request.reply is not None:
+            await request.reply(response)
+
+    async def early_reply(self, response: Message) -> None:
+        """Answer the gRPC caller now, the workflow goes on (kre-py 2.1)."""
+        await self.reply(response)
+
+    def early_exit(self) -> None:
+        """Stop the workflow after this node; its output (if not replied yet) is the answer."""
+        self._require_request("early_exit").early_exit = True
+
+    # -- engine side ---------------------------------------------------------------------------
+
+    def for_request(self, request: RequestState) -> KreContext:
+        """A copy bound to one request; the stores and ``set``/``get`` values are shared."""
+        bound = copy.copy(self)
+        bound._request = request
+        return bound
+
+    def _require_request(self, what: str) -> RequestState:
+        if self._request is None:
+            raise RuntimeError(f"ctx.{what}() can only be called inside handler, not in init")
+        return self._request

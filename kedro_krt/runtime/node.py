@@ -1,0 +1,123 @@
+"""What `src/<node>/main.py` hands to KRE's Python runner: `init(ctx)` and `handler(ctx, data)`.
+
+It keeps the kre-py contract: the file is imported as `worker` with its folder on `sys.path`
+(so the generated `*_pb2` modules beside it import by name), `init` runs once, `handler` is async,
+takes a `google.protobuf.any_pb2.Any` and returns a protobuf message for the next node.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from kedro_krt.compiler.plan import PARAMETERS_FIELD, NodeRuntimePlan
+from kedro_krt.runtime.engine import CallList, boot_project
+from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
+from kedro_krt.schema.codec import CodecError, MessageCodec
+
+
+def _import_pb2(folder: Path, module: str) -> Any:
+    """Import a generated module from the node's folder (the runner put it on sys.path)."""
+    added = str(folder) not in sys.path
+    if added:
+        sys.path.append(str(folder))
+    try:
+        return importlib.import_module(module)
+    finally:
+        if added:
+            sys.path.remove(str(folder))
+
+
+class KrtNode:
+    """One KRT node compiled from Kedro nodes; build it at import, start it in `init`."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder).resolve()
+        plan_path = self.folder / "plan.json"
+        if not plan_path.is_file():
+            raise RuntimeSetupError(f"no compiled plan at {plan_path}: rebuild the KRT")
+        self.plan = NodeRuntimePlan.loads(plan_path.read_text(encoding="utf-8"))
+        # Import the generated classes now, while the runner has our folder on sys.path.
+        in_mod = _import_pb2(self.folder, self.plan.input_module)
+        out_mod = _import_pb2(self.folder, self.plan.output_module)
+        self.input_cls = getattr(in_mod, self.plan.input.name)
+        self.output_cls = getattr(out_mod, self.plan.output.name)
+        self._decoder = MessageCodec(self.input_cls, self.plan.input.fields)
+        self._encoder = MessageCodec(self.output_cls, self.plan.output.fields)
+        self._session: NodeSession | None = None
+
+    @property
+    def project_path(self) -> Path:
+        """The KRT root: main.py lives at `<root>/src/<node>/main.py`."""
+        return self.folder.parents[1]
+
+    def init(self, ctx: Any = None) -> None:
+        """Boot the project from the KRT folder, load artifacts and parameters once."""
+        root = Path(ctx.path("")) if ctx is not None and hasattr(ctx, "path") else None
+        if root is None or not (root / "pyproject.toml").is_file():
+            root = self.project_path
+        self._session = NodeSession(root, self.plan)
+        if ctx is not None and hasattr(ctx, "logger"):
+            ctx.logger.info(
+                f"kedro-krt node '{self.plan.node.name}' ready: "
+                f"{', '.join(self.plan.node.kedro_nodes)}"
+            )
+
+    async def handler(self, ctx: Any, data: Any) -> Any:
+        """Decode the Any, run the Kedro nodes, encode what the next node or the caller needs."""
+        return self.process(data)
+
+    def process(self, data: Any) -> Any:
+        """The synchronous body of `handler`."""
+        session = self._session
+        if session is None:
+            self.init(None)
+            session = self._session
+            assert session is not None
+        expected = self.input_cls.DESCRIPTOR
+        if not data.Is(expected):
+            raise InvalidRequest(
+                f"node '{self.plan.node.name}' expects a {expected.full_name}, got "
+                f"{data.TypeName() or 'an empty Any'}"
+            )
+        msg = self.input_cls()
+        data.Unpack(msg)
+        try:
+            decoded = self._decoder.decode(msg)
+        except CodecError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        params = decoded.pop(PARAMETERS_FIELD, None)
+        values = session.run(decoded, params)
+        if self.plan.node.writes_parameters and params is not None:
+            values[PARAMETERS_FIELD] = params
+        return self._encoder.encode(values)
+
+
+class NodeSession:
+    """The engine of one KRT node: artifacts in memory, Kedro nodes as a list of calls."""
+
+    def __init__(self, root: Path, plan: NodeRuntimePlan) -> None:
+        self.plan = plan
+        project = boot_project(root, plan.env)
+        node = plan.node
+        self._calls = CallList(project.nodes(plan.pipeline, node.kedro_nodes))
+        # Artifacts and parameters are loaded once and shared by reference, never copied.
+        self._shared = project.load(
+            [*node.artifacts, *node.fixed_parameters, *(p.dataset for p in node.parameters)]
+        )
+        self._overrides = [(p.namespace, p.key, p.dataset) for p in node.parameters]
+        self._writes = node.writes
+
+    def run(self, inputs: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
+        """Run on decoded inputs with per-message parameter overrides; return the outputs."""
+        values = dict(self._shared)
+        values.update(inputs)
+        if params:
+            for ns, key, dataset in self._overrides:
+                scope = params.get(ns) if ns else params
+                if scope is not None and key in scope:
+                    values[dataset] = scope[key]
+        self._calls.run(values)
+        return {d: values[d] for d in self._writes}

@@ -1,0 +1,92 @@
+"""Run a Kedro pipeline in-process, per request, the way a KRT node does.
+
+    from kedro_krt.runtime import KrtSession
+
+    session = KrtSession("example_project", pipeline="inference")   # boots once, loads artifacts
+    outputs = session.run(inputs={"etl.shuttles": df}, parameters={"output.markup": 0.0})
+    quotes = outputs["output.quotes"]
+
+The same rules as `kedro krt compile` decide which datasets are request inputs, artifacts and
+parameters; artifacts are loaded once and shared; nothing is written to disk per run. Use it in
+tests, in a notebook, or inside a hand-written KRT node (see docs: "a Kedro project as one node").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kedro_krt.compiler.analysis import NodeInfo, classify, select_nodes, toposort
+from kedro_krt.runtime.engine import CallList, boot_project
+from kedro_krt.runtime.errors import InvalidRequest
+
+
+class KrtSession:
+    """A Kedro pipeline (optionally one namespace of it) ready to run many times in-process."""
+
+    def __init__(
+        self,
+        project_path: Path | str,
+        pipeline: str = "__default__",
+        *,
+        namespace: str | None = None,
+        env: str = "base",
+        artifacts: tuple[str, ...] = (),
+        inputs: tuple[str, ...] = (),
+    ) -> None:
+        project = boot_project(Path(project_path), env)
+        if pipeline not in project.pipelines:
+            raise InvalidRequest(
+                f"pipeline '{pipeline}' is not registered; registered: "
+                f"{', '.join(sorted(project.pipelines))}"
+            )
+        nodes = project.pipelines[pipeline].nodes
+        infos = [NodeInfo(n.name, n.namespace, tuple(n.inputs), tuple(n.outputs)) for n in nodes]
+        chosen = toposort(select_nodes(infos, namespace))
+        resolver = project.catalog.config_resolver
+
+        def versioned(name: str) -> str | None:
+            cfg = resolver.config.get(name) or {}
+            return "it is a versioned dataset" if cfg.get("versioned") else None
+
+        decisions = classify(
+            chosen, namespace, inputs=inputs, artifacts=artifacts, artifact_reason=versioned
+        )
+        self.inputs = tuple(sorted(d for d, x in decisions.items() if x.role == "request"))
+        self.outputs = tuple(sorted(d for d, x in decisions.items() if x.role == "response"))
+        self.parameters = tuple(sorted(d for d, x in decisions.items() if x.role == "parameter"))
+        self.artifacts = tuple(
+            sorted(d for d, x in decisions.items() if x.role in ("artifact", "fixed-parameter"))
+        )
+        self._shared = project.load([*self.artifacts, *self.parameters])
+        by_name = {n.name: n for n in nodes}
+        self._calls = CallList([by_name[i.name] for i in chosen])
+
+    def run(
+        self,
+        inputs: Mapping[str, Any],
+        parameters: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run once. `parameters` maps `ns.key` (or `params:ns.key`) to a value; falsy values
+        (`0`, `False`, `""`) are values. Returns the response outputs by dataset name."""
+        missing = [d for d in self.inputs if d not in inputs]
+        unknown = [d for d in inputs if d not in self.inputs]
+        if missing or unknown:
+            raise InvalidRequest(
+                f"inputs: expected {', '.join(self.inputs)}"
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        values = dict(self._shared)
+        values.update(inputs)
+        for key, value in (parameters or {}).items():
+            name = key if key.startswith("params:") else f"params:{key}"
+            if name not in self.parameters:
+                raise InvalidRequest(
+                    f"parameter '{key}' cannot be set per run; these can: "
+                    f"{', '.join(self.parameters) or '(none)'}"
+                )
+            values[name] = value
+        self._calls.run(values)
+        return {d: values[d] for d in self.outputs}

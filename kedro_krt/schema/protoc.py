@@ -1,0 +1,148 @@
+"""Compile proto text with the real protoc (grpcio-tools) and import what it generates.
+
+Every proto we write goes through :func:`compile_protos` first: a proto that protoc rejects
+raises :class:`ProtoCompileError` and is never shipped in a KRT.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+
+from kedro_krt.schema.types import Field, Message
+
+__all__ = ["ProtoCompileError", "assign_numbers", "compile_protos", "import_generated"]
+
+# grpc_tools.protoc.main is a process-wide C entry point; serialise calls from threads.
+_PROTOC_LOCK = threading.Lock()
+
+
+class ProtoCompileError(Exception):
+    """protoc refused a proto file; carries protoc's own message."""
+
+    def __init__(self, files: list[str], stderr: str) -> None:
+        self.files = files
+        self.stderr = stderr
+        super().__init__(
+            f"protoc rejected {', '.join(files)}:\n{stderr.strip() or '(no message)'}\n"
+            "This is a bug in kedro-krt's proto generation if the proto was generated; "
+            "if you wrote it, fix the line protoc names."
+        )
+
+
+def _well_known_include() -> str:
+    return str(resources.files("grpc_tools") / "_proto")
+
+
+def _run_protoc(args: list[str]) -> tuple[int, str]:
+    """Run grpc_tools' protoc in-process, capturing what it writes to the stderr fd."""
+    from grpc_tools import protoc
+
+    with _PROTOC_LOCK, tempfile.TemporaryFile(mode="w+b") as err:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(err.fileno(), 2)
+            code = protoc.main(["grpc_tools.protoc", *args])
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        return int(code), err.read().decode("utf-8", "replace")
+
+
+def compile_protos(
+    sources: Mapping[str, str], out_dir: Path, *, pyi: bool = True
+) -> list[Path]:
+    """Compile ``{"public_input.proto": text, ...}`` into ``*_pb2.py`` (and ``.pyi``) in ``out_dir``.
+
+    The sources may import each other by file name and the well-known types bundled with
+    grpcio-tools. Returns the generated files, sorted. Raises :class:`ProtoCompileError` when
+    protoc rejects any of them.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = sorted(sources)
+    with tempfile.TemporaryDirectory(prefix="krt-proto-") as tmp:
+        src = Path(tmp) / "src"
+        gen = Path(tmp) / "gen"
+        src.mkdir()
+        gen.mkdir()
+        for name in names:
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_text(sources[name], encoding="utf-8")
+        args = [f"-I{src}", f"-I{_well_known_include()}", f"--python_out={gen}"]
+        if pyi:
+            args.append(f"--pyi_out={gen}")
+        code, stderr = _run_protoc([*args, *names])
+        if code != 0:
+            raise ProtoCompileError(names, stderr.replace(str(src) + "/", ""))
+        written = []
+        for path in sorted(gen.rglob("*")):
+            if path.is_file():
+                target = out_dir / path.relative_to(gen)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+                written.append(target)
+    return written
+
+
+def import_generated(module_path: Path, module_name: str | None = None) -> ModuleType:
+    """Import a generated ``*_pb2.py`` without leaving its folder on ``sys.path``.
+
+    A ``*_pb2`` module imports its sibling protos by bare module name (``import public_input_pb2``),
+    so the folder is on ``sys.path`` only while the module executes. The module is registered in
+    ``sys.modules`` under ``module_name`` (default: the file's stem) like a normal import.
+    """
+    module_path = Path(module_path)
+    name = module_name or module_path.stem
+    spec = importlib.util.spec_from_file_location(name, module_path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import generated protobuf module {module_path}")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(module_path.parent.resolve())
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        if added:
+            try:
+                sys.path.remove(folder)
+            except ValueError:
+                pass
+    return module
+
+
+def assign_numbers(message: Message, lock: Mapping[str, int] | None) -> Message:
+    """Give fields stable numbers from ``lock`` (``{field name: number}``).
+
+    Fields named in the lock keep their number; new fields get numbers above the highest number
+    the lock ever used (so a removed field's number is never reused), in field order.
+    """
+    lock = dict(lock or {})
+    next_number = max([0, *lock.values()]) + 1
+    fields = []
+    for f in message.fields:
+        if f.name in lock:
+            number = lock[f.name]
+        else:
+            number = next_number
+            next_number += 1
+            if 19000 <= number <= 19999:
+                number = next_number = 20000
+                next_number += 1
+        fields.append(Field(name=f.name, original=f.original, type=f.type, number=number))
+    return Message(name=message.name, fields=tuple(fields), doc=message.doc)

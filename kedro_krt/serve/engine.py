@@ -1,0 +1,174 @@
+"""The workflow engine: a request through a workflow's ``sequential`` nodes, as KRE passes it.
+
+KRE carries each request between node processes in a ``KreNatsMessage`` over NATS. Here the nodes
+live in one process, so the envelope is a plain object and the payload an ``Any`` handed from one
+``handler`` to the next; what a node sees (``ctx``, an ``Any`` in, a message out), the errors the
+caller gets and the early reply / early exit rules are KRE's.
+
+The hot path does as little as it can: no serialisation beyond the ``Any`` packing KRE does too,
+no gzip unless a payload is over KRE's 1 MiB limit, no file I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from kedro_krt.runtime.context import RequestState
+from kedro_krt.serve.errors import InvalidRequest, NodeError
+from kedro_krt.serve.loader import LoadedNode, LoadedWorkflow
+
+log = logging.getLogger("kedro_krt.serve")
+
+#: NATS' default max payload, which KRE keeps: a bigger message (after gzip) fails in KRE.
+KRE_MAX_PAYLOAD = 1024 * 1024
+
+
+@dataclass
+class Tracking:
+    """One ``KreNatsMessage.tracking`` entry: a node and when it started and ended (epoch s)."""
+
+    node_name: str
+    start: float
+    end: float = 0.0
+
+
+@dataclass
+class Envelope:
+    """What ``KreNatsMessage`` carries between nodes, minus the NATS subjects."""
+
+    tracking_id: str
+    payload: any_pb2.Any
+    tracking: list[Tracking] = field(default_factory=list)
+    error: str = ""
+    replied: bool = False
+    early_exit: bool = False
+    #: the node running now, for the message of a timeout.
+    current: str = ""
+
+
+class WrongResponseType(NodeError):
+    """A node answered the caller with a message that is not the rpc's response type."""
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, Message):
+        return str(value.DESCRIPTOR.full_name)
+    return type(value).__name__
+
+
+class Engine:
+    """Runs requests through loaded workflows; one instance per server process."""
+
+    def __init__(self, workflows: dict[str, LoadedWorkflow]) -> None:
+        self.workflows = workflows
+        self._size_warned: set[tuple[str, str]] = set()
+
+    async def run(
+        self,
+        workflow: LoadedWorkflow,
+        payload: any_pb2.Any,
+        reply: Callable[[Message], None],
+        envelope: Envelope | None = None,
+    ) -> None:
+        """Pass ``payload`` (the packed request) through ``workflow`` and answer with ``reply``.
+
+        ``reply`` is called once at most with the response message: at an early reply (then the
+        rest of the workflow still runs, its last output is dropped as KRE drops it), or with
+        the last node's output, or with the output of a node that called ``ctx.early_exit()``.
+
+        Raises:
+            NodeError: ``error in '<node>': <message>`` when a node raised or answered with the
+                wrong type; the caller (not yet answered) gets it as the gRPC error.
+        """
+        env = envelope or Envelope(tracking_id=uuid.uuid4().hex, payload=payload)
+        now = time.time()
+        env.tracking.append(Tracking("entrypoint", now, now))
+        response_type = workflow.response_type
+
+        async def early(message: Message) -> None:
+            if _type_name(message) != response_type:
+                raise TypeError(
+                    f"early reply is {_type_name(message)}, expected {response_type} "
+                    f"(the response of rpc {workflow.rpc})"
+                )
+            env.replied = True
+            reply(message)
+
+        state = RequestState(early, env.tracking_id)
+        last = len(workflow.nodes) - 1
+        for index, node in enumerate(workflow.nodes):
+            env.current = node.name
+            entry = Tracking(node.name, time.time())
+            try:
+                result = await node.handler(node.ctx.for_request(state), env.payload)
+            except InvalidRequest as exc:
+                raise NodeError(node.name, str(exc), invalid_request=True) from exc
+            except Exception as exc:
+                node.ctx.logger.exception("error executing handler: %s", exc)
+                raise NodeError(node.name, str(exc) or type(exc).__name__) from exc
+            entry.end = time.time()
+            env.tracking.append(entry)
+            if index == last or state.early_exit:
+                if state.early_exit and index != last:
+                    node.ctx.logger.info("Early exit received, workflow has stopped execution")
+                if state.replied:
+                    if result is not None:
+                        node.ctx.logger.info(
+                            "ignoring the last node response because the message was replied "
+                            "previously"
+                        )
+                    return
+                if _type_name(result) != response_type:
+                    raise WrongResponseType(
+                        node.name,
+                        f"returned {_type_name(result)}, expected {response_type} "
+                        f"(the response of rpc {workflow.rpc})",
+                    )
+                self._check_size(node, result)
+                reply(result)
+                return
+            if not isinstance(result, Message):
+                raise NodeError(
+                    node.name,
+                    f"returned {_type_name(result)}, expected a protobuf message for the next "
+                    f"node '{workflow.nodes[index + 1].name}'",
+                )
+            packed = any_pb2.Any()
+            packed.Pack(result)
+            if len(packed.value) > KRE_MAX_PAYLOAD:
+                self._check_size(node, packed)
+            env.payload = packed
+
+    def _check_size(self, node: LoadedNode, message: Message) -> None:
+        """Warn once per node when KRE would refuse this payload (over 1 MiB after gzip -9)."""
+        key = (node.workflow, node.name)
+        if key in self._size_warned:
+            return
+        data = message.value if isinstance(message, any_pb2.Any) else message.SerializeToString()
+        if len(data) <= KRE_MAX_PAYLOAD:
+            return
+        compressed = len(gzip.compress(data, compresslevel=9))
+        if compressed > KRE_MAX_PAYLOAD:
+            self._size_warned.add(key)
+            node.ctx.logger.warning(
+                "the output of node '%s' is %.2f KB (%.2f KB gzipped): KRE refuses messages "
+                "between nodes over 1024.00 KB (exceeds maximum size allowed); this works "
+                "locally but fails in KRE",
+                node.name, len(data) / 1024, compressed / 1024,
+            )
+
+
+async def drain(tasks: set[asyncio.Task[None]], timeout: float) -> None:
+    """Wait for background workflow tasks (those that replied early) to finish."""
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)

@@ -1,0 +1,455 @@
+"""Load a KRT for the local server: unpack, validate, compile the public proto, import nodes.
+
+Loading has two stages, so that the server can bind its port (and answer health checks with
+NOT_SERVING) before the slow part runs:
+
+- :func:`prepare_krt`: unpack a ``.krt`` safely, validate, check the config variables, compile
+  ``public_input.proto`` into a descriptor pool of our own and find each workflow's rpc.
+- :func:`load_nodes` and :func:`run_inits`: import every node file the way KRE's Python runner
+  does, then run every ``init``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.descriptor import Descriptor, ServiceDescriptor
+from google.protobuf.message import Message
+
+from kedro_krt.krt.manifest import PUBLIC_PROTO, Manifest, NodeSpec
+from kedro_krt.runtime.context import KreContext, make_logger, node_environ
+from kedro_krt.serve.errors import ServeError
+
+log = logging.getLogger("kedro_krt.serve")
+
+Handler = Callable[[KreContext, Any], Awaitable[Any]]
+InitFunc = Callable[[KreContext], Any]
+
+_PROTOC_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class PreparedKrt:
+    """A validated KRT on disk with its public proto compiled; no node code has run yet.
+
+    ``pool`` is a descriptor pool of our own: the nodes import their own ``*_pb2`` modules into
+    the default pool, and a stale copy there must not clash with the proto the entrypoint serves
+    (KRE's entrypoint is a separate process, so it never clashes there either).
+    """
+
+    root: Path
+    manifest: Manifest
+    proto_text: str
+    package: str
+    service: ServiceDescriptor
+    pool: descriptor_pool.DescriptorPool
+    file_protos: tuple[descriptor_pb2.FileDescriptorProto, ...]
+    config: Mapping[str, str]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def service_name(self) -> str:
+        """The full name of the entrypoint service, e.g. ``entrypoint.Entrypoint``."""
+        return str(self.service.full_name)
+
+    def rpc_types(self, rpc: str) -> tuple[Descriptor, Descriptor]:
+        """The request and response descriptors of ``rpc`` in ``service Entrypoint``."""
+        method = self.service.methods_by_name[rpc]
+        return method.input_type, method.output_type
+
+
+@dataclass(frozen=True)
+class LoadedNode:
+    """One KRT node of one workflow, imported (KRE runs one process per workflow and node)."""
+
+    name: str
+    workflow: str
+    src: str
+    module: ModuleType
+    handler: Handler
+    init: InitFunc | None
+    ctx: KreContext
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow:
+    """A workflow ready to serve: its rpc, message classes and nodes in ``sequential`` order."""
+
+    name: str
+    rpc: str
+    request_cls: type[Message]
+    response_cls: type[Message]
+    nodes: tuple[LoadedNode, ...]
+
+    @property
+    def request_type(self) -> str:
+        return str(self.request_cls.DESCRIPTOR.full_name)
+
+    @property
+    def response_type(self) -> str:
+        return str(self.response_cls.DESCRIPTOR.full_name)
+
+
+# -- stage 1: prepare ---------------------------------------------------------------------------
+
+
+def resolve_source(source: Path, work_dir: Path) -> Path:
+    """The KRT folder for ``source``: a folder, its ``krt.yml``, or a ``.krt`` unpacked safely.
+
+    Raises:
+        ServeError: when the source does not exist, is not a KRT, or the archive is unsafe.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise ServeError(f"{source}: no such file or folder; give a .krt file, a KRT folder or a krt.yml")
+    if source.is_dir():
+        if not (source / "krt.yml").is_file():
+            raise ServeError(f"{source}: this folder has no krt.yml at its root, so it is not a KRT")
+        return source.resolve()
+    if source.name == "krt.yml":
+        return source.parent.resolve()
+    from kedro_krt.krt.archive import KrtArchiveError, extract_krt
+
+    dest = work_dir / "krt"
+    try:
+        return extract_krt(source, dest).resolve()
+    except KrtArchiveError as exc:
+        raise ServeError(f"{source}: refused to unpack this KRT archive: {exc}") from None
+    except (OSError, EOFError) as exc:
+        raise ServeError(f"{source}: cannot read it as a .krt (a gzip-compressed tar): {exc}") from None
+
+
+def _validate(source: Path) -> tuple[Manifest, tuple[str, ...]]:
+    """Run the KRT validator; refuse on errors with its report, return the warnings."""
+    from kedro_krt.krt.validate import format_report, validate_path
+
+    report = validate_path(source)
+    if not report.ok or report.manifest is None:
+        raise ServeError(f"{source} is not a valid KRT, so it cannot be served:\n{format_report(report)}")
+    warnings = tuple(str(p) for p in report.problems if p.severity == "warning")
+    return report.manifest, warnings
+
+
+def resolve_config(manifest: Manifest, given: Mapping[str, str]) -> dict[str, str]:
+    """The value of every ``config.variables``/``config.files`` entry, from ``given`` or the env.
+
+    ``given`` (``--config NAME=VALUE``) wins over the environment. A ``config.files`` value that
+    starts with ``@`` names a file whose text becomes the value.
+
+    Raises:
+        ServeError: naming every missing entry (KRE refuses to start a version without them).
+    """
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for name in (*manifest.config.variables, *manifest.config.files):
+        if name in given:
+            values[name] = given[name]
+        elif name in os.environ:
+            values[name] = os.environ[name]
+        else:
+            missing.append(name)
+    if missing:
+        names = ", ".join(missing)
+        raise ServeError(
+            f"missing config value(s): {names}. krt.yml declares them in config.variables/"
+            f"config.files and KRE refuses to start a version without them: set them in the "
+            f"environment or pass --config {missing[0]}=VALUE"
+        )
+    for name in manifest.config.files:
+        value = values[name]
+        if value.startswith("@"):
+            try:
+                values[name] = Path(value[1:]).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ServeError(f"config file {name}: cannot read {value[1:]}: {exc}") from None
+    unknown = sorted(set(given) - set(values))
+    if unknown:
+        log.warning("--config %s: not declared in krt.yml config, passed on anyway", ", ".join(unknown))
+        values.update({k: given[k] for k in unknown})
+    return values
+
+
+def _compile_public_proto(root: Path) -> descriptor_pb2.FileDescriptorSet:
+    """protoc's descriptor set of ``public_input.proto`` and everything it imports."""
+    from kedro_krt.krt.proto import well_known_protos_dir
+
+    with tempfile.TemporaryDirectory(prefix="krt-serve-proto-") as tmp:
+        out = Path(tmp) / "set.pb"
+        args = [
+            sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", f"-I{well_known_protos_dir()}",
+            "--include_imports", f"--descriptor_set_out={out}", PUBLIC_PROTO,
+        ]
+        result = subprocess.run(
+            args, capture_output=True, text=True, timeout=_PROTOC_TIMEOUT_S, check=False
+        )
+        if result.returncode != 0 or not out.is_file():
+            report = (result.stderr or result.stdout).strip()
+            raise ServeError(f"protoc rejected {PUBLIC_PROTO}:\n{report}")
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+def prepare_krt(
+    source: Path, *, work_dir: Path, config: Mapping[str, str] | None = None, validate: bool = True
+) -> PreparedKrt:
+    """Stage 1 of loading: everything that needs no node code. See the module docstring.
+
+    Raises:
+        ServeError: for a missing, unsafe or invalid KRT, a missing config value, a
+            ``public_input.proto`` that protoc rejects or that lacks a workflow's rpc.
+    """
+    source = Path(source)
+    warnings: tuple[str, ...] = ()
+    if validate:
+        # Validate what the user gave (for a .krt that includes KRE's archive rules).
+        target = source.parent if source.name == "krt.yml" else source
+        manifest, warnings = _validate(target)
+    root = resolve_source(source, work_dir)
+    if not validate:
+        from kedro_krt.krt.manifest import parse_manifest
+
+        parsed, problems = parse_manifest((root / "krt.yml").read_text(encoding="utf-8"))
+        if parsed is None:
+            raise ServeError("invalid krt.yml:\n" + "\n".join(str(p) for p in problems))
+        manifest = parsed
+    values = resolve_config(manifest, config or {})
+
+    file_set = _compile_public_proto(root)
+    pool = descriptor_pool.DescriptorPool()
+    for file_proto in file_set.file:
+        pool.Add(file_proto)
+    public = next(f for f in file_set.file if f.name == PUBLIC_PROTO)
+    package = public.package
+    service_name = f"{package}.Entrypoint" if package else "Entrypoint"
+    try:
+        service = pool.FindServiceByName(service_name)
+    except KeyError:
+        raise ServeError(
+            f"{PUBLIC_PROTO} has no 'service Entrypoint': KRE's entrypoint serves only that "
+            "service; declare it with one rpc per workflow"
+        ) from None
+    for workflow in manifest.workflows:
+        method = service.methods_by_name.get(workflow.entrypoint)
+        if method is None:
+            raise ServeError(
+                f"workflow '{workflow.name}': rpc '{workflow.entrypoint}' is not in service "
+                f"Entrypoint of {PUBLIC_PROTO} (it has: {', '.join(service.methods_by_name)})"
+            )
+        # KRE's entrypoint serves unary rpcs only.
+        for side, streaming in (("client", method.client_streaming), ("server", method.server_streaming)):
+            if streaming:
+                raise ServeError(
+                    f"rpc '{workflow.entrypoint}' is {side}-streaming; KRE's entrypoint serves "
+                    "only unary rpcs: remove 'stream' from its declaration"
+                )
+    return PreparedKrt(
+        root=root,
+        manifest=manifest,
+        proto_text=(root / PUBLIC_PROTO).read_text(encoding="utf-8"),
+        package=package,
+        service=service,
+        pool=pool,
+        file_protos=tuple(file_set.file),
+        config=values,
+        warnings=warnings,
+    )
+
+
+# -- stage 2: import nodes and run init ---------------------------------------------------------
+
+
+@contextmanager
+def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set env vars for the duration of a block (one node's view of ``KRT_*``), then restore."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _module_name(workflow: str, node: str) -> str:
+    # KRE names the module "worker"; one process holds many nodes here, so each gets its own.
+    return "worker_" + re.sub(r"\W", "_", f"{workflow}__{node}")
+
+
+def _is_under(module: ModuleType, folder: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        paths = list(getattr(module, "__path__", []) or [])
+        file = paths[0] if paths else None
+    if not file:
+        return False
+    try:
+        return folder in Path(file).resolve().parents
+    except OSError:
+        return False
+
+
+def import_node_module(
+    path: Path, module_name: str, other_folders: frozenset[str] = frozenset()
+) -> ModuleType:
+    """Import a node file as KRE's runner does, isolated from the other nodes' folders.
+
+    Its folder is appended to ``sys.path`` (and stays there, as in KRE). While it imports, the
+    other nodes' folders are taken off ``sys.path``, and afterwards the modules it imported from
+    its own folder are dropped from ``sys.modules`` (the node keeps its references): two nodes
+    that both ship a ``utils.py`` each get their own.
+    """
+    folder = path.parent.resolve()
+    saved_path = list(sys.path)
+    sys.path[:] = [p for p in saved_path if p not in other_folders]
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    before = set(sys.modules)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    finally:
+        for name in set(sys.modules) - before:
+            mod = sys.modules.get(name)
+            if name != module_name and mod is not None and _is_under(mod, folder):
+                del sys.modules[name]
+        sys.path[:] = saved_path
+        if str(folder) not in sys.path:
+            sys.path.append(str(folder))
+    return module
+
+
+def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWorkflow]:
+    """Import every node of every workflow; returns the workflows by rpc name.
+
+    Raises:
+        ServeError: naming the node, when its file fails to import or lacks an async
+            ``handler(ctx, data)``.
+    """
+    manifest = prepared.manifest
+    specs: dict[str, NodeSpec] = {n.name: n for n in manifest.nodes}
+    folders = frozenset(
+        str((prepared.root / n.src).parent.resolve()) for n in manifest.nodes
+    )
+    os.environ.update(prepared.config)
+    # What every node of the version shares is set for the whole process; what differs per
+    # node (KRT_NODE_NAME, ...) only while that node imports and runs init.
+    os.environ.update(
+        {
+            "KRT_VERSION": manifest.version,
+            "KRT_VERSION_ID": manifest.version,
+            "KRT_BASE_PATH": str(prepared.root),
+        }
+    )
+    workflows: dict[str, LoadedWorkflow] = {}
+    for wf in manifest.workflows:
+        nodes = []
+        for node_name in wf.sequential:
+            spec = specs[node_name]
+            nodes.append(_load_node(prepared, wf.name, spec, state_dir, folders))
+        request, response = prepared.rpc_types(wf.entrypoint)
+        workflows[wf.entrypoint] = LoadedWorkflow(
+            name=wf.name,
+            rpc=wf.entrypoint,
+            request_cls=message_factory.GetMessageClass(request),
+            response_cls=message_factory.GetMessageClass(response),
+            nodes=tuple(nodes),
+        )
+    return workflows
+
+
+def _load_node(
+    prepared: PreparedKrt, workflow: str, spec: NodeSpec, state_dir: Path, folders: frozenset[str]
+) -> LoadedNode:
+    manifest = prepared.manifest
+    path = (prepared.root / spec.src).resolve()
+    folder = str(path.parent)
+    environ = node_environ(
+        version=manifest.version, node=spec.name, workflow=workflow,
+        base_path=prepared.root, handler_path=spec.src,
+    )
+    logger = make_logger(manifest.version, spec.name)
+    logger.info("Loading handler script %s...", spec.src)
+    try:
+        with scoped_environ(environ):
+            module = import_node_module(path, _module_name(workflow, spec.name), folders - {folder})
+    except Exception as exc:
+        raise ServeError(
+            f"node '{spec.name}': error loading handler script {spec.src}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    handler = getattr(module, "handler", None)
+    if handler is None:
+        raise ServeError(
+            f"node '{spec.name}': handler module '{spec.src}' must implement a function "
+            "'async def handler(ctx, data)'"
+        )
+    if not inspect.iscoroutinefunction(handler):
+        raise ServeError(
+            f"node '{spec.name}': 'handler' in {spec.src} must be async "
+            "('async def handler(ctx, data)'): KRE's runner awaits it"
+        )
+    init = getattr(module, "init", None)
+    if init is not None and not callable(init):
+        raise ServeError(f"node '{spec.name}': 'init' in {spec.src} must be a function")
+    ctx = KreContext(
+        version=manifest.version, node=spec.name, workflow=workflow,
+        base_path=prepared.root, state_dir=state_dir, logger=logger,
+    )
+    return LoadedNode(
+        name=spec.name, workflow=workflow, src=spec.src, module=module,
+        handler=handler, init=init, ctx=ctx, environ=environ,
+    )
+
+
+async def run_inits(workflows: Mapping[str, LoadedWorkflow]) -> None:
+    """Run every node's ``init(ctx)`` (sync or async) once, in manifest order.
+
+    Raises:
+        ServeError: naming the node and its error, at the first init that fails.
+    """
+    for wf in workflows.values():
+        for node in wf.nodes:
+            if node.init is None:
+                continue
+            node.ctx.logger.info("Executing handler init...")
+            try:
+                with scoped_environ(node.environ):
+                    if inspect.iscoroutinefunction(node.init):
+                        await node.init(node.ctx)
+                    else:
+                        # A thread keeps the event loop free to answer health checks
+                        # (NOT_SERVING) while a slow init loads a model.
+                        result = await asyncio.to_thread(node.init, node.ctx)
+                        if inspect.isawaitable(result):
+                            await result
+            except Exception as exc:
+                node.ctx.logger.exception("init failed")
+                raise ServeError(
+                    f"node '{node.name}' (workflow '{wf.name}'): init failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc

@@ -1,0 +1,557 @@
+"""The gRPC front of the local KRE: ``/<package>.Entrypoint/<Rpc>``, health, reflection.
+
+One worker is one asyncio process serving every workflow. ``workers=N`` starts N worker
+processes on one port (SO_REUSEPORT) under a parent that supervises them and forwards signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError, Message
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
+from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.loader import (
+    LoadedWorkflow,
+    PreparedKrt,
+    load_nodes,
+    prepare_krt,
+    run_inits,
+)
+
+log = logging.getLogger("kedro_krt.serve")
+
+#: Extra seconds after the request timeout for in-flight requests to finish at shutdown.
+_GRACE_MARGIN_S = 2.0
+_WORKER_SPEC_ENV = "KEDRO_KRT_WORKER_SPEC"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How to serve: where to listen, how many workers, the per-request timeout."""
+
+    host: str = "127.0.0.1"
+    port: int = 9000
+    web_port: int | None = 8080
+    workers: int = 1
+    timeout: float = 30.0
+    config: Mapping[str, str] = field(default_factory=dict)
+    state_dir: Path | None = None
+    ready_file: Path | None = None
+
+    @property
+    def grace(self) -> float:
+        """How long a stop waits for in-flight requests: no request outlives the timeout."""
+        return self.timeout + _GRACE_MARGIN_S
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def ready_line(prepared: PreparedKrt, host: str, port: int) -> str:
+    """The one line printed when every worker is SERVING."""
+    workflows = ", ".join(f"{w.name} ({w.entrypoint})" for w in prepared.manifest.workflows)
+    return f"Serving {prepared.manifest.version} on {host}:{port} (workflows: {workflows})"
+
+
+class Worker:
+    """One serving process: the gRPC server, its health and reflection, and the engine."""
+
+    def __init__(
+        self, prepared: PreparedKrt, options: ServeOptions, state_dir: Path, *, reuse_port: bool
+    ) -> None:
+        self.prepared = prepared
+        self.options = options
+        self.state_dir = state_dir
+        self.reuse_port = reuse_port
+        self.health = health.aio.HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.engine: Engine | None = None
+        self.port = 0
+        self.ready = False
+        self.draining = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Bind and start answering (health NOT_SERVING until :meth:`load` has run)."""
+        prepared = self.prepared
+        server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 1 if self.reuse_port else 0)],
+        )
+        methods = {}
+        for wf in prepared.manifest.workflows:
+            methods[wf.entrypoint] = grpc.unary_unary_rpc_method_handler(
+                self._handler(wf.entrypoint)
+            )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(prepared.service_name, methods),)
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        pool = prepared.pool
+        for module in (health_pb2, reflection_pb2):
+            with contextlib.suppress(Exception):  # already there when a KRT imports them
+                pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
+        reflection.enable_server_reflection(
+            (prepared.service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server, pool=pool
+        )
+        address = f"{self.options.host}:{self.options.port}"
+        try:
+            port = server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if not port:
+            raise ServeError(
+                f"cannot listen on {address}: the port is in use (or the host is not a local "
+                "address); stop the other server or choose another port with --port"
+            )
+        self.port = port
+        for name in ("", prepared.service_name):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.start()
+        self.server = server
+        return port
+
+    async def load(self) -> None:
+        """Import every node and run every init, then report SERVING."""
+        workflows = await asyncio.to_thread(load_nodes, self.prepared, state_dir=self.state_dir)
+        await run_inits(workflows)
+        self.engine = Engine(workflows)
+        self.ready = True
+        if not self.draining:
+            for name in ("", self.prepared.service_name):
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop (signal handlers call this); repeats are ignored."""
+        self._stop.set()
+
+    async def wait_and_stop(self) -> None:
+        """Wait for :meth:`request_stop`, then drain: NOT_SERVING, finish in-flight, stop."""
+        await self._stop.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Drain and stop: health NOT_SERVING, refuse new calls, let in-flight ones finish."""
+        if self.draining:
+            return
+        self.draining = True
+        log.info("stopping: waiting for requests in flight (up to %.0f s)", self.options.grace)
+        await self.health.enter_graceful_shutdown()
+        started = time.monotonic()
+        await drain(self._tasks, self.options.grace)
+        if self.server is not None:
+            left = max(0.5, self.options.grace - (time.monotonic() - started))
+            await self.server.stop(left)
+
+    # -- requests --------------------------------------------------------------------------
+
+    def _handler(self, rpc: str) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
+        async def behaviour(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            return await self._call(rpc, request, context)
+
+        return behaviour
+
+    async def _call(self, rpc: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        if self.draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+        engine = self.engine
+        if engine is None:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                "the server is starting: the nodes' init has not finished (watch the health "
+                "service for SERVING)",
+            )
+        assert engine is not None
+        wf: LoadedWorkflow = engine.workflows[rpc]
+        try:
+            wf.request_cls.FromString(request)
+        except DecodeError as exc:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request is not a valid {wf.request_type} message (rpc {rpc}): {exc}",
+            )
+        # The bytes just checked are the Any's value: no second serialisation.
+        payload = any_pb2.Any(type_url="type.googleapis.com/" + wf.request_type, value=request)
+        if len(request) > KRE_MAX_PAYLOAD:
+            log.warning(
+                "request to %s is %.2f KB: KRE's entrypoint refuses messages over 1024.00 KB "
+                "after gzip", rpc, len(request) / 1024,
+            )
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Message] = loop.create_future()
+
+        def reply(message: Message) -> None:
+            if not answer.done():
+                answer.set_result(message)
+
+        envelope = Envelope(tracking_id=uuid.uuid4().hex, payload=payload)
+        task = loop.create_task(self._drive(engine, wf, payload, reply, envelope, answer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        try:
+            # wait_for on a bare future schedules no extra task (and runs on Python 3.10).
+            result = await asyncio.wait_for(answer, self.options.timeout)
+        except asyncio.TimeoutError:
+            if not envelope.replied:
+                task.cancel()
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"workflow '{wf.name}' did not answer within {self.options.timeout:g} s "
+                f"(node '{envelope.current}' was running); raise --timeout if it needs longer",
+            )
+        except asyncio.CancelledError:
+            # The caller went away: nobody waits for this answer any more.
+            if not envelope.replied:
+                task.cancel()
+            raise
+        except NodeError as exc:
+            if exc.invalid_request:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        return result.SerializeToString()
+
+    async def _drive(
+        self,
+        engine: Engine,
+        wf: LoadedWorkflow,
+        payload: any_pb2.Any,
+        reply: Callable[[Message], None],
+        envelope: Envelope,
+        answer: asyncio.Future[Message],
+    ) -> None:
+        try:
+            await engine.run(wf, payload, reply, envelope)
+        except NodeError as exc:
+            if not answer.done():
+                answer.set_exception(exc)
+            else:
+                log.error("%s (after the early reply; the caller did not see it)", exc)
+        except Exception as exc:  # a bug of ours: the caller gets INTERNAL with its text
+            log.exception("workflow '%s' failed", wf.name)
+            if not answer.done():
+                answer.set_exception(NodeError(envelope.current or "entrypoint", repr(exc)))
+
+
+# -- the single-process server ------------------------------------------------------------------
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # embedded use (tests, notebooks): the caller stops it
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+
+
+async def _serve_worker(
+    prepared: PreparedKrt,
+    options: ServeOptions,
+    state_dir: Path,
+    *,
+    reuse_port: bool,
+    on_ready: Callable[[Worker], None],
+    on_start: Callable[[Worker], None] = lambda worker: None,
+) -> int:
+    worker = Worker(prepared, options, state_dir, reuse_port=reuse_port)
+    loop = asyncio.get_running_loop()
+    _install_signals(loop, worker.request_stop)
+    await worker.start()
+    on_start(worker)
+    stopper = loop.create_task(worker.wait_and_stop())
+    try:
+        loader = loop.create_task(worker.load())
+        done, _ = await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if loader in done:
+            loader.result()  # an init failure raises ServeError here
+            on_ready(worker)
+            await stopper
+        else:
+            loader.cancel()
+        return 0
+    except BaseException:
+        if worker.server is not None:
+            await worker.server.stop(0)
+        stopper.cancel()
+        raise
+
+
+def _work_dir(options: ServeOptions) -> tuple[Path, Path]:
+    """A scratch folder (unpacked .krt, ...) and the state folder (inside it by default)."""
+    work = Path(tempfile.mkdtemp(prefix="kedro-krt-serve-"))
+    if options.state_dir is not None:
+        state = Path(options.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        return work, state.resolve()
+    state = work / "state"
+    state.mkdir()
+    return work, state
+
+
+def run_server(
+    source: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    web_port: int | None = 8080,
+    workers: int = 1,
+    timeout: float = 30.0,
+    config: Mapping[str, str] | None = None,
+    state_dir: Path | None = None,
+    ready_file: Path | None = None,
+) -> int:
+    """Serve the KRT at ``source`` (a ``.krt``, a KRT folder or its krt.yml) until stopped.
+
+    Prints ``Serving <version> on <host>:<port> (workflows: ...)`` once every node's init has run
+    (and writes that line to ``ready_file`` when given), then serves until SIGTERM/SIGINT, lets
+    in-flight requests finish and returns 0.
+
+    Raises:
+        ServeError: when it cannot start: an invalid or unsafe KRT, a missing config value, a
+            port in use, a node that fails to import or whose init fails.
+    """
+    _setup_logging()
+    if workers < 1:
+        raise ServeError(f"workers must be 1 or more, got {workers}")
+    if timeout <= 0:
+        raise ServeError(f"timeout must be a positive number of seconds, got {timeout}")
+    options = ServeOptions(
+        host=host, port=port, web_port=web_port or None, workers=workers, timeout=timeout,
+        config=dict(config or {}), state_dir=state_dir, ready_file=ready_file,
+    )
+    work, state = _work_dir(options)
+    try:
+        prepared = prepare_krt(Path(source), work_dir=work, config=options.config)
+        for warning in prepared.warnings:
+            log.warning("%s", warning)
+        log.info("state (db, measurements) in %s", state)
+        if workers == 1:
+            return _run_single(prepared, options, state)
+        return _run_supervisor(prepared, options, state)
+    finally:
+        # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _announce(line: str, ready_file: Path | None) -> None:
+    print(line, flush=True)
+    if ready_file is not None:
+        Path(ready_file).write_text(line + "\n", encoding="utf-8")
+
+
+def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> int:
+    from kedro_krt.serve.web import start_web
+
+    web: list[Any] = []
+
+    def on_start(worker: Worker) -> None:
+        if options.web_port:
+            web.append(start_web(prepared, options.host, options.web_port, lambda: worker.ready))
+
+    def on_ready(worker: Worker) -> None:
+        _announce(ready_line(prepared, options.host, worker.port), options.ready_file)
+
+    try:
+        return asyncio.run(
+            _serve_worker(
+                prepared, options, state, reuse_port=False, on_ready=on_ready, on_start=on_start
+            )
+        )
+    finally:
+        for server in web:
+            server.shutdown()
+            server.server_close()
+
+
+# -- several workers on one port ----------------------------------------------------------------
+
+
+def _pick_port(host: str, port: int) -> int:
+    """Check that nobody listens on ``port`` (0: pick a free one), without SO_REUSEPORT."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ServeError(
+                f"cannot listen on {host}:{port}: {exc.strerror}; stop the other server or "
+                "choose another port with --port"
+            ) from None
+        return int(sock.getsockname()[1])
+
+
+def _run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path) -> int:
+    """Start ``options.workers`` worker processes on one port and supervise them."""
+    from kedro_krt.serve.web import start_web
+
+    port = _pick_port(options.host, options.port)
+    spec = {
+        "root": str(prepared.root),
+        "host": options.host,
+        "port": port,
+        "timeout": options.timeout,
+        "config": dict(prepared.config),
+        "state_dir": str(state),
+    }
+    stop_requested = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop_requested.set())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    children: list[tuple[subprocess.Popen[bytes], int]] = []
+    ready: set[int] = set()
+    web = None
+    try:
+        for index in range(options.workers):
+            read_fd, write_fd = os.pipe()
+            env = {**os.environ, _WORKER_SPEC_ENV: json.dumps({**spec, "status_fd": write_fd})}
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kedro_krt.serve", "--worker"],
+                env=env, pass_fds=(write_fd,),
+            )
+            os.close(write_fd)
+            children.append((proc, read_fd))
+            log.info("worker %d started (pid %d)", index + 1, proc.pid)
+        if options.web_port:
+            web = start_web(
+                prepared, options.host, options.web_port, lambda: len(ready) == len(children)
+            )
+        return _supervise(prepared, options, port, children, ready, stop_requested)
+    finally:
+        for proc, fd in children:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if web is not None:
+            web.shutdown()
+            web.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _supervise(
+    prepared: PreparedKrt,
+    options: ServeOptions,
+    port: int,
+    children: list[tuple[subprocess.Popen[bytes], int]],
+    ready: set[int],
+    stop_requested: threading.Event,
+) -> int:
+    selector = selectors.DefaultSelector()
+    buffers: dict[int, bytes] = {}
+    for proc, fd in children:
+        selector.register(fd, selectors.EVENT_READ, proc)
+        buffers[fd] = b""
+    announced = False
+    while True:
+        if stop_requested.is_set():
+            break
+        for key, _ in selector.select(timeout=0.1):
+            fd = int(key.fd)
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                selector.unregister(fd)
+                continue
+            buffers[fd] += chunk
+            while b"\n" in buffers[fd]:
+                line, buffers[fd] = buffers[fd].split(b"\n", 1)
+                event = json.loads(line)
+                if event["event"] == "ready":
+                    ready.add(fd)
+                elif event["event"] == "error":
+                    _stop_children(children, options.grace)
+                    raise ServeError(event["message"])
+        if not announced and len(ready) == len(children):
+            announced = True
+            _announce(ready_line(prepared, options.host, port), options.ready_file)
+        for proc, _ in children:
+            code = proc.poll()
+            if code is not None:
+                _stop_children(children, options.grace)
+                raise ServeError(
+                    f"worker process {proc.pid} exited with code {code} "
+                    f"{'while serving' if announced else 'before it was ready'}; see its log above"
+                )
+    codes = _stop_children(children, options.grace)
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _stop_children(
+    children: list[tuple[subprocess.Popen[bytes], int]], grace: float
+) -> list[int]:
+    for proc, _ in children:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace + 5
+    codes = []
+    for proc, _ in children:
+        try:
+            codes.append(proc.wait(timeout=max(0.1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes.append(proc.wait())
+    return codes
+
+
+def run_worker_from_env() -> int:
+    """Entry of a worker process started by the supervisor (spec in an env var)."""
+    _setup_logging()
+    spec = json.loads(os.environ.pop(_WORKER_SPEC_ENV))
+    status = os.fdopen(spec["status_fd"], "w", buffering=1)
+
+    def send(event: str, **extra: Any) -> None:
+        with contextlib.suppress(OSError):
+            status.write(json.dumps({"event": event, **extra}) + "\n")
+
+    options = ServeOptions(
+        host=spec["host"], port=spec["port"], web_port=None, workers=1,
+        timeout=spec["timeout"], config=spec["config"],
+    )
+    try:
+        # The supervisor validated the KRT already.
+        prepared = prepare_krt(
+            Path(spec["root"]), work_dir=Path(spec["state_dir"]), config=spec["config"],
+            validate=False,
+        )
+        return asyncio.run(
+            _serve_worker(
+                prepared, options, Path(spec["state_dir"]), reuse_port=True,
+                on_ready=lambda worker: send("ready", pid=os.getpid()),
+            )
+        )
+    except ServeError as exc:
+        send("error", message=str(exc))
+        return 1
+    finally:
+        status.close()
