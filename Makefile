@@ -1,0 +1,39 @@
+# kedro-krt: `make demo` and `make test` work on a fresh machine (they set up .venv first).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export KEDRO_DISABLE_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test lint bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv with kedro-krt and what its tests need
+
+demo: setup  ## train the example model, compile, package, validate, serve, call, stop
+	bash scripts/demo.sh
+
+test: setup  ## the whole test suite
+	$(BIN)/python -m pytest
+
+lint: setup  ## ruff and mypy
+	$(BIN)/ruff check kedro_krt tests benchmarks example_project/src scripts
+	$(BIN)/mypy
+
+bench: setup  ## benchmarks (a separate env adds kedro-boot); writes benchmarks/RESULTS.md
+	bash benchmarks/run.sh
+
+docs: setup  ## the documentation site, strictly
+	$(BIN)/mkdocs build --strict
+
+clean:
+	rm -rf $(VENV) site example_project/dist benchmarks/.venv

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The main job end to end on the example project: data -> model -> report -> .krt -> served -> called.
+set -euo pipefail
+export KEDRO_DISABLE_TELEMETRY=true
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="$ROOT/.venv/bin"
+PORT="${KRT_DEMO_PORT:-9000}"
+WEB_PORT="${KRT_DEMO_WEB_PORT:-8080}"
+cd "$ROOT/example_project"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. synthetic data and the training pipeline (the model is the artifact)"
+"$BIN/python" scripts/generate_data.py
+"$BIN/kedro" run --pipelines training 2>&1 | grep -E "R2|r2|Completed|ERROR" || true
+
+step "2. kedro krt compile --pipeline inference"
+"$BIN/kedro" krt compile --pipeline inference 2>/dev/null
+
+step "3. kedro krt package --pipeline inference"
+rm -rf dist
+"$BIN/kedro" krt package --pipeline inference 2>/dev/null
+KRT="$(ls dist/*.krt)"
+
+step "4. kedro-krt validate $KRT"
+"$BIN/kedro-krt" validate "$KRT"
+
+step "5. kedro-krt serve $KRT (a local KRE on 127.0.0.1:$PORT)"
+LOG="$(mktemp)"
+"$BIN/kedro-krt" serve "$KRT" --port "$PORT" --web-port "$WEB_PORT" >"$LOG" 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 120); do
+  grep -q "^Serving" "$LOG" && break
+  kill -0 $SERVER 2>/dev/null || { cat "$LOG"; echo "the server stopped before serving" >&2; exit 1; }
+  sleep 0.5
+done
+grep "^Serving" "$LOG" || { cat "$LOG"; echo "the server did not become ready" >&2; exit 1; }
+
+step "6. kedro krt call Inference --file requests/inference.json"
+"$BIN/kedro" krt call Inference --file requests/inference.json --address "127.0.0.1:$PORT" 2>/dev/null
+
+step "7. the same with per-request parameters (markup 0.0, USD)"
+"$BIN/kedro-krt" call Inference --file requests/inference_with_parameters.json --address "127.0.0.1:$PORT"
+
+step "8. stop the server (SIGTERM drains, exits 0)"
+kill -TERM $SERVER
+wait $SERVER && echo "server stopped cleanly"
+trap - EXIT
