@@ -1,4 +1,4 @@
-"""Thin click commands: parse, call, print. `kedro krt ...` in a project; `kedro-krt ...` anywhere."""
+"""Thin click commands: parse, call, print. `kedro krt ...` in a project, `kedro-krt` anywhere."""
 
 from __future__ import annotations
 

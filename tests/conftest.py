@@ -21,7 +21,9 @@ EXAMPLE = REPO / "example_project"
 BIN = Path(sys.executable).parent
 
 
-def run_cli(args: list[str], cwd: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], cwd: Path, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Run a console script of the venv (kedro, kedro-krt) and capture its output."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(

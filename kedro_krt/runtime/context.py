@@ -1,9 +1,9 @@
 """A ``ctx`` with KRE v1's whole Python API (kre-py 1.2x to 2.1), backed by local stores.
 
-A KRT node receives ``ctx`` in ``init(ctx)`` and ``handler(ctx, data)``. Under KRE the stores behind
-it are MongoDB (``db``, ``prediction``), InfluxDB (``measurement``) and NATS (early reply); here they
-are JSON-lines files in a state folder and a callback into the local workflow engine, so that a node
-written for KRE runs unchanged on one machine.
+A KRT node receives ``ctx`` in ``init(ctx)`` and ``handler(ctx, data)``. Under KRE the stores
+behind it are MongoDB (``db``, ``prediction``), InfluxDB (``measurement``) and NATS (early
+reply); here they are JSON-lines files in a state folder and a callback into the local workflow
+engine, so that a node written for KRE runs unchanged on one machine.
 
 This module knows nothing of click, Kedro or gRPC: the engine that drives it hands in callbacks.
 """
@@ -146,7 +146,9 @@ class ContextDB:
     async def save(self, coll: str, doc: Mapping[str, Any]) -> None:
         """Store ``doc`` in collection ``coll`` (as KRE: ``coll`` must be a non-empty string)."""
         if not isinstance(coll, str) or coll == "":
-            raise Exception(f"[ctx.db.save] invalid 'collection'='{coll}', must be a nonempty string")
+            raise Exception(
+                f"[ctx.db.save] invalid 'collection'='{coll}', must be a nonempty string"
+            )
         # KRE sends the document as JSON to a writer that inserts it: the caller's dict is untouched
         # and Mongo adds an ``_id``.
         record = {"_id": uuid.uuid4().hex, **json.loads(json.dumps(doc, default=_json_default))}
@@ -155,7 +157,9 @@ class ContextDB:
     async def find(self, coll: str, query: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Documents of ``coll`` whose fields equal every ``query`` item (dotted paths allowed)."""
         if not isinstance(coll, str) or coll == "":
-            raise Exception(f"[ctx.db.find] invalid 'collection'='{coll}', must be a nonempty string")
+            raise Exception(
+                f"[ctx.db.find] invalid 'collection'='{coll}', must be a nonempty string"
+            )
         if not isinstance(query, dict) or not query:
             raise Exception(f"[ctx.db.find] invalid 'query'='{query}', must be a nonempty dict")
         return [doc for doc in self._store.read(coll) if _matches(doc, query)]
