@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+# One class for "this request is wrong", raised by our runtime and by hand-written nodes alike:
+# it lives in the runtime (which knows nothing of the server) and answers INVALID_ARGUMENT.
+from kedro_krt.runtime.errors import InvalidRequest
+
+__all__ = ["InvalidRequest", "NodeError", "ServeError"]
+
 
 class ServeError(Exception):
     """A user mistake that stops the server (bad KRT, missing config variable, port in use).
 
     The message says what is wrong and what to change; the CLI prints it without a traceback.
-    """
-
-
-class InvalidRequest(ValueError):
-    """Raise it in a node's handler to answer the caller ``INVALID_ARGUMENT`` with its message.
-
-    Any other exception in a node becomes ``INTERNAL`` with ``error in '<node>': <message>``,
-    as in KRE.
     """
 
 

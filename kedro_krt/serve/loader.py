@@ -117,10 +117,14 @@ def resolve_source(source: Path, work_dir: Path) -> Path:
     """
     source = Path(source)
     if not source.exists():
-        raise ServeError(f"{source}: no such file or folder; give a .krt file, a KRT folder or a krt.yml")
+        raise ServeError(
+            f"{source}: no such file or folder; give a .krt file, a KRT folder or a krt.yml"
+        )
     if source.is_dir():
         if not (source / "krt.yml").is_file():
-            raise ServeError(f"{source}: this folder has no krt.yml at its root, so it is not a KRT")
+            raise ServeError(
+                f"{source}: this folder has no krt.yml at its root, so it is not a KRT"
+            )
         return source.resolve()
     if source.name == "krt.yml":
         return source.parent.resolve()
@@ -132,7 +136,9 @@ def resolve_source(source: Path, work_dir: Path) -> Path:
     except KrtArchiveError as exc:
         raise ServeError(f"{source}: refused to unpack this KRT archive: {exc}") from None
     except (OSError, EOFError) as exc:
-        raise ServeError(f"{source}: cannot read it as a .krt (a gzip-compressed tar): {exc}") from None
+        raise ServeError(
+            f"{source}: cannot read it as a .krt (a gzip-compressed tar): {exc}"
+        ) from None
 
 
 def _validate(source: Path) -> tuple[Manifest, tuple[str, ...]]:
@@ -141,7 +147,9 @@ def _validate(source: Path) -> tuple[Manifest, tuple[str, ...]]:
 
     report = validate_path(source)
     if not report.ok or report.manifest is None:
-        raise ServeError(f"{source} is not a valid KRT, so it cannot be served:\n{format_report(report)}")
+        raise ServeError(
+            f"{source} is not a valid KRT, so it cannot be served:\n{format_report(report)}"
+        )
     warnings = tuple(str(p) for p in report.problems if p.severity == "warning")
     return report.manifest, warnings
 
@@ -180,7 +188,9 @@ def resolve_config(manifest: Manifest, given: Mapping[str, str]) -> dict[str, st
                 raise ServeError(f"config file {name}: cannot read {value[1:]}: {exc}") from None
     unknown = sorted(set(given) - set(values))
     if unknown:
-        log.warning("--config %s: not declared in krt.yml config, passed on anyway", ", ".join(unknown))
+        log.warning(
+            "--config %s: not declared in krt.yml config, passed on anyway", ", ".join(unknown)
+        )
         values.update({k: given[k] for k in unknown})
     return values
 
@@ -251,7 +261,8 @@ def prepare_krt(
                 f"Entrypoint of {PUBLIC_PROTO} (it has: {', '.join(service.methods_by_name)})"
             )
         # KRE's entrypoint serves unary rpcs only.
-        for side, streaming in (("client", method.client_streaming), ("server", method.server_streaming)):
+        sides = (("client", method.client_streaming), ("server", method.server_streaming))
+        for side, streaming in sides:
             if streaming:
                 raise ServeError(
                     f"rpc '{workflow.entrypoint}' is {side}-streaming; KRE's entrypoint serves "

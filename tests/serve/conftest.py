@@ -1,0 +1,45 @@
+"""Fixtures for the local server tests (helpers in serve_helpers.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serve_helpers import ServerProcess, build_krt_dir, pack_krt
+
+
+@pytest.fixture(scope="session")
+def krt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_krt_dir(tmp_path_factory.mktemp("krt") / "handwritten")
+
+
+@pytest.fixture(scope="session")
+def krt_file(krt_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pack_krt(krt_dir, tmp_path_factory.mktemp("krtfile") / "handwritten-v1.krt")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[object]:
+    """A factory of server processes, all killed at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def start(source: Path, *args: str, **kwargs: object) -> ServerProcess:
+        server = ServerProcess(source, tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def server(krt_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One SERVING server of the KRT folder, shared by the tests of a module."""
+    proc = ServerProcess(krt_dir, tmp_path_factory.mktemp("server"), web=True)
+    try:
+        proc.wait_status("SERVING")
+        yield proc
+    finally:
+        proc.kill()

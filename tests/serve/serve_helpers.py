@@ -1,0 +1,146 @@
+"""Helpers for the local server tests: build the hand-written KRT (real protoc), pack it as a
+.krt, and run real server processes on free loopback ports."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kedro_krt.schema.protoc import compile_protos
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "handwritten_krt"
+NODES = ("prep", "model", "early", "tail")
+PROTOS = ("public_input.proto", "internal_nodes.proto")
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def build_krt_dir(dest: Path) -> Path:
+    """Copy the fixture and compile its protos into every node folder, as KRT authors do."""
+    shutil.copytree(FIXTURE, dest, ignore=shutil.ignore_patterns("__pycache__", "*_pb2.py"))
+    sources = {name: (dest / name).read_text() for name in PROTOS}
+    for node in NODES:
+        compile_protos(sources, dest / "src" / node, pyi=False)
+    return dest
+
+
+def pack_krt(folder: Path, dest: Path) -> Path:
+    """A .krt as KRE wants it: gzip tar, root-relative entries, each folder before its files."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if "__pycache__" in path.parts:
+                continue
+            tar.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    return dest
+
+
+def bad_krt(dest: Path, folder: Path, name: str, kind: str) -> Path:
+    """The good KRT plus one malicious entry: ``kind`` is "file" or "symlink"."""
+    pack_krt(folder, dest.with_suffix(".tmp"))
+    with tarfile.open(dest.with_suffix(".tmp"), "r:gz") as src, tarfile.open(dest, "w:gz") as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo(name)
+        if kind == "symlink":
+            info.type = tarfile.SYMTYPE
+            info.linkname = "/etc/passwd"
+            out.addfile(info)
+        else:
+            data = b"owned\n"
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return dest
+
+
+def health_status(address: str, timeout: float = 1.0) -> str | None:
+    """The overall health status name, or None when nothing answers."""
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError:
+            return None
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+class ServerProcess:
+    """``python -m kedro_krt.serve`` in a subprocess, with its output in files."""
+
+    def __init__(
+        self, source: Path, tmp: Path, *args: str, env: dict[str, str] | None = None,
+        web: bool = False,
+    ) -> None:
+        self.port = free_port()
+        self.web_port = free_port() if web else 0
+        self.address = f"127.0.0.1:{self.port}"
+        self.state = tmp / f"state-{self.port}"
+        self.out = tmp / f"out-{self.port}.txt"
+        self.err = tmp / f"err-{self.port}.txt"
+        full_env = {
+            **os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "GREETING": "Hello",
+            **(env or {}),
+        }
+        for name, value in list(full_env.items()):
+            if value is None:
+                del full_env[name]
+        cmd = [
+            sys.executable, "-m", "kedro_krt.serve", str(source), "--port", str(self.port),
+            "--web-port", str(self.web_port), "--state-dir", str(self.state), *args,
+        ]
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=err)
+
+    @property
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def wait_status(self, wanted: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"server exited with {self.proc.returncode}:\n{self.stdout}\n{self.stderr}"
+                )
+            if health_status(self.address, 0.5) == wanted:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"server never reported {wanted}:\n{self.stdout}\n{self.stderr}")
+
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def terminate(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stop it: SIGTERM first (so it cleans its scratch folder), SIGKILL if it hangs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+

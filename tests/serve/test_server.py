@@ -1,0 +1,172 @@
+"""The local server against the hand-written KRT, over real gRPC on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from serve_helpers import ServerProcess
+
+from kedro_krt.serve.client import CallError, RequestDataError, call
+from kedro_krt.serve.errors import ServeError
+
+pytestmark = pytest.mark.slow
+
+
+def greet(server: ServerProcess, name: str, rpc: str = "Greet", **extra: object) -> dict:
+    return json.loads(call(rpc, json.dumps({"name": name, **extra}), server.address, timeout=10))
+
+
+def test_reply_goes_through_both_nodes(server: ServerProcess) -> None:
+    reply = greet(server, "Ann")
+    # GREETING comes from config.variables, the suffix from ctx.path() read in init.
+    assert reply["greeting"] == "Hello, Ann! Have a nice day"
+    # Two nodes, each with its own utils.py: each got its own module.
+    assert reply["prep_utils"] == "prep-utils"
+    assert reply["model_utils"] == "model-utils"
+    assert reply["saved"] == "1"  # db.save then db.find in the same request
+    assert reply["tags"] == ["handwritten-v1"]  # KRT_VERSION is set for the nodes
+
+
+def test_set_get_is_shared_across_requests(server: ServerProcess) -> None:
+    first = int(greet(server, "Counter")["count"])
+    second = int(greet(server, "Counter")["count"])
+    assert second == first + 1
+
+
+def test_state_is_written_to_local_stores(server: ServerProcess) -> None:
+    greet(server, "Stored")
+    db = server.state / "db"
+    names = [json.loads(line)["name"] for line in (db / "greetings.jsonl").read_text().splitlines()]
+    assert "Stored" in names
+    predictions = (db / "classificationMetrics.jsonl").read_text().splitlines()
+    doc = json.loads(predictions[-1])
+    assert doc["predictedValue"] == "hello" and doc["versionName"] == "handwritten-v1"
+    assert doc["date"].endswith("Z")
+    points = [json.loads(x) for x in (server.state / "measurements.jsonl").read_text().splitlines()]
+    assert any(p["tags"] == {"name": "Stored", "version": "handwritten-v1"} for p in points)
+
+
+def test_node_exception_is_internal_with_kre_message(server: ServerProcess) -> None:
+    with pytest.raises(CallError) as info:
+        greet(server, "boom")
+    assert info.value.code == "INTERNAL"
+    assert info.value.details == "error in 'prep': boom requested"
+    # The server keeps serving.
+    assert greet(server, "After")["greeting"].startswith("Hello, After")
+
+
+def test_prediction_save_is_validated_as_kre_does(server: ServerProcess) -> None:
+    with pytest.raises(CallError) as info:
+        greet(server, "badpred")
+    assert info.value.code == "INTERNAL"
+    assert info.value.details == (
+        "error in 'model': [ctx.prediction.save] invalid 'predicted_value'='', "
+        "must be a nonempty string"
+    )
+
+
+def test_invalid_request_from_a_node_is_invalid_argument(server: ServerProcess) -> None:
+    with pytest.raises(CallError) as info:
+        greet(server, "invalid")
+    assert (info.value.code, info.value.details) == (
+        "INVALID_ARGUMENT", "name 'invalid' is not allowed"
+    )
+
+
+def test_wrong_response_type_names_the_node(server: ServerProcess) -> None:
+    with pytest.raises(CallError) as info:
+        greet(server, "wrongtype")
+    assert info.value.code == "INTERNAL"
+    assert "error in 'model': returned entrypoint.Prepared, expected entrypoint.Response" in (
+        info.value.details
+    )
+
+
+def test_undecodable_request_is_invalid_argument(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = channel.unary_unary("/entrypoint.Entrypoint/Greet")
+        with pytest.raises(grpc.RpcError) as info:
+            # Field 1, length-delimited, claims 127 bytes but has 1.
+            stub(b"\x0a\x7fA", timeout=5)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "entrypoint.Request" in info.value.details()
+    assert greet(server, "Still")["greeting"].startswith("Hello, Still")
+
+
+def test_early_reply_answers_before_the_workflow_ends(server: ServerProcess) -> None:
+    started = time.monotonic()
+    reply = greet(server, "Eve", rpc="EarlyGreet", sleep=1.0)
+    assert reply == {"greeting": "early hello, Eve"}
+    assert time.monotonic() - started < 0.9  # the tail node sleeps 1 s after the reply
+    done = server.state / "db" / "tail_done.jsonl"
+    deadline = time.monotonic() + 5
+    while not (done.exists() and "Eve" in done.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "Eve" in done.read_text()  # the rest of the workflow went on
+
+
+def test_early_exit_stops_the_workflow(server: ServerProcess) -> None:
+    assert greet(server, "exit", rpc="EarlyGreet") == {"greeting": "exited early"}
+
+
+def test_reflection_lists_the_services(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        reply = next(iter(stub.ServerReflectionInfo(iter([request]), timeout=5)))
+    names = {s.name for s in reply.list_services_response.service}
+    assert names == {
+        "entrypoint.Entrypoint",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+
+
+def test_client_errors_name_the_problem(server: ServerProcess) -> None:
+    with pytest.raises(RequestDataError, match="nickname"):
+        call("Greet", '{"nickname": "x"}', server.address)
+    with pytest.raises(ServeError, match=r"no rpc 'Nope'.*EarlyGreet, Greet"):
+        call("Nope", "{}", server.address)
+    # The full method name works too.
+    reply = call("entrypoint.Entrypoint/Greet", '{"name": "Full"}', server.address)
+    assert "Hello, Full" in reply
+
+
+def test_web_port(server: ServerProcess) -> None:
+    base = f"http://127.0.0.1:{server.web_port}"
+    proto = urllib.request.urlopen(f"{base}/public_input.proto", timeout=5).read().decode()
+    assert "service Entrypoint" in proto
+    assert urllib.request.urlopen(f"{base}/", timeout=5).read().decode() == proto
+    info = json.loads(urllib.request.urlopen(f"{base}/info", timeout=5).read())
+    assert info["version"] == "handwritten-v1" and info["ready"] is True
+    assert info["workflows"][0] == {"name": "greeting", "rpc": "Greet", "nodes": ["prep", "model"]}
+    endpoints = json.loads(urllib.request.urlopen(f"{base}/endpoints", timeout=5).read())
+    greet_ep = endpoints["endpoints"][0]
+    assert greet_ep["method"] == "/entrypoint.Entrypoint/Greet"
+    assert greet_ep["request"]["fields"]["sleep"]["type"] == "double"
+    tags = greet_ep["response"]["fields"]["tags"]
+    assert tags == {"number": 7, "type": "string", "repeated": True}
+    assert greet_ep["example_request"] == {"name": "text", "sleep": 0.5}
+
+
+def test_ready_line(server: ServerProcess) -> None:
+    assert server.stdout.strip().splitlines()[-1] == (
+        f"Serving handwritten-v1 on {server.address} "
+        "(workflows: greeting (Greet), early-greeting (EarlyGreet))"
+    )
+
+
+def test_timeout_is_deadline_exceeded(krt_dir: Path, start_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_server(krt_dir, "--timeout", "0.5")
+    server.wait_status("SERVING")
+    with pytest.raises(CallError) as info:
+        greet(server, "Slow", sleep=3)
+    assert info.value.code == "DEADLINE_EXCEEDED"
+    assert "node 'prep' was running" in info.value.details
+    assert greet(server, "Quick")["greeting"].startswith("Hello, Quick")
