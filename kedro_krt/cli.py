@@ -123,13 +123,13 @@ def compile_cmd(
     output: Path | None,
 ) -> None:
     """Print how the pipelines compile: workflows, KRT nodes, dataset roles, fields, warnings."""
-    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.lock import compile_locked
     from kedro_krt.compiler.report import render_report
     from kedro_krt.package import write_compiled
 
     with _friendly():
         project = _open(metadata.project_path, env)
-        plan = compile_project(project, pipelines or None, version=version, progress=_progress)
+        plan, _ = compile_locked(project, pipelines or None, version=version, progress=_progress)
         click.echo(render_report(plan), nl=False)
         if output is not None:
             for path in write_compiled(plan, output):
@@ -150,15 +150,17 @@ def package(
     output: Path | None,
 ) -> None:
     """Write dist/<version>.krt, ready to upload to KRE."""
-    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.lock import LOCK_FILE, compile_locked, write_lock
     from kedro_krt.package import package as write_package
 
     with _friendly():
         started = time.perf_counter()
         project = _open(metadata.project_path, env)
-        plan = compile_project(project, pipelines or None, version=version, progress=_progress)
+        plan, lock = compile_locked(project, pipelines or None, version=version, progress=_progress)
         out_dir = output or metadata.project_path / "dist"
         result = write_package(project, plan, out_dir, progress=_progress)
+        # The lock keeps field numbers stable in later versions: commit it with the project.
+        write_lock(metadata.project_path / LOCK_FILE, lock)
         for warning in [*result.warnings, *(w for wf in plan.workflows for w in wf.warnings)]:
             click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
         click.echo(str(result.path))
@@ -242,12 +244,12 @@ def serve(
     if krt_file is not None:
         _run_server(krt_file, **options)
         return
-    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.lock import compile_locked
     from kedro_krt.package import package as write_package
 
     with tempfile.TemporaryDirectory(prefix="kedro-krt-serve-") as tmp, _friendly():
         project = _open(metadata.project_path, env)
-        plan = compile_project(project, pipelines or None, progress=_progress)
+        plan, _ = compile_locked(project, pipelines or None, progress=_progress)
         result = write_package(project, plan, Path(tmp), progress=_progress)
         _run_server(result.path, **options)
 

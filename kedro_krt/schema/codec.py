@@ -32,7 +32,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 from google.protobuf import message_factory
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message as PbMessage
 
 from kedro_krt.schema.types import Column, Field
@@ -48,6 +48,7 @@ __all__ = ["CodecError", "MessageCodec"]
 _NS = 1_000_000_000
 _NAT = int(np.iinfo(np.int64).min)  # NaT's int64 representation
 _OMIT = object()
+_SMALL_TABLE = 32  # rows; above this the vectorised wire encoder wins
 
 
 class CodecError(ValueError):
@@ -210,10 +211,15 @@ def _column_restorer(col: Column) -> Callable[[list[Any], list[int]], Any]:
         def _obj(vals: list[Any], missing: list[int]) -> Any:
             arr = np.empty(len(vals), dtype=obj)
             arr[:] = vals
-            return arr
+            # A bare object array of strings would be re-inferred as `str` by the DataFrame.
+            return pd.Series(arr, dtype=obj, copy=False)
 
         return _obj
-    # extension dtypes: Float64, string, str, category ...
+    if isinstance(target, pd.CategoricalDtype):
+        if target.categories is None:  # "category" without categories: infer them, as pandas does
+            return lambda vals, missing: pd.Categorical(vals)
+        return lambda vals, missing: pd.Categorical(vals, dtype=target)
+    # extension dtypes: Float64, string, str ...
     return lambda vals, missing: pd.array(vals, dtype=target)
 
 
@@ -243,7 +249,10 @@ class _TableCodec:
         lines = ["def _decode(rows):"]
         for i in range(len(self.columns)):
             lines.append(f"    l{i} = []; a{i} = l{i}.append; x{i} = []; m{i} = x{i}.append")
-        lines.append("    for i, r in enumerate(rows):")
+        if any(c.optional and c.kind in ("int64", "bool") for c in self.columns):
+            lines.append("    for i, r in enumerate(rows):")
+        else:
+            lines.append("    for r in rows:")
         for i, c in enumerate(self.columns):
             get = _attr("r", c.name)
             if c.kind == "timestamp":
@@ -293,6 +302,9 @@ class _TableCodec:
                 f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
                 f"{self.originals} (its schema)"
             )
+        if len(df) <= _SMALL_TABLE:
+            self._encode_small(msg, df)
+            return
         wires = [
             self._column_wire(c, number, df[c.original])
             for c, number in zip(self.columns, self.numbers, strict=True)
@@ -302,6 +314,48 @@ class _TableCodec:
             msg.MergeFromString(data)
         except Exception as exc:  # our bug, not the user's: say so
             raise CodecError(f"{self.where}: internal error encoding the table: {exc}") from exc
+
+    def _encode_small(self, msg: Any, df: pd.DataFrame) -> None:
+        """Cell by cell: for a few rows, numpy's per-call overhead costs more than the loop."""
+        positions = df.columns.get_indexer(self.originals).tolist()
+        rows = getattr(msg, self.field.name)
+        for i, row in enumerate(df.to_numpy(dtype=object).tolist()):
+            r = rows.add()
+            for c, j in zip(self.columns, positions, strict=True):
+                v = row[j]
+                if _is_null(v):
+                    if c.kind == "double" and not c.optional and v is not None and v is not pd.NA:
+                        setattr(r, c.name, math.nan)
+                    elif not c.optional and c.kind != "timestamp":
+                        mask = np.ones(len(df), dtype=bool)
+                        mask[i] = False
+                        raise self._null_error(c, mask)
+                    continue
+                where = f"{self.where}[{c.original!r}] row {i}"
+                if c.kind == "timestamp":
+                    ns = _timestamp_ns(v, where)
+                    t = getattr(r, c.name)
+                    t.seconds = ns // _NS
+                    t.nanos = ns % _NS
+                    continue
+                if c.kind in ("string", "bytes") and v.__class__ is not (
+                    str if c.kind == "string" else bytes
+                ):
+                    v = self._coerce(v, c.kind, where)
+                elif c.kind == "bool" and not isinstance(v, (bool, np.bool_)):
+                    raise CodecError(f"{where}: expected bool, got {type(v).__name__} {v!r}")
+                elif c.kind == "int64" and isinstance(v, float):
+                    if not v.is_integer():
+                        raise CodecError(f"{where}: expected int64, got float {v!r}")
+                    v = int(v)
+                elif isinstance(v, np.generic):
+                    v = v.item()
+                try:
+                    setattr(r, c.name, v)
+                except (TypeError, ValueError) as exc:
+                    raise CodecError(
+                        f"{where}: expected {c.kind}, got {type(v).__name__} {v!r} ({exc})"
+                    ) from exc
 
     def _as_frame(self, value: Any) -> pd.DataFrame:
         if isinstance(value, pd.DataFrame):
@@ -379,10 +433,12 @@ class _TableCodec:
                 if not np.array_equal(filled, np.floor(filled)):
                     raise CodecError(f"{where}: expected whole numbers for an int64 column")
                 return filled.astype(np.int64), present
-        elif pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
-            if c.kind == "int64" or pd.api.types.is_bool_dtype(dtype):
-                present = ~s.isna().to_numpy()
-                return s.to_numpy(dtype=np.int64, na_value=0), present
+        elif pd.api.types.is_bool_dtype(dtype) or (
+            c.kind == "int64" and pd.api.types.is_integer_dtype(dtype)
+        ):
+            # nullable Int64 / boolean: values + mask
+            present = ~s.isna().to_numpy()
+            return s.to_numpy(dtype=np.int64, na_value=0), present
         # object (or anything else): check each value
         values = s.tolist()
         present = np.fromiter((not _is_null(v) for v in values), dtype=bool, count=len(values))
@@ -390,8 +446,10 @@ class _TableCodec:
         for i, v in enumerate(values):
             if not present[i]:
                 continue
-            ok = isinstance(v, (bool, np.bool_)) if c.kind == "bool" else (
-                isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer())
+            ok = (
+                isinstance(v, (bool, np.bool_))
+                if c.kind == "bool"
+                else (isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer()))
             )
             if not ok:
                 raise CodecError(
@@ -443,7 +501,9 @@ class _TableCodec:
             return self._arrow_wire(number, _pa.array(values, type=_pa.large_string()), mask)
         encoded = [v.encode("utf-8") for v in values] if c.kind == "string" else values
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
+        np.cumsum(
+            np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:]
+        )
         data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
         return ColumnWire.raw(number, data, offsets, mask)
 
@@ -499,7 +559,7 @@ class MessageCodec:
         self.message_cls = message_cls
         self.fields = tuple(fields)
         self.omit_absent = omit_absent
-        desc: Descriptor = message_cls.DESCRIPTOR
+        desc: Any = message_cls.DESCRIPTOR
         self.name = desc.full_name
         self._decoders: list[tuple[str, _Decoder]] = []
         self._encoders: dict[str, _Encoder] = {}
@@ -516,7 +576,7 @@ class MessageCodec:
 
     # -- building the per-field functions
 
-    def _build(self, f: Field, fd: FieldDescriptor) -> tuple[_Decoder, _Encoder]:
+    def _build(self, f: Field, fd: Any) -> tuple[_Decoder, _Encoder]:
         spec = f.type
         where = f"{self.name}.{f.name}"
         name = f.name
@@ -568,7 +628,8 @@ class MessageCodec:
                     return
                 if not isinstance(value, Mapping):
                     raise CodecError(
-                        f"{where}: expected a dict for google.protobuf.Struct, got {type(value).__name__}"
+                        f"{where}: expected a dict for google.protobuf.Struct, "
+                        f"got {type(value).__name__}"
                     )
                 target = getattr(msg, name)
                 target.Clear()
@@ -665,9 +726,7 @@ class MessageCodec:
 
         return dec_list, enc_list
 
-    def _build_scalar(
-        self, f: Field, fd: FieldDescriptor, where: str
-    ) -> tuple[_Decoder, _Encoder]:
+    def _build_scalar(self, f: Field, fd: Any, where: str) -> tuple[_Decoder, _Encoder]:
         spec = f.type
         name = f.name
         kind = spec.scalar
@@ -689,7 +748,7 @@ class MessageCodec:
                 if tz:
                     ts = ts.tz_localize("UTC").tz_convert(tz)
                 if unit:
-                    return np.datetime64(ts.as_unit(unit).value, unit)
+                    return np.datetime64(ts.as_unit(unit).value, unit)  # type: ignore[call-overload]
                 return ts.to_pydatetime() if as_datetime else ts
 
             def enc_ts(msg: Any, value: Any) -> None:

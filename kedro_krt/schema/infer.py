@@ -231,7 +231,9 @@ def infer_type(value: Any) -> TypeSpec | None:
             kind = dtype_kind(value.dtype)
         else:
             return None
-        return TypeSpec(kind="list", scalar=kind, container="ndarray", meta=(("dtype", str(value.dtype)),))
+        return TypeSpec(
+            kind="list", scalar=kind, container="ndarray", meta=(("dtype", str(value.dtype)),)
+        )
     if isinstance(value, (list, tuple)):
         kinds = set()
         for item in value:
@@ -312,9 +314,7 @@ def type_from_hint(hint: Any) -> TypeSpec | None:
         if len(rest) == 1 and len(args) == 2:
             inner = type_from_hint(rest[0])
             if inner is not None and inner.kind == "scalar":
-                return TypeSpec(
-                    kind="scalar", scalar=inner.scalar, optional=True, meta=inner.meta
-                )
+                return TypeSpec(kind="scalar", scalar=inner.scalar, optional=True, meta=inner.meta)
             return inner
         return None
     if hint is dict or origin in (dict, Mapping) or hint is Mapping:
@@ -388,7 +388,9 @@ def type_from_config(spec: Any, *, where: str) -> TypeSpec:
         if text.startswith("list[") and text.endswith("]"):
             kind, optional = _scalar_word(text[5:-1], where)
             if optional:
-                raise SchemaError(f"{where}: list elements cannot be optional in {text!r}; {_VALID}")
+                raise SchemaError(
+                    f"{where}: list elements cannot be optional in {text!r}; {_VALID}"
+                )
             return TypeSpec(kind="list", scalar=kind, container="list")
         kind, optional = _scalar_word(text, where)
         meta: tuple[tuple[str, str], ...] = (
@@ -426,7 +428,9 @@ def _table_from_config(body: Any, *, where: str) -> TypeSpec:
     columns = []
     for original, text in zip(originals, body.values(), strict=True):
         if not isinstance(text, str):
-            raise SchemaError(f"{where}.{original}: expected a scalar type name, got {text!r}; {_VALID}")
+            raise SchemaError(
+                f"{where}.{original}: expected a scalar type name, got {text!r}; {_VALID}"
+            )
         kind, optional = _scalar_word(text, f"{where}.{original}")
         columns.append(
             Column(

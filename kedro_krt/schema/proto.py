@@ -107,7 +107,10 @@ def _message_lines(name: str, fields: Sequence[Field], doc: str, depth: int) -> 
         if f.type.kind == "table":
             row = nested[f.name]
             lines.append(f"{inner}message {row} {{")
-            for number, col in enumerate(f.type.columns, start=1):
+            numbers = [col.number or i for i, col in enumerate(f.type.columns, start=1)]
+            if len(set(numbers)) != len(numbers):
+                raise SchemaError(f"{name}.{row}: two columns share a field number {numbers}")
+            for number, col in zip(numbers, f.type.columns, strict=True):
                 lines.append(f"{inner}{_INDENT}{_column_line(col, number)}")
             lines.append(f"{inner}}}")
         elif f.type.kind == "record":

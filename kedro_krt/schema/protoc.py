@@ -6,6 +6,7 @@ raises :class:`ProtoCompileError` and is never shipped in a KRT.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -58,10 +59,8 @@ def _run_protoc(args: list[str]) -> tuple[int, str]:
         return int(code), err.read().decode("utf-8", "replace")
 
 
-def compile_protos(
-    sources: Mapping[str, str], out_dir: Path, *, pyi: bool = True
-) -> list[Path]:
-    """Compile ``{"public_input.proto": text, ...}`` into ``*_pb2.py`` (and ``.pyi``) in ``out_dir``.
+def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = True) -> list[Path]:
+    """Compile ``{"public_input.proto": text, ...}`` into ``*_pb2.py`` (and ``.pyi``) files.
 
     The sources may import each other by file name and the well-known types bundled with
     grpcio-tools. Returns the generated files, sorted. Raises :class:`ProtoCompileError` when
@@ -119,10 +118,8 @@ def import_generated(module_path: Path, module_name: str | None = None) -> Modul
         raise
     finally:
         if added:
-            try:
+            with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
-            except ValueError:
-                pass
     return module
 
 

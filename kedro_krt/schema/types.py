@@ -11,8 +11,8 @@ Naming rules (the same in code and docs):
   (``ds.price`` -> ``ds__price``), a leading digit gets a ``_`` prefix (``2nd`` -> ``_2nd``), and a
   name that is a proto or Python keyword gets a trailing ``_`` (``class`` -> ``class_``);
 * a message name is ``CamelCase`` of the words (``ny-room.price`` -> ``NyRoomPrice``);
-* names that collide after conversion get ``_2``, ``_3`` ... in the order given (also when only their
-  JSON names collide, which protoc rejects: ``a_b`` and ``a__b`` are both ``aB`` in JSON).
+* names that collide after conversion get ``_2``, ``_3`` ... in the order given (also when only
+  their JSON names collide, which protoc rejects: ``a_b`` and ``a__b`` are both ``aB`` in JSON).
 """
 
 from __future__ import annotations
@@ -54,16 +54,20 @@ class Column:
     kind: ScalarKind
     optional: bool  # may hold nulls -> proto3 `optional` (presence) -> NaN/NA/None/NaT at decode
     dtype: str  # pandas dtype restored at decode, e.g. "int64", "Int64", "datetime64[ns, UTC]"
+    number: int = 0  # field number in the row message; 0 = by position (1, 2, ...)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "original": self.original,
             "kind": self.kind,
             "optional": self.optional,
             "dtype": self.dtype,
         }
+        if self.number:
+            out["number"] = self.number
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Column:
@@ -77,6 +81,7 @@ class Column:
             kind=cast(ScalarKind, kind),
             optional=bool(d["optional"]),
             dtype=str(d["dtype"]),
+            number=int(d.get("number", 0)),
         )
 
 
@@ -180,7 +185,7 @@ class TypeSpec:
         )
 
     def describe(self, field_name: str = "") -> str:
-        """Short human form for reports: ``repeated ShuttlesRow (12 columns)``, ``optional bool``."""
+        """Short form for reports: ``repeated ShuttlesRow (12 columns)``, ``optional bool``."""
         if self.kind == "scalar":
             assert self.scalar is not None
             text = PROTO_SCALAR[self.scalar]
@@ -232,10 +237,14 @@ class Message:
 # Proto keywords and scalar type names: protoc accepts most of them as field names, but generated
 # code in several languages (and readers) trip on them, so we never emit them.
 _PROTO_WORDS = frozenset(
-    """syntax import weak public package option message enum service rpc returns stream repeated
-    optional required reserved to max map oneof extensions extend group true false inf nan
-    double float int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64 sfixed32 sfixed64 bool
-    string bytes""".split()
+    " ".join(
+        (
+            "syntax import weak public package option message enum service rpc returns stream",
+            "repeated optional required reserved to max map oneof extensions extend group true",
+            "false inf nan double float int32 int64 uint32 uint64 sint32 sint64 fixed32 fixed64",
+            "sfixed32 sfixed64 bool string bytes",
+        )
+    ).split()
 )
 # Python keywords (`class`, `from`, ...) would make `msg.class` a syntax error; the builtins the
 # generated modules reference would be shadowed at module level by a same-named message.

@@ -96,13 +96,16 @@ class ColumnWire:
         """An ``int64`` / ``bool`` field: key + varint."""
         present = values if mask is None else values[mask]
         lens, mat = _varint_matrix(present)
-        return cls(mask, [cls._const(len(present), tag_bytes(number, _WT_VARINT)), _Piece(lens, "matrix", mat)])
+        return cls(
+            mask,
+            [cls._const(len(present), tag_bytes(number, _WT_VARINT)), _Piece(lens, "matrix", mat)],
+        )
 
     @classmethod
     def raw(
         cls, number: int, data: np.ndarray, offsets: np.ndarray, mask: np.ndarray | None
     ) -> ColumnWire:
-        """A ``string`` / ``bytes`` field: key + varint length + bytes (``offsets`` per present row)."""
+        """A ``string`` / ``bytes`` field: key + varint length + bytes (``offsets`` per row)."""
         sizes = np.diff(offsets).astype(np.int64)
         lens, mat = _varint_matrix(sizes)
         return cls(
