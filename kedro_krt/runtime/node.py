@@ -12,10 +12,62 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.plan import PARAMETERS_FIELD, NodeRuntimePlan
+from kedro_krt.compiler.plan import PARAMETERS_FIELD, PUBLIC_PROTO, NodeRuntimePlan
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.schema.codec import CodecError, MessageCodec
+from kedro_krt.schema.types import Message as MessageSpec
+
+_unknown_fields: Any
+try:  # protobuf >= 4.21; older runtimes (kre-py's 3.x) skip the unknown-field check
+    from google.protobuf import unknown_fields as _unknown_fields
+except ImportError:  # pragma: no cover - exercised only with an old protobuf
+    _unknown_fields = None
+
+
+def _unknown_fields_at(msg: Any, path: str) -> str | None:
+    """Where `msg` carries fields its class does not know, or None.
+
+    A message serialised from another type parses without error in proto3: every field whose
+    number or wire type does not match becomes an unknown field, and the known ones stay at
+    their defaults, so the nodes would run on zeros. To stay cheap on the hot path this looks at
+    the message and at the first element of each repeated message field (depth-first): bytes of
+    another type show up there, a whole-message walk would cost more than decoding.
+    """
+    if _unknown_fields is None:
+        return None
+    unknown = _unknown_fields.UnknownFieldSet(msg)
+    if len(unknown):
+        numbers = sorted({f.field_number for f in unknown})
+        return f"{path or 'the message'} (field number(s) {', '.join(map(str, numbers))})"
+    for fd, value in msg.ListFields():
+        if fd.message_type is None or fd.message_type.GetOptions().map_entry:
+            continue
+        if fd.is_repeated:
+            if not len(value):
+                continue
+            value, where = value[0], f"{path}{'.' if path else ''}{fd.name}[0]"
+        else:
+            where = f"{path}{'.' if path else ''}{fd.name}"
+        found = _unknown_fields_at(value, where)
+        if found:
+            return found
+    return None
+
+
+def _required_timestamps(spec: MessageSpec) -> list[tuple[str, str, str]]:
+    """(dataset, field, column) of the non-optional timestamp columns of a request's tables.
+
+    proto3 cannot tell a missing int64/bool/string from its zero value, but a Timestamp is a
+    message: unset means the caller did not send it. The codec decodes it as NaT (a column may
+    legitimately be NaT between nodes), so only the public request is checked for it.
+    """
+    out = []
+    for f in spec.fields:
+        for c in f.type.columns:
+            if c.kind == "timestamp" and not c.optional:
+                out.append((f.original, f.name, c.original))
+    return out
 
 
 def _import_pb2(folder: Path, module: str) -> Any:
@@ -46,6 +98,11 @@ class KrtNode:
         self.output_cls = getattr(out_mod, self.plan.output.name)
         self._decoder = MessageCodec(self.input_cls, self.plan.input.fields)
         self._encoder = MessageCodec(self.output_cls, self.plan.output.fields)
+        self._required = (
+            _required_timestamps(self.plan.input)
+            if self.plan.node.input_proto == PUBLIC_PROTO
+            else []
+        )
         self._session: NodeSession | None = None
 
     @property
@@ -83,11 +140,28 @@ class KrtNode:
                 f"{data.TypeName() or 'an empty Any'}"
             )
         msg = self.input_cls()
-        data.Unpack(msg)
+        if not data.Unpack(msg):  # cannot happen after Is(); never run on an empty message
+            raise InvalidRequest(f"node '{self.plan.node.name}' could not unpack the message")
+        unknown = _unknown_fields_at(msg, "")
+        if unknown is not None:
+            raise InvalidRequest(
+                f"node '{self.plan.node.name}': the {expected.full_name} carries fields it does "
+                f"not define, at {unknown}: the bytes were probably serialised from another "
+                f"message type; send a message of type {expected.full_name}"
+            )
         try:
             decoded = self._decoder.decode(msg)
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc
+        for dataset, field, column in self._required:
+            frame = decoded.get(dataset)
+            if frame is not None and len(frame) and bool(frame[column].isna().any()):
+                row = int(frame[column].isna().to_numpy().nonzero()[0][0])
+                raise InvalidRequest(
+                    f"{expected.full_name}.{field}: row {row} has no '{column}'; every row "
+                    f"must carry a {column} (a google.protobuf.Timestamp, in JSON an RFC 3339 "
+                    "string such as \"2021-06-01T00:00:00Z\")"
+                )
         params = decoded.pop(PARAMETERS_FIELD, None)
         values = session.run(decoded, params)
         if self.plan.node.writes_parameters and params is not None:
