@@ -150,8 +150,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
+_KINDS: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+
+
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:

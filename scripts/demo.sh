@@ -7,12 +7,14 @@ BIN="$ROOT/.venv/bin"
 PORT="${KRT_DEMO_PORT:-9000}"
 WEB_PORT="${KRT_DEMO_WEB_PORT:-8080}"
 cd "$ROOT/example_project"
+export KEDRO_LOGGING_CONFIG="$ROOT/example_project/conf/logging.yml"
+export PYTHONWARNINGS=ignore
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. synthetic data and the training pipeline (the model is the artifact)"
 "$BIN/python" scripts/generate_data.py
-"$BIN/kedro" run --pipelines training 2>&1 | grep -E "R2|r2|Completed|ERROR" || true
+"$BIN/kedro" run --pipelines training
 
 step "2. kedro krt compile --pipeline inference"
 "$BIN/kedro" krt compile --pipeline inference 2>/dev/null

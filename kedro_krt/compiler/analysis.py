@@ -172,7 +172,9 @@ def make_groups(nodes: Sequence[NodeInfo], grouping: str, root: str | None) -> l
     return [groups[k] for k in order]
 
 
-def _check_connected(groups: Mapping[str, Group], links: Mapping[tuple[str, str], set[str]]) -> None:
+def _check_connected(
+    groups: Mapping[str, Group], links: Mapping[tuple[str, str], set[str]]
+) -> None:
     if len(groups) < 2:
         return
     # Groups are linked by data they pass on, or by reading the same free input.
@@ -250,8 +252,11 @@ def classify(
 
     def namespace_of(name: str) -> str | None:
         path = param_path(name)
-        target = path if path is not None else name
-        return next((ns for ns in namespaces if is_under(target, ns)), None)
+        if path is not None:
+            return next((ns for ns in namespaces if is_under(path, ns)), None)
+        # Kedro names a namespaced dataset `<ns>.<name>`: a dataset called just `model` is a
+        # global one even when a namespace is also called `model`.
+        return next((ns for ns in namespaces if name.startswith(ns + ".")), None)
 
     datasets_namespaced = any(
         namespace_of(d) for d in everything if not is_parameter(d)

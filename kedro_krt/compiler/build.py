@@ -303,15 +303,18 @@ def _krt_node_names(
     wf: WorkflowConfig, groups: Sequence[Group], used: set[str]
 ) -> dict[str, str]:
     names: dict[str, str] = {}
-    unknown = sorted(set(wf.nodes) - {g.key for g in groups})
+    # The one group of `grouping: single` (outside a namespace) has no key: it is renamed by
+    # the workflow's name.
+    keys = {g.key: g.key or wf.name for g in groups}
+    unknown = sorted(set(wf.nodes) - set(keys.values()))
     if unknown:
         raise CompileError(
             f"`nodes:` of workflow '{wf.name}' renames {', '.join(unknown)}, which are not groups "
-            f"of it; its groups are: {', '.join(g.key for g in groups)}"
+            f"of it; its groups are: {', '.join(keys[g.key] for g in groups)}"
         )
     for g in groups:
-        if g.key in wf.nodes:
-            name = wf.nodes[g.key]
+        if keys[g.key] in wf.nodes:
+            name = wf.nodes[keys[g.key]]
             if not is_valid_name(name):
                 raise CompileError(
                     f"KRT node name '{name}' (workflow '{wf.name}', `nodes:`) is not valid for "

@@ -4,10 +4,13 @@
 the catalog can load it at compile time;  4. a trial run of the workflow on those samples (the
 real node functions, in memory) for what the nodes produce;  5. the type hints of the node
 functions that read or write it;  6. `google.protobuf.Value`, with a warning.
+For a dataset the workflow produces, 4 comes before 3: a file from an earlier batch run may be
+missing or stale, while the trial run shows what the nodes make now.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -51,10 +54,8 @@ def _parse_dates(frame: Any) -> Any:
         if series.dtype == object or str(series.dtype) in ("str", "string"):
             sample = series.dropna().astype(str)
             if len(sample) and sample.str.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?$").all():
-                try:
+                with contextlib.suppress(ValueError, TypeError):
                     frame[col] = pd.to_datetime(series)
-                except (ValueError, TypeError):
-                    pass
     return frame
 
 
@@ -126,16 +127,22 @@ class TypeResolver:
         """The type of dataset `name` and where it came from."""
         if name in self._schemas:
             return type_from_config(self._schemas[name], where=f"schemas.{name}"), "schemas"
+        # What the workflow produces is typed by running it: a file left by an old batch run
+        # (absent from a fresh clone, or stale) must not decide the type of a response.
+        produced = name not in self._samples and any(name in n.outputs for n in self._nodes)
+        if produced:
+            from_trial = self._from_trial(name)
+            if from_trial is not None:
+                return from_trial
         found, value, source = self.data(name)
         if found:
             spec = infer_type(value)
             if spec is not None:
                 return spec, source
-        trial = self.trial_values()
-        if name in trial:
-            spec = infer_type(trial[name])
-            if spec is not None:
-                return spec, "trial run on the sample request"
+        if not produced:
+            from_trial = self._from_trial(name)
+            if from_trial is not None:
+                return from_trial
         hinted = self._from_hints(name)
         if hinted is not None:
             return hinted
@@ -144,6 +151,14 @@ class TypeResolver:
             f"under `schemas:` or a sample file under `samples:` in krt.yml"
         )
         return VALUE_TYPE, "unknown (google.protobuf.Value)"
+
+    def _from_trial(self, name: str) -> tuple[TypeSpec, str] | None:
+        trial = self.trial_values()
+        if name in trial:
+            spec = infer_type(trial[name])
+            if spec is not None:
+                return spec, "trial run on the sample request"
+        return None
 
     def _from_hints(self, name: str) -> tuple[TypeSpec, str] | None:
         for node in self._nodes:

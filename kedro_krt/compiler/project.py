@@ -86,6 +86,18 @@ def open_project(path: Path, env: str | None = None) -> KedroProject:
             "env 'local' holds secrets and machine settings and never goes into a .krt: "
             "use base or another env"
         )
+    from kedro.framework.project import settings
+
+    conf_root = path / str(settings.CONF_SOURCE)
+    if conf_root.is_dir() and not (conf_root / env).is_dir():
+        # Kedro would fail later with a traceback; say which envs exist instead.
+        from kedro_krt.config import ConfigError
+
+        envs = sorted(p.name for p in conf_root.iterdir() if p.is_dir() and p.name != "local")
+        raise ConfigError(
+            f"conf env '{env}' does not exist: there is no folder {conf_root.name}/{env}. "
+            f"Use one of: {', '.join(envs) or '(none)'}"
+        )
     session = KedroSession.create(project_path=path, env=env)
     context = session.load_context()
     quiet_kedro()

@@ -1,0 +1,80 @@
+"""Every command's --help, the plugin's registration with Kedro, and a wrong pipeline name."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from kedro_krt.cli import commands, main
+
+
+def _run_cli() -> object:
+    # tests/conftest.py cannot be imported by name (every conftest is `conftest`).
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("krt_cli_tests_root_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run_cli
+
+
+run_cli = _run_cli()
+
+
+def _walk(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in sorted(group.commands.items()):
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _walk(command, (*prefix, name))
+
+
+PROJECT_COMMANDS = list(_walk(commands))
+GLOBAL_COMMANDS = list(_walk(main))
+
+
+def test_the_commands_we_expect_exist() -> None:
+    assert {("krt", c) for c in ("init", "compile", "package", "validate", "serve", "call")} <= set(
+        PROJECT_COMMANDS
+    )
+    assert {("validate",), ("serve",), ("call",)} <= set(GLOBAL_COMMANDS)
+
+
+@pytest.mark.parametrize("path", PROJECT_COMMANDS, ids=" ".join)
+def test_project_command_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(commands, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and path[-1] in result.output
+    # A one-line description shows under Usage.
+    assert len(result.output.splitlines()) > 3
+
+
+@pytest.mark.parametrize("path", [(), *GLOBAL_COMMANDS], ids=lambda p: " ".join(p) or "kedro-krt")
+def test_global_command_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output
+
+
+def test_plugin_is_registered_with_kedro(trained_project: Path) -> None:
+    proc = run_cli(["kedro", "krt", "--help"], cwd=trained_project)  # type: ignore[operator]
+    for command in ("init", "compile", "package", "validate", "serve", "call"):
+        assert command in proc.stdout
+    proc = run_cli(["kedro-krt", "--help"], cwd=trained_project)  # type: ignore[operator]
+    assert "validate" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["compile", "package"])
+def test_wrong_pipeline_name_suggests_the_right_one(trained_project: Path, command: str) -> None:
+    proc = run_cli(  # type: ignore[operator]
+        ["kedro", "krt", command, "--pipeline", "inferense"], cwd=trained_project, check=False
+    )
+    assert proc.returncode == 1
+    assert "pipeline 'inferense' is not registered" in proc.stderr
+    assert "Did you mean 'inference'?" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (trained_project / "dist").exists()
