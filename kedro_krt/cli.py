@@ -114,12 +114,18 @@ def init(metadata: Any, env: str, force: bool) -> None:
 @click.option("--env", "-e", default=None, help=HELP_ENV)
 @click.option("--version", "version", default=None, help=HELP_VERSION)
 @click.option(
-    "--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Also write krt.yml, the protos and docs/README.md into this folder.",
 )
 @click.pass_obj
 def compile_cmd(
-    metadata: Any, pipelines: tuple[str, ...], env: str | None, version: str | None,
+    metadata: Any,
+    pipelines: tuple[str, ...],
+    env: str | None,
+    version: str | None,
     output: Path | None,
 ) -> None:
     """Print how the pipelines compile: workflows, KRT nodes, dataset roles, fields, warnings."""
@@ -141,12 +147,18 @@ def compile_cmd(
 @click.option("--version", "version", default=None, help=HELP_VERSION)
 @click.option("--env", "-e", default=None, help=HELP_ENV)
 @click.option(
-    "--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Folder of the .krt (default: dist/ in the project).",
 )
 @click.pass_obj
 def package(
-    metadata: Any, pipelines: tuple[str, ...], version: str | None, env: str | None,
+    metadata: Any,
+    pipelines: tuple[str, ...],
+    version: str | None,
+    env: str | None,
     output: Path | None,
 ) -> None:
     """Write dist/<version>.krt, ready to upload to KRE."""
@@ -166,8 +178,7 @@ def package(
         click.echo(str(result.path))
         for wf in plan.workflows:
             click.echo(
-                f"  workflow {wf.name} (rpc {wf.rpc}): "
-                + " -> ".join(n.name for n in wf.nodes)
+                f"  workflow {wf.name} (rpc {wf.rpc}): " + " -> ".join(n.name for n in wf.nodes)
             )
         click.echo(
             f"  {result.files} files, {result.size / 1024:.1f} KiB, "
@@ -201,7 +212,9 @@ def _serve_options(func: Any) -> Any:
         click.option("--timeout", default=30.0, show_default=True, type=float, help=HELP_TIMEOUT),
         click.option("--config", "config", multiple=True, help=HELP_CONFIG),
         click.option(
-            "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+            "--state-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
             help="Folder of the local db/measurement/prediction stores (default: temporary).",
         ),
     ]
@@ -230,14 +243,22 @@ def _run_server(source: Path, **options: Any) -> None:
 
 
 @krt.command()
-@click.option("--krt", "krt_file", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Serve this .krt (or folder) instead of compiling the project.")
+@click.option(
+    "--krt",
+    "krt_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Serve this .krt (or folder) instead of compiling the project.",
+)
 @click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
 @click.option("--env", "-e", default=None, help=HELP_ENV)
 @_serve_options
 @click.pass_obj
 def serve(
-    metadata: Any, krt_file: Path | None, pipelines: tuple[str, ...], env: str | None,
+    metadata: Any,
+    krt_file: Path | None,
+    pipelines: tuple[str, ...],
+    env: str | None,
     **options: Any,
 ) -> None:
     """Serve the project (compiled on the fly) or a .krt as KRE would, on 127.0.0.1:9000."""
@@ -274,12 +295,23 @@ def _call_options(func: Any) -> Any:
         [
             click.argument("rpc"),
             click.option("--data", "-d", default=None, help="The request as proto3 JSON."),
-            click.option("--file", "-f", type=click.Path(exists=True, path_type=Path),
-                         default=None, help="A file holding the request as proto3 JSON."),
-            click.option("--address", "-a", default="127.0.0.1:9000", show_default=True,
-                         help=HELP_ADDRESS),
-            click.option("--timeout", default=30.0, show_default=True, type=float,
-                         help="Seconds to wait for the reply."),
+            click.option(
+                "--file",
+                "-f",
+                type=click.Path(exists=True, path_type=Path),
+                default=None,
+                help="A file holding the request as proto3 JSON.",
+            ),
+            click.option(
+                "--address", "-a", default="127.0.0.1:9000", show_default=True, help=HELP_ADDRESS
+            ),
+            click.option(
+                "--timeout",
+                default=30.0,
+                show_default=True,
+                type=float,
+                help="Seconds to wait for the reply.",
+            ),
         ]
     ):
         func = option(func)
@@ -288,8 +320,9 @@ def _call_options(func: Any) -> Any:
 
 @krt.command(name="call")
 @_call_options
-def call_project_cmd(rpc: str, data: str | None, file: Path | None, address: str,
-                     timeout: float) -> None:
+def call_project_cmd(
+    rpc: str, data: str | None, file: Path | None, address: str, timeout: float
+) -> None:
     """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply."""
     _call(rpc, data, file, address, timeout)
 

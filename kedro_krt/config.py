@@ -181,7 +181,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"krt.yml: '{where}' must be a mapping, found {_kind(value)}")
-        key_tp, val_tp = get_args(tp)
+        _, val_tp = get_args(tp)
         return {str(k): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
     if tp is Any:
         return value
@@ -237,7 +237,7 @@ def describe_schema(cls: type = KrtConfig, prefix: str = "") -> list[tuple[str, 
         type_name = _type_name(tp)
         if is_dataclass(inner):
             rows.append((path, "mapping", "", f.metadata["doc"]))
-            rows.extend(describe_schema(inner, f"{path}.")) # type: ignore[arg-type]
+            rows.extend(describe_schema(inner, f"{path}."))  # type: ignore[arg-type]
         elif item is not None and is_dataclass(item):
             rows.append((path, "list of mappings", "[]", f.metadata["doc"]))
             rows.extend(describe_schema(item, f"{path}[]."))  # type: ignore[arg-type]
@@ -282,7 +282,9 @@ def render_template(version: str, description: str, workflows: Sequence[Mapping[
         wf_lines.append(f"    grouping: {wf.get('grouping', 'namespace')}")
         for key in ("inputs", "artifacts"):
             values = wf.get(key) or []
-            wf_lines.append(f"    {key}: {yaml.safe_dump(list(values), default_flow_style=True).strip()}")
+            wf_lines.append(
+                f"    {key}: {yaml.safe_dump(list(values), default_flow_style=True).strip()}"
+            )
     if not wf_lines:
         wf_lines.append("  []")
     return TEMPLATE.format(

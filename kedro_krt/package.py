@@ -28,9 +28,9 @@ Progress = Callable[[str], None]
 
 #: Never packaged, whatever the config says: secrets and machine-local settings.
 SECRET_PATTERNS = (
-    "conf/local",
-    "conf/local/*",
-    "*credentials*",
+    "*credentials*.yml",
+    "*credentials*.yaml",
+    "*credentials*.json",
     "*.env",
     ".env",
     "*.pem",
@@ -38,7 +38,14 @@ SECRET_PATTERNS = (
     "*id_rsa*",
     "*.netrc",
 )
-JUNK_PATTERNS = ("*__pycache__*", "*.pyc", "*.pyo", ".DS_Store", "*.egg-info*", ".ipynb_checkpoints*")
+JUNK_PATTERNS = (
+    "*__pycache__*",
+    "*.pyc",
+    "*.pyo",
+    ".DS_Store",
+    "*.egg-info*",
+    ".ipynb_checkpoints*",
+)
 
 
 #: The part of kedro_krt a KRT node imports, vendored under lib/ so the archive carries the
@@ -70,12 +77,23 @@ class PackageResult:
 
 
 def is_secret(path: str) -> bool:
-    """True for a relative posix path that must never leave the machine."""
+    """True for a relative posix path that must never leave the machine.
+
+    `conf/local` and any credentials file under `conf/` never go; nor do key files, `.env`
+    files and the like anywhere. Python modules are code, not secrets: a module named
+    `credentials.py` is packaged (the project would not import without it).
+    """
     parts = PurePosixPath(path).parts
+    if not parts:
+        return False
     if len(parts) >= 2 and parts[0] == "conf" and parts[1] == "local":
         return True
-    name = parts[-1] if parts else path
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in SECRET_PATTERNS)
+    name = parts[-1]
+    if parts[0] == "conf" and fnmatch.fnmatch(name.lower(), "*credentials*"):
+        return True
+    if name.endswith(".py"):
+        return False
+    return any(fnmatch.fnmatch(name.lower(), p) for p in SECRET_PATTERNS)
 
 
 def _excluded(path: str, patterns: tuple[str, ...]) -> bool:
@@ -186,9 +204,7 @@ def _artifact_files(
     project: KedroProject, plan: Plan, warnings: list[str]
 ) -> list[tuple[str, Path]]:
     out: list[tuple[str, Path]] = []
-    names = sorted(
-        {d.name for w in plan.workflows for d in w.datasets if d.role == "artifact"}
-    )
+    names = sorted({d.name for w in plan.workflows for d in w.datasets if d.role == "artifact"})
     root = project.path
     for name in names:
         config = project.dataset_config(name) or {}

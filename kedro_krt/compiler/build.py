@@ -42,17 +42,15 @@ def default_workflows(project: KedroProject) -> list[WorkflowConfig]:
     """Workflows inferred from the registered pipelines: the namespaced ones, else the first."""
     names = sorted(p for p in project.pipelines if p != "__default__")
     namespaced = [
-        p for p in names if project.pipelines[p].nodes and all(
-            n.namespace for n in project.pipelines[p].nodes
-        )
+        p
+        for p in names
+        if project.pipelines[p].nodes and all(n.namespace for n in project.pipelines[p].nodes)
     ]
     chosen = namespaced or names[:1]
     return [WorkflowConfig(name=to_valid_name(p), pipeline=p) for p in chosen]
 
 
-def workflow_configs(
-    config: KrtConfig, pipelines: Sequence[str] | None
-) -> list[WorkflowConfig]:
+def workflow_configs(config: KrtConfig, pipelines: Sequence[str] | None) -> list[WorkflowConfig]:
     """The workflows to compile: `--pipeline` names (with their config, if any), else the config."""
     if pipelines:
         chosen = []
@@ -72,7 +70,9 @@ def rpc_name(workflow: WorkflowConfig) -> str:
     """The rpc of a workflow: configured, else CamelCase of its name."""
     rpc = workflow.rpc or to_message_name(workflow.name)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rpc):
-        raise CompileError(f"rpc name '{rpc}' of workflow '{workflow.name}' is not a proto identifier")
+        raise CompileError(
+            f"rpc name '{rpc}' of workflow '{workflow.name}' is not a proto identifier"
+        )
     return rpc
 
 
@@ -85,7 +85,19 @@ def compile_project(
 ) -> Plan:
     """Compile the chosen pipelines of a project into a plan."""
     config = project.config
-    workflows = workflow_configs(config, pipelines)
+    plan_warnings: list[str] = []
+    if pipelines or config.workflows:
+        workflows = workflow_configs(config, pipelines)
+    else:
+        # Nothing chosen: take what `kedro krt init` would write, and say so.
+        workflows = default_workflows(project)
+        if not workflows:
+            workflow_configs(config, pipelines)  # raises the "no workflow" error
+        plan_warnings.append(
+            "no workflow in krt.yml and no --pipeline: compiled "
+            + ", ".join(f"pipeline '{w.pipeline}'" for w in workflows)
+            + " (the namespaced ones); run `kedro krt init` to choose"
+        )
     version_name = version or config.version or to_valid_name(project.package_name)
     if not is_valid_name(version_name):
         raise CompileError(
@@ -125,6 +137,7 @@ def compile_project(
         runtime_image=config.images.runtime,
         workflows=tuple(compiled),
         variables=tuple(config.variables),
+        warnings=tuple(plan_warnings),
     )
 
 
@@ -155,15 +168,12 @@ def _compile_workflow(
 
     # Types of everything that travels in a message.
     request = sorted(d for d, dec in decisions.items() if dec.role == "request")
-    travelling = sorted(
-        {d for w in live.writes for d in w} | set(request)
-    )
+    travelling = sorted({d for w in live.writes for d in w} | set(request))
     ordered_nodes = [kedro_nodes[n.name] for g in groups for n in g.nodes]
     preloaded = {
         d: catalog_loads.value(d)
         for d, dec in decisions.items()
-        if dec.role in ("artifact", "fixed-parameter", "parameter")
-        and catalog_loads.available(d)
+        if dec.role in ("artifact", "fixed-parameter", "parameter") and catalog_loads.available(d)
     }
     resolver = TypeResolver(
         schemas=project.config.schemas,
@@ -206,7 +216,10 @@ def _compile_workflow(
         return Message(name=name, fields=tuple(flds), doc=doc)
 
     req_msg = message(
-        f"{rpc}Request", request, bool(parameters), f"The request of rpc {rpc} (workflow {wf.name})."
+        f"{rpc}Request",
+        request,
+        bool(parameters),
+        f"The request of rpc {rpc} (workflow {wf.name}).",
     )
     response = sorted(d for d, dec in decisions.items() if dec.role == "response")
     resp_msg = message(f"{rpc}Response", response, False, f"The response of rpc {rpc}.")
@@ -255,6 +268,9 @@ def _compile_workflow(
     for g in groups:
         for d in sorted(g.inputs):
             consumers.setdefault(d, []).append(node_names[g.key])
+    for path, spec in _parameter_leaves(parameters, params_type):
+        types[path[0]] = (spec, "parameters.yml value")
+        fields[path[0]] = path[1]
     datasets = tuple(
         DatasetPlan(
             name=d,
@@ -299,9 +315,7 @@ def _add_internal(decisions: dict[str, Decision], groups: Sequence[Group]) -> di
     return out
 
 
-def _krt_node_names(
-    wf: WorkflowConfig, groups: Sequence[Group], used: set[str]
-) -> dict[str, str]:
+def _krt_node_names(wf: WorkflowConfig, groups: Sequence[Group], used: set[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     # The one group of `grouping: single` (outside a namespace) has no key: it is renamed by
     # the workflow's name.
@@ -339,6 +353,7 @@ def _krt_node_names(
 
 def _field_names(datasets: Sequence[str], root: str | None) -> dict[str, str]:
     """Field names: the dataset's last name component, or more of it where that collides."""
+
     def relative(d: str) -> str:
         return d[len(root) + 1 :] if root and d.startswith(root + ".") else d
 
@@ -358,7 +373,9 @@ def _field_names(datasets: Sequence[str], root: str | None) -> dict[str, str]:
     return out
 
 
-def _parameter_plans(decisions: dict[str, Decision], namespaces: Sequence[str]) -> list[ParameterPlan]:
+def _parameter_plans(
+    decisions: dict[str, Decision], namespaces: Sequence[str]
+) -> list[ParameterPlan]:
     plans = []
     for d, dec in sorted(decisions.items()):
         if dec.role != "parameter":
@@ -370,6 +387,26 @@ def _parameter_plans(decisions: dict[str, Decision], namespaces: Sequence[str]) 
         key = path[len(ns) + 1 :] if ns and path != ns else path
         plans.append(ParameterPlan(dataset=d, namespace=ns, key=key, field=to_identifier(key)))
     return plans
+
+
+def _parameter_leaves(
+    plans: Sequence[ParameterPlan], params_type: TypeSpec | None
+) -> list[tuple[tuple[str, str], TypeSpec]]:
+    """((dataset, "parameters.<ns>.<field>"), leaf type) of each per-message parameter."""
+    if params_type is None:
+        return []
+    out = []
+    top = {f.original: f for f in params_type.fields}
+    for p in plans:
+        if p.namespace:
+            record = top[p.namespace]
+            leaf = next(f for f in record.type.fields if f.original == p.key)
+            path = f"{PARAMETERS_FIELD}.{record.name}.{leaf.name}"
+        else:
+            leaf = top[p.key]
+            path = f"{PARAMETERS_FIELD}.{leaf.name}"
+        out.append(((p.dataset, path), leaf.type))
+    return out
 
 
 def _parameters_type(plans: Sequence[ParameterPlan], values: dict[str, Any]) -> TypeSpec | None:

@@ -20,7 +20,7 @@ def _message(msg: Message, title: str) -> list[str]:
     lines = [f"  {title} {msg.name}"]
     rows = [["field", "type", "dataset"]]
     for f in msg.fields:
-        rows.append([f.name, f.type.describe(), f.original])
+        rows.append([f.name, f.type.describe(f.name), f.original])
         if f.type.kind == "table":
             for c in f.type.columns:
                 opt = "optional " if c.optional else ""
@@ -28,10 +28,10 @@ def _message(msg: Message, title: str) -> list[str]:
                 rows.append([f"  .{c.name}", f"{opt}{c.kind}", f"{orig} ({c.dtype})".strip()])
         elif f.type.kind == "record":
             for sub in f.type.fields:
-                rows.append([f"  .{sub.name}", sub.type.describe(), sub.original])
+                rows.append([f"  .{sub.name}", sub.type.describe(sub.name), sub.original])
                 if sub.type.kind == "record":
                     for leaf in sub.type.fields:
-                        rows.append([f"    .{leaf.name}", leaf.type.describe(), leaf.original])
+                        rows.append([f"    .{leaf.name}", leaf.type.describe(leaf.name), leaf.original])
     return lines + _table(rows)
 
 
@@ -51,7 +51,7 @@ def render_workflow(w: WorkflowPlan) -> list[str]:
     lines.append("  Datasets:")
     rows = [["dataset", "role", "field", "type (from)", "rule"]]
     for d in w.datasets:
-        typ = f"{d.type.describe()} ({d.type_source})" if d.type else "-"
+        typ = f"{d.type.describe(d.field or '')} ({d.type_source})" if d.type else "-"
         rows.append([d.name, ROLE_LABELS[d.role], d.field or "-", typ, d.rule])
     lines += _table(rows)
     lines += _message(w.request, "Request")

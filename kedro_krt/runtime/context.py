@@ -59,7 +59,12 @@ def make_logger(version: str, node: str, level: int = logging.INFO) -> logging.L
 
 
 def node_environ(
-    *, version: str, node: str, workflow: str, base_path: Path | str, handler_path: str,
+    *,
+    version: str,
+    node: str,
+    workflow: str,
+    base_path: Path | str,
+    handler_path: str,
     version_id: str = "",
 ) -> dict[str, str]:
     """The ``KRT_*`` environment variables a KRE node pod sees, for one node."""

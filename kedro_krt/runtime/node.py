@@ -160,7 +160,7 @@ class KrtNode:
                 raise InvalidRequest(
                     f"{expected.full_name}.{field}: row {row} has no '{column}'; every row "
                     f"must carry a {column} (a google.protobuf.Timestamp, in JSON an RFC 3339 "
-                    "string such as \"2021-06-01T00:00:00Z\")"
+                    'string such as "2021-06-01T00:00:00Z")'
                 )
         params = decoded.pop(PARAMETERS_FIELD, None)
         values = session.run(decoded, params)

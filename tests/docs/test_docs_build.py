@@ -1,0 +1,208 @@
+"""The docs site builds strictly, and its reference pages are generated from the code.
+
+The build runs `mkdocs build --strict` into a temporary folder. The checks after it read the
+click commands, the config schema and the validator's rule ids from the code (not from the
+docs hook), so a page that was hand-copied once and then went stale fails here.
+The checks of krt.yml snippets and error messages need no mkdocs and always run.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+from doc_blocks import read_blocks
+
+from kedro_krt import cli
+from kedro_krt.config import describe_schema, parse_config
+from kedro_krt.schema.infer import type_from_config
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+BIN = Path(sys.executable).parent
+PACKAGE = REPO / "kedro_krt"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mkdocs = BIN / "mkdocs"
+    if not mkdocs.exists() and shutil.which("mkdocs") is None:
+        pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
+    out = tmp_path_factory.mktemp("site")
+    proc = subprocess.run(
+        [str(mkdocs if mkdocs.exists() else "mkdocs"), "build", "--strict", "-d", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={"NO_MKDOCS_2_WARNING": "1", "KEDRO_DISABLE_TELEMETRY": "true",
+             "PATH": f"{BIN}:/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def _text(page: Path) -> str:
+    """The visible text of a built page, entities decoded and spaces collapsed."""
+    raw = re.sub(r"</?(code|em|strong|a|span|b|i)(\s[^>]*)?>", "", page.read_text(encoding="utf-8"))
+    raw = re.sub(r"<[^>]+>", " ", raw)
+    return " ".join(html.unescape(raw).split())
+
+
+def _plain(doc: str) -> str:
+    """A help or doc string as the page shows it: Markdown code marks gone, spaces collapsed."""
+    return " ".join(doc.replace("`", "").split())
+
+
+def _commands(group: click.Group) -> dict[str, click.Command]:
+    return dict(group.commands)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("group", "prog"), [(cli.krt, "kedro krt"), (cli.main, "kedro-krt")], ids=["krt", "main"]
+)
+def test_cli_page_has_every_command_and_option(site: Path, group: click.Group, prog: str) -> None:
+    text = _text(site / "reference" / "cli" / "index.html")
+    commands = _commands(group)
+    assert commands, f"{prog} has no commands?"
+    for name, command in commands.items():
+        assert f"{prog} {name}" in text, f"`{prog} {name}` is missing from the CLI page"
+        if command.help:
+            first = _plain(command.help.strip().splitlines()[0])
+            assert first in text, f"the help of `{prog} {name}` is missing: {first!r}"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                for opt in param.opts:
+                    assert opt in text, f"option {opt} of `{prog} {name}` is missing"
+                if param.help:
+                    assert _plain(param.help) in text, (
+                        f"the help of {param.opts[0]} of `{prog} {name}` is missing"
+                    )
+
+
+@pytest.mark.slow
+def test_config_page_has_every_key(site: Path) -> None:
+    text = _text(site / "reference" / "config" / "index.html")
+    rows = describe_schema()
+    assert len(rows) > 10
+    for path, _type, _default, doc in rows:
+        assert path in text, f"krt.yml key {path} is missing from the config page"
+        assert _plain(doc) in text, f"the doc of {path} is missing"
+
+
+def _rule_ids() -> set[str]:
+    ids = set()
+    for path in (PACKAGE / "krt").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"kr[et]\.[a-z-]+", node.value)
+            ):
+                ids.add(node.value)
+    return ids
+
+
+@pytest.mark.slow
+def test_errors_page_has_every_validator_rule(site: Path) -> None:
+    text = _text(site / "reference" / "errors" / "index.html")
+    ids = _rule_ids()
+    assert len(ids) > 20
+    missing = sorted(i for i in ids if i not in text)
+    assert not missing, f"validator rules missing from the errors page: {missing}"
+
+
+_KNOWN_TAGS = [
+    "html", "head", "body", "meta", "link", "title", "script", "style", "noscript",
+    "header", "footer", "main", "article", "aside", "section", "nav", "form", "input",
+    "label", "button", "svg", "path", "use", "g", "circle", "rect", "iframe", "colgroup",
+    "col", "figure", "figcaption", "source", "picture", "template", "option", "select",
+    "textarea", "time"
+]
+
+
+@pytest.mark.slow
+def test_no_placeholder_is_swallowed_as_a_tag(site: Path) -> None:
+    sys.path.insert(0, str(DOCS))
+    try:
+        from hooks import HTML_TAGS
+    finally:
+        sys.path.remove(str(DOCS))
+    allowed = set(HTML_TAGS) | set(_KNOWN_TAGS)
+    for page in site.rglob("*.html"):
+        tags = set(re.findall(r"<([A-Za-z][\w-]*)[\s>/]", page.read_text(encoding="utf-8")))
+        unknown = sorted(t for t in tags if t.lower() not in allowed)
+        assert not unknown, f"{page.relative_to(site)}: <{'>, <'.join(unknown)}> would be invisible"
+
+
+@pytest.mark.slow
+def test_type_tables_are_generated(site: Path) -> None:
+    text = _text(site / "reference" / "types" / "index.html")
+    assert "kedro-krt:" not in text, "a marker was left in the page"
+    for expected in ("category", "google.protobuf.Timestamp", "optional int64", "list[float]"):
+        assert expected in text
+
+
+# --- checks without mkdocs -----------------------------------------------------------------
+
+
+def _config_blocks() -> list[tuple[str, str]]:
+    found = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for block in read_blocks(page):
+            if block.lang == "yaml" and re.fullmatch(r"conf/[^/]+/krt.yml", block.title or ""):
+                found.append((f"{page.relative_to(DOCS)}:{block.line}", block.body))
+    return found
+
+
+def test_every_krt_yml_snippet_is_valid() -> None:
+    blocks = _config_blocks()
+    assert len(blocks) >= 8
+    for where, body in blocks:
+        data = yaml.safe_load(body)
+        config = parse_config(data)
+        for name, spec in config.schemas.items():
+            type_from_config(spec, where=f"{where} schemas.{name}")
+
+
+def _message_corpus() -> list[str]:
+    """Every string and f-string of the package, with `<…>` where an f-string varies."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        from hooks import _render
+    finally:
+        sys.path.remove(str(DOCS))
+    corpus = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr | ast.Constant):
+                text = _render(node)
+                if text:
+                    corpus.append(text)
+    return corpus
+
+
+def test_common_errors_quote_real_messages() -> None:
+    corpus = "\n".join(_message_corpus())
+    table = (DOCS / "reference" / "errors.md").read_text(encoding="utf-8")
+    section = table.split("## Common errors", 1)[1].split("\n## ", 1)[0]
+    checked = 0
+    for row in section.splitlines():
+        match = re.match(r"\| (``?)(.+?)\1", row)
+        if not match:
+            continue
+        fragment = match.group(2).strip()
+        if re.fullmatch(r"[A-Z_]+", fragment):
+            continue  # a gRPC status code, not a message
+        for piece in re.split(r"<[^>]+>|\.\.\.", fragment):
+            piece = piece.strip()
+            if len(piece) >= 6:
+                assert piece in corpus, f"errors.md quotes a message the code lacks: {piece!r}"
+                checked += 1
+    assert checked >= 15
