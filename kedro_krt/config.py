@@ -43,7 +43,10 @@ class WorkflowConfig:
     """One KRT workflow: a registered pipeline, optionally one namespace of it."""
 
     name: str = _doc("KRT workflow name: lowercase letters, digits and '-', at most 19 chars.")
-    pipeline: str = _doc("The registered Kedro pipeline compiled into this workflow.", "")
+    pipeline: str = _doc(
+        "The registered Kedro pipeline compiled into this workflow; the workflow's name if empty.",
+        "",
+    )
     namespace: str | None = _doc(
         "Compile only this namespace of the pipeline (dotted prefix match).", None
     )

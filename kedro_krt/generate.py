@@ -176,9 +176,8 @@ def _nested_rows(f: Field, indent: str) -> list[str]:
             )
     elif f.type.kind == "record":
         for sub in f.type.fields:
-            rows.append(
-                f"| {indent}`{f.name}.{sub.name}` | {sub.type.describe(sub.name)} | `{sub.original}` |"
-            )
+            typ = sub.type.describe(sub.name)
+            rows.append(f"| {indent}`{f.name}.{sub.name}` | {typ} | `{sub.original}` |")
             rows.extend(
                 _nested_rows(Field(f"{f.name}.{sub.name}", sub.original, sub.type, 0), indent)
             )
@@ -249,6 +248,7 @@ def docs_readme(plan: Plan) -> str:
 
 RUNTIME_REQUIREMENTS = (
     "kedro>=1.0,<2",
+    "kedro-datasets",
     "protobuf>=5.26",
     "pandas>=2.1",
     "PyYAML>=6",
@@ -261,7 +261,9 @@ def requirements(project_requirements: str, extra: tuple[str, ...] = ()) -> str:
     lines = [
         line.strip()
         for line in project_requirements.splitlines()
-        if line.strip() and not line.strip().startswith(("#", "-e", "--"))
+        if line.strip()
+        and not line.strip().startswith(("#", "-e", "--"))
+        and _req_name(line.strip()) not in DEV_ONLY
     ]
     names = {_req_name(line) for line in lines}
     for req in (*RUNTIME_REQUIREMENTS, *extra):
@@ -273,6 +275,28 @@ def requirements(project_requirements: str, extra: tuple[str, ...] = ()) -> str:
         + "\n".join(lines)
         + "\n"
     )
+
+
+#: What `kedro new` lists for notebooks and development: not needed, and heavy, in a runner.
+DEV_ONLY = frozenset(
+    {
+        "ipython",
+        "jupyter",
+        "jupyterlab",
+        "jupyterlab-server",
+        "notebook",
+        "kedro-viz",
+        "pytest",
+        "pytest-cov",
+        "pytest-mock",
+        "ruff",
+        "black",
+        "flake8",
+        "isort",
+        "mypy",
+        "kedro-telemetry",
+    }
+)
 
 
 def _req_name(line: str) -> str:

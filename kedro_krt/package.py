@@ -17,7 +17,6 @@ from pathlib import Path, PurePosixPath
 
 import kedro_krt
 from kedro_krt import generate
-from kedro_krt.compiler.analysis import CompileError
 from kedro_krt.compiler.plan import Plan
 from kedro_krt.compiler.project import KedroProject
 from kedro_krt.krt.archive import write_krt
@@ -123,7 +122,7 @@ def build_files(
 
     node_names = {n.name for w in plan.workflows for n in w.nodes}
     if project.package_name in node_names:
-        raise CompileError(
+        raise PackageError(
             f"KRT node '{project.package_name}' would share src/ with the project's package: "
             "rename the node under `nodes:` in krt.yml"
         )

@@ -311,7 +311,9 @@ def _add_internal(decisions: dict[str, Decision], groups: Sequence[Group]) -> di
     for g in groups:
         for n in g.nodes:
             for o in n.outputs:
-                out.setdefault(o, Decision("intermediate", f"made and read inside '{g.key}'"))
+                out.setdefault(
+                    o, Decision("intermediate", f"made and read inside '{g.key or 'the node'}'")
+                )
     return out
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kedro_krt.compiler.analysis import CompileError
 from kedro_krt.schema.infer import infer_type, type_from_config, type_from_hint
 from kedro_krt.schema.types import TypeSpec
 
@@ -39,7 +40,7 @@ def load_sample(path: Path) -> Any:
         return pd.read_json(path, lines=suffix == ".jsonl")
     if suffix in (".xlsx", ".xls"):
         return pd.read_excel(path)
-    raise ValueError(
+    raise CompileError(
         f"sample file {path}: unsupported extension '{suffix}' "
         "(use .csv, .parquet, .json, .jsonl or .xlsx, or give the type under `schemas:`)"
     )

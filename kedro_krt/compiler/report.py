@@ -31,7 +31,8 @@ def _message(msg: Message, title: str) -> list[str]:
                 rows.append([f"  .{sub.name}", sub.type.describe(sub.name), sub.original])
                 if sub.type.kind == "record":
                     for leaf in sub.type.fields:
-                        rows.append([f"    .{leaf.name}", leaf.type.describe(leaf.name), leaf.original])
+                        typ = leaf.type.describe(leaf.name)
+                        rows.append([f"    .{leaf.name}", typ, leaf.original])
     return lines + _table(rows)
 
 

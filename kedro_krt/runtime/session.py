@@ -19,7 +19,7 @@ from typing import Any
 
 from kedro_krt.compiler.analysis import NodeInfo, classify, select_nodes, toposort
 from kedro_krt.runtime.engine import CallList, boot_project
-from kedro_krt.runtime.errors import InvalidRequest
+from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 
 
 class KrtSession:
@@ -37,7 +37,7 @@ class KrtSession:
     ) -> None:
         project = boot_project(Path(project_path), env)
         if pipeline not in project.pipelines:
-            raise InvalidRequest(
+            raise RuntimeSetupError(
                 f"pipeline '{pipeline}' is not registered; registered: "
                 f"{', '.join(sorted(project.pipelines))}"
             )
