@@ -62,12 +62,10 @@ def _virtual_name(proto_path: Path, include_dirs: Sequence[Path]) -> tuple[str, 
     return proto_path.name, [proto_path.parent, *includes]
 
 
-def describe_proto(proto_path: Path | str, include_dirs: Sequence[Path] = ()) -> ProtoDescription:
-    """Compile ``proto_path`` with protoc and describe its package, services and messages.
-
-    ``include_dirs`` are searched for imports (in order), then grpcio-tools' well-known protos
-    (``google/protobuf/timestamp.proto``, ...). When no include folder holds the file, its own
-    folder is searched first.
+def descriptor_set_of(
+    proto_path: Path | str, include_dirs: Sequence[Path] = (), *, include_imports: bool = False
+) -> descriptor_pb2.FileDescriptorSet:
+    """protoc's descriptor set of a proto file (and, with ``include_imports``, of its imports).
 
     Raises:
         ProtoError: with protoc's report, when protoc rejects the file or it does not exist.
@@ -84,6 +82,7 @@ def describe_proto(proto_path: Path | str, include_dirs: Sequence[Path] = ()) ->
             "grpc_tools.protoc",
             *(f"-I{folder}" for folder in includes),
             f"-I{well_known_protos_dir()}",
+            *(["--include_imports"] if include_imports else []),
             f"--descriptor_set_out={out}",
             name,
         ]
@@ -95,7 +94,22 @@ def describe_proto(proto_path: Path | str, include_dirs: Sequence[Path] = ()) ->
         if result.returncode != 0 or not out.is_file():
             report = (result.stderr or result.stdout).strip() or f"exit code {result.returncode}"
             raise ProtoError(report)
-        descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+def describe_proto(proto_path: Path | str, include_dirs: Sequence[Path] = ()) -> ProtoDescription:
+    """Compile ``proto_path`` with protoc and describe its package, services and messages.
+
+    ``include_dirs`` are searched for imports (in order), then grpcio-tools' well-known protos
+    (``google/protobuf/timestamp.proto``, ...). When no include folder holds the file, its own
+    folder is searched first.
+
+    Raises:
+        ProtoError: with protoc's report, when protoc rejects the file or it does not exist.
+    """
+    proto_path = Path(proto_path).resolve()
+    name, _ = _virtual_name(proto_path, include_dirs)
+    descriptor_set = descriptor_set_of(proto_path, include_dirs)
     file = next(f for f in descriptor_set.file if f.name == name)
     services = {
         service.name: tuple(

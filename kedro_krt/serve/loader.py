@@ -17,9 +17,7 @@ import inspect
 import logging
 import os
 import re
-import subprocess
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -197,21 +195,12 @@ def resolve_config(manifest: Manifest, given: Mapping[str, str]) -> dict[str, st
 
 def _compile_public_proto(root: Path) -> descriptor_pb2.FileDescriptorSet:
     """protoc's descriptor set of ``public_input.proto`` and everything it imports."""
-    from kedro_krt.krt.proto import well_known_protos_dir
+    from kedro_krt.krt.proto import ProtoError, descriptor_set_of
 
-    with tempfile.TemporaryDirectory(prefix="krt-serve-proto-") as tmp:
-        out = Path(tmp) / "set.pb"
-        args = [
-            sys.executable, "-m", "grpc_tools.protoc", f"-I{root}", f"-I{well_known_protos_dir()}",
-            "--include_imports", f"--descriptor_set_out={out}", PUBLIC_PROTO,
-        ]
-        result = subprocess.run(
-            args, capture_output=True, text=True, timeout=_PROTOC_TIMEOUT_S, check=False
-        )
-        if result.returncode != 0 or not out.is_file():
-            report = (result.stderr or result.stdout).strip()
-            raise ServeError(f"protoc rejected {PUBLIC_PROTO}:\n{report}")
-        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    try:
+        return descriptor_set_of(root / PUBLIC_PROTO, [root], include_imports=True)
+    except ProtoError as exc:
+        raise ServeError(f"protoc rejected {PUBLIC_PROTO}:\n{exc}") from None
 
 
 def prepare_krt(

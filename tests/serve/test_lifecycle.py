@@ -90,18 +90,21 @@ def test_two_workers_on_one_port_serving_a_krt_file(krt_file: Path, start_server
     )
     server.wait_status("SERVING")
     deadline = threading.Event()
+    # The ready line (and file) follow the LAST worker's SERVING: wait for it before counting
+    # pids, so a slow second worker on a loaded machine is not mistaken for a missing one.
+    for _ in range(400):
+        if ready_file.exists():
+            break
+        deadline.wait(0.05)
+    assert ready_file.exists()
     pids = set()
-    for _ in range(40):
+    for _ in range(200):
         # A new channel per call: SO_REUSEPORT spreads connections over the workers.
         pids.add(json.loads(call("Greet", '{"name": "W"}', server.address))["pid"])
         if len(pids) == 2:
             break
         deadline.wait(0.01)
     assert len(pids) == 2
-    for _ in range(50):  # the ready line follows the last worker's SERVING by a moment
-        if ready_file.exists():
-            break
-        deadline.wait(0.05)
     assert server.stdout.count("Serving handwritten-v1") == 1
     assert ready_file.read_text().startswith(f"Serving handwritten-v1 on {server.address} ")
     server.terminate()
