@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from kedro_krt.compiler.analysis import (
@@ -215,11 +216,13 @@ def _compile_workflow(
             )
         return Message(name=name, fields=tuple(flds), doc=doc)
 
-    req_msg = message(
-        f"{rpc}Request",
-        request,
-        bool(parameters),
-        f"The request of rpc {rpc} (workflow {wf.name}).",
+    req_msg = _require_columns(
+        message(
+            f"{rpc}Request",
+            request,
+            bool(parameters),
+            f"The request of rpc {rpc} (workflow {wf.name}).",
+        )
     )
     response = sorted(d for d, dec in decisions.items() if dec.role == "response")
     resp_msg = message(f"{rpc}Response", response, False, f"The response of rpc {rpc}.")
@@ -298,6 +301,19 @@ def _compile_workflow(
         parameters=tuple(parameters),
         warnings=tuple(warnings),
     )
+
+
+def _require_columns(msg: Message) -> Message:
+    """Request rows must carry every non-nullable column: proto3 would read a forgotten one as
+    0, false or "" and the model would answer for the wrong input. The runtime refuses it."""
+    fields = []
+    for f in msg.fields:
+        spec = f.type
+        if spec.kind == "table":
+            columns = tuple(c if c.optional else replace(c, required=True) for c in spec.columns)
+            spec = replace(spec, columns=columns)
+        fields.append(Field(f.name, f.original, spec, f.number))
+    return Message(msg.name, tuple(fields), msg.doc)
 
 
 def _add_internal(decisions: dict[str, Decision], groups: Sequence[Group]) -> dict[str, Decision]:

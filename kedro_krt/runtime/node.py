@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.plan import PARAMETERS_FIELD, PUBLIC_PROTO, NodeRuntimePlan
+from kedro_krt.compiler.plan import PARAMETERS_FIELD, NodeRuntimePlan
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.schema.codec import CodecError, MessageCodec
-from kedro_krt.schema.types import Message as MessageSpec
 
 _unknown_fields: Any
 try:  # protobuf >= 4.21; older runtimes (kre-py's 3.x) skip the unknown-field check
@@ -55,21 +54,6 @@ def _unknown_fields_at(msg: Any, path: str) -> str | None:
     return None
 
 
-def _required_timestamps(spec: MessageSpec) -> list[tuple[str, str, str]]:
-    """(dataset, field, column) of the non-optional timestamp columns of a request's tables.
-
-    proto3 cannot tell a missing int64/bool/string from its zero value, but a Timestamp is a
-    message: unset means the caller did not send it. The codec decodes it as NaT (a column may
-    legitimately be NaT between nodes), so only the public request is checked for it.
-    """
-    out = []
-    for f in spec.fields:
-        for c in f.type.columns:
-            if c.kind == "timestamp" and not c.optional:
-                out.append((f.original, f.name, c.original))
-    return out
-
-
 def _import_pb2(folder: Path, module: str) -> Any:
     """Import a generated module from the node's folder (the runner put it on sys.path)."""
     added = str(folder) not in sys.path
@@ -98,11 +82,6 @@ class KrtNode:
         self.output_cls = getattr(out_mod, self.plan.output.name)
         self._decoder = MessageCodec(self.input_cls, self.plan.input.fields)
         self._encoder = MessageCodec(self.output_cls, self.plan.output.fields)
-        self._required = (
-            _required_timestamps(self.plan.input)
-            if self.plan.node.input_proto == PUBLIC_PROTO
-            else []
-        )
         self._session: NodeSession | None = None
 
     @property
@@ -153,15 +132,6 @@ class KrtNode:
             decoded = self._decoder.decode(msg)
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc
-        for dataset, field, column in self._required:
-            frame = decoded.get(dataset)
-            if frame is not None and len(frame) and bool(frame[column].isna().any()):
-                row = int(frame[column].isna().to_numpy().nonzero()[0][0])
-                raise InvalidRequest(
-                    f"{expected.full_name}.{field}: row {row} has no '{column}'; every row "
-                    f"must carry a {column} (a google.protobuf.Timestamp, in JSON an RFC 3339 "
-                    'string such as "2021-06-01T00:00:00Z")'
-                )
         params = decoded.pop(PARAMETERS_FIELD, None)
         values = session.run(decoded, params)
         if self.plan.node.writes_parameters and params is not None:

@@ -249,7 +249,10 @@ class _TableCodec:
         lines = ["def _decode(rows):"]
         for i in range(len(self.columns)):
             lines.append(f"    l{i} = []; a{i} = l{i}.append; x{i} = []; m{i} = x{i}.append")
-        if any(c.optional and c.kind in ("int64", "bool") for c in self.columns):
+        if any(
+            (c.optional and c.kind in ("int64", "bool")) or (c.required and not c.optional)
+            for c in self.columns
+        ):
             lines.append("    for i, r in enumerate(rows):")
         else:
             lines.append("    for r in rows:")
@@ -258,7 +261,15 @@ class _TableCodec:
             if c.kind == "timestamp":
                 lines.append(f"        if r.HasField({c.name!r}):")
                 lines.append(f"            t = {get}; a{i}(t.seconds * {_NS} + t.nanos)")
-                lines.append(f"        else: a{i}({_NAT})")
+                if c.required and not c.optional:
+                    lines.append(f"        else: missing({c.original!r}, i)")
+                else:
+                    lines.append(f"        else: a{i}({_NAT})")
+            elif c.required and not c.optional:
+                # Only a default-valued cell can be unset: HasField is paid for zeros only.
+                lines.append(f"        v = {get}")
+                lines.append(f"        if v or r.HasField({c.name!r}): a{i}(v)")
+                lines.append(f"        else: missing({c.original!r}, i)")
             elif c.optional:
                 # Only a default-valued cell can be unset: HasField is paid for zeros only.
                 lines.append(f"        v = {get}")
@@ -273,7 +284,16 @@ class _TableCodec:
                 lines.append(f"        a{i}({get})")
         cols = ", ".join(f"(l{i}, x{i})" for i in range(len(self.columns)))
         lines.append(f"    return [{cols}]")
-        namespace: dict[str, Any] = {"NAN": math.nan}
+        where = self.where
+
+        def missing(column: str, index: int) -> None:
+            raise CodecError(
+                f"{where}: row {index} has no {column!r}; the column is required and was not sent "
+                "(proto3 would read it as 0, false or \"\"); send a value, or declare the column "
+                "optional ('?') under `schemas:` in krt.yml if a missing value is meaningful"
+            )
+
+        namespace: dict[str, Any] = {"NAN": math.nan, "missing": missing}
         exec(compile("\n".join(lines), f"<krt decode {self.where}>", "exec"), namespace)
         return cast(Callable[[Any], list[tuple[list[Any], list[int]]]], namespace["_decode"])
 

@@ -76,7 +76,8 @@ def _comment(name: str, original: str) -> str:
 def _column_line(col: Column, number: int) -> str:
     proto = PROTO_SCALAR[col.kind]
     # A Timestamp is a message field: it has presence already, `optional` would be redundant.
-    label = "optional " if col.optional and col.kind != "timestamp" else ""
+    presence = col.optional or col.required
+    label = "optional " if presence and col.kind != "timestamp" else ""
     return f"{label}{proto} {col.name} = {number};{_comment(col.name, col.original)}"
 
 

@@ -55,6 +55,9 @@ class Column:
     optional: bool  # may hold nulls -> proto3 `optional` (presence) -> NaN/NA/None/NaT at decode
     dtype: str  # pandas dtype restored at decode, e.g. "int64", "Int64", "datetime64[ns, UTC]"
     number: int = 0  # field number in the row message; 0 = by position (1, 2, ...)
+    # A value must be sent: declared `optional` in proto (for presence) and an unset cell is an
+    # error at decode, instead of proto3 silently reading 0, false or "" (request columns).
+    required: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -67,6 +70,8 @@ class Column:
         }
         if self.number:
             out["number"] = self.number
+        if self.required:
+            out["required"] = True
         return out
 
     @classmethod
@@ -82,6 +87,7 @@ class Column:
             optional=bool(d["optional"]),
             dtype=str(d["dtype"]),
             number=int(d.get("number", 0)),
+            required=bool(d.get("required", False)),
         )
 
 
