@@ -1,0 +1,156 @@
+"""Shared helpers of the benchmarks: bounded timing loops, the request, KRT paths, JSON results.
+
+Every measurement runs in its own process (``python -m benchmarks.<module> ...``) and prints one
+JSON object on its last stdout line: two KRTs of the same project, kedro-boot and a naive Kedro
+session each bootstrap a project, and Kedro's project globals must not mix in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+RPC = "Inference"
+SERVICE = "entrypoint.Entrypoint"
+METHOD = f"/{SERVICE}/{RPC}"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Durations of one timed loop, in seconds."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        """Median duration in milliseconds."""
+        return statistics.median(self.samples) * 1000.0
+
+    def pct_ms(self, q: float) -> float:
+        """The ``q`` quantile (0..1) in milliseconds, nearest rank."""
+        ordered = sorted(self.samples)
+        index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+        return ordered[index] * 1000.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Median, p99 and the number of iterations, for the JSON result."""
+        return {"median_ms": self.median_ms, "p99_ms": self.pct_ms(0.99), "n": len(self.samples)}
+
+
+def time_loop(
+    fn: Callable[[], Any], *, max_iters: int, max_seconds: float, warmup: int = 20
+) -> Timing:
+    """Call ``fn`` ``warmup`` times, then time it until ``max_iters`` or ``max_seconds``.
+
+    Both bounds hold, so a slow path gets fewer samples instead of a longer run (at least 3).
+    """
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    clock = time.perf_counter
+    deadline = clock() + max_seconds
+    while len(samples) < max_iters:
+        start = clock()
+        fn()
+        end = clock()
+        samples.append(end - start)
+        if end > deadline and len(samples) >= 3:
+            break
+    return Timing(tuple(samples))
+
+
+def quiet_logging() -> None:
+    """Kedro (and kedro-boot) at WARNING: INFO logging costs milliseconds per run."""
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("kedro", "kedro_boot", "kedro_krt", "py.warnings", "root", ""):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+
+
+def emit(result: dict[str, Any]) -> None:
+    """Print the measurement's JSON result as the last stdout line."""
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def last_json(text: str) -> dict[str, Any]:
+    """The JSON object on the last non-empty line of a measurement's stdout."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("the measurement printed nothing")
+    return dict(json.loads(lines[-1]))
+
+
+def one_row_request_json(project: Path) -> str:
+    """The example's request (``requests/inference.json``) cut to its first row, as JSON."""
+    data = json.loads((project / "requests" / "inference.json").read_text(encoding="utf-8"))
+    data["shuttles"] = data["shuttles"][:1]
+    return json.dumps(data)
+
+
+def well_known_protos() -> str:
+    """grpcio-tools' folder of google/protobuf/*.proto."""
+    import grpc_tools
+
+    return str(Path(grpc_tools.__file__).parent / "_proto")
+
+
+def compile_public_proto(krt_root: Path, out_dir: Path) -> Any:
+    """Compile the KRT's ``public_input.proto`` with protoc; import and return the module."""
+    import importlib
+
+    from grpc_tools import protoc
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    code = protoc.main(
+        [
+            "protoc",
+            f"-I{krt_root}",
+            f"-I{well_known_protos()}",
+            f"--python_out={out_dir}",
+            "public_input.proto",
+        ]
+    )
+    if code != 0:
+        raise RuntimeError(f"protoc failed on {krt_root / 'public_input.proto'}")
+    sys.path.insert(0, str(out_dir))
+    return importlib.import_module("public_input_pb2")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{tid}/children").read_text()
+            out += [int(c) for c in text.split()]
+    except OSError:
+        pass
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        stack += _children(p)
+    return total

@@ -1,0 +1,192 @@
+"""Rows 2, 3 and 5: the echo server (the transport floor) and the clients, one per process.
+
+    python -m benchmarks.grpc_bench echo --krt-dir DIR --port P
+    python -m benchmarks.grpc_bench latency --address A --request-file R
+    python -m benchmarks.grpc_bench load --address A --request-file R --concurrency 8 --seconds 5
+
+The echo server serves ``entrypoint.Entrypoint/Inference`` with grpc.aio and the request and
+response classes compiled from the KRT's ``public_input.proto``: it parses the request (as
+``kedro-krt serve`` does) and answers a fixed 1-row response without work.
+
+The clients send pre-serialised request bytes through a generic stub (no client-side protobuf
+work per call) and report their own CPU time, so that a busy client shows in the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from benchmarks.common import (
+    METHOD,
+    RPC,
+    SERVICE,
+    Timing,
+    compile_public_proto,
+    emit,
+    tree_cpu_seconds,
+)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- the echo server ---------------------------------------------------------------------------
+
+
+async def _serve_echo(krt_dir: Path, port: int) -> None:
+    pb2 = compile_public_proto(krt_dir, Path(tempfile.mkdtemp(prefix="krt-echo-")))
+    request_cls = pb2.InferenceRequest
+    response = pb2.InferenceResponse()
+    response.quotes.add(shuttle_id="SH-90001", price=6412.37, price_band="standard", currency="EUR")
+
+    async def inference(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return response
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        inference,
+        request_deserializer=request_cls.FromString,
+        response_serializer=type(response).SerializeToString,
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE, {RPC: handler}),)
+    )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print(f"Serving echo on 127.0.0.1:{port}", flush=True)
+    await server.wait_for_termination()
+
+
+# -- the clients -------------------------------------------------------------------------------
+
+
+def _wait_ready(channel: grpc.Channel, timeout: float = 30.0) -> None:
+    grpc.channel_ready_future(channel).result(timeout=timeout)
+
+
+def latency(address: str, request: bytes, max_iters: int, max_seconds: float) -> dict[str, Any]:
+    """Sequential unary calls from one thread: p50 and p99 of the round trip."""
+    with grpc.insecure_channel(address) as channel:
+        _wait_ready(channel)
+        stub = channel.unary_unary(METHOD)  # bytes in, bytes out
+        for _ in range(100):
+            stub(request, timeout=30)
+        samples: list[float] = []
+        clock = time.perf_counter
+        deadline = clock() + max_seconds
+        cpu0 = _cpu_seconds()
+        started = clock()
+        while len(samples) < max_iters:
+            t0 = clock()
+            stub(request, timeout=30)
+            t1 = clock()
+            samples.append(t1 - t0)
+            if t1 > deadline:
+                break
+        elapsed = clock() - started
+        cpu = _cpu_seconds() - cpu0
+    timing = Timing(tuple(samples))
+    return {
+        "p50_ms": timing.pct_ms(0.5),
+        "p99_ms": timing.pct_ms(0.99),
+        "n": len(samples),
+        "client_cpu": cpu / elapsed,
+    }
+
+
+async def _load(
+    address: str, request: bytes, concurrency: int, seconds: float, count: int, warmup: int,
+    server_pid: int,
+) -> dict[str, Any]:
+    # One channel (one HTTP/2 connection) per caller, each with its own subchannel pool:
+    # with --workers N the kernel spreads connections over the workers (SO_REUSEPORT), never
+    # the requests of one connection, so a single shared channel would reach one worker only.
+    local = [("grpc.use_local_subchannel_pool", 1)]
+    channels = [grpc.aio.insecure_channel(address, options=local) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*(c.channel_ready() for c in channels))
+        stubs = [c.unary_unary(METHOD) for c in channels]
+        for i in range(warmup):
+            await stubs[i % concurrency](request, timeout=30)
+        done = 0
+        errors = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def caller(stub: Any) -> None:
+            nonlocal done, errors
+            while done < count and time.perf_counter() < stop_at:
+                done += 1  # claimed before the await, so the total never exceeds count
+                try:
+                    await stub(request, timeout=30)
+                except grpc.RpcError:
+                    errors += 1
+
+        server0 = tree_cpu_seconds(server_pid) if server_pid else 0.0
+        cpu0 = _cpu_seconds()
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(stub) for stub in stubs))
+        elapsed = time.perf_counter() - started
+        cpu = _cpu_seconds() - cpu0
+        server = (tree_cpu_seconds(server_pid) - server0) if server_pid else 0.0
+    finally:
+        await asyncio.gather(*(c.close() for c in channels))
+    return {
+        "requests": done,
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": done / elapsed,
+        "client_cpu": cpu / elapsed,
+        "server_cpu": server / elapsed,
+    }
+
+
+def main() -> None:
+    """Parse the sub-command and run it; clients print a JSON result."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    echo = sub.add_parser("echo")
+    echo.add_argument("--krt-dir", type=Path, required=True)
+    echo.add_argument("--port", type=int, required=True)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--address", required=True)
+    lat.add_argument("--request-file", type=Path, required=True)
+    lat.add_argument("--max-iters", type=int, default=3000)
+    lat.add_argument("--max-seconds", type=float, default=4.0)
+    load = sub.add_parser("load")
+    load.add_argument("--address", required=True)
+    load.add_argument("--request-file", type=Path, required=True)
+    load.add_argument("--concurrency", type=int, default=8)
+    load.add_argument("--seconds", type=float, default=5.0)
+    load.add_argument("--count", type=int, default=10**9)
+    load.add_argument("--warmup", type=int, default=200)
+    load.add_argument("--server-pid", type=int, default=0, help="report its CPU (and children)")
+    args = parser.parse_args()
+    if args.cmd == "echo":
+        asyncio.run(_serve_echo(args.krt_dir, args.port))
+        return
+    request = args.request_file.read_bytes()
+    if args.cmd == "latency":
+        emit(latency(args.address, request, args.max_iters, args.max_seconds))
+    else:
+        emit(
+            asyncio.run(
+                _load(
+                    args.address, request, args.concurrency, args.seconds, args.count,
+                    args.warmup, args.server_pid,
+                )
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,545 @@
+"""``python -m benchmarks.main``: every row of the benchmark, a table, ``benchmarks/RESULTS.md``.
+
+It prepares a scratch copy of ``example_project`` (generated data, a trained model, a
+``grouping: single`` conf env, a bench-only ``boot_inference`` pipeline for kedro-boot), packages
+both KRTs, then runs each measurement in a process of its own (see ``benchmarks/README.md``).
+Targets are reported as pass/miss, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import compile_public_proto, last_json, one_row_request_json
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BIN = Path(sys.executable).parent
+
+LOGGING_YML = """\
+version: 1
+disable_existing_loggers: false
+handlers:
+  console: {class: logging.StreamHandler, level: WARNING, stream: ext://sys.stderr}
+loggers:
+  kedro: {level: WARNING}
+  kedro_boot: {level: WARNING}
+root: {level: WARNING, handlers: [console]}
+"""
+
+SINGLE_KRT_YML = """\
+workflows:
+  - name: inference
+    pipeline: inference
+    grouping: single
+"""
+
+# kedro-boot runs one namespace per session.run, matched exactly: the same three node functions
+# as `inference`, under one namespace, registered only in the bench copy.
+BOOT_REGISTRY = '''
+
+_krt_bench_register = register_pipelines
+
+
+def register_pipelines() -> dict[str, Pipeline]:  # noqa: F811 (bench-only wrapper)
+    """The project's pipelines plus `boot_inference`, for the kedro-boot benchmark."""
+    from kedro.pipeline import node, pipeline
+
+    from shuttle_prices.features import make_features
+    from shuttle_prices.pipelines.inference.nodes import make_quotes, predict_price
+
+    pipes = _krt_bench_register()
+    pipes["boot_inference"] = pipeline(
+        [
+            node(make_features, "shuttles", "features", name="make_features"),
+            node(predict_price, ["features", "price_model", "params:clip_negative"],
+                 "predictions", name="predict_price"),
+            node(make_quotes, ["shuttles", "predictions", "params:markup", "params:currency",
+                               "params:price_bands"], "quotes", name="make_quotes"),
+        ],
+        namespace="inference",
+        inputs={"price_model"},
+        parameters={"price_bands"},
+    )
+    return pipes
+'''
+
+BOOT_CATALOG = """
+# bench-only: kedro-boot replaces declared inputs per run, so the request must be declared
+inference.shuttles:
+  type: MemoryDataset
+"""
+
+BOOT_PARAMS = """
+# bench-only: parameters of the `boot_inference` pipeline (kedro-boot benchmark)
+inference:
+  clip_negative: true
+  markup: 0.1
+  currency: EUR
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 300) -> str:
+    """Run a command; its stdout, or a RuntimeError with its stderr."""
+    result = subprocess.run(
+        cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
+        )
+    return result.stdout
+
+
+def _measure(module: str, *args: str, timeout: float = 240) -> dict[str, Any]:
+    return last_json(
+        _run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=REPO, timeout=timeout)
+    )
+
+
+def _progress(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+# -- the project copy and the KRTs --------------------------------------------------------------
+
+
+def prepare_project(work: Path) -> Path:
+    """Copy example_project, add the bench conf, generate data and train the model."""
+    project = work / "project"
+    shutil.copytree(
+        REPO / "example_project", project,
+        ignore=shutil.ignore_patterns(
+            "dist", ".krt-state", "__pycache__", "*.pickle", "quotes.csv"
+        ),
+    )
+    (project / "conf" / "logging.yml").write_text(LOGGING_YML, encoding="utf-8")
+    os.environ["KEDRO_LOGGING_CONFIG"] = str(project / "conf" / "logging.yml")
+    (project / "conf" / "single").mkdir(exist_ok=True)
+    (project / "conf" / "single" / "krt.yml").write_text(SINGLE_KRT_YML, encoding="utf-8")
+    registry = project / "src" / "shuttle_prices" / "pipeline_registry.py"
+    registry.write_text(registry.read_text(encoding="utf-8") + BOOT_REGISTRY, encoding="utf-8")
+    catalog = project / "conf" / "base" / "catalog.yml"
+    catalog.write_text(catalog.read_text(encoding="utf-8") + BOOT_CATALOG, encoding="utf-8")
+    params = project / "conf" / "base" / "parameters.yml"
+    params.write_text(params.read_text(encoding="utf-8") + BOOT_PARAMS, encoding="utf-8")
+    _run([sys.executable, "scripts/generate_data.py"], cwd=project)
+    _run([str(BIN / "kedro"), "run", "--pipelines", "training"], cwd=project)
+    return project
+
+
+def package(project: Path, out: str, *extra: str) -> tuple[Path, float]:
+    """`kedro krt package` into dist/<out>; the .krt and the wall time."""
+    started = time.perf_counter()
+    _run([str(BIN / "kedro"), "krt", "package", *extra, "-o", f"dist/{out}"], cwd=project)
+    elapsed = time.perf_counter() - started
+    return next((project / "dist" / out).glob("*.krt")), elapsed
+
+
+def unpack(krt: Path, dest: Path) -> Path:
+    """Unpack a .krt the way the server does."""
+    from kedro_krt.krt.archive import extract_krt
+
+    return Path(extract_krt(krt, dest))
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of a process, in MB (from /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@dataclass
+class Server:
+    """A server process we started, and how long it took to be ready."""
+
+    proc: subprocess.Popen[bytes]
+    address: str
+    ready_s: float
+    log: Path
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful stop), then kill after 20 s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(cmd: list[str], port: int, work: Path, name: str) -> Server:
+    """Start a server; wait (at most 120 s) for its ``Serving ...`` line on stdout."""
+    log = work / f"{name}.log"
+    started = time.perf_counter()
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=sink, stderr=sink)
+    deadline = started + 120
+    # The line is printed once every node's init has run: that is SERVING.
+    while not any(line.startswith("Serving") for line in log.read_text().splitlines()):
+        if proc.poll() is not None or time.perf_counter() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server {name} did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.01)
+    return Server(proc, f"127.0.0.1:{port}", time.perf_counter() - started, log)
+
+
+def start_krt(krt: Path, workers: int, work: Path, name: str) -> Server:
+    """`kedro-krt serve` on a free port, no web port."""
+    port = free_port()
+    cmd = [
+        str(BIN / "kedro-krt"), "serve", str(krt), "--port", str(port), "--web-port", "0",
+        "--workers", str(workers),
+    ]
+    return start_server(cmd, port, work, name)
+
+
+def start_echo(krt_dir: Path, work: Path) -> Server:
+    """The grpc.aio echo server with the KRT's message classes."""
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "benchmarks.grpc_bench", "echo", "--krt-dir", str(krt_dir),
+        "--port", str(port),
+    ]
+    return start_server(cmd, port, work, "echo")
+
+
+def latency(server: Server, request: Path) -> dict[str, Any]:
+    """p50/p99 from a client process."""
+    return _measure(
+        "grpc_bench", "latency", "--address", server.address, "--request-file", str(request)
+    )
+
+
+def load(server: Server, request: Path, *, seconds: float, count: int = 10**9) -> dict[str, Any]:
+    """Throughput at concurrency 8 from a client process, with the server's CPU use."""
+    return _measure(
+        "grpc_bench", "load", "--address", server.address, "--request-file", str(request),
+        "--concurrency", "8", "--seconds", str(seconds), "--count", str(count),
+        "--server-pid", str(server.proc.pid), timeout=seconds + 120,
+    )
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, and the versions that matter."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "load average (1, 5, 15 min) at the end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+    for dist in ("kedro", "kedro-boot", "pandas", "protobuf", "grpcio", "scikit-learn"):
+        try:
+            info[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[dist] = "not installed"
+    return info
+
+
+def verdict(ok: bool | None) -> str:
+    """pass / MISS / n/a."""
+    return "n/a" if ok is None else ("pass" if ok else "**MISS**")
+
+
+def build_table(r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The rows of the results table: what, value, floor, ratio, target, result."""
+    rows: list[tuple[str, ...]] = []
+    ns, single = r["krt_namespace"], r["krt_single"]
+    floor = ns["floor"]["median_ms"]
+
+    def ms(v: float) -> str:
+        return f"{v:.3f} ms"
+
+    h_ns = ns["handlers"]["median_ms"]
+    h_single = single["handlers"]["median_ms"]
+    rows.append(("1", "raw node functions, decoded inputs (floor)", ms(floor), ms(floor), "1.00x",
+                 "", ""))
+    rows.append(("1", "time above the floor: handlers 3 nodes / single / kedro-boot",
+                 " / ".join(ms(x - floor) for x in (
+                     h_ns, h_single - single["floor"]["median_ms"] + floor,
+                     (r.get("boot") or {}).get("boot", {}).get("median_ms", float("nan")))),
+                 "", "", "", ""))
+    rows.append(("1", f"handlers chained, {len(ns['nodes'])} KRT nodes (Any in, Any out)",
+                 ms(h_ns), ms(floor), f"{h_ns / floor:.2f}x", "<= 2x", verdict(h_ns <= 2 * floor)))
+    rows.append(("1", "handler, grouping single (1 KRT node)", ms(h_single),
+                 ms(single["floor"]["median_ms"]),
+                 f"{h_single / single['floor']['median_ms']:.2f}x", "<= 2x",
+                 verdict(h_single <= 2 * single["floor"]["median_ms"])))
+    boot = r.get("boot")
+    if boot and "boot" in boot:
+        b = boot["boot"]["median_ms"]
+        rows.append(("1", "kedro-boot 0.3.0 session.run (peer)", ms(b), ms(floor),
+                     f"{b / floor:.2f}x",
+                     f"handlers >= 4x faster: {b / h_ns:.1f}x (3 nodes), {b / h_single:.1f}x "
+                     "(single)", verdict(b >= 4 * h_ns)))
+    else:
+        rows.append(("1", "kedro-boot 0.3.0 session.run (peer)", "failed", "", "", "",
+                     str((boot or {}).get("error", "n/a"))[:80]))
+    prices = {
+        "floor": ns["floor_price"],
+        "3 nodes": ns["response"]["quotes"][0]["price"],
+        "single": single["response"]["quotes"][0]["price"],
+        "kedro-boot": (boot or {}).get("price"),
+        "KedroSession": r["naive"]["price"],
+    }
+    same = len({round(p, 2) for p in prices.values() if p is not None}) == 1
+    rows.append(("1", "same quote on every path (sanity)",
+                 ", ".join(f"{k} {v}" for k, v in prices.items()), "", "", "all equal",
+                 verdict(same)))
+    naive = r["naive"]["naive"]["median_ms"]
+    rows.append(("1", "KedroSession.create().run() per request (CSV in/out)", ms(naive), ms(floor),
+                 f"{naive / floor:.1f}x", "", ""))
+    echo = r["echo_latency"]
+    for key, label in (("e2e_namespace", "3 nodes"), ("e2e_single", "single")):
+        e = r[key]
+        rows.append(("2", f"e2e gRPC p50, kedro-krt serve ({label})", ms(e["p50_ms"]),
+                     ms(echo["p50_ms"]), f"{e['p50_ms'] / echo['p50_ms']:.2f}x", "<= 2x echo",
+                     verdict(e["p50_ms"] <= 2 * echo["p50_ms"])))
+        rows.append(("2", f"e2e gRPC p99, kedro-krt serve ({label})", ms(e["p99_ms"]),
+                     ms(echo["p99_ms"]), f"{e['p99_ms'] / echo['p99_ms']:.2f}x", "", ""))
+        inproc = (ns if key == "e2e_namespace" else single)["handlers"]["median_ms"]
+        over = e["p50_ms"] - inproc
+        rows.append(("2", f"  serving overhead ({label}): e2e p50 - in-process handlers",
+                     ms(over), ms(echo["p50_ms"]), f"{over / echo['p50_ms']:.2f}x", "", ""))
+    rows.append(("2", "echo server p50 / p99 (transport floor)",
+                 f"{echo['p50_ms']:.3f} / {echo['p99_ms']:.3f} ms", "", "", "", ""))
+    w1, w2, we = r["load_w1"], r["load_w2"], r["load_echo"]
+
+    def load_cell(x: dict[str, Any]) -> str:
+        return (f"{x['rps']:.0f} req/s (server CPU {x['server_cpu']:.2f}, client CPU "
+                f"{x['client_cpu']:.2f} cores)")
+
+    rows.append(("3", "throughput c=8, --workers 1", load_cell(w1), load_cell(we), "", "", ""))
+    rows.append(("3", "throughput c=8, --workers 2", load_cell(w2), "", "", "", ""))
+    rows.append(("3", "2 workers / 1 worker", f"{w2['rps'] / w1['rps']:.2f}x", "", "",
+                 ">= 1.7x", verdict(w2["rps"] >= 1.7 * w1["rps"])))
+    for p in r["payload"]["payload"]:
+        n = p["rows"]
+        ours = p["decode_ms"] + p["encode_ms"]
+        fl = p["floor_decode_ms"] + p["floor_encode_ms"]
+        per_row = 1000.0 / n
+        rows.append((
+            "4",
+            f"decode + encode, {n:,} rows ({p['request_bytes']:,} B request)",
+            f"{p['decode_ms'] * per_row:.2f} + {p['encode_ms'] * per_row:.2f} us/row",
+            f"{p['floor_decode_ms'] * per_row:.2f} + {p['floor_encode_ms'] * per_row:.2f} us/row",
+            f"{ours / fl:.2f}x",
+            "<= 3x" if n == 100_000 else "",
+            verdict(ours <= 3 * fl) if n == 100_000 else "",
+        ))
+    m = r["memory"]
+    growth = m["rss_after_mb"] - m["rss_before_mb"]
+    rows.append(("5", f"server RSS over {m['requests']:,} requests",
+                 f"{m['rss_before_mb']:.1f} -> {m['rss_after_mb']:.1f} MB (+{growth:.2f} MB)",
+                 f"{m['rss_ready_mb']:.1f} MB at SERVING", "", "< 5 MB", verdict(growth < 5)))
+    c = r["cold"]
+    rows.append(("6", "kedro krt package (3 nodes / single)",
+                 f"{c['package_namespace_s']:.2f} s / {c['package_single_s']:.2f} s", "", "", "",
+                 ""))
+    rows.append(("6", "serve start -> SERVING (workers 1 / 2; single)",
+                 f"{c['serving_w1_s']:.2f} s / {c['serving_w2_s']:.2f} s; "
+                 f"{c['serving_single_s']:.2f} s", f"echo {c['serving_echo_s']:.2f} s", "", "",
+                 ""))
+    return rows
+
+
+def markdown(rows: list[tuple[str, ...]]) -> str:
+    """A GitHub table."""
+    head = ("row", "measurement", "value", "floor", "ratio", "target", "result")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_results(info: dict[str, str], rows: list[tuple[str, ...]], raw: dict[str, Any],
+                  elapsed: float) -> Path:
+    """benchmarks/RESULTS.md: the machine, the table, the raw JSON."""
+    env = ", ".join(f"{k} {v}" for k, v in info.items() if k not in ("date", "cpu", "cores"))
+    text = f"""# Benchmark results
+
+Generated by `make bench` (`benchmarks/run.sh`) on {info['date']}; the whole run took
+{elapsed:.0f} s. How each row is measured and what stands in the way of a missed target:
+`benchmarks/README.md`.
+
+- Machine: {info['cpu']}, {info['cores']} cores
+- {env}
+- Example: `example_project`, workflow `inference` (etl -> model -> output), 1-row request
+  unless said otherwise; Kedro logging at WARNING.
+
+{markdown(rows)}
+
+Medians unless said otherwise. "Ratio" is value / floor of that row, measured in the same run.
+CPU columns are in cores (1.00 = one core busy for the whole window).
+
+<details><summary>Raw results (JSON)</summary>
+
+```json
+{json.dumps(raw, indent=1, sort_keys=True)}
+```
+
+</details>
+"""
+    path = HERE / "RESULTS.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def run_all(
+    work: Path, memory_requests: int, memory_seconds: float, load_seconds: float
+) -> dict[str, Any]:
+    """Every measurement, in an order that keeps at most one server running at a time."""
+    r: dict[str, Any] = {}
+    _progress("preparing the project copy (data, training)")
+    project = prepare_project(work)
+    _progress("packaging the KRTs")
+    krt_ns, t_ns = package(project, "namespace", "--pipeline", "inference")
+    krt_single, t_single = package(project, "single", "--env", "single")
+    dir_ns = unpack(krt_ns, work / "krt-namespace")
+    dir_single = unpack(krt_single, work / "krt-single")
+    cold: dict[str, float] = {"package_namespace_s": t_ns, "package_single_s": t_single}
+
+    _progress("row 1: handlers and the floor (3 nodes)")
+    r["krt_namespace"] = _measure("inproc", "krt", "--krt-dir", str(dir_ns), "--project",
+                                  str(project))
+    _progress("row 1: handler and the floor (single)")
+    r["krt_single"] = _measure("inproc", "krt", "--krt-dir", str(dir_single), "--project",
+                               str(project))
+    _progress("row 1: kedro-boot")
+    try:
+        r["boot"] = _measure("inproc", "boot", "--project", str(project))
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        r["boot"] = {"error": str(exc)[-2000:]}
+    _progress("row 1: KedroSession per request")
+    r["naive"] = _measure("inproc", "naive", "--project", str(project))
+
+    _progress("row 4: payload scaling")
+    r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"))
+
+    # The request bytes, built with the classes compiled from the KRT's public proto.
+    from google.protobuf import json_format
+
+    pb2 = compile_public_proto(dir_ns, work / "pb2")
+    request = work / "request.bin"
+    request.write_bytes(
+        json_format.Parse(one_row_request_json(project), pb2.InferenceRequest())
+        .SerializeToString()
+    )
+
+    _progress("rows 2, 3, 5, 6: kedro-krt serve --workers 1 (3 nodes)")
+    server = start_krt(krt_ns, 1, work, "serve-w1")
+    try:
+        cold["serving_w1_s"] = server.ready_s
+        rss_ready = rss_mb(server.proc.pid)
+        r["e2e_namespace"] = latency(server, request)
+        r["load_w1"] = load(server, request, seconds=load_seconds)
+        rss_before = rss_mb(server.proc.pid)
+        mem = load(server, request, seconds=memory_seconds, count=memory_requests)
+        r["memory"] = {
+            "requests": mem["requests"], "errors": mem["errors"], "rss_ready_mb": rss_ready,
+            "rss_before_mb": rss_before, "rss_after_mb": rss_mb(server.proc.pid),
+        }
+    finally:
+        server.stop()
+
+    _progress("row 3: kedro-krt serve --workers 2")
+    server = start_krt(krt_ns, 2, work, "serve-w2")
+    try:
+        cold["serving_w2_s"] = server.ready_s
+        r["load_w2"] = load(server, request, seconds=load_seconds)
+    finally:
+        server.stop()
+
+    _progress("row 2: kedro-krt serve, grouping single")
+    server = start_krt(krt_single, 1, work, "serve-single")
+    try:
+        cold["serving_single_s"] = server.ready_s
+        r["e2e_single"] = latency(server, request)
+    finally:
+        server.stop()
+
+    _progress("row 2: the echo server")
+    server = start_echo(dir_ns, work)
+    try:
+        cold["serving_echo_s"] = server.ready_s
+        r["echo_latency"] = latency(server, request)
+        r["load_echo"] = load(server, request, seconds=load_seconds)
+    finally:
+        server.stop()
+    r["cold"] = cold
+    return r
+
+
+def main() -> None:
+    """Run everything, print the table, write RESULTS.md."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: tmp)")
+    parser.add_argument("--memory-requests", type=int, default=20_000)
+    parser.add_argument("--memory-seconds", type=float, default=330.0, help="cap of row 5")
+    parser.add_argument("--load-seconds", type=float, default=5.0)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    work = args.work or Path(tempfile.mkdtemp(prefix="kedro-krt-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        raw = run_all(work, args.memory_requests, args.memory_seconds, args.load_seconds)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    info = machine()
+    rows = build_table(raw)
+    print(markdown(rows))
+    if not args.no_write:
+        path = write_results(info, rows, raw, time.perf_counter() - started)
+        _progress(f"wrote {path.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
