@@ -69,6 +69,40 @@ def time_loop(
     return Timing(tuple(samples))
 
 
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], *, max_iters: int, max_seconds: float, warmup: int = 20
+) -> dict[str, Timing]:
+    """Time several paths call by call, alternating, so that they see the same machine.
+
+    On a shared 2-core machine, timing one path for seconds and then the other lets a burst of
+    load land on one of them only; alternating makes the ratio (and the paired difference, see
+    :func:`paired_overhead_ms`) trustworthy. The order alternates too, against cache bias.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    names = list(fns)
+    samples: dict[str, list[float]] = {k: [] for k in names}
+    clock = time.perf_counter
+    deadline = clock() + max_seconds
+    i = 0
+    while i < max_iters:
+        order = names if i % 2 == 0 else names[::-1]
+        for name in order:
+            start = clock()
+            fns[name]()
+            samples[name].append(clock() - start)
+        i += 1
+        if clock() > deadline and i >= 3:
+            break
+    return {k: Timing(tuple(v)) for k, v in samples.items()}
+
+
+def paired_overhead_ms(a: Timing, b: Timing) -> float:
+    """Median of the per-iteration differences a - b (interleaved samples), in ms."""
+    return statistics.median(x - y for x, y in zip(a.samples, b.samples, strict=False)) * 1000.0
+
+
 def quiet_logging() -> None:
     """Kedro (and kedro-boot) at WARNING: INFO logging costs milliseconds per run."""
     logging.basicConfig(level=logging.WARNING)

@@ -16,6 +16,7 @@ from kedro_krt.compiler.plan import PARAMETERS_FIELD, NodeRuntimePlan
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.schema.codec import CodecError, MessageCodec
+from kedro_krt.schema.relay import Relay
 
 _unknown_fields: Any
 try:  # protobuf >= 4.21; older runtimes (kre-py's 3.x) skip the unknown-field check
@@ -80,9 +81,38 @@ class KrtNode:
         out_mod = _import_pb2(self.folder, self.plan.output_module)
         self.input_cls = getattr(in_mod, self.plan.input.name)
         self.output_cls = getattr(out_mod, self.plan.output.name)
-        self._decoder = MessageCodec(self.input_cls, self.plan.input.fields)
-        self._encoder = MessageCodec(self.output_cls, self.plan.output.fields)
+        self._setup_codecs()
         self._session: NodeSession | None = None
+
+    def _setup_codecs(self) -> None:
+        """Decode only what this node's Kedro nodes read; relay the rest as bytes.
+
+        A field that arrives and leaves unchanged (request rows carried to a later node, the
+        per-message parameters) is copied from the incoming message's bytes: no DataFrame is
+        built for it and nothing is encoded again.
+        """
+        node = self.plan.node
+        consumed = {d.name for d in self.plan.datasets if node.name in d.consumers}
+        incoming = {f.original for f in self.plan.input.fields}
+        relayed = [
+            f
+            for f in self.plan.output.fields
+            if f.original in incoming and Relay.compatible(self.input_cls, self.output_cls, f.name)
+        ]
+        relayed_names = {f.original for f in relayed}
+        decode = [
+            f
+            for f in self.plan.input.fields
+            if f.original in consumed
+            or (f.name == PARAMETERS_FIELD and node.parameters)
+            or (f.original in node.writes and f.original not in relayed_names)
+        ]
+        encode = [f for f in self.plan.output.fields if f.original not in relayed_names]
+        self._decoder = MessageCodec(self.input_cls, decode)
+        self._encoder = MessageCodec(self.output_cls, encode)
+        self._relay = Relay(self.input_cls, self.output_cls, [f.name for f in relayed])
+        self._outputs = tuple(f.original for f in encode if f.original != PARAMETERS_FIELD)
+        self._encode_parameters = any(f.name == PARAMETERS_FIELD for f in encode)
 
     @property
     def project_path(self) -> Path:
@@ -133,10 +163,12 @@ class KrtNode:
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc
         params = decoded.pop(PARAMETERS_FIELD, None)
-        values = session.run(decoded, params)
-        if self.plan.node.writes_parameters and params is not None:
+        values = session.run(decoded, params, self._outputs)
+        if self._encode_parameters and params is not None:
             values[PARAMETERS_FIELD] = params
-        return self._encoder.encode(values)
+        out = self._encoder.encode(values)
+        self._relay.copy(msg, out)
+        return out
 
 
 class NodeSession:
@@ -152,10 +184,11 @@ class NodeSession:
             [*node.artifacts, *node.fixed_parameters, *(p.dataset for p in node.parameters)]
         )
         self._overrides = [(p.namespace, p.key, p.dataset) for p in node.parameters]
-        self._writes = node.writes
 
-    def run(self, inputs: dict[str, Any], params: dict[str, Any] | None) -> dict[str, Any]:
-        """Run on decoded inputs with per-message parameter overrides; return the outputs."""
+    def run(
+        self, inputs: dict[str, Any], params: dict[str, Any] | None, outputs: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """Run on decoded inputs with per-message parameter overrides; return `outputs`."""
         values = dict(self._shared)
         values.update(inputs)
         if params:
@@ -164,4 +197,4 @@ class NodeSession:
                 if scope is not None and key in scope:
                     values[dataset] = scope[key]
         self._calls.run(values)
-        return {d: values[d] for d in self._writes}
+        return {d: values[d] for d in outputs}

@@ -244,6 +244,7 @@ class _TableCodec:
         self.restorers = [_column_restorer(c) for c in self.columns]
         self._decode_rows = self._gen_decoder()
         self._empty: pd.DataFrame | None = None
+        self._positions: dict[tuple[Any, ...], list[int]] = {}
 
     def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
         lines = ["def _decode(rows):"]
@@ -309,7 +310,10 @@ class _TableCodec:
         return self._frame(arrays, len(rows))
 
     def _frame(self, arrays: list[Any], n: int) -> pd.DataFrame:
-        return pd.DataFrame(dict(zip(self.originals, arrays, strict=True)), index=pd.RangeIndex(n))
+        # The arrays are fresh from the restorers and owned by nobody else: no copy needed.
+        return pd.DataFrame(
+            dict(zip(self.originals, arrays, strict=True)), index=pd.RangeIndex(n), copy=False
+        )
 
     # encode
 
@@ -337,7 +341,12 @@ class _TableCodec:
 
     def _encode_small(self, msg: Any, df: pd.DataFrame) -> None:
         """Cell by cell: for a few rows, numpy's per-call overhead costs more than the loop."""
-        positions = df.columns.get_indexer(self.originals).tolist()
+        key = tuple(df.columns)
+        positions = self._positions.get(key)
+        if positions is None:  # a node returns frames of the same columns: look them up once
+            positions = df.columns.get_indexer(self.originals).tolist()
+            if len(self._positions) < 8:
+                self._positions[key] = positions
         rows = getattr(msg, self.field.name)
         for i, row in enumerate(df.to_numpy(dtype=object).tolist()):
             r = rows.add()

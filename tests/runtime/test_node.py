@@ -192,3 +192,16 @@ def test_init_with_a_kre_context_finds_the_project_by_ctx_path(
         assert out == expected
     finally:
         sys.path.remove(str(krt / "src" / "etl"))
+
+
+def test_a_node_decodes_only_what_its_kedro_nodes_read(workers: dict[str, ModuleType]) -> None:
+    # `model` reads the features; the request rows and the parameters only pass through it to
+    # `output`: they are relayed as bytes, never turned into a DataFrame and encoded again.
+    model = workers["model"]._node
+    decoded = {f.original for f in model._decoder.fields}
+    relayed = {name for name, _, _ in model._relay.fields}
+    assert decoded == {"etl.features", "parameters"}  # parameters: clip_negative is read here
+    assert relayed == {"shuttles", "parameters"}
+    etl = workers["etl"]._node
+    assert {name for name, _, _ in etl._relay.fields} == {"shuttles", "parameters"}
+    assert {f.original for f in etl._encoder.fields} == {"etl.features"}
