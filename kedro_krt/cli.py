@@ -19,7 +19,9 @@ HELP_VERSION = "KRT version name (default: `version:` in krt.yml, else the packa
 HELP_HOST = "Interface to bind (127.0.0.1 unless told otherwise)."
 HELP_PORT = "gRPC port of the entrypoint (KRE uses 9000)."
 HELP_WEB_PORT = "HTTP port for /public_input.proto, /info and /endpoints (0 disables)."
-HELP_WORKERS = "Worker processes sharing the port."
+HELP_WORKERS = (
+    "Worker processes sharing the port; the kernel spreads connections (not requests) over them."
+)
 HELP_TIMEOUT = "Seconds before a request fails with DEADLINE_EXCEEDED (KRE: 30)."
 HELP_CONFIG = "A config variable of the version, NAME=VALUE (repeat); else taken from the env."
 HELP_ADDRESS = "host:port of the served KRT."

@@ -153,9 +153,10 @@ class Engine:
         key = (node.workflow, node.name)
         if key in self._size_warned:
             return
-        data = message.value if isinstance(message, any_pb2.Any) else message.SerializeToString()
-        if len(data) <= KRE_MAX_PAYLOAD:
+        # ByteSize() computes the size without serialising: the common small reply costs nothing.
+        if message.ByteSize() <= KRE_MAX_PAYLOAD:
             return
+        data = message.value if isinstance(message, any_pb2.Any) else message.SerializeToString()
         compressed = len(gzip.compress(data, compresslevel=9))
         if compressed > KRE_MAX_PAYLOAD:
             self._size_warned.add(key)
