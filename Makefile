@@ -26,7 +26,7 @@ test: setup  ## the whole test suite
 	$(BIN)/python -m pytest
 
 lint: setup  ## ruff and mypy
-	$(BIN)/ruff check kedro_krt tests benchmarks example_project/src scripts
+	$(BIN)/ruff check kedro_krt tests benchmarks example_project/src example_project/scripts examples docs/hooks.py
 	$(BIN)/mypy
 
 bench: setup  ## benchmarks (a separate env adds kedro-boot); writes benchmarks/RESULTS.md
