@@ -170,7 +170,7 @@ def _nested_rows(f: Field, indent: str) -> list[str]:
     rows = []
     if f.type.kind == "table":
         for c in f.type.columns:
-            opt = "optional " if c.optional else ""
+            opt = "optional " if c.optional else ("required " if c.required else "")
             rows.append(
                 f"| {indent}`{f.name}[].{c.name}` | {opt}{c.kind} | column `{c.original}` |"
             )
