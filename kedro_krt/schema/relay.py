@@ -16,19 +16,9 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from kedro_krt.schema.wire import tag_bytes, varint_bytes
+
 _LENGTH_DELIMITED = 2
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
 
 
 def same_layout(a: Descriptor, b: Descriptor, _seen: frozenset[str] = frozenset()) -> bool:
@@ -70,7 +60,7 @@ class Relay:
         self.fields: list[tuple[str, bytes, bool]] = []
         for name in names:
             fs, fd = src.fields_by_name[name], dst.fields_by_name[name]
-            tag = _varint((fd.number << 3) | _LENGTH_DELIMITED)
+            tag = tag_bytes(fd.number, _LENGTH_DELIMITED)
             self.fields.append((name, tag, _repeated(fs)))
 
     @staticmethod
@@ -95,12 +85,12 @@ class Relay:
                 for element in getattr(src_msg, name):
                     body = element.SerializeToString()
                     append(tag)
-                    append(_varint(len(body)))
+                    append(varint_bytes(len(body)))
                     append(body)
             elif src_msg.HasField(name):
                 body = getattr(src_msg, name).SerializeToString()
                 append(tag)
-                append(_varint(len(body)))
+                append(varint_bytes(len(body)))
                 append(body)
         if chunks:
             dst_msg.MergeFromString(b"".join(chunks))
