@@ -186,6 +186,8 @@ def _compile_workflow(
         preloaded=preloaded,
     )
     types: dict[str, tuple[TypeSpec, str]] = {d: resolver.resolve(d) for d in travelling}
+    if resolver.opaque:
+        _refuse_opaque(resolver.opaque, decisions, groups)
     warnings.extend(resolver.warnings)
     for d, dec in decisions.items():
         if dec.role == "request" and dec.rule.startswith("no dataset is namespaced"):
@@ -301,6 +303,29 @@ def _compile_workflow(
         parameters=tuple(parameters),
         warnings=tuple(warnings),
     )
+
+
+def _refuse_opaque(
+    opaque: dict[str, str], decisions: dict[str, Decision], groups: Sequence[Group]
+) -> None:
+    """A dataset holding a Python object (a model, a client) cannot travel in a message."""
+    where = {o: g.key for g in groups for o in g.outputs}
+    lines = []
+    for name, kind in sorted(opaque.items()):
+        role = decisions[name].role
+        if role == "carried":
+            fix = (
+                f"it is made in '{where.get(name) or 'the workflow'}' and read in a later KRT "
+                "node: keep its producer and its readers in one namespace, or use "
+                "`grouping: single` for this workflow"
+            )
+        else:
+            fix = (
+                "it is a response output: return data (a DataFrame, a dict, numbers) instead, "
+                "or leave it out with `outputs:` in krt.yml"
+            )
+        lines.append(f"'{name}' holds a {kind}, which no message can carry; {fix}")
+    raise CompileError("; ".join(lines))
 
 
 def _require_columns(msg: Message) -> Message:

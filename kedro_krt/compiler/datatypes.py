@@ -84,6 +84,8 @@ class TypeResolver:
         self._data: dict[str, tuple[Any, str]] = {}
         self._trial: dict[str, Any] | None = None
         self.warnings: list[str] = []
+        #: Datasets whose trial value is an object no message can carry (a model, a client).
+        self.opaque: dict[str, str] = {}
 
     def data(self, name: str) -> tuple[bool, Any, str]:
         """The dataset's data from a sample file or the catalog: (found, value, source)."""
@@ -159,6 +161,9 @@ class TypeResolver:
             spec = infer_type(trial[name])
             if spec is not None:
                 return spec, "trial run on the sample request"
+            if not _json_like(trial[name]):
+                value = trial[name]
+                self.opaque[name] = f"{type(value).__module__}.{type(value).__qualname__}"
         return None
 
     def _from_hints(self, name: str) -> tuple[TypeSpec, str] | None:
@@ -173,6 +178,17 @@ class TypeResolver:
                 if spec is not None:
                     return spec, f"type hint of node '{node.name}'"
         return None
+
+
+def _json_like(value: Any) -> bool:
+    """Could `google.protobuf.Value` carry it (JSON: None, bool, numbers, text, lists, dicts)?"""
+    import json
+
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
