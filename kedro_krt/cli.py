@@ -72,6 +72,17 @@ def _open(project_path: Path, env: str | None) -> Any:
     return open_project(project_path, env)
 
 
+def _compile(
+    metadata: Any, env: str | None, pipelines: tuple[str, ...], version: str | None = None
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Open the project and compile it, numbered from its lock: (project, plan, new lock)."""
+    from kedro_krt.compiler.lock import compile_locked
+
+    project = _open(metadata.project_path, env)
+    plan, lock = compile_locked(project, pipelines or None, version=version, progress=_progress)
+    return project, plan, lock
+
+
 @click.group(name="Kedro-KRT")
 def commands() -> None:
     """kedro-krt's project commands."""
@@ -131,13 +142,11 @@ def compile_cmd(
     output: Path | None,
 ) -> None:
     """Print how the pipelines compile: workflows, KRT nodes, dataset roles, fields, warnings."""
-    from kedro_krt.compiler.lock import compile_locked
     from kedro_krt.compiler.report import render_report
     from kedro_krt.package import write_compiled
 
     with _friendly():
-        project = _open(metadata.project_path, env)
-        plan, _ = compile_locked(project, pipelines or None, version=version, progress=_progress)
+        _, plan, _ = _compile(metadata, env, pipelines, version)
         click.echo(render_report(plan), nl=False)
         if output is not None:
             for path in write_compiled(plan, output):
@@ -164,13 +173,12 @@ def package(
     output: Path | None,
 ) -> None:
     """Write dist/<version>.krt, ready to upload to KRE."""
-    from kedro_krt.compiler.lock import LOCK_FILE, compile_locked, write_lock
+    from kedro_krt.compiler.lock import LOCK_FILE, write_lock
     from kedro_krt.package import package as write_package
 
     with _friendly():
         started = time.perf_counter()
-        project = _open(metadata.project_path, env)
-        plan, lock = compile_locked(project, pipelines or None, version=version, progress=_progress)
+        project, plan, lock = _compile(metadata, env, pipelines, version)
         out_dir = output or metadata.project_path / "dist"
         result = write_package(project, plan, out_dir, progress=_progress)
         # The lock keeps field numbers stable in later versions: commit it with the project.
@@ -267,12 +275,10 @@ def serve(
     if krt_file is not None:
         _run_server(krt_file, **options)
         return
-    from kedro_krt.compiler.lock import compile_locked
     from kedro_krt.package import package as write_package
 
     with tempfile.TemporaryDirectory(prefix="kedro-krt-serve-") as tmp, _friendly():
-        project = _open(metadata.project_path, env)
-        plan, _ = compile_locked(project, pipelines or None, progress=_progress)
+        project, plan, _ = _compile(metadata, env, pipelines)
         result = write_package(project, plan, Path(tmp), progress=_progress)
         _run_server(result.path, **options)
 
