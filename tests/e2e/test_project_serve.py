@@ -1,4 +1,4 @@
-"""`kedro krt serve` in a project (compiled on the fly) and `kedro krt call`, as a user runs them."""
+"""`kedro krt serve` in a project (compiled on the fly) and `kedro krt call`: a user's loop."""
 
 from __future__ import annotations
 
