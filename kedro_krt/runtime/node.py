@@ -16,7 +16,7 @@ from kedro_krt.compiler.plan import PARAMETERS_FIELD, NodeRuntimePlan
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.schema.codec import CodecError, MessageCodec
-from kedro_krt.schema.relay import Relay
+from kedro_krt.schema.relay import Relay, is_repeated
 
 _unknown_fields: Any
 try:  # protobuf >= 4.21; older runtimes (kre-py's 3.x) skip the unknown-field check
@@ -43,7 +43,7 @@ def _unknown_fields_at(msg: Any, path: str) -> str | None:
     for fd, value in msg.ListFields():
         if fd.message_type is None or fd.message_type.GetOptions().map_entry:
             continue
-        if fd.is_repeated:
+        if is_repeated(fd):
             if not len(value):
                 continue
             value, where = value[0], f"{path}{'.' if path else ''}{fd.name}[0]"

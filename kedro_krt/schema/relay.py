@@ -32,7 +32,7 @@ def same_layout(a: Descriptor, b: Descriptor, _seen: frozenset[str] = frozenset(
         fb = b.fields_by_name[name]
         # Presence (`optional`) may differ: a request column has it, the same column between
         # nodes does not. The wire bytes of a value are the same either way.
-        if (fa.number, fa.type, _repeated(fa)) != (fb.number, fb.type, _repeated(fb)):
+        if (fa.number, fa.type, is_repeated(fa)) != (fb.number, fb.type, is_repeated(fb)):
             return False
         ma, mb = fa.message_type, fb.message_type
         if ma is not None and mb is not None:
@@ -44,7 +44,8 @@ def same_layout(a: Descriptor, b: Descriptor, _seen: frozenset[str] = frozenset(
     return True
 
 
-def _repeated(fd: FieldDescriptor) -> bool:
+def is_repeated(fd: FieldDescriptor) -> bool:
+    """Is the field repeated, on every protobuf runtime a KRE runner may have."""
     # `is_repeated` is protobuf 6+; `label` the older API that kre-py's 3.x runners have.
     if hasattr(fd, "is_repeated"):
         return bool(fd.is_repeated)
@@ -61,7 +62,7 @@ class Relay:
         for name in names:
             fs, fd = src.fields_by_name[name], dst.fields_by_name[name]
             tag = tag_bytes(fd.number, _LENGTH_DELIMITED)
-            self.fields.append((name, tag, _repeated(fs)))
+            self.fields.append((name, tag, is_repeated(fs)))
 
     @staticmethod
     def compatible(src_cls: type, dst_cls: type, name: str) -> bool:
@@ -72,7 +73,7 @@ class Relay:
             return False
         if src.type != FieldDescriptor.TYPE_MESSAGE or dst.type != FieldDescriptor.TYPE_MESSAGE:
             return False
-        if _repeated(src) != _repeated(dst):
+        if is_repeated(src) != is_repeated(dst):
             return False
         return same_layout(src.message_type, dst.message_type)
 
