@@ -19,6 +19,7 @@ import kedro_krt
 from kedro_krt import generate
 from kedro_krt.compiler.plan import Plan
 from kedro_krt.compiler.project import KedroProject
+from kedro_krt.config import CONFIG_NAME
 from kedro_krt.krt.archive import write_krt
 from kedro_krt.krt.validate import validate_files
 from kedro_krt.schema.protoc import compile_protos
@@ -95,6 +96,12 @@ def is_secret(path: str) -> bool:
     return any(fnmatch.fnmatch(name.lower(), p) for p in SECRET_PATTERNS)
 
 
+def _is_plugin_config(rel: str) -> bool:
+    """Whether ``conf/<env>/...`` is kedro-krt's own config (``krt*``, ``krt*/**``)."""
+    parts = rel.split("/")
+    return len(parts) >= 3 and parts[0] == "conf" and parts[2].startswith(CONFIG_NAME)
+
+
 def _excluded(path: str, patterns: tuple[str, ...]) -> bool:
     return any(
         fnmatch.fnmatch(path, p) or any(fnmatch.fnmatch(part, p) for part in path.split("/"))
@@ -160,7 +167,9 @@ def build_files(
         if not conf.is_dir():
             raise PackageError(f"conf env '{env}' does not exist: {conf}")
         for rel, path in _walk(conf, root):
-            if is_secret(rel):
+            # krt.yml and its siblings configure compilation; the nodes never read them, and
+            # KRE would take conf/<env>/krt.yml for the version's manifest.
+            if is_secret(rel) or _is_plugin_config(rel):
                 continue
             if not _excluded(rel, exclude):
                 files[rel] = path.read_bytes()

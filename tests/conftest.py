@@ -72,3 +72,38 @@ def example_krt(trained_project: Path, tmp_path_factory: pytest.TempPathFactory)
     )
     (krt,) = sorted(out.glob("*.krt"))
     return krt
+
+
+def _written_by_kedro_krt(path: Path) -> bool:
+    """write_krt's gzip header: no file name (FLG.FNAME unset) and mtime 0; hand-made ones
+    from tarfile.open("w:gz") carry their name."""
+    head = path.read_bytes()[:8]
+    return head[:2] == b"\x1f\x8b" and not head[3] & 0x08 and head[4:8] == b"\0\0\0\0"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every .krt the suite built went through KRE's two upload passes, in order.
+
+    (konstellation-io/kre @ kre-7.0.0, engine/admin-api/domain/usecase/krt/parser.go, replayed
+    by kedro_krt.krt.upload.) A refused archive fails the run.
+    """
+    from kedro_krt.krt.upload import emulate_upload, read_headers
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = factory.getbasetemp()
+    refused: list[str] = []
+    checked = 0
+    for krt in sorted(base.rglob("*.krt")):
+        if not krt.is_file() or not _written_by_kedro_krt(krt):
+            continue
+        checked += 1
+        errors = emulate_upload(read_headers(krt), keep_going=False).kre_errors()
+        if errors:
+            refused.append(f"{krt}: {errors[0]}")
+    if refused:
+        print("\nKRE's upload would refuse archives built by the suite:\n" + "\n".join(refused))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif checked:
+        print(f"\nKRE's two upload passes accept all {checked} archives the suite built.")

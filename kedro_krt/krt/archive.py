@@ -1,9 +1,11 @@
 """Reading and writing ``.krt`` archives (gzip-compressed tar), safely and reproducibly.
 
-Writing follows KRE's extractor (konstellation-io/kre @ kre-7.0.0, ``krt/parser.go``): it
-creates folders with ``Mkdir`` and files with ``Create``, so every folder needs its own entry
-before the files in it, entries are root-relative and there is no ``./`` entry. The same files
-always give the same bytes, so that a ``.krt`` can be compared by its hash.
+Writing follows KRE's extractor (konstellation-io/kre @ kre-7.0.0, ``krt/parser.go``, replayed
+by :mod:`kedro_krt.krt.upload`): the root ``krt.yml`` is the only entry named like a manifest
+and comes first, every folder has one entry before the files in it (KRE uses ``Mkdir`` and
+``Create``), entries are root-relative, there is no ``./`` entry and no PAX global header.
+Each archive written is replayed through both passes before it is moved into place. The same
+files always give the same bytes, so that a ``.krt`` can be compared by its hash.
 
 Reading never trusts the archive: it refuses absolute paths, ``..``, links, devices and
 fifos, and counts the bytes it decompresses while it streams, so a gzip bomb or a lying
@@ -22,6 +24,8 @@ import zlib
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
+
+from kedro_krt.krt.upload import emulate_upload, is_manifest_name, read_headers
 
 #: KRE's upload limit, used as the default cap on the bytes a KRT may unpack to.
 MAX_KRT_BYTES = 500 * 1024 * 1024
@@ -93,6 +97,13 @@ def write_krt(files: Mapping[str, bytes], dest: Path, executable: Collection[str
     """
     dest = Path(dest)
     paths = {name: _check_name(name) for name in files}
+    stray = sorted(n for n in files if n != "krt.yml" and is_manifest_name(n))
+    if stray:
+        raise KrtArchiveError(
+            f"file {stray[0]!r}: KRE takes the first entry whose name matches "
+            "'(^|/)krt.ya?ml$' as the manifest and never extracts the others; only the root "
+            "krt.yml may be named so: leave it out or rename it"
+        )
     missing = sorted(set(executable) - set(files))
     if missing:
         raise KrtArchiveError(f"executable file {missing[0]!r} is not among the files to write")
@@ -105,12 +116,13 @@ def write_krt(files: Mapping[str, bytes], dest: Path, executable: Collection[str
             f"file {clashes[0]!r} is also a folder of other files; rename one of them"
         )
     # Sorting by path parts puts a folder right before its content ("src" < "src/etl"),
-    # which a plain string sort does not ("src-x" < "src/etl").
+    # which a plain string sort does not ("src-x" < "src/etl"). The manifest goes first:
+    # KRE's first pass reads up to it.
     entries: list[tuple[tuple[str, ...], str, bytes | None]] = [
         (p.parts, str(p), None) for p in folders
     ]
     entries += [(paths[name].parts, name, bytes(data)) for name, data in files.items()]
-    entries.sort(key=lambda entry: entry[0])
+    entries.sort(key=lambda entry: (entry[1] != "krt.yml", entry[0]))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
@@ -140,6 +152,9 @@ def write_krt(files: Mapping[str, bytes], dest: Path, executable: Collection[str
             raw.flush()
             os.fsync(raw.fileno())
         os.chmod(tmp_name, 0o644)
+        refused = emulate_upload(read_headers(tmp_name), keep_going=False).kre_errors()
+        if refused:  # pragma: no cover - the rules above make this unreachable
+            raise KrtArchiveError(f"KRE would refuse this archive: {refused[0]}")
         os.replace(tmp_name, dest)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

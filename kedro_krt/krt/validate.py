@@ -19,7 +19,6 @@ from pathlib import Path
 from kedro_krt.krt.archive import (
     MAX_KRT_BYTES,
     KrtArchiveError,
-    list_krt,
     read_krt,
 )
 from kedro_krt.krt.manifest import (
@@ -31,6 +30,7 @@ from kedro_krt.krt.manifest import (
 )
 from kedro_krt.krt.problems import Problem, error, warning
 from kedro_krt.krt.proto import ProtoError, describe_proto
+from kedro_krt.krt.upload import TarFormatError, emulate_upload, read_headers
 
 __all__ = [
     "Problem",
@@ -258,30 +258,71 @@ def _check_proto(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[Pro
     return problems
 
 
-def _structure_problems(entries: list[tuple[str, str]]) -> list[Problem]:
-    """KRE's extractor rules on the raw list of archive entries."""
+_TYPE_BYTE_NAMES = {
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "chardev",
+    b"4": "blockdev",
+    b"6": "fifo",
+    b"7": "contiguous file",
+    b"S": "sparse file",
+    b"g": "PAX global header",
+    b"\0": "old-style (type NUL) file",
+}
+
+
+def _upload_problems(path: Path, has_root_manifest: bool) -> list[Problem]:
+    """KRE's two upload passes replayed on the raw entries (:mod:`kedro_krt.krt.upload`).
+
+    Without a root ``krt.yml`` (missing, nested or wrapped) the manifest checks report the
+    pass-1 failure, with a hint; here it would be said twice.
+    """
+    try:
+        headers = read_headers(path)
+    except TarFormatError as exc:
+        return [error(str(path), f"KRE's tar reader would fail: {exc}", "kre.archive")]
+    outcome = emulate_upload(headers)
     problems: list[Problem] = []
-    folders: set[str] = set()
-    seen: set[str] = set()
     reported_folders: set[str] = set()
-    dot_prefixed: list[str] = []
-    for raw, kind in entries:
-        where = f"archive entry {raw}"
-        if raw in (".", "./", ""):
+    dot_prefixed = [h.name for h in headers if h.name.startswith("./") and h.name != "./"]
+    for failure in outcome.failures:
+        where = f"archive entry {failure.entry}"
+        said = f"KRE answers: {failure.message}"
+        if failure.step == 1:
+            if not has_root_manifest:
+                continue  # reported with a hint by the manifest checks
             problems.append(
                 error(
-                    "archive entry ./",
-                    "the archive has a './' entry: KRE's extractor fails on it after the "
-                    f"upload was accepted; {_HOW_TO_BUILD}",
-                    "kre.tar-dot-entry",
+                    where,
+                    f"KRE takes the first entry named like krt.yml as the manifest, and that is "
+                    f"{failure.entry}, not the root krt.yml; {said}. Leave {failure.entry} out "
+                    "of the archive (only the root krt.yml may match '(^|/)krt.ya?ml$')",
+                    "kre.manifest-first",
                 )
             )
-            continue
-        if raw.startswith("./"):
-            dot_prefixed.append(raw)
-        name = raw[2:] if raw.startswith("./") else raw
-        parts = name.split("/")
-        if name.startswith("/") or ".." in parts:
+        elif failure.kind == "unknown-type":
+            header = next(h for h in headers if h.name == failure.entry)
+            kind = _TYPE_BYTE_NAMES.get(header.typeflag, f"type {header.typeflag!r}")
+            if header.typeflag == b"g":
+                problems.append(
+                    error(
+                        where,
+                        "the archive has a PAX global header, which Go's tar reader returns "
+                        f"as an entry: {said}. Write the archive without one (Python: no "
+                        "pax_headers= in tarfile.open; GNU tar: --format=gnu)",
+                        "kre.tar-global-header",
+                    )
+                )
+            else:
+                problems.append(
+                    error(
+                        where,
+                        f"is a {kind}: KRE accepts only regular files and folders; {said}. "
+                        "Put the file itself in the archive",
+                        "kre.tar-type",
+                    )
+                )
+        elif failure.kind == "outside":
             problems.append(
                 error(
                     where,
@@ -290,46 +331,80 @@ def _structure_problems(entries: list[tuple[str, str]]) -> list[Problem]:
                     "kre.tar-path",
                 )
             )
-            continue
-        if kind not in ("file", "dir"):
-            problems.append(
-                error(
-                    where,
-                    f"is a {kind}: KRE accepts only regular files and folders (its extractor "
-                    "fails with 'uknown type'); put the file itself in the archive",
-                    "kre.tar-type",
-                )
-            )
-            continue
-        if name in seen:
-            problems.append(
-                error(where, "appears twice in the archive; keep one", "kre.tar-duplicate")
-            )
-        seen.add(name)
-        for depth in range(1, len(parts)):
-            folder = "/".join(parts[:depth])
-            if folder not in folders and folder not in reported_folders:
+        elif failure.kind == "parent-missing":
+            for folder in failure.missing:
+                if folder in reported_folders:
+                    continue
                 reported_folders.add(folder)
                 problems.append(
                     error(
                         where,
                         f'comes before an entry for its folder "{folder}/": KRE creates '
-                        "folders one by one (Mkdir) and fails; add an entry for every folder "
+                        f"folders one by one (os.Mkdir); {said}. Add an entry for every folder "
                         f"before the files in it: {_HOW_TO_BUILD}",
                         "kre.tar-folder-order",
                     )
                 )
-        if kind == "dir":
-            folders.add(name)
-    if dot_prefixed:
+        elif failure.kind == "exists" and failure.entry.strip("/") in (".", ""):
+            problems.append(
+                error(
+                    "archive entry ./",
+                    f"the archive has a './' entry, the folder KRE extracts into; {said}. "
+                    f"{_HOW_TO_BUILD[0].upper()}{_HOW_TO_BUILD[1:]}",
+                    "kre.tar-dot-entry",
+                )
+            )
+        elif failure.kind == "exists":
+            problems.append(
+                error(
+                    where,
+                    f"names a folder that an earlier entry made already; {said}. Keep one "
+                    "entry per folder",
+                    "kre.tar-folder-twice",
+                )
+            )
+        elif failure.kind in ("not-a-folder", "is-a-folder"):
+            problems.append(
+                error(
+                    where,
+                    f"uses one name for a file and a folder; {said}. Rename one of them",
+                    "kre.tar-file-folder",
+                )
+            )
+        # src-missing (step 3) is reported by the manifest checks, with a suggestion.
+    for skipped in outcome.skipped:
         problems.append(
-            error(
-                f"archive entry {dot_prefixed[0]}",
-                f"{len(dot_prefixed)} entries start with './' (first: {dot_prefixed[0]}): "
-                f"entries must be root-relative; {_HOW_TO_BUILD}",
-                "kre.tar-dot-entry",
+            warning(
+                f"archive entry {skipped}",
+                "its name matches KRE's manifest pattern '(^|/)krt.ya?ml$', so KRE never "
+                "extracts it (only the first match is read, as the manifest); leave it out "
+                "or rename it",
+                "kre.manifest-skipped",
             )
         )
+    if dot_prefixed:
+        problems.append(
+            warning(
+                f"archive entry {dot_prefixed[0]}",
+                f"{len(dot_prefixed)} entries start with './' (first: {dot_prefixed[0]}): "
+                "KRE cleans them, but other tools do not; prefer root-relative names",
+                "krt.tar-dot-prefix",
+            )
+        )
+    seen: set[str] = set()
+    for header in headers:
+        if header.typeflag != b"0":
+            continue
+        if header.name in seen:
+            problems.append(
+                error(
+                    f"archive entry {header.name}",
+                    "appears twice in the archive: KRE keeps the last copy, other readers the "
+                    "first; keep one",
+                    "krt.tar-duplicate",
+                )
+            )
+        seen.add(header.name)
     return problems
 
 
@@ -418,12 +493,12 @@ def _validate_archive(path: Path) -> tuple[Manifest | None, list[Problem]]:
             )
         )
     try:
-        entries = list_krt(path)
         files = read_krt(path, strict=False)
     except KrtArchiveError as exc:
         return None, [*problems, error(str(path), str(exc), "kre.archive")]
-    problems += _structure_problems(entries)
+    has_root_manifest = "krt.yml" in files
     files, wrapped = _unwrap(files)
+    problems += _upload_problems(path, has_root_manifest)
     if wrapped is not None:
         problems.append(wrapped)
     manifest, more = _validate_files(files)

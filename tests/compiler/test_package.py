@@ -205,3 +205,38 @@ def test_untrained_project_says_to_run_training(tmp_path: Path) -> None:
     assert "kedro run --pipelines training" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
+
+
+def test_archive_listing_matches_golden_and_kre_accepts_it(
+    example_krt: Path, trained_project: Path
+) -> None:
+    """The entries as KRE's Go reader sees them, replayed through both upload passes.
+
+    KRE (konstellation-io/kre @ kre-7.0.0, engine/admin-api/domain/usecase/krt/parser.go) takes
+    the first entry matching (^|/)krt.ya?ml$ as the manifest: it must be the root krt.yml, and
+    the only one. Regenerate with KRT_UPDATE_GOLDEN=1 after an intended change.
+    """
+    import os
+
+    from kedro_krt.krt.upload import emulate_upload, is_manifest_name, read_headers
+
+    headers = read_headers(example_krt)
+    manifest = yaml.safe_load(members(example_krt)["krt.yml"])
+    srcs = tuple((n["name"], n["src"]) for n in manifest["nodes"])
+    outcome = emulate_upload(headers, srcs, keep_going=False)
+    assert outcome.kre_errors() == []
+    assert outcome.manifest == "krt.yml" and outcome.skipped == ()
+    assert [h.name for h in headers if is_manifest_name(h.name)] == ["krt.yml"]
+    (version,) = [p.name for p in (trained_project / MODEL_DIR).iterdir()]
+    listing = "".join(
+        f"{'d' if h.typeflag == b'5' else '-'} {h.name.replace(version, '<version>')}\n"
+        for h in headers
+        if not h.name.startswith("lib/kedro_krt/") or h.typeflag == b"5"
+    )
+    golden = Path(__file__).resolve().parents[1] / "golden" / "example" / "archive.txt"
+    if os.environ.get("KRT_UPDATE_GOLDEN") == "1":
+        golden.write_text(listing, encoding="utf-8")
+    assert listing == golden.read_text(encoding="utf-8"), (
+        "the archive's entries differ from tests/golden/example/archive.txt; if intended, "
+        "rerun with KRT_UPDATE_GOLDEN=1"
+    )
