@@ -360,11 +360,8 @@ def emulate_upload(
 
     # Pass 1 (extractKrtYaml): the first match is written into the empty folder.
     if manifest is None:
-        failures.append(
-            UploadFailure(
-                1, "", "manifest-missing", "error on KRT Yaml extraction: error krt.yml file missing"
-            )
-        )
+        message = "error on KRT Yaml extraction: error krt.yml file missing"
+        failures.append(UploadFailure(1, "", "manifest-missing", message))
     else:
         failure = _process(folder, manifest, 1, "error on KRT Yaml extraction")
         if failure is not None:
