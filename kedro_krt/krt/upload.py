@@ -117,14 +117,14 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def _read_exact(stream: IO[bytes], size: int) -> bytes:
+def _read_exact(stream: IO[bytes] | gzip.GzipFile, size: int) -> bytes:
     data = stream.read(size)
     if len(data) != size:
         raise TarFormatError("unexpected EOF")
     return data
 
 
-def _skip(stream: IO[bytes], size: int) -> None:
+def _skip(stream: IO[bytes] | gzip.GzipFile, size: int) -> None:
     padded = (size + _BLOCK - 1) // _BLOCK * _BLOCK
     while padded:
         chunk = stream.read(min(padded, 1 << 20))
@@ -133,7 +133,7 @@ def _skip(stream: IO[bytes], size: int) -> None:
         padded -= len(chunk)
 
 
-def iter_headers(stream: IO[bytes]) -> Iterator[TarHeader]:
+def iter_headers(stream: IO[bytes] | gzip.GzipFile) -> Iterator[TarHeader]:
     """The entries of an uncompressed tar stream, as Go's reader returns them, in order."""
     pending_name: str | None = None
     while True:

@@ -82,7 +82,7 @@ def node_environ(
     }
 
 
-class _JsonLines:
+class JsonLines:
     """Append-only JSON-lines files, one per collection, safe across threads of one process.
 
     Processes (server workers) share the folder: each line is written with one ``write`` call on
@@ -144,7 +144,7 @@ def _matches(doc: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
 class ContextDB:
     """``ctx.db``: KRE's Mongo data store, here one JSON-lines file per collection."""
 
-    def __init__(self, store: _JsonLines, logger: logging.Logger) -> None:
+    def __init__(self, store: JsonLines, logger: logging.Logger) -> None:
         self._store = store
         self._logger = logger
 
@@ -173,7 +173,7 @@ class ContextDB:
 class ContextMeasurement:
     """``ctx.measurement``: KRE's InfluxDB points, here one JSON line per point."""
 
-    def __init__(self, store: _JsonLines, version: str) -> None:
+    def __init__(self, store: JsonLines, version: str) -> None:
         self._store = store
         self._version = version
 
@@ -212,7 +212,7 @@ class ContextPrediction:
     ERR_MISSING_VALUES = PREDICTION_ERRORS[0]
     ERR_NEW_LABELS = PREDICTION_ERRORS[1]
 
-    def __init__(self, store: _JsonLines, version: str, version_id: str) -> None:
+    def __init__(self, store: JsonLines, version: str, version_id: str) -> None:
         self._store = store
         self._version = version
         self._version_id = version_id
@@ -230,37 +230,61 @@ class ContextPrediction:
         Raises exactly when KRE raises: ``error`` not one of KRE's two names, or (without an
         error) a predicted or true value that is not a non-empty string, or a non-UTC date.
         """
-        if error != "":
-            if error not in PREDICTION_ERRORS:
-                raise Exception(
-                    f"[ctx.prediction.save] invalid value for metric error {error} "
-                    f"should be one of '{','.join(PREDICTION_ERRORS)}'"
-                )
-        else:
-            if not isinstance(predicted_value, str) or predicted_value == "":
-                raise Exception(
-                    f"[ctx.prediction.save] invalid 'predicted_value'='{predicted_value}',"
-                    " must be a nonempty string"
-                )
-            if not isinstance(true_value, str) or true_value == "":
-                raise Exception(
-                    f"[ctx.prediction.save] invalid 'true_value'='{true_value}',"
-                    " must be a nonempty string"
-                )
-        when = utcdate if utcdate is not None else dt.datetime.now(dt.timezone.utc)
         self._store.append(
             PREDICTION_COLLECTION,
             {
                 "_id": uuid.uuid4().hex,
-                "date": _utc_rfc3339(when),
-                "error": error,
-                "predictedValue": predicted_value,
-                "trueValue": true_value,
-                "extra": extra,
-                "versionId": self._version_id,
-                "versionName": self._version,
+                **prediction_document(
+                    predicted_value, true_value, extra, utcdate, error,
+                    version=self._version, version_id=self._version_id,
+                ),
             },
         )
+
+
+def prediction_document(
+    predicted_value: str,
+    true_value: str,
+    extra: dict[str, Any] | None,
+    utcdate: dt.datetime | None,
+    error: str,
+    *,
+    version: str,
+    version_id: str,
+) -> dict[str, Any]:
+    """The ``classificationMetrics`` document of ``ctx.prediction.save``, checked as KRE checks.
+
+    Raises exactly when kre-py 2.1 raises (``src/context_prediction.py``): ``error`` not one
+    of KRE's two names, or (without an error) a predicted or true value that is not a
+    non-empty string, or a non-UTC date.
+    """
+    if error != "":
+        if error not in PREDICTION_ERRORS:
+            raise Exception(
+                f"[ctx.prediction.save] invalid value for metric error {error} "
+                f"should be one of '{','.join(PREDICTION_ERRORS)}'"
+            )
+    else:
+        if not isinstance(predicted_value, str) or predicted_value == "":
+            raise Exception(
+                f"[ctx.prediction.save] invalid 'predicted_value'='{predicted_value}',"
+                " must be a nonempty string"
+            )
+        if not isinstance(true_value, str) or true_value == "":
+            raise Exception(
+                f"[ctx.prediction.save] invalid 'true_value'='{true_value}',"
+                " must be a nonempty string"
+            )
+    when = utcdate if utcdate is not None else dt.datetime.now(dt.timezone.utc)
+    return {
+        "date": _utc_rfc3339(when),
+        "error": error,
+        "predictedValue": predicted_value,
+        "trueValue": true_value,
+        "extra": extra,
+        "versionId": version_id,
+        "versionName": version,
+    }
 
 
 class RequestState:
@@ -303,9 +327,9 @@ class KreContext:
         self.base_path = str(base_path)
         self.state_dir = Path(state_dir)
         self.logger = logger or make_logger(version, node)
-        store = _JsonLines(self.state_dir / "db")
+        store = JsonLines(self.state_dir / "db")
         self.db = ContextDB(store, self.logger)
-        self.measurement = ContextMeasurement(_JsonLines(self.state_dir), version)
+        self.measurement = ContextMeasurement(JsonLines(self.state_dir), version)
         self.prediction = ContextPrediction(store, version, version_id or version)
         self._data: dict[str, Any] = {}
         self._request: RequestState | None = None

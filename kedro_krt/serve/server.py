@@ -36,12 +36,12 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.loader import (
-    LoadedWorkflow,
     PreparedKrt,
     load_nodes,
     prepare_krt,
     run_inits,
 )
+from kedro_krt.serve.nats import NatsEngine
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -62,6 +62,9 @@ class ServeOptions:
     config: Mapping[str, str] = field(default_factory=dict)
     state_dir: Path | None = None
     ready_file: Path | None = None
+    #: KRE's topology: nats-server, one runner process per node (``serve --nats``).
+    nats: bool = False
+    nats_url: str | None = None
 
     @property
     def grace(self) -> float:
@@ -96,7 +99,7 @@ class Worker:
         self.reuse_port = reuse_port
         self.health = health.aio.HealthServicer()
         self.server: grpc.aio.Server | None = None
-        self.engine: Engine | None = None
+        self.engine: Engine | NatsEngine | None = None
         self.port = 0
         self.ready = False
         self.draining = False
@@ -145,10 +148,21 @@ class Worker:
         return port
 
     async def load(self) -> None:
-        """Import every node and run every init, then report SERVING."""
-        workflows = await asyncio.to_thread(load_nodes, self.prepared, state_dir=self.state_dir)
-        await run_inits(workflows)
-        self.engine = Engine(workflows)
+        """Import every node and run every init (or, with ``--nats``, start the runners and
+        wait until each one subscribed), then report SERVING."""
+        if self.options.nats:
+            engine = NatsEngine(
+                self.prepared, self.state_dir, nats_url=self.options.nats_url,
+                thread_env=worker_thread_env(_node_count(self.prepared)),
+            )
+            self.engine = engine
+            await engine.start()
+        else:
+            workflows = await asyncio.to_thread(
+                load_nodes, self.prepared, state_dir=self.state_dir
+            )
+            await run_inits(workflows)
+            self.engine = Engine(workflows)
         # Everything loaded so far (modules, models) lives as long as the server: keep the
         # cyclic GC from walking it again and again, which shows as latency spikes.
         gc.collect()
@@ -179,6 +193,8 @@ class Worker:
         if self.server is not None:
             left = max(0.5, self.options.grace - (time.monotonic() - started))
             await self.server.stop(left)
+        if isinstance(self.engine, NatsEngine):
+            await self.engine.stop()
 
     # -- requests --------------------------------------------------------------------------
 
@@ -199,7 +215,7 @@ class Worker:
                 "service for SERVING)",
             )
         assert engine is not None
-        wf: LoadedWorkflow = engine.workflows[rpc]
+        wf: Any = engine.workflows[rpc]
         try:
             wf.request_cls.FromString(request)
         except DecodeError as exc:
@@ -249,8 +265,8 @@ class Worker:
 
     async def _drive(
         self,
-        engine: Engine,
-        wf: LoadedWorkflow,
+        engine: Engine | NatsEngine,
+        wf: Any,
         payload: any_pb2.Any,
         reply: Callable[[Message], None],
         envelope: Envelope,
@@ -334,6 +350,8 @@ def run_server(
     config: Mapping[str, str] | None = None,
     state_dir: Path | None = None,
     ready_file: Path | None = None,
+    nats: bool = False,
+    nats_url: str | None = None,
 ) -> int:
     """Serve the KRT at ``source`` (a ``.krt``, a KRT folder or its krt.yml) until stopped.
 
@@ -350,9 +368,17 @@ def run_server(
         raise ServeError(f"workers must be 1 or more, got {workers}")
     if timeout <= 0:
         raise ServeError(f"timeout must be a positive number of seconds, got {timeout}")
+    if nats_url and not nats:
+        nats = True
+    if nats and workers != 1:
+        raise ServeError(
+            "--workers does not apply to --nats: every node runs in a process of its own; "
+            "leave --workers out"
+        )
     options = ServeOptions(
         host=host, port=port, web_port=web_port or None, workers=workers, timeout=timeout,
-        config=dict(config or {}), state_dir=state_dir, ready_file=ready_file,
+        config=dict(config or {}), state_dir=state_dir, ready_file=ready_file, nats=nats,
+        nats_url=nats_url,
     )
     work, state = _work_dir(options)
     try:
@@ -416,6 +442,11 @@ def _pick_port(host: str, port: int) -> int:
 
 #: Native thread pools of numpy/scikit-learn/torch that size themselves to every core.
 THREAD_POOL_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _node_count(prepared: PreparedKrt) -> int:
+    """How many runner processes ``--nats`` starts: one per node of each workflow."""
+    return sum(len(wf.sequential) for wf in prepared.manifest.workflows)
 
 
 def worker_thread_env(workers: int) -> dict[str, str]:

@@ -1,0 +1,279 @@
+"""The ``ctx`` a node gets under the runner: kre-py 2.1.5's ``HandlerContext``, on KRE's stores.
+
+(konstellation-io/kre-runners @ kre-py-v2.1.5: ``src/context.py``, ``context_data.py``,
+``context_prediction.py``, ``context_measurement.py``.)
+
+- ``logger``, ``path``, ``set`` / ``get`` (a missing key raises AttributeError), as kre-py.
+- ``await ctx.early_reply(msg)`` answers the caller now, ``ctx.early_exit()`` ends the workflow
+  after this node; ``await ctx.reply(msg)`` is kre-py 1.25-2.0's name for the early reply.
+- ``await ctx.db.save(coll, doc)``: a core-NATS request to KRE's mongo-writer
+  (``KRT_NATS_MONGO_WRITER``), JSON ``{"coll", "doc"}``, 60 s; a refusal or a timeout is logged.
+- ``await ctx.prediction.save(...)``: the same request, collection ``classificationMetrics``, 1 s.
+- ``await ctx.db.find(coll, query)``: MongoDB at ``KRT_MONGO_URI``, database ``data``.
+- ``ctx.measurement.save(...)``: InfluxDB at ``KRT_INFLUX_URI``, bucket ``KRT_RUNTIME_ID``,
+  batched, with the ``version`` tag.
+
+A ``file://`` URI in ``KRT_MONGO_URI`` or ``KRT_INFLUX_URI`` selects the local JSON-lines
+stores of ``kedro-krt serve`` instead (``serve --nats`` sets them, and answers the mongo-writer
+subject into the same folder), so a node runs unchanged without MongoDB or InfluxDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from google.protobuf.message import Message
+
+from kedro_krt.runner.config import RunnerConfig
+from kedro_krt.runner.envelope import compress_if_needed
+from kedro_krt.runtime.context import (
+    PREDICTION_COLLECTION,
+    PREDICTION_ERRORS,
+    ContextDB,
+    ContextMeasurement,
+    JsonLines,
+    prediction_document,
+)
+
+__all__ = ["RunnerContext", "local_folder"]
+
+#: kre-py's timeouts for the mongo-writer requests, in seconds.
+DB_SAVE_TIMEOUT_S = 60.0
+PREDICTION_SAVE_TIMEOUT_S = 1.0
+#: kre-py's database for ``ctx.db.find`` (the mongo-writer writes to ``<runtime>-data``: a
+#: mismatch of KRE 7 that we keep, and document).
+MONGO_DATA_DB = "data"
+
+Request = Callable[[str, bytes, float], Awaitable[bytes]]
+EarlyReply = Callable[[Message], Awaitable[None]]
+
+
+def local_folder(uri: str) -> Path | None:
+    """The folder of a ``file://`` URI, or ``None`` for any other URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+async def _writer_request(
+    request: Request, subject: str, payload: bytes, timeout: float, logger: logging.Logger,
+    what: str,
+) -> None:
+    try:
+        answer = await request(subject, payload, timeout)
+    except asyncio.TimeoutError:
+        logger.error("Error saving %s: request timed out", what)
+        return
+    if not json.loads(answer.decode() or "{}").get("success"):
+        logger.error("Unexpected error saving %s", "data" if what == "data" else "metric")
+
+
+class RunnerDB:
+    """``ctx.db``: save through KRE's mongo-writer, find in MongoDB (or the local store)."""
+
+    def __init__(self, config: RunnerConfig, request: Request, logger: logging.Logger) -> None:
+        self._config = config
+        self._request = request
+        self._logger = logger
+        folder = local_folder(config.mongo_uri)
+        self._local = ContextDB(JsonLines(folder / "db"), logger) if folder else None
+        self._mongo: Any = None
+
+    async def save(self, coll: str, data: Any) -> None:
+        """Send ``{"coll", "doc"}`` to the mongo-writer; a refusal is logged, not raised."""
+        if not isinstance(coll, str) or coll == "":
+            raise Exception(
+                f"[ctx.db.save] invalid 'collection'='{coll}', must be a nonempty string"
+            )
+        payload = json.dumps({"coll": coll, "doc": data}).encode()
+        await _writer_request(
+            self._request, self._config.nats_mongo_writer, compress_if_needed(payload),
+            DB_SAVE_TIMEOUT_S, self._logger, "data",
+        )
+
+    async def find(self, coll: str, query: Mapping[str, Any]) -> list[Any]:
+        """The documents of ``coll`` matching ``query`` (a non-empty dict)."""
+        if self._local is not None:
+            return await self._local.find(coll, query)
+        if not isinstance(coll, str) or coll == "":
+            raise Exception(
+                f"[ctx.db.find] invalid 'collection'='{coll}', must be a nonempty string"
+            )
+        if not isinstance(query, dict) or not query:
+            raise Exception(f"[ctx.db.find] invalid 'query'='{query}', must be a nonempty dict")
+        try:
+            return await asyncio.to_thread(self._find, coll, query)
+        except Exception as err:
+            raise Exception(f"[ctx.db.find] error getting data from MongoDB: {err}") from err
+
+    def _find(self, coll: str, query: Mapping[str, Any]) -> list[Any]:
+        if self._mongo is None:
+            import pymongo
+
+            self._mongo = pymongo.MongoClient(
+                self._config.mongo_uri, socketTimeoutMS=10000, connectTimeoutMS=10000
+            )
+        return list(self._mongo[MONGO_DATA_DB][coll].find(query))
+
+
+class RunnerPrediction:
+    """``ctx.prediction``: classification metrics through the mongo-writer, checked as KRE."""
+
+    ERR_MISSING_VALUES = PREDICTION_ERRORS[0]
+    ERR_NEW_LABELS = PREDICTION_ERRORS[1]
+
+    def __init__(self, config: RunnerConfig, request: Request, logger: logging.Logger) -> None:
+        self._config = config
+        self._request = request
+        self._logger = logger
+
+    async def save(
+        self,
+        predicted_value: str = "",
+        true_value: str = "",
+        extra: dict[str, Any] | None = None,
+        utcdate: dt.datetime | None = None,
+        error: str = "",
+    ) -> None:
+        """Store one prediction in ``classificationMetrics`` (raises where kre-py raises)."""
+        doc = prediction_document(
+            predicted_value, true_value, extra, utcdate, error,
+            version=self._config.version, version_id=self._config.version_id,
+        )
+        payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
+        await _writer_request(
+            self._request, self._config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S,
+            self._logger, "metric",
+        )
+
+
+class RunnerMeasurement:
+    """``ctx.measurement``: InfluxDB points, batched, with the ``version`` tag."""
+
+    PRECISION_S = "s"
+    PRECISION_MS = "ms"
+    PRECISION_US = "us"
+    PRECISION_NS = "ns"
+
+    def __init__(self, config: RunnerConfig) -> None:
+        self._config = config
+        folder = local_folder(config.influx_uri)
+        self._local = ContextMeasurement(JsonLines(folder), config.version) if folder else None
+        self._write_api: Any = None
+        self._client: Any = None
+
+    def save(
+        self,
+        measurement: str,
+        fields: Mapping[str, Any],
+        tags: Mapping[str, Any],
+        time: dt.datetime | None = None,
+        precision: str = "ns",
+    ) -> None:
+        """Queue one point (sync, as kre-py: errors never reach the node)."""
+        if self._local is not None:
+            self._local.save(measurement, fields, tags, time, precision)
+            return
+        from influxdb_client import Point
+
+        if self._write_api is None:
+            from influxdb_client import InfluxDBClient, WriteOptions
+            from influxdb_client.client.write_api import WriteType
+
+            self._client = InfluxDBClient(url=self._config.influx_uri, token="")
+            options = WriteOptions(
+                write_type=WriteType.batching, batch_size=1_000, flush_interval=1_000
+            )
+            self._write_api = self._client.write_api(write_options=options)
+        point = Point(measurement)
+        for key, value in fields.items():
+            point.field(key, value)
+        for key, value in tags.items():
+            point.tag(key, value)
+        point.tag("version", self._config.version)
+        point.time(time or dt.datetime.now(dt.timezone.utc), precision)
+        self._write_api.write(self._config.runtime_id, "", point)
+
+    def close(self) -> None:
+        """Flush what is batched (at shutdown)."""
+        if self._write_api is not None:
+            self._write_api.close()
+            self._client.close()
+
+
+class RunnerContext:
+    """The ``ctx`` of a node under the runner; one per process, a shallow copy per message."""
+
+    def __init__(
+        self,
+        config: RunnerConfig,
+        logger: logging.Logger,
+        request: Request,
+        early_reply: Callable[[Any, Message], Awaitable[None]],
+    ) -> None:
+        self.logger = logger
+        self.db = RunnerDB(config, request, logger)
+        self.prediction = RunnerPrediction(config, request, logger)
+        self.measurement = RunnerMeasurement(config)
+        self._config = config
+        self._early_reply = early_reply
+        self._data: dict[str, Any] = {}
+        self._message: Any = None
+
+    def __repr__(self) -> str:
+        return f"RunnerContext(node={self._config.node_name!r})"
+
+    def path(self, relative_path: str) -> str:
+        """A file of the KRT: ``KRT_BASE_PATH`` joined with ``relative_path``."""
+        return os.path.join(self._config.base_path, relative_path)
+
+    def set(self, key: str, value: Any) -> None:
+        """Keep a value for every later message of this node."""
+        self._data[key] = value
+
+    def get(self, key: str) -> Any:
+        """A value kept with :meth:`set`; a missing key raises AttributeError, as kre-py."""
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(
+                f"ctx.get({key!r}): nothing was stored under this key in node "
+                f"'{self._config.node_name}'; call ctx.set first (usually in init)"
+            ) from None
+
+    async def early_reply(self, response: Message) -> None:
+        """Answer the caller now; the rest of the workflow still runs."""
+        message = self._require_message("early_reply")
+        if message.replied:
+            raise Exception("error the message was replied previously")
+        message.replied = True
+        await self._early_reply(message, response)
+
+    async def reply(self, response: Message) -> None:
+        """kre-py 1.25 to 2.0's name for :meth:`early_reply`."""
+        await self.early_reply(response)
+
+    def early_exit(self) -> None:
+        """Send this node's output to the caller and stop the workflow here."""
+        self._require_message("early_exit").early_exit = True
+
+    def for_message(self, message: Any) -> RunnerContext:
+        """A shallow copy bound to one incoming message (stores and values shared)."""
+        bound = copy.copy(self)
+        bound._message = message
+        return bound
+
+    def _require_message(self, what: str) -> Any:
+        if self._message is None:
+            raise RuntimeError(f"ctx.{what}() can only be called inside handler, not in init")
+        return self._message

@@ -1,0 +1,117 @@
+"""KRE 7's names for one version on NATS: streams, subjects, and the environment of each pod.
+
+(konstellation-io/kre @ kre-7.0.0: ``engine/k8s-manager/kubernetes/version/`` ``config.go``,
+``manager_node.go``, ``entrypoint.go``, ``constants.go``; konstellation-io/kre-runners @
+kre-entrypoint-v1.8.1: ``src/kre_entrypoint.py``.)
+
+- One JetStream stream per workflow, ``<runtime>-<version>-<rpc>`` (the workflow's
+  ``entrypoint``, not its name), subjects ``<stream>.*``, interest retention; KRE's entrypoint
+  creates it at start.
+- A node reads ``<stream>.<node>`` and writes to the next node's subject; the last node writes
+  to ``<stream>.entrypoint``, where the entrypoint waits for the reply.
+- ``ctx.db.save`` goes to the mongo-writer on ``mongo_writer_data.<runtime>`` (core NATS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["ENTRYPOINT", "NodePod", "WorkflowTopology", "mongo_writer_subject", "topology"]
+
+#: The entrypoint's name in subjects and tracking entries.
+ENTRYPOINT = "entrypoint"
+#: Where KRE's init container unpacks the .krt in every pod.
+KRE_BASE_PATH = "/krt-files"
+
+
+def stream_name(runtime_id: str, version: str, rpc: str) -> str:
+    """The JetStream stream of one workflow: ``<runtime>-<version>-<rpc>``."""
+    return f"{runtime_id}-{version}-{rpc}"
+
+
+def mongo_writer_subject(runtime_id: str) -> str:
+    """The core-NATS subject of KRE's mongo-writer for one runtime."""
+    return f"mongo_writer_data.{runtime_id}"
+
+
+@dataclass(frozen=True)
+class NodePod:
+    """One node of one workflow, as KRE deploys it: its name, src and environment."""
+
+    workflow: str
+    node: str
+    src: str
+    environ: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class WorkflowTopology:
+    """One workflow on NATS: its rpc, stream, the first node's subject, and its node pods."""
+
+    name: str
+    rpc: str
+    stream: str
+    pods: tuple[NodePod, ...]
+
+    @property
+    def entrypoint_subject(self) -> str:
+        """Where the workflow's answer (or error) arrives."""
+        return f"{self.stream}.{ENTRYPOINT}"
+
+    @property
+    def first_subject(self) -> str:
+        """Where the entrypoint publishes each request."""
+        return f"{self.stream}.{self.pods[0].node}"
+
+
+def topology(
+    *,
+    version: str,
+    workflows: list[tuple[str, str, list[tuple[str, str]]]],
+    runtime_id: str,
+    nats_server: str,
+    base_path: str = KRE_BASE_PATH,
+    version_id: str = "",
+    mongo_uri: str = "",
+    influx_uri: str = "",
+    variables: Mapping[str, str] | None = None,
+) -> tuple[WorkflowTopology, ...]:
+    """Every workflow's stream and node pods, with the environment KRE 7 gives each pod.
+
+    ``workflows`` holds ``(name, rpc, [(node, src), ...])`` in ``sequential`` order.
+    ``variables`` are the version's ``config.variables`` (KRE adds them from a configmap).
+    """
+    result = []
+    for name, rpc, nodes in workflows:
+        stream = stream_name(runtime_id, version, rpc)
+        pods = []
+        for index, (node, src) in enumerate(nodes):
+            last = index == len(nodes) - 1
+            output = ENTRYPOINT if last else nodes[index + 1][0]
+            environ = {
+                "KRT_INFLUX_URI": influx_uri,
+                "KRT_RUNTIME_ID": runtime_id,
+                "KRT_VERSION_ID": version_id or version,
+                "KRT_VERSION": version,
+                "KRT_MONGO_URI": mongo_uri,
+                "KRT_MONGO_DB_NAME": "kre",
+                "KRT_MONGO_BUCKET": "krt",
+                "KRT_BASE_PATH": base_path,
+                "KRT_NATS_SERVER": nats_server,
+                "KRT_WORKFLOW_ID": name,
+                "KRT_WORKFLOW_NAME": name,
+                "KRT_NODE_ID": node,
+                "KRT_NODE_NAME": node,
+                "KRT_HANDLER_PATH": src,
+                "KRT_NATS_MONGO_WRITER": mongo_writer_subject(runtime_id),
+                "KRT_NATS_STREAM": stream,
+                "KRT_IS_LAST_NODE": "true" if last else "false",
+                "KRT_NATS_ENTRYPOINT_SUBJECT": f"{stream}.{ENTRYPOINT}",
+                "KRT_NATS_INPUT": f"{stream}.{node}",
+                "KRT_NATS_OUTPUT": f"{stream}.{output}",
+                **dict(variables or {}),
+            }
+            pods.append(NodePod(name, node, src, environ))
+        result.append(WorkflowTopology(name, rpc, stream, tuple(pods)))
+    return tuple(result)

