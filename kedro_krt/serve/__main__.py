@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=_config_item, action="append", default=[])
     parser.add_argument("--state-dir", type=Path, default=None)
     parser.add_argument("--ready-file", type=Path, default=None)
+    parser.add_argument("--nats", action="store_true", help="KRE's topology (nats-server)")
+    parser.add_argument("--nats-url", default=None, help="with --nats: a running NATS server")
     ns = parser.parse_args(args)
     from kedro_krt.serve.server import run_server
 
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_server(
             ns.source, host=ns.host, port=ns.port, web_port=ns.web_port, workers=ns.workers,
             timeout=ns.timeout, config=dict(ns.config), state_dir=ns.state_dir,
-            ready_file=ns.ready_file,
+            ready_file=ns.ready_file, nats=ns.nats, nats_url=ns.nats_url,
         )
     except ServeError as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)

@@ -34,12 +34,22 @@ def start_server(tmp_path: Path) -> Iterator[object]:
         server.kill()
 
 
+@pytest.fixture(scope="module", params=["in-process", "nats"])
+def serve_mode(request: pytest.FixtureRequest) -> str:
+    """The back end of the module's server: in-process, or `--nats` (a real nats-server and
+    one `python -m kedro_krt.runner` process per node, as KRE runs them)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def server(krt_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    krt_dir: Path, tmp_path_factory: pytest.TempPathFactory, serve_mode: str
+) -> Iterator[ServerProcess]:
     """One SERVING server of the KRT folder, shared by the tests of a module."""
-    proc = ServerProcess(krt_dir, tmp_path_factory.mktemp("server"), web=True)
+    args = ("--nats",) if serve_mode == "nats" else ()
+    proc = ServerProcess(krt_dir, tmp_path_factory.mktemp(f"server-{serve_mode}"), *args, web=True)
     try:
-        proc.wait_status("SERVING")
+        proc.wait_status("SERVING", timeout=90)
         yield proc
     finally:
         proc.kill()
