@@ -1,0 +1,34 @@
+"""Fixtures of the NATS tests: the hand-written KRT of tests/fixtures, and server processes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
+
+from serve_helpers import ServerProcess, build_krt_dir
+
+
+@pytest.fixture(scope="session")
+def krt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_krt_dir(tmp_path_factory.mktemp("krt") / "handwritten")
+
+
+@pytest.fixture
+def start_nats_server(tmp_path: Path) -> Iterator[object]:
+    """A factory of `serve --nats` processes, all stopped at the end of the test."""
+    started: list[ServerProcess] = []
+
+    def start(source: Path, *args: str) -> ServerProcess:
+        server = ServerProcess(source, tmp_path, "--nats", *args)
+        started.append(server)
+        server.wait_status("SERVING", timeout=90)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

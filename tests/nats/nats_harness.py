@@ -1,0 +1,165 @@
+"""Runners on a real nats-server, driven as KRE's entrypoint drives them (no gRPC, no serve).
+
+`Topology.start()` starts nats-server with JetStream, creates each workflow's stream as
+kre-entrypoint 1.8.1 does (`<runtime>-<version>-<rpc>`, subjects `<stream>.*`, interest
+retention), starts one runner process per node with KRE's pod environment
+(kedro_krt.runner.topology), and waits until each one's durable consumer is bound.
+`request()` publishes a KreNatsMessage to the first node and returns what arrives on
+`<stream>.entrypoint` for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from kedro_krt.runner.envelope import KreNatsMessage, decode
+from kedro_krt.runner.topology import WorkflowTopology, topology
+from kedro_krt.serve.nats import NatsServer
+
+
+class Topology:
+    """One workflow's nats-server, stream and runner processes."""
+
+    def __init__(
+        self,
+        root: Path,
+        work: Path,
+        *,
+        version: str,
+        rpc: str,
+        nodes: Sequence[tuple[str, str]],
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.work = work
+        self.version = version
+        self.command = list(command)
+        self.env = dict(env or {})
+        self.server = NatsServer(work / "jetstream")
+        self.nodes = list(nodes)
+        self.rpc = rpc
+        self.variables = dict(variables or {})
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.topology: WorkflowTopology | None = None
+        self.nc: Any = None
+        self.js: Any = None
+        self.answers: asyncio.Queue[Any] = asyncio.Queue()
+        self.last_sent: Any = None
+
+    async def start(self, timeout: float = 120.0) -> Topology:
+        import nats
+        from nats.js.api import DeliverPolicy, RetentionPolicy, StreamConfig
+
+        await self.server.start()
+        state = (self.work / "state").resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        (self.topology,) = topology(
+            version=self.version,
+            workflows=[("wf", self.rpc, self.nodes)],
+            runtime_id="test",
+            nats_server=f"127.0.0.1:{self.server.port}",  # as KRE gives it: no scheme
+            base_path=str(self.root),
+            mongo_uri=state.as_uri(),
+            influx_uri=state.as_uri(),
+            variables=self.variables,
+        )
+        self.nc = await nats.connect(self.server.url)
+        self.js = self.nc.jetstream()
+        stream = self.topology.stream
+        await self.js.add_stream(
+            StreamConfig(name=stream, subjects=[f"{stream}.*"], retention=RetentionPolicy.INTEREST)
+        )
+
+        async def on_answer(msg: Any) -> None:
+            await msg.ack()
+            await self.answers.put(decode(msg.data))
+
+        await self.js.subscribe(
+            self.topology.entrypoint_subject, stream=stream, cb=on_answer, manual_ack=True,
+            deliver_policy=DeliverPolicy.NEW,
+        )
+        for pod in self.topology.pods:
+            log = open(self.work / f"{pod.node}.log", "wb")  # noqa: SIM115 - closed with the proc
+            self.procs[pod.node] = subprocess.Popen(
+                self.command,
+                env={**os.environ, **self.env, **pod.environ},
+                cwd=self.work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        for pod in self.topology.pods:
+            while True:
+                proc = self.procs[pod.node]
+                if proc.poll() is not None:
+                    raise AssertionError(f"runner {pod.node} exited:\n{self.log(pod.node)}")
+                try:
+                    info = await self.js.consumer_info(stream, f"{self.version}-{pod.node}")
+                    if info.push_bound:
+                        break
+                except Exception:
+                    pass
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"runner {pod.node} never subscribed:\n{self.log(pod.node)}"
+                    )
+                await asyncio.sleep(0.1)
+        return self
+
+    def log(self, node: str) -> str:
+        return (self.work / f"{node}.log").read_text(errors="replace")
+
+    async def request(self, payload: Message, timeout: float = 30.0) -> Any:
+        """Publish ``payload`` as the entrypoint does; the answer with our reply id."""
+        assert self.topology is not None
+        reply = str(uuid.uuid4())
+        message = KreNatsMessage(tracking_id=uuid.uuid4().hex, reply=reply)
+        message.payload.Pack(payload)
+        message.tracking.add(
+            node_name="entrypoint", start="2024-01-01T00:00:00", end="2024-01-01T00:00:00.000001"
+        )
+        await self.js.publish(
+            self.topology.first_subject, message.SerializeToString(), stream=self.topology.stream
+        )
+        while True:
+            answer = await asyncio.wait_for(self.answers.get(), timeout)
+            if answer.reply == reply:
+                self.last_sent = message
+                return answer
+
+    async def stop(self) -> dict[str, int]:
+        """SIGTERM every runner; their exit codes."""
+        codes = {}
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for node, proc in self.procs.items():
+            try:
+                codes[node] = proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[node] = proc.wait()
+        if self.nc is not None:
+            await self.nc.close()
+        await self.server.stop()
+        return codes
+
+
+def unpack(answer: Any, cls: type[Message]) -> Message:
+    out = cls()
+    payload = any_pb2.Any(type_url=answer.payload.type_url, value=answer.payload.value)
+    assert payload.Unpack(out), answer.payload.type_url
+    return out

@@ -1,0 +1,138 @@
+"""`serve --nats`: the life of KRE's topology on one machine, on a real nats-server.
+
+The hand-written KRT of tests/fixtures runs unchanged under `python -m kedro_krt.runner`, one
+process per node (tests/serve/test_server.py runs all its behaviour in both modes); here: what
+only a topology of processes has: draining on SIGTERM, a runner that dies, timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from serve_helpers import ServerProcess
+
+from kedro_krt.serve.client import CallError, call
+
+pytestmark = pytest.mark.slow
+
+
+def greet(server: ServerProcess, name: str, rpc: str = "Greet", **extra: object) -> dict:
+    return json.loads(call(rpc, json.dumps({"name": name, **extra}), server.address, timeout=30))
+
+
+def runner_pids(server: ServerProcess) -> dict[str, int]:
+    """{node: pid} of the runner processes the server started (children with KRT_NODE_NAME)."""
+    found: dict[str, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid != server.proc.pid:
+                continue
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        for item in environ:
+            if item.startswith(b"KRT_NODE_NAME="):
+                found[item.split(b"=", 1)[1].decode()] = int(entry.name)
+    return found
+
+
+def call_in_thread(server: ServerProcess, name: str, **extra: object) -> dict[str, object]:
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["reply"] = greet(server, name, **extra)
+        except CallError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    outcome["thread"] = thread
+    return outcome
+
+
+def test_one_runner_per_node_with_kre_environment(krt_dir: Path, start_nats_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_nats_server(krt_dir)
+    pids = runner_pids(server)
+    assert set(pids) == {"prep", "model", "early", "tail"}
+    environ = dict(
+        item.split("=", 1)
+        for item in (Path("/proc") / str(pids["prep"]) / "environ")
+        .read_bytes()
+        .decode()
+        .split("\0")
+        if "=" in item
+    )
+    # KRE 7's k8s-manager names (engine/k8s-manager/kubernetes/version/config.go), runtime 'local'.
+    stream = "local-handwritten-v1-Greet"
+    assert environ["KRT_NATS_STREAM"] == stream
+    assert environ["KRT_NATS_INPUT"] == f"{stream}.prep"
+    assert environ["KRT_NATS_OUTPUT"] == f"{stream}.model"
+    assert environ["KRT_NATS_ENTRYPOINT_SUBJECT"] == f"{stream}.entrypoint"
+    assert environ["KRT_IS_LAST_NODE"] == "false"
+    assert environ["KRT_NATS_MONGO_WRITER"] == "mongo_writer_data.local"
+    assert environ["KRT_HANDLER_PATH"] == "src/prep/main.py"
+    assert environ["GREETING"] == "Hello"  # config.variables reach every pod
+    # Each node answered through its own process.
+    assert int(greet(server, "Pid")["pid"]) == pids["model"]
+
+
+def test_sigterm_drains_in_flight_requests_and_exits_0(krt_dir: Path, start_nats_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_nats_server(krt_dir)
+    pids = runner_pids(server)
+    slow = call_in_thread(server, "Draining", sleep=1.5)
+    time.sleep(0.5)
+    server.terminate()
+    slow["thread"].join(timeout=30)  # type: ignore[attr-defined]
+    assert "error" not in slow, slow.get("error")
+    assert slow["reply"]["greeting"].startswith("Hello, Draining")  # type: ignore[index]
+    assert server.wait_exit(timeout=30) == 0
+    for pid in pids.values():  # every runner is gone too
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_a_killed_runner_fails_its_request_and_comes_back(
+    krt_dir: Path, start_nats_server  # type: ignore[no-untyped-def]
+) -> None:
+    server = start_nats_server(krt_dir)
+    prep = runner_pids(server)["prep"]
+    held = call_in_thread(server, "Doomed", sleep=5)
+    time.sleep(1.0)  # the request is inside prep's handler now
+    os.kill(prep, signal.SIGKILL)
+    held["thread"].join(timeout=30)  # type: ignore[attr-defined]
+    error = held.get("error")
+    assert isinstance(error, CallError), held
+    assert error.code == "INTERNAL"
+    assert "error in 'prep': the runner of node 'prep' exited (code -9)" in error.details
+    # The server kept serving: the runner is started again and answers.
+    assert greet(server, "Again")["greeting"].startswith("Hello, Again")
+    assert runner_pids(server)["prep"] != prep
+    assert "node 'prep' (workflow 'greeting') exited with code -9" in server.stderr
+
+
+def test_timeout_names_the_running_node(krt_dir: Path, start_nats_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_nats_server(krt_dir, "--timeout", "0.5")
+    with pytest.raises(CallError) as info:
+        greet(server, "Slow", sleep=2)
+    assert info.value.code == "DEADLINE_EXCEEDED"
+    assert "node 'prep' was running" in info.value.details
+    # As in a KRE pod, prep goes on with the slow message (one at a time), then takes the next;
+    # the late answer of the first finds nobody waiting and is dropped.
+    time.sleep(2.0)
+    assert greet(server, "Quick")["greeting"].startswith("Hello, Quick")
+
+
+def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:
+    server = ServerProcess(krt_dir, tmp_path, "--nats", "--workers", "2")
+    assert server.wait_exit(timeout=30) == 1
+    assert "--workers does not apply to --nats" in server.stderr
