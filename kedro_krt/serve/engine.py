@@ -5,6 +5,12 @@ live in one process, so the envelope is a plain object and the payload an ``Any`
 ``handler`` to the next; what a node sees (``ctx``, an ``Any`` in, a message out), the errors the
 caller gets and the early reply / early exit rules are KRE's.
 
+Each KRT node runs in a thread of its own, with its own event loop, one message at a time, as
+a kre-py pod handles one message at a time: node code is mostly synchronous (pandas, a model's
+``predict``) inside an ``async def handler``, and on the server's loop it would stall health
+checks, the timeout and every other request while it runs. A request that times out leaves its
+node running; the node's next message waits for it, as in a pod.
+
 The hot path does as little as it can: no serialisation beyond the ``Any`` packing KRE does too,
 no gzip unless a payload is over KRE's 1 MiB limit, no file I/O.
 """
@@ -12,12 +18,16 @@ no gzip unless a payload is over KRE's 1 MiB limit, no file I/O.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import gzip
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
@@ -55,6 +65,64 @@ class Envelope:
     current: str = ""
 
 
+T = TypeVar("T")
+
+
+class NodeThread:
+    """A KRT node's own thread and event loop; :meth:`call` runs one coroutine at a time there.
+
+    The lock that keeps one message at a time lives on the caller's loop and is released when
+    the node's work is really done (not when a caller stops waiting for it).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"krt-node-{name}", daemon=True
+        )
+        self._thread.start()
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    async def call(self, make: Callable[[], Awaitable[T]]) -> T:
+        """``await make()`` on this node's thread, after the node's previous work is done."""
+        caller = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not caller:
+            self._lock, self._lock_loop = asyncio.Lock(), caller
+        lock = self._lock
+        await lock.acquire()
+
+        async def run() -> T:
+            return await make()
+
+        try:
+            future = asyncio.run_coroutine_threadsafe(run(), self.loop)
+        except BaseException:
+            lock.release()
+            raise
+
+        def release(_: concurrent.futures.Future[T]) -> None:
+            if not caller.is_closed():
+                caller.call_soon_threadsafe(lock.release)
+
+        future.add_done_callback(release)
+        return await asyncio.wrap_future(future)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the loop once its current work is done; the thread is a daemon either way."""
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
 class WrongResponseType(NodeError):
     """A node answered the caller with a message that is not the rpc's response type."""
 
@@ -71,6 +139,20 @@ class Engine:
     def __init__(self, workflows: dict[str, LoadedWorkflow]) -> None:
         self.workflows = workflows
         self._size_warned: set[tuple[str, str]] = set()
+        self._threads = {
+            (node.workflow, node.name): NodeThread(f"{node.workflow}-{node.name}")
+            for wf in workflows.values()
+            for node in wf.nodes
+        }
+
+    async def node_call(self, node: LoadedNode, make: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``make()`` (a handler or an init) on ``node``'s own thread."""
+        return await self._threads[(node.workflow, node.name)].call(make)
+
+    def close(self) -> None:
+        """Stop the nodes' threads (at shutdown, after the requests in flight)."""
+        for thread in self._threads.values():
+            thread.close()
 
     async def run(
         self,
@@ -93,15 +175,17 @@ class Engine:
         now = time.time()
         env.tracking.append(Tracking("entrypoint", now, now))
         response_type = workflow.response_type
+        caller = asyncio.get_running_loop()
 
         async def early(message: Message) -> None:
+            # Called on the node's thread: the answer is handed to the caller's loop.
             if _type_name(message) != response_type:
                 raise TypeError(
                     f"early reply is {_type_name(message)}, expected {response_type} "
                     f"(the response of rpc {workflow.rpc})"
                 )
             env.replied = True
-            reply(message)
+            caller.call_soon_threadsafe(reply, message)
 
         state = RequestState(early, env.tracking_id)
         last = len(workflow.nodes) - 1
@@ -109,7 +193,9 @@ class Engine:
             env.current = node.name
             entry = Tracking(node.name, time.time())
             try:
-                result = await node.handler(node.ctx.for_request(state), env.payload)
+                result = await self.node_call(
+                    node, functools.partial(node.handler, node.ctx.for_request(state), env.payload)
+                )
             except InvalidRequest as exc:
                 raise NodeError(node.name, str(exc), invalid_request=True) from exc
             except Exception as exc:

@@ -426,8 +426,15 @@ def _load_node(
     )
 
 
-async def run_inits(workflows: Mapping[str, LoadedWorkflow]) -> None:
+async def run_inits(
+    workflows: Mapping[str, LoadedWorkflow],
+    call: Callable[[LoadedNode, Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
+) -> None:
     """Run every node's ``init(ctx)`` (sync or async) once, in manifest order.
+
+    ``call(node, make)`` runs ``await make()`` where the node's handler will run (the engine's
+    thread of that node), so that what an async init binds to its event loop is there for the
+    handler; without it, an async init runs here and a sync one in a worker thread.
 
     Raises:
         ServeError: naming the node and its error, at the first init that fails.
@@ -437,16 +444,24 @@ async def run_inits(workflows: Mapping[str, LoadedWorkflow]) -> None:
             if node.init is None:
                 continue
             node.ctx.logger.info("Executing handler init...")
-            try:
+
+            async def init(node: LoadedNode = node) -> None:
+                assert node.init is not None
                 with scoped_environ(node.environ):
-                    if inspect.iscoroutinefunction(node.init):
-                        await node.init(node.ctx)
-                    else:
+                    if call is None and not inspect.iscoroutinefunction(node.init):
                         # A thread keeps the event loop free to answer health checks
                         # (NOT_SERVING) while a slow init loads a model.
                         result = await asyncio.to_thread(node.init, node.ctx)
-                        if inspect.isawaitable(result):
-                            await result
+                    else:
+                        result = node.init(node.ctx)
+                    if inspect.isawaitable(result):
+                        await result
+
+            try:
+                if call is None:
+                    await init()
+                else:
+                    await call(node, init)
             except Exception as exc:
                 node.ctx.logger.exception("init failed")
                 raise ServeError(

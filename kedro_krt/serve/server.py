@@ -161,8 +161,9 @@ class Worker:
             workflows = await asyncio.to_thread(
                 load_nodes, self.prepared, state_dir=self.state_dir
             )
-            await run_inits(workflows)
-            self.engine = Engine(workflows)
+            local = Engine(workflows)
+            self.engine = local
+            await run_inits(workflows, local.node_call)
         # Everything loaded so far (modules, models) lives as long as the server: keep the
         # cyclic GC from walking it again and again, which shows as latency spikes.
         gc.collect()
@@ -195,6 +196,8 @@ class Worker:
             await self.server.stop(left)
         if isinstance(self.engine, NatsEngine):
             await self.engine.stop()
+        elif self.engine is not None:
+            self.engine.close()
 
     # -- requests --------------------------------------------------------------------------
 

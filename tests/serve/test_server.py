@@ -180,3 +180,36 @@ def test_timeout_is_deadline_exceeded(krt_dir: Path, start_server) -> None:  # t
     assert info.value.code == "DEADLINE_EXCEEDED"
     assert "node 'prep' was running" in info.value.details
     assert greet(server, "Quick")["greeting"].startswith("Hello, Quick")
+
+
+def test_a_cpu_bound_node_does_not_block_the_server(krt_dir: Path, start_server) -> None:  # type: ignore[no-untyped-def]
+    """The node spins for 2 s without yielding; --timeout 1. Each node runs on a thread of its
+    own, so the server's loop answers health and the timeout while it spins (on the loop, both
+    would wait 2 s), and the next message waits for the node, as in a kre-py pod."""
+    import threading
+
+    from serve_helpers import health_status
+
+    server = start_server(krt_dir, "--timeout", "1")
+    server.wait_status("SERVING")
+    outcome: dict[str, object] = {}
+
+    def spin() -> None:
+        started = time.monotonic()
+        try:
+            greet(server, "spin", sleep=2.0)
+        except CallError as exc:
+            outcome["error"] = exc
+        outcome["elapsed"] = time.monotonic() - started
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    time.sleep(0.3)
+    answers = [health_status(server.address, timeout=0.1) for _ in range(5)]
+    thread.join(timeout=10)
+    assert answers.count("SERVING") >= 3, answers  # 100 ms deadlines, during the spin
+    error = outcome["error"]
+    assert isinstance(error, CallError) and error.code == "DEADLINE_EXCEEDED"
+    assert "node 'prep' was running" in error.details
+    assert float(outcome["elapsed"]) < 1.9  # type: ignore[arg-type]  # the timeout, not the spin
+    assert greet(server, "Next")["greeting"].startswith("Hello, Next")
