@@ -7,6 +7,7 @@ ones it will serve.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tempfile
@@ -153,3 +154,14 @@ def proto_package(proto_path: Path | str, include_dirs: Sequence[Path] = ()) -> 
         ProtoError: with protoc's report, when protoc rejects the file.
     """
     return describe_proto(proto_path, include_dirs).package
+
+
+# protoc < 3.19 builds the file's descriptor by a direct call; 3.19+ asks the pool for it.
+_LEGACY_GENCODE = re.compile(rb"^DESCRIPTOR = _descriptor\.FileDescriptor\(", re.MULTILINE)
+
+
+def is_legacy_pb2(source: bytes) -> bool:
+    """Whether a ``*_pb2.py`` is in the style of protoc before 3.19, which builds descriptors
+    by direct calls: protobuf 3.20 loads it, protobuf 4 and later refuse it at import
+    ("Descriptors cannot be created directly")."""
+    return _LEGACY_GENCODE.search(source) is not None

@@ -32,6 +32,7 @@ from google.protobuf.message import Message
 from kedro_krt.krt.manifest import PUBLIC_PROTO, Manifest, NodeSpec
 from kedro_krt.runtime.context import KreContext, make_logger, node_environ
 from kedro_krt.serve.errors import ServeError
+from kedro_krt.serve.gencode import shadow_for
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -307,20 +308,25 @@ def _is_under(module: ModuleType, folder: Path) -> bool:
 
 
 def import_node_module(
-    path: Path, module_name: str, other_folders: frozenset[str] = frozenset()
+    path: Path,
+    module_name: str,
+    other_folders: frozenset[str] = frozenset(),
+    shadow: Path | None = None,
 ) -> ModuleType:
     """Import a node file as KRE's runner does, isolated from the other nodes' folders.
 
     Its folder is appended to ``sys.path`` (and stays there, as in KRE). While it imports, the
     other nodes' folders are taken off ``sys.path``, and afterwards the modules it imported from
     its own folder are dropped from ``sys.modules`` (the node keeps its references): two nodes
-    that both ship a ``utils.py`` each get their own.
+    that both ship a ``utils.py`` each get their own. ``shadow`` (regenerated ``*_pb2.py``, see
+    :mod:`kedro_krt.serve.gencode`) goes right before the node's folder while it imports.
     """
     folder = path.parent.resolve()
     saved_path = list(sys.path)
-    sys.path[:] = [p for p in saved_path if p not in other_folders]
-    if str(folder) not in sys.path:
-        sys.path.append(str(folder))
+    sys.path[:] = [p for p in saved_path if p not in other_folders and p != str(folder)]
+    if shadow is not None:
+        sys.path.append(str(shadow))
+    sys.path.append(str(folder))
     before = set(sys.modules)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -335,7 +341,9 @@ def import_node_module(
     finally:
         for name in set(sys.modules) - before:
             mod = sys.modules.get(name)
-            if name != module_name and mod is not None and _is_under(mod, folder):
+            if name != module_name and mod is not None and (
+                _is_under(mod, folder) or (shadow is not None and _is_under(mod, shadow))
+            ):
                 del sys.modules[name]
         sys.path[:] = saved_path
         if str(folder) not in sys.path:
@@ -395,8 +403,11 @@ def _load_node(
     logger = make_logger(manifest.version, spec.name)
     logger.info("Loading handler script %s...", spec.src)
     try:
+        shadow = shadow_for(path.parent, prepared.root, spec.name)
         with scoped_environ(environ):
-            module = import_node_module(path, _module_name(workflow, spec.name), folders - {folder})
+            module = import_node_module(
+                path, _module_name(workflow, spec.name), folders - {folder}, shadow
+            )
     except Exception as exc:
         raise ServeError(
             f"node '{spec.name}': error loading handler script {spec.src}: "

@@ -53,6 +53,7 @@ from kedro_krt.runner.topology import (
 )
 from kedro_krt.runtime.context import JsonLines
 from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.gencode import shadow_for
 from kedro_krt.serve.loader import PreparedKrt
 
 log = logging.getLogger("kedro_krt.serve")
@@ -285,6 +286,11 @@ class NatsEngine:
 
     async def _start_runner(self, runner: _Runner) -> None:
         command, extra = runner_command(self.prepared.root)
+        root = self.prepared.root
+        shadow = shadow_for((root / runner.pod.src).parent, root, runner.pod.node)
+        if shadow is not None:  # regenerated *_pb2.py before the node's own folder
+            after = extra.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+            extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(shadow), after) if p)
         env = {
             **self._thread_env,  # the user's own settings win
             **os.environ,
