@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.plan import PARAMETERS_FIELD, NodeRuntimePlan
+from kedro_krt.compiler.plan import PARAMETERS_FIELD, PUBLIC_PROTO, NodeRuntimePlan
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
-from kedro_krt.schema.codec import CodecError, MessageCodec
+from kedro_krt.schema.codec import CodecError, MessageCodec, PresenceCheck
 from kedro_krt.schema.relay import Relay, is_repeated
 
 _unknown_fields: Any
@@ -108,6 +108,12 @@ class KrtNode:
             or (f.original in node.writes and f.original not in relayed_names)
         ]
         encode = [f for f in self.plan.output.fields if f.original not in relayed_names]
+        # A request table this node only passes on is not decoded here, and the messages
+        # between nodes carry no presence: its required cells are checked where it enters.
+        entry = self.input_cls.DESCRIPTOR.file.name == PUBLIC_PROTO
+        decoded = {f.name for f in decode}
+        passed_on = [f for f in self.plan.input.fields if f.name not in decoded]
+        self._presence = PresenceCheck(self.input_cls, passed_on if entry else [])
         self._decoder = MessageCodec(self.input_cls, decode)
         self._encoder = MessageCodec(self.output_cls, encode)
         self._relay = Relay(self.input_cls, self.output_cls, [f.name for f in relayed])
@@ -159,6 +165,8 @@ class KrtNode:
                 f"message type; send a message of type {expected.full_name}"
             )
         try:
+            if self._presence:
+                self._presence(msg)
             decoded = self._decoder.decode(msg)
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc

@@ -289,18 +289,38 @@ class _TableCodec:
                 lines.append(f"        a{i}({get})")
         cols = ", ".join(f"(l{i}, x{i})" for i in range(len(self.columns)))
         lines.append(f"    return [{cols}]")
-        where = self.where
-
-        def missing(column: str, index: int) -> None:
-            raise CodecError(
-                f"{where}: row {index} has no {column!r}; the column is required and was not sent "
-                "(proto3 would read it as 0, false or \"\"); send a value, or declare the column "
-                "optional ('?') under `schemas:` in krt.yml if a missing value is meaningful"
-            )
-
-        namespace: dict[str, Any] = {"NAN": math.nan, "missing": missing}
+        namespace: dict[str, Any] = {"NAN": math.nan, "missing": self._missing}
         exec(compile("\n".join(lines), f"<krt decode {self.where}>", "exec"), namespace)
         return cast(Callable[[Any], list[tuple[list[Any], list[int]]]], namespace["_decode"])
+
+    def _missing(self, column: str, index: int) -> None:
+        raise CodecError(
+            f"{self.where}: row {index} has no {column!r}; the column is required and was not "
+            "sent (proto3 would read it as 0, false or \"\"); send a value, or declare the "
+            "column optional ('?') under `schemas:` in krt.yml if a missing value is meaningful"
+        )
+
+    def presence_checker(self) -> Callable[[Any], None] | None:
+        """A check that every required cell was sent, without decoding (None: none required).
+
+        For a request table that a node passes on without reading: it must be refused where
+        it enters, since the messages between nodes carry no presence.
+        """
+        required = [c for c in self.columns if c.required and not c.optional]
+        if not required:
+            return None
+        lines = ["def _check(rows):", "    for i, r in enumerate(rows):"]
+        for c in required:
+            if c.kind == "timestamp":
+                lines.append(f"        if not r.HasField({c.name!r}): missing({c.original!r}, i)")
+            else:
+                get = _attr("r", c.name)
+                lines.append(
+                    f"        if not ({get} or r.HasField({c.name!r})): missing({c.original!r}, i)"
+                )
+        namespace: dict[str, Any] = {"missing": self._missing}
+        exec(compile("\n".join(lines), f"<krt presence {self.where}>", "exec"), namespace)
+        return cast(Callable[[Any], None], namespace["_check"])
 
     # decode
 
@@ -588,6 +608,29 @@ class _TableCodec:
 
 _Decoder = Callable[[Any], Any]
 _Encoder = Callable[[Any, Any], None]
+
+
+class PresenceCheck:
+    """Refuses a message whose tables lack a required cell, without decoding them."""
+
+    def __init__(self, message_cls: type[PbMessage], fields: Sequence[Field]) -> None:
+        desc: Any = message_cls.DESCRIPTOR
+        self._checks: list[tuple[str, Callable[[Any], None]]] = []
+        for f in fields:
+            fd = desc.fields_by_name.get(f.name)
+            if fd is None or f.type.kind != "table":
+                continue
+            check = _TableCodec(f, fd.number, fd.message_type, desc.full_name).presence_checker()
+            if check is not None:
+                self._checks.append((f.name, check))
+
+    def __bool__(self) -> bool:
+        return bool(self._checks)
+
+    def __call__(self, msg: Any) -> None:
+        """Raise :class:`CodecError` naming the row and column of the first missing cell."""
+        for name, check in self._checks:
+            check(getattr(msg, name))
 
 
 class MessageCodec:
