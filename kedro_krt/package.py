@@ -49,7 +49,8 @@ JUNK_PATTERNS = (
 
 
 #: The part of kedro_krt a KRT node imports, vendored under lib/ so the archive carries the
-#: exact runtime that matches its compiled plans (no grpc, no click, no compiler).
+#: exact runtime that matches its compiled plans (no grpc, no click, no compiler), and the KRE
+#: node runner the generated Dockerfile copies into the image and starts (its CMD).
 RUNTIME_MODULES = (
     "kedro_krt/__init__.py",
     "kedro_krt/py.typed",
@@ -57,6 +58,7 @@ RUNTIME_MODULES = (
     "kedro_krt/compiler/plan.py",
     "kedro_krt/compiler/analysis.py",
     "kedro_krt/runtime/",
+    "kedro_krt/runner/",
     "kedro_krt/schema/",
 )
 
@@ -192,8 +194,12 @@ def build_files(
 
     req_path = root / "requirements.txt"
     project_reqs = req_path.read_text() if req_path.is_file() else ""
+    try:
+        protobuf = generate.protobuf_requirement(pb2.values())
+    except ValueError as exc:
+        raise PackageError(str(exc)) from exc
     files["requirements.txt"] = generate.requirements(
-        project_reqs, tuple(project.config.requirements)
+        project_reqs, tuple(project.config.requirements), protobuf=protobuf
     ).encode()
     files["Dockerfile"] = generate.dockerfile(plan).encode()
 
