@@ -78,7 +78,9 @@ class ImagesConfig:
 
     entrypoint: str = _doc("The KRE entrypoint image.", DEFAULT_ENTRYPOINT_IMAGE)
     runtime: str = _doc(
-        "The runner image of Kedro nodes, built from the generated Dockerfile (Python 3.10+).",
+        "The runner image of Kedro nodes, built from the .krt's Dockerfile (Python 3.10+) and "
+        "pushed where KRE pulls images: name it with your registry's host and a version tag, "
+        "e.g. registry.example.com/team/shuttle-prices-runtime:0.1.0 (validate warns otherwise).",
         DEFAULT_RUNTIME_IMAGE,
     )
 

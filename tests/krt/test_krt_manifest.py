@@ -26,10 +26,17 @@ def sample() -> Manifest:
     return Manifest(
         version="v1",
         description="A test: with a colon",
-        entrypoint=Entrypoint(proto="public_input.proto", image="kre-entrypoint:1"),
+        entrypoint=Entrypoint(
+            proto="public_input.proto", image="konstellation/kre-entrypoint:1.8.1"
+        ),
         nodes=(
-            NodeSpec(name="etl", image="kre-py:2", src="src/etl/main.py"),
-            NodeSpec(name="gpu-model", image="kre-py:2", src="src/gpu-model/main.py", gpu=True),
+            NodeSpec(name="etl", image="registry.example.com/team/runner:2", src="src/etl/main.py"),
+            NodeSpec(
+                name="gpu-model",
+                image="konstellation/kre-py:2.1.5",
+                src="src/gpu-model/main.py",
+                gpu=True,
+            ),
         ),
         workflows=(WorkflowSpec(name="wf", entrypoint="Predict", sequential=("etl", "gpu-model")),),
     )
