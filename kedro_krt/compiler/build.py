@@ -41,11 +41,10 @@ Progress = Callable[[str], None]
 
 def default_workflows(project: KedroProject) -> list[WorkflowConfig]:
     """Workflows inferred from the registered pipelines: the namespaced ones, else the first."""
-    names = sorted(p for p in project.pipelines if p != "__default__")
+    registered = project.load_pipelines(None)
+    names = sorted(p for p in registered if p != "__default__")
     namespaced = [
-        p
-        for p in names
-        if project.pipelines[p].nodes and all(n.namespace for n in project.pipelines[p].nodes)
+        p for p in names if registered[p].nodes and all(n.namespace for n in registered[p].nodes)
     ]
     chosen = namespaced or names[:1]
     return [WorkflowConfig(name=to_valid_name(p), pipeline=p) for p in chosen]
@@ -89,6 +88,7 @@ def compile_project(
     plan_warnings: list[str] = []
     if pipelines or config.workflows:
         workflows = workflow_configs(config, pipelines)
+        project.load_pipelines(sorted({w.pipeline or w.name for w in workflows}))
     else:
         # Nothing chosen: take what `kedro krt init` would write, and say so.
         workflows = default_workflows(project)

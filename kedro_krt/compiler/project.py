@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,23 @@ class KedroProject:
     project_name: str
     context: Any
     catalog: Any
-    pipelines: Mapping[str, Any]
     config: KrtConfig
+    #: The registered pipelines imported so far (see :meth:`load_pipelines`).
+    pipelines: Mapping[str, Any] = field(default_factory=dict)
+
+    def load_pipelines(self, names: Sequence[str] | None) -> Mapping[str, Any]:
+        """Import the registered pipelines ``names`` only (all when None), as Kedro 1.7's
+        ``kedro run --pipelines`` does: an unrelated pipeline that cannot be imported does
+        not matter; a wanted one that cannot is a one-line error."""
+        from kedro_krt.compiler.analysis import CompileError
+        from kedro_krt.runtime.engine import load_pipelines
+        from kedro_krt.runtime.errors import RuntimeSetupError
+
+        try:
+            self.pipelines = load_pipelines(self.path, names)
+        except RuntimeSetupError as exc:
+            raise CompileError(str(exc)) from None
+        return self.pipelines
 
     def params(self) -> dict[str, Any]:
         """The project's parameters for the env."""
@@ -42,6 +57,8 @@ class KedroProject:
 
     def pipeline(self, name: str) -> Any:
         """A registered pipeline, with a suggestion when the name is wrong."""
+        if name not in self.pipelines:
+            self.load_pipelines(None)  # every registered name, for the suggestion
         if name not in self.pipelines:
             import difflib
 
@@ -72,7 +89,6 @@ def node_infos(pipeline: Any) -> list[NodeInfo]:
 
 def open_project(path: Path, env: str | None = None) -> KedroProject:
     """Bootstrap the project at `path` and load its context in `env` (`base` by default)."""
-    from kedro.framework.project import pipelines
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -110,7 +126,6 @@ def open_project(path: Path, env: str | None = None) -> KedroProject:
         project_name=metadata.project_name,
         context=context,
         catalog=catalog,
-        pipelines=dict(pipelines),
         config=config,
     )
 

@@ -20,7 +20,7 @@ from kedro_krt.runtime.errors import RuntimeSetupError
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 _BOOT_LOCK = threading.Lock()
-_BOOTED: dict[tuple[str, str], ProjectRuntime] = {}
+_BOOTED: dict[tuple[str, str, tuple[str, ...]], ProjectRuntime] = {}
 
 
 @dataclass
@@ -59,13 +59,87 @@ class ProjectRuntime:
         return out
 
 
-def boot_project(path: Path, env: str) -> ProjectRuntime:
-    """Bootstrap the Kedro project at `path` once per process and env."""
-    key = (str(Path(path).resolve()), env)
+def _import_failure(project: Path, exc: BaseException) -> str:
+    """One line: what failed to import, where, and the package that is missing."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = Path(tb.tb_frame.f_code.co_filename)
+        if project in filename.parents:
+            where = f"{filename.relative_to(project)} line {tb.tb_lineno}"
+        tb = tb.tb_next
+    what = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        what = f"it imports '{exc.name}', which is not installed here"
+    return f"{what}{f' ({where})' if where else ''}"
+
+
+def load_pipelines(project: Path, names: Sequence[str] | None) -> dict[str, Any]:
+    """The project's registered pipelines: only ``names`` where the registry allows it.
+
+    As ``kedro run --pipelines`` does in Kedro 1.7, the registry is told which pipelines are
+    wanted (``find_pipelines`` then imports only their modules), so an unrelated pipeline that
+    cannot be imported (a package missing from the serving environment) does not matter. When a
+    wanted one cannot be imported, the error is one line naming the module and what it lacks.
+
+    Raises:
+        RuntimeSetupError: the registry itself, or a wanted pipeline, cannot be imported.
+    """
+    import warnings
+
+    from kedro.framework.project import pipelines as registry
+
+    project = Path(project).resolve()
+    wanted = sorted(set(names)) if names else None
+    registry.set_requested(wanted)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            loaded = dict(registry)
+        except Exception as exc:
+            raise RuntimeSetupError(
+                "the project's pipeline registry cannot be imported: "
+                + _import_failure(project, exc)
+            ) from None
+    for name in wanted or ():
+        if name in loaded:
+            continue
+        for warning in caught:
+            message = str(warning.message)
+            # find_pipelines turns an import error into this warning, with the traceback.
+            if (
+                f".pipelines.{name}' module" in message
+                and "error occurred while importing" in message
+            ):
+                raise RuntimeSetupError(
+                    f"pipeline '{name}' cannot be imported: {_from_traceback(project, message)}"
+                )
+    return loaded
+
+
+def _from_traceback(project: Path, text: str) -> str:
+    """The cause and the project file of a formatted traceback, in one line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = lines[-1]
+    files = [line.split('"')[1] for line in lines if line.startswith('File "')]
+    ours = [f for f in files if f.startswith(f"{project}/")]
+    where = f" ({ours[-1][len(str(project)) + 1 :]})" if ours else ""
+    if cause.startswith("ModuleNotFoundError: No module named "):
+        module = cause.split("No module named ", 1)[1]
+        cause = f"it imports {module}, which is not installed here"
+    return f"{cause}{where}; install what it needs in this environment"
+
+
+def boot_project(path: Path, env: str, pipelines: Sequence[str] | None = None) -> ProjectRuntime:
+    """Bootstrap the Kedro project at `path` once per process, env and set of pipelines.
+
+    ``pipelines`` names the registered pipelines to import (all when None), as
+    ``kedro run --pipelines`` does.
+    """
+    key = (str(Path(path).resolve()), env, tuple(sorted(pipelines)) if pipelines else ())
     with _BOOT_LOCK:
         if key in _BOOTED:
             return _BOOTED[key]
-        from kedro.framework.project import pipelines
         from kedro.framework.session import KedroSession
         from kedro.framework.startup import bootstrap_project
 
@@ -83,7 +157,7 @@ def boot_project(path: Path, env: str) -> ProjectRuntime:
             env=env,
             context=context,
             catalog=context.catalog,
-            pipelines=dict(pipelines),
+            pipelines=load_pipelines(project_path, pipelines),
         )
         _BOOTED[key] = runtime
         return runtime

@@ -184,7 +184,7 @@ class NodeSession:
 
     def __init__(self, root: Path, plan: NodeRuntimePlan) -> None:
         self.plan = plan
-        project = boot_project(root, plan.env)
+        project = boot_project(root, plan.env, [plan.pipeline])
         node = plan.node
         self._calls = CallList(project.nodes(plan.pipeline, node.kedro_nodes))
         # Artifacts and parameters are loaded once and shared by reference, never copied.

@@ -35,7 +35,7 @@ class KrtSession:
         artifacts: tuple[str, ...] = (),
         inputs: tuple[str, ...] = (),
     ) -> None:
-        project = boot_project(Path(project_path), env)
+        project = boot_project(Path(project_path), env, [pipeline])
         if pipeline not in project.pipelines:
             raise RuntimeSetupError(
                 f"pipeline '{pipeline}' is not registered; registered: "
