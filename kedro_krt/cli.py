@@ -174,6 +174,7 @@ def package(
 ) -> None:
     """Write dist/<version>.krt, ready to upload to KRE."""
     from kedro_krt.compiler.lock import LOCK_FILE, write_lock
+    from kedro_krt.package import image_commands
     from kedro_krt.package import package as write_package
 
     with _friendly():
@@ -194,6 +195,9 @@ def package(
             f"  {result.files} files, {result.size / 1024:.1f} KiB, "
             f"{len(result.artifacts)} artifact file(s), {time.perf_counter() - started:.1f} s"
         )
+        click.echo(f"Build and push the nodes' image ({plan.runtime_image}) from the .krt:")
+        for command in image_commands(result.path, plan.runtime_image, plan.version):
+            click.echo(f"  {command}")
 
 
 def _validate(path: Path) -> None:

@@ -382,21 +382,53 @@ def _req_name(line: str) -> str:
     return re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].lower().replace("_", "-")
 
 
+#: Where the image keeps the KRT's vendored lib/: KRE mounts the KRT itself over /krt-files at run
+#: time (an emptyDir the initContainer fills), so nothing the image puts there would be seen.
+IMAGE_LIB = "/opt/kedro-krt/lib"
+
 DOCKERFILE = """\
-# A KRE Python runner image for the Kedro nodes of this KRT (Python 3.10+, which Kedro 1.x
-# needs; stock kre-py images run Python 3.9). Build it from the folder of the extracted .krt:
-#   docker build -t {image} .
-# It keeps the kre-py contract: the runner imports $KRT_BASE_PATH/<src> as `worker` and calls
-# init(ctx) / handler(ctx, data). Base it on your kre-py runner build for Python 3.11, or add
-# the runner's source to this image.
-ARG RUNNER_BASE=python:3.11-slim
-FROM ${{RUNNER_BASE}}
-ENV KEDRO_DISABLE_TELEMETRY=true PYTHONDONTWRITEBYTECODE=1
-COPY requirements.txt /tmp/krt-requirements.txt
-RUN pip install --no-cache-dir -r /tmp/krt-requirements.txt nats-py pymongo influxdb-client
+# The runner image of the Kedro nodes of KRT version '{version}' (kedro-krt {kedro_krt}).
+#
+# Build it from the folder of the extracted .krt, which is the build context, and push it to
+# the registry your KRE pulls from, under the name krt.yml gives the nodes (images.runtime in
+# conf/<env>/krt.yml):
+#   mkdir -p build/{version} && tar -xzf dist/{version}.krt -C build/{version}
+#   docker build -t {image} build/{version}
+#   docker push {image}
+# Only requirements.txt and lib/ go into the image; the project's package, conf and artifacts
+# stay in the .krt. Build a new tag when requirements.txt changes or kedro-krt is upgraded.
+#
+# KRE starts every node pod of this image without a command, so the CMD below runs: the
+# kedro_krt.runner (kre-py's contract on Python 3.11) reads KRE's KRT_* environment variables,
+# imports $KRT_BASE_PATH/<nodes[].src> from the .krt that KRE extracts into /krt-files, and
+# serves it on NATS. Logs go to stdout and /var/log/app/app.log, which KRE's log sidecar reads.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \\
+    PYTHONDONTWRITEBYTECODE=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    KEDRO_DISABLE_TELEMETRY=true \\
+    PYTHONPATH={lib}
+
+# The user kre-py runs as (uid and gid 1001), with a home of its own as working directory.
+RUN groupadd --gid 1001 kre \\
+    && useradd --uid 1001 --gid 1001 --create-home --shell /usr/sbin/nologin kre \\
+    && mkdir -p /var/log/app \\
+    && chown kre:kre /var/log/app
+
+COPY requirements.txt /opt/kedro-krt/requirements.txt
+RUN pip install --no-cache-dir -r /opt/kedro-krt/requirements.txt
+
+COPY lib/ {lib}/
+
+USER 1001:1001
+WORKDIR /home/kre
+CMD ["python", "-m", "kedro_krt.runner"]
 """
 
 
 def dockerfile(plan: Plan) -> str:
-    """A Dockerfile for the runner image of the Kedro nodes."""
-    return DOCKERFILE.format(image=plan.runtime_image)
+    """The Dockerfile of the runner image: complete from the .krt folder and a package index."""
+    return DOCKERFILE.format(
+        version=plan.version, image=plan.runtime_image, kedro_krt=__version__, lib=IMAGE_LIB
+    )

@@ -10,6 +10,7 @@ credentials files, caches, and whatever `exclude:` names.
 from __future__ import annotations
 
 import fnmatch
+import shlex
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -281,7 +282,8 @@ def package(
 ) -> PackageResult:
     """Write `<output_dir>/<version>.krt` and check it with the validator first."""
     files, artifacts, warnings = build_files(project, plan, progress)
-    problems = [p for p in validate_files(files) if p.severity == "error"]
+    checked = validate_files(files)
+    problems = [p for p in checked if p.severity == "error"]
     if problems:
         listing = "\n".join(f"  - {p.location}: {p.message}" for p in problems)
         raise PackageError(f"the generated KRT does not validate (a kedro-krt bug):\n{listing}")
@@ -294,8 +296,30 @@ def package(
         files=len(files),
         size=dest.stat().st_size,
         artifacts=tuple(artifacts),
-        warnings=tuple(warnings),
+        # The validator's warnings too (an image KRE cannot pull, ...): said at package time.
+        warnings=(
+            *warnings,
+            *(f"{p.location}: {p.message}" for p in checked if p.severity == "warning"),
+        ),
     )
+
+
+def image_commands(krt: Path, image: str, version: str) -> list[str]:
+    """The shell commands that build and push the runner image of a .krt (see its Dockerfile):
+    extract the .krt into ``build/<version>``, build that folder, push the image.
+
+    ``krt`` is shown relative to the working directory when it is under it.
+    """
+    try:
+        shown = Path(krt).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        shown = str(krt)
+    folder = shlex.quote(f"build/{version}")
+    return [
+        f"mkdir -p {folder} && tar -xzf {shlex.quote(shown)} -C {folder}",
+        f"docker build -t {shlex.quote(image)} {folder}",
+        f"docker push {shlex.quote(image)}",
+    ]
 
 
 def write_compiled(plan: Plan, output_dir: Path) -> list[Path]:
