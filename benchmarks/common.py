@@ -174,17 +174,25 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def tree_pids(pid: int) -> list[int]:
+    """A process and its descendants (from /proc), the process first."""
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack += _children(p)
+    return out
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its descendants (from /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    stack = [pid]
-    while stack:
-        p = stack.pop()
+    for p in tree_pids(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
-        stack += _children(p)
     return total

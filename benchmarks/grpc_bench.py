@@ -1,12 +1,18 @@
 """Rows 2, 3 and 5: the echo server (the transport floor) and the clients, one per process.
 
-    python -m benchmarks.grpc_bench echo --krt-dir DIR --port P
+    python -m benchmarks.grpc_bench echo --krt-dir DIR --port P [--response-json J]
     python -m benchmarks.grpc_bench latency --address A --request-file R
+    python -m benchmarks.grpc_bench paired --target NAME=A --target NAME=A ... --request-file R
     python -m benchmarks.grpc_bench load --address A --request-file R --concurrency 8 --seconds 5
 
 The echo server serves ``entrypoint.Entrypoint/Inference`` with grpc.aio and the request and
-response classes compiled from the KRT's ``public_input.proto``: it parses the request (as
-``kedro-krt serve`` does) and answers a fixed 1-row response without work.
+response classes of that rpc compiled from the KRT's ``public_input.proto``: it parses the
+request (as ``kedro-krt serve`` does) and answers a fixed response without work (the example's
+1-row quote, or ``--response-json``).
+
+``paired`` calls several servers that are up at the same time one after the other, round by
+round (the order alternates), so that they see the same machine: p50/p99 of each, and the median
+of the per-round differences between each pair (``common.time_interleaved`` over gRPC).
 
 The clients send pre-serialised request bytes through a generic stub (no client-side protobuf
 work per call) and report their own CPU time, so that a busy client shows in the numbers.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import resource
 import tempfile
 import time
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from benchmarks.common import (
     METHOD,
@@ -31,6 +39,7 @@ from benchmarks.common import (
     Timing,
     compile_public_proto,
     emit,
+    paired_overhead_ms,
     tree_cpu_seconds,
 )
 
@@ -43,11 +52,18 @@ def _cpu_seconds() -> float:
 # -- the echo server ---------------------------------------------------------------------------
 
 
-async def _serve_echo(krt_dir: Path, port: int) -> None:
+#: The echo's answer to the example's rpc: a 1-row quote, as the KRT answers a 1-row request.
+EXAMPLE_RESPONSE = (
+    '{"quotes": [{"shuttle_id": "SH-90001", "price": 6412.37, "price_band": "standard", '
+    '"currency": "EUR"}]}'
+)
+
+
+async def _serve_echo(krt_dir: Path, port: int, response_json: str) -> None:
     pb2 = compile_public_proto(krt_dir, Path(tempfile.mkdtemp(prefix="krt-echo-")))
-    request_cls = pb2.InferenceRequest
-    response = pb2.InferenceResponse()
-    response.quotes.add(shuttle_id="SH-90001", price=6412.37, price_band="standard", currency="EUR")
+    method = pb2.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]].methods_by_name[RPC]
+    request_cls = getattr(pb2, method.input_type.name)
+    response = json_format.Parse(response_json, getattr(pb2, method.output_type.name)())
 
     async def inference(request: Any, context: grpc.aio.ServicerContext) -> Any:
         return response
@@ -104,6 +120,53 @@ def latency(address: str, request: bytes, max_iters: int, max_seconds: float) ->
     }
 
 
+def paired(
+    targets: dict[str, str], request: bytes, max_rounds: int, max_seconds: float
+) -> dict[str, Any]:
+    """Sequential unary calls to several servers, alternating call by call.
+
+    Each round calls every server once (the order reverses every other round); p50/p99 per
+    server and, for each pair, the median of the per-round differences (later name - earlier
+    name, in the order given).
+    """
+    names = list(targets)
+    channels = {n: grpc.insecure_channel(a) for n, a in targets.items()}
+    try:
+        for channel in channels.values():
+            _wait_ready(channel)
+        stubs = {n: c.unary_unary(METHOD) for n, c in channels.items()}
+        # What each answers (sanity: the same KRT in two modes must answer the same bytes).
+        answers = {n: hashlib.sha256(stub(request, timeout=30)).hexdigest()[:16]
+                   for n, stub in stubs.items()}
+        for _ in range(100):
+            for stub in stubs.values():
+                stub(request, timeout=30)
+        samples: dict[str, list[float]] = {n: [] for n in names}
+        clock = time.perf_counter
+        deadline = clock() + max_seconds
+        rounds = 0
+        while rounds < max_rounds:
+            for name in names if rounds % 2 == 0 else names[::-1]:
+                t0 = clock()
+                stubs[name](request, timeout=30)
+                samples[name].append(clock() - t0)
+            rounds += 1
+            if clock() > deadline and rounds >= 3:
+                break
+    finally:
+        for channel in channels.values():
+            channel.close()
+    out: dict[str, Any] = {"rounds": rounds, "servers": {}, "paired_ms": {}, "answers": answers}
+    for name in names:
+        timing = Timing(tuple(samples[name]))
+        out["servers"][name] = {"p50_ms": timing.pct_ms(0.5), "p99_ms": timing.pct_ms(0.99)}
+    for i, first in enumerate(names):
+        for later in names[i + 1:]:
+            diff = paired_overhead_ms(Timing(tuple(samples[later])), Timing(tuple(samples[first])))
+            out["paired_ms"][f"{later} - {first}"] = diff
+    return out
+
+
 async def _load(
     address: str, request: bytes, concurrency: int, seconds: float, count: int, warmup: int,
     server_pid: int,
@@ -157,11 +220,17 @@ def main() -> None:
     echo = sub.add_parser("echo")
     echo.add_argument("--krt-dir", type=Path, required=True)
     echo.add_argument("--port", type=int, required=True)
+    echo.add_argument("--response-json", default=EXAMPLE_RESPONSE, help="the fixed answer")
     lat = sub.add_parser("latency")
     lat.add_argument("--address", required=True)
     lat.add_argument("--request-file", type=Path, required=True)
     lat.add_argument("--max-iters", type=int, default=3000)
     lat.add_argument("--max-seconds", type=float, default=4.0)
+    pair = sub.add_parser("paired")
+    pair.add_argument("--target", action="append", required=True, metavar="NAME=ADDRESS")
+    pair.add_argument("--request-file", type=Path, required=True)
+    pair.add_argument("--max-rounds", type=int, default=3000)
+    pair.add_argument("--max-seconds", type=float, default=8.0)
     load = sub.add_parser("load")
     load.add_argument("--address", required=True)
     load.add_argument("--request-file", type=Path, required=True)
@@ -172,11 +241,14 @@ def main() -> None:
     load.add_argument("--server-pid", type=int, default=0, help="report its CPU (and children)")
     args = parser.parse_args()
     if args.cmd == "echo":
-        asyncio.run(_serve_echo(args.krt_dir, args.port))
+        asyncio.run(_serve_echo(args.krt_dir, args.port, args.response_json))
         return
     request = args.request_file.read_bytes()
     if args.cmd == "latency":
         emit(latency(args.address, request, args.max_iters, args.max_seconds))
+    elif args.cmd == "paired":
+        targets = dict(t.split("=", 1) for t in args.target)
+        emit(paired(targets, request, args.max_rounds, args.max_seconds))
     else:
         emit(
             asyncio.run(

@@ -3,7 +3,8 @@
 It prepares a scratch copy of ``example_project`` (generated data, a trained model, a
 ``grouping: single`` conf env, a bench-only ``boot_inference`` pipeline for kedro-boot), packages
 both KRTs, then runs each measurement in a process of its own (see ``benchmarks/README.md``).
-Targets are reported as pass/miss, never asserted.
+The ``--nats`` rows also build a trivial one-node KRT by hand (``benchmarks/trivial.py``).
+Targets are reported as pass/miss, never asserted. ``--only GROUPS`` runs some rows and prints.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import compile_public_proto, last_json, one_row_request_json
+from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -136,6 +137,13 @@ def prepare_project(work: Path) -> Path:
     os.environ["KEDRO_LOGGING_CONFIG"] = str(project / "conf" / "logging.yml")
     (project / "conf" / "single").mkdir(exist_ok=True)
     (project / "conf" / "single" / "krt.yml").write_text(SINGLE_KRT_YML, encoding="utf-8")
+    # `kedro krt package` leaves conf/<env>/krt.yml out of the archive, and an env folder that
+    # held nothing else is then missing from the KRT, where the node's init boots Kedro with
+    # env `single` (MissingConfigException). A file of its own keeps the folder in the archive.
+    (project / "conf" / "single" / "README.md").write_text(
+        "Bench-only conf env: the grouping-single KRT of the inference pipeline.\n",
+        encoding="utf-8",
+    )
     registry = project / "src" / "shuttle_prices" / "pipeline_registry.py"
     registry.write_text(registry.read_text(encoding="utf-8") + BOOT_REGISTRY, encoding="utf-8")
     catalog = project / "conf" / "base" / "catalog.yml"
@@ -216,24 +224,42 @@ def start_server(cmd: list[str], port: int, work: Path, name: str) -> Server:
     return Server(proc, f"127.0.0.1:{port}", time.perf_counter() - started, log)
 
 
-def start_krt(krt: Path, workers: int, work: Path, name: str) -> Server:
-    """`kedro-krt serve` on a free port, no web port."""
+def start_krt(krt: Path, workers: int, work: Path, name: str, *, nats: bool = False) -> Server:
+    """`kedro-krt serve` (a .krt or a folder) on a free port, no web port.
+
+    With ``nats``: ``--nats`` (its own nats-server on 127.0.0.1, one runner process per node;
+    ``--workers`` does not apply).
+    """
     port = free_port()
     cmd = [
-        str(BIN / "kedro-krt"), "serve", str(krt), "--port", str(port), "--web-port", "0",
-        "--workers", str(workers),
+        str(BIN / "kedro-krt"), "serve", str(krt), "--host", "127.0.0.1", "--port", str(port),
+        "--web-port", "0",
     ]
+    cmd += ["--nats"] if nats else ["--workers", str(workers)]
     return start_server(cmd, port, work, name)
 
 
-def start_echo(krt_dir: Path, work: Path) -> Server:
-    """The grpc.aio echo server with the KRT's message classes."""
+def start_echo(krt_dir: Path, work: Path, name: str = "echo", response_json: str = "") -> Server:
+    """The grpc.aio echo server with the KRT's message classes (and a fixed answer)."""
     port = free_port()
     cmd = [
         sys.executable, "-m", "benchmarks.grpc_bench", "echo", "--krt-dir", str(krt_dir),
         "--port", str(port),
     ]
-    return start_server(cmd, port, work, "echo")
+    if response_json:
+        cmd += ["--response-json", response_json]
+    return start_server(cmd, port, work, name)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """VmRSS summed over a process and its descendants (``--nats``: nats-server, runners)."""
+    total = 0.0
+    for p in tree_pids(pid):
+        try:
+            total += rss_mb(p)
+        except (OSError, RuntimeError):  # gone, or a zombie without VmRSS
+            continue
+    return total
 
 
 def latency(server: Server, request: Path) -> dict[str, Any]:
@@ -241,6 +267,43 @@ def latency(server: Server, request: Path) -> dict[str, Any]:
     return _measure(
         "grpc_bench", "latency", "--address", server.address, "--request-file", str(request)
     )
+
+
+def paired_latency(servers: dict[str, Server], request: Path, *, seconds: float) -> dict[str, Any]:
+    """p50/p99 of servers that are up together, called in alternation (one client process)."""
+    targets = [a for name, srv in servers.items() for a in ("--target", f"{name}={srv.address}")]
+    return _measure(
+        "grpc_bench", "paired", *targets, "--request-file", str(request),
+        "--max-seconds", str(seconds), timeout=seconds + 120,
+    )
+
+
+def alternate_load(
+    servers: dict[str, Server], request: Path, *, seconds: float, rounds: int = 2
+) -> dict[str, Any]:
+    """Throughput of two or more servers in alternating windows (A B B A ...), summed per server.
+
+    The servers are all up, and only one is loaded at a time: a burst of outside load, or the
+    machine's warm-up, lands on both instead of on whichever ran second.
+    """
+    names = list(servers)
+    windows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else names[::-1]:
+            windows[name].append(load(servers[name], request, seconds=seconds))
+    out: dict[str, Any] = {}
+    for name, ws in windows.items():
+        secs = sum(w["seconds"] for w in ws)
+        out[name] = {
+            "requests": sum(w["requests"] for w in ws),
+            "errors": sum(w["errors"] for w in ws),
+            "seconds": secs,
+            "rps": sum(w["requests"] for w in ws) / secs,
+            "server_cpu": sum(w["server_cpu"] * w["seconds"] for w in ws) / secs,
+            "client_cpu": sum(w["client_cpu"] * w["seconds"] for w in ws) / secs,
+            "windows_rps": [w["rps"] for w in ws],
+        }
+    return out
 
 
 def load(server: Server, request: Path, *, seconds: float, count: int = 10**9) -> dict[str, Any]:
@@ -285,14 +348,53 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("pass" if ok else "**MISS**")
 
 
-def build_table(r: dict[str, Any]) -> list[tuple[str, ...]]:
-    """The rows of the results table: what, value, floor, ratio, target, result."""
-    rows: list[tuple[str, ...]] = []
+Rows = list[tuple[str, ...]]
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3f} ms"
+
+
+def _load_cell(x: dict[str, Any]) -> str:
+    return (f"{x['rps']:.0f} req/s (server CPU {x['server_cpu']:.2f}, client CPU "
+            f"{x['client_cpu']:.2f} cores)")
+
+
+def build_table(r: dict[str, Any]) -> Rows:
+    """The rows of the results table: what, value, floor, ratio, target, result.
+
+    Each group of rows appears when its measurements are in ``r`` (``--only`` runs some).
+    """
+    rows: Rows = []
+    if "krt_namespace" in r:
+        rows += _table_inproc(r)
+    if "echo_latency" in r:
+        rows += _table_e2e(r)
+    if "nats_trivial" in r:
+        rows += _table_nats_e2e(r)
+    if "load_w1" in r:
+        rows += _table_load(r)
+    if "load_nats" in r:
+        rows += _table_nats_load(r)
+    if "payload" in r:
+        rows += _table_payload(r)
+    if "memory" in r:
+        rows += _table_memory(r)
+    if "nats_rss" in r:
+        m = r["nats_rss"]
+        rows.append(("5", "server RSS at SERVING, process tree: --workers 1 / --nats (3 nodes)",
+                     f"{m['in-process']:.1f} MB / {m['nats']:.1f} MB "
+                     f"({m['nats_processes']} processes: front, nats-server, one per node)",
+                     "", "", "", ""))
+    rows += _table_cold(r)
+    return rows
+
+
+def _table_inproc(r: dict[str, Any]) -> Rows:
+    rows: Rows = []
     ns, single = r["krt_namespace"], r["krt_single"]
     floor = ns["floor"]["median_ms"]
-
-    def ms(v: float) -> str:
-        return f"{v:.3f} ms"
+    ms = _ms
 
     h_ns = ns["handlers"]["median_ms"]
     h_single = single["handlers"]["median_ms"]
@@ -346,6 +448,12 @@ def build_table(r: dict[str, Any]) -> list[tuple[str, ...]]:
     naive = r["naive"]["naive"]["median_ms"]
     rows.append(("1", "KedroSession.create().run() per request (CSV in/out)", ms(naive), ms(floor),
                  f"{naive / floor:.1f}x", "", ""))
+    return rows
+
+
+def _table_e2e(r: dict[str, Any]) -> Rows:
+    rows: Rows = []
+    ms = _ms
     echo = r["echo_latency"]
     for key, label in (("e2e_namespace", "3 nodes"), ("e2e_single", "single")):
         e = r[key]
@@ -354,22 +462,81 @@ def build_table(r: dict[str, Any]) -> list[tuple[str, ...]]:
                      verdict(e["p50_ms"] <= 2 * echo["p50_ms"])))
         rows.append(("2", f"e2e gRPC p99, kedro-krt serve ({label})", ms(e["p99_ms"]),
                      ms(echo["p99_ms"]), f"{e['p99_ms'] / echo['p99_ms']:.2f}x", "", ""))
-        inproc = (ns if key == "e2e_namespace" else single)["handlers"]["median_ms"]
-        over = e["p50_ms"] - inproc
-        rows.append(("2", f"  serving overhead ({label}): e2e p50 - in-process handlers",
-                     ms(over), ms(echo["p50_ms"]), f"{over / echo['p50_ms']:.2f}x", "", ""))
+        inproc = r.get("krt_namespace" if key == "e2e_namespace" else "krt_single")
+        if inproc:
+            over = e["p50_ms"] - inproc["handlers"]["median_ms"]
+            rows.append(("2", f"  serving overhead ({label}): e2e p50 - in-process handlers",
+                         ms(over), ms(echo["p50_ms"]), f"{over / echo['p50_ms']:.2f}x", "", ""))
     rows.append(("2", "echo server p50 / p99 (transport floor)",
                  f"{echo['p50_ms']:.3f} / {echo['p99_ms']:.3f} ms", "", "", "", ""))
+    return rows
+
+
+def _table_nats_e2e(r: dict[str, Any]) -> Rows:
+    """``--nats`` against the in-process server and the echo, all three up together and called
+    in alternation (paired): the trivial one-node KRT, then the example's three nodes."""
+    rows: Rows = []
+    ms = _ms
+    for key, label, nodes in (("nats_trivial", "trivial 1-node KRT", 1),
+                              ("nats_namespace", "3 nodes", 3)):
+        if key not in r:
+            continue
+        p = r[key]
+        srv, paired = p["servers"], p["paired_ms"]
+        echo = srv["echo"]
+        for mode, name in (("in-process", "in-process"), ("nats", "--nats")):
+            x = srv[mode]
+            rows.append(("2", f"e2e gRPC p50 / p99, {label}, {name} (paired, "
+                         f"{p['rounds']} rounds)",
+                         f"{x['p50_ms']:.3f} / {x['p99_ms']:.3f} ms",
+                         f"echo {echo['p50_ms']:.3f} / {echo['p99_ms']:.3f} ms",
+                         f"{x['p50_ms'] / echo['p50_ms']:.2f}x / "
+                         f"{x['p99_ms'] / echo['p99_ms']:.2f}x", "", ""))
+        cost = paired["nats - in-process"]
+        rows.append(("2", f"  --nats - in-process ({label}, paired): per request / per node "
+                     f"({nodes + 1} JetStream hops)",
+                     f"{ms(cost)} / {ms(cost / nodes)}",
+                     f"in-process - echo {ms(paired['in-process - echo'])}",
+                     f"{srv['nats']['p50_ms'] / srv['in-process']['p50_ms']:.2f}x p50", "", ""))
+        same = p["answers"]["nats"] == p["answers"]["in-process"]
+        rows.append(("2", f"  --nats answers the same bytes as in-process ({label}, sanity)",
+                     "yes" if same else "no", "", "", "equal", verdict(same)))
+    if "nats_trivial" in r and "nats_namespace" in r:
+        c1 = r["nats_trivial"]["paired_ms"]["nats - in-process"]
+        c3 = r["nats_namespace"]["paired_ms"]["nats - in-process"]
+        rows.append(("2", "  --nats cost of each node past the first: (3 nodes - 1 node) / 2",
+                     ms((c3 - c1) / 2), "", "", "", ""))
+    return rows
+
+
+def _table_load(r: dict[str, Any]) -> Rows:
+    rows: Rows = []
     w1, w2, we = r["load_w1"], r["load_w2"], r["load_echo"]
-
-    def load_cell(x: dict[str, Any]) -> str:
-        return (f"{x['rps']:.0f} req/s (server CPU {x['server_cpu']:.2f}, client CPU "
-                f"{x['client_cpu']:.2f} cores)")
-
-    rows.append(("3", "throughput c=8, --workers 1", load_cell(w1), load_cell(we), "", "", ""))
-    rows.append(("3", "throughput c=8, --workers 2", load_cell(w2), "", "", "", ""))
+    rows.append(("3", "throughput c=8, --workers 1", _load_cell(w1), _load_cell(we), "", "", ""))
+    rows.append(("3", "throughput c=8, --workers 2", _load_cell(w2), "", "", "", ""))
     rows.append(("3", "2 workers / 1 worker", f"{w2['rps'] / w1['rps']:.2f}x", "", "",
                  ">= 1.7x", verdict(w2["rps"] >= 1.7 * w1["rps"])))
+    return rows
+
+
+def _table_nats_load(r: dict[str, Any]) -> Rows:
+    ln = r["load_nats"]
+    inproc, nats = ln["in-process"], ln["nats"]
+    windows = len(nats["windows_rps"])
+    errors = inproc["errors"] + nats["errors"]
+    return [
+        ("3", f"throughput c=8, --nats, 3 nodes ({windows} alternating windows)",
+         _load_cell(nats), f"--workers 1: {_load_cell(inproc)}",
+         f"{nats['rps'] / inproc['rps']:.2f}x", "", ""),
+        ("3", "  per window, --nats / --workers 1 (req/s)",
+         f"{' '.join(f'{x:.0f}' for x in nats['windows_rps'])} / "
+         f"{' '.join(f'{x:.0f}' for x in inproc['windows_rps'])}; errors {errors}",
+         "", "", "", ""),
+    ]
+
+
+def _table_payload(r: dict[str, Any]) -> Rows:
+    rows: Rows = []
     for p in r["payload"]["payload"]:
         n = p["rows"]
         ours = p["decode_ms"] + p["encode_ms"]
@@ -384,19 +551,36 @@ def build_table(r: dict[str, Any]) -> list[tuple[str, ...]]:
             "<= 3x" if n == 100_000 else "",
             verdict(ours <= 3 * fl) if n == 100_000 else "",
         ))
+    return rows
+
+
+def _table_memory(r: dict[str, Any]) -> Rows:
     m = r["memory"]
     growth = m["rss_after_mb"] - m["rss_before_mb"]
-    rows.append(("5", f"server RSS over {m['requests']:,} requests",
-                 f"{m['rss_before_mb']:.1f} -> {m['rss_after_mb']:.1f} MB (+{growth:.2f} MB)",
-                 f"{m['rss_ready_mb']:.1f} MB at SERVING", "", "< 5 MB", verdict(growth < 5)))
+    return [("5", f"server RSS over {m['requests']:,} requests",
+             f"{m['rss_before_mb']:.1f} -> {m['rss_after_mb']:.1f} MB (+{growth:.2f} MB)",
+             f"{m['rss_ready_mb']:.1f} MB at SERVING", "", "< 5 MB", verdict(growth < 5))]
+
+
+def _table_cold(r: dict[str, Any]) -> Rows:
+    rows: Rows = []
     c = r["cold"]
     rows.append(("6", "kedro krt package (3 nodes / single)",
                  f"{c['package_namespace_s']:.2f} s / {c['package_single_s']:.2f} s", "", "", "",
                  ""))
-    rows.append(("6", "serve start -> SERVING (workers 1 / 2; single)",
-                 f"{c['serving_w1_s']:.2f} s / {c['serving_w2_s']:.2f} s; "
-                 f"{c['serving_single_s']:.2f} s", f"echo {c['serving_echo_s']:.2f} s", "", "",
-                 ""))
+    if "serving_w1_s" in c:
+        rows.append(("6", "serve start -> SERVING (workers 1 / 2; single)",
+                     f"{c['serving_w1_s']:.2f} s / {c['serving_w2_s']:.2f} s; "
+                     f"{c['serving_single_s']:.2f} s", f"echo {c['serving_echo_s']:.2f} s", "",
+                     "", ""))
+    if "serving_nats_s" in c:
+        # The in-process server of the same group, started just before (same machine state).
+        w1, triv = c["serving_w1_nats_row_s"], c["serving_trivial_s"]
+        rows.append(("6", "serve --nats start -> SERVING (3 nodes; trivial 1 node)",
+                     f"{c['serving_nats_s']:.2f} s; {c['serving_trivial_nats_s']:.2f} s",
+                     f"in-process {w1:.2f} s; {triv:.2f} s",
+                     f"{c['serving_nats_s'] / w1:.2f}x; "
+                     f"{c['serving_trivial_nats_s'] / triv:.2f}x", "", ""))
     return rows
 
 
@@ -444,10 +628,20 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 # -- the run ------------------------------------------------------------------------------------
 
 
+#: Groups of rows ``--only`` can pick; the default runs them all.
+GROUPS = ("inproc", "payload", "serve", "nats")
+
+
 def run_all(
-    work: Path, memory_requests: int, memory_seconds: float, load_seconds: float
+    work: Path, memory_requests: int, memory_seconds: float, load_seconds: float,
+    only: frozenset[str] = frozenset(GROUPS),
 ) -> dict[str, Any]:
-    """Every measurement, in an order that keeps at most one server running at a time."""
+    """Every measurement (of the groups in ``only``), one server loaded at a time.
+
+    Servers are started one after the other; only the paired rows of ``--nats`` keep two or
+    three of them up together, and even there one request is in flight at a time (or, for
+    throughput, one server is loaded at a time).
+    """
     r: dict[str, Any] = {}
     _progress("preparing the project copy (data, training)")
     project = prepare_project(work)
@@ -458,22 +652,24 @@ def run_all(
     dir_single = unpack(krt_single, work / "krt-single")
     cold: dict[str, float] = {"package_namespace_s": t_ns, "package_single_s": t_single}
 
-    _progress("row 1: handlers and the floor (3 nodes)")
-    r["krt_namespace"] = _measure("inproc", "krt", "--krt-dir", str(dir_ns), "--project",
-                                  str(project))
-    _progress("row 1: handler and the floor (single)")
-    r["krt_single"] = _measure("inproc", "krt", "--krt-dir", str(dir_single), "--project",
-                               str(project))
-    _progress("row 1: kedro-boot")
-    try:
-        r["boot"] = _measure("inproc", "boot", "--project", str(project))
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        r["boot"] = {"error": str(exc)[-2000:]}
-    _progress("row 1: KedroSession per request")
-    r["naive"] = _measure("inproc", "naive", "--project", str(project))
+    if "inproc" in only:
+        _progress("row 1: handlers and the floor (3 nodes)")
+        r["krt_namespace"] = _measure("inproc", "krt", "--krt-dir", str(dir_ns), "--project",
+                                      str(project))
+        _progress("row 1: handler and the floor (single)")
+        r["krt_single"] = _measure("inproc", "krt", "--krt-dir", str(dir_single), "--project",
+                                   str(project))
+        _progress("row 1: kedro-boot")
+        try:
+            r["boot"] = _measure("inproc", "boot", "--project", str(project))
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            r["boot"] = {"error": str(exc)[-2000:]}
+        _progress("row 1: KedroSession per request")
+        r["naive"] = _measure("inproc", "naive", "--project", str(project))
 
-    _progress("row 4: payload scaling")
-    r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"))
+    if "payload" in only:
+        _progress("row 4: payload scaling")
+        r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"))
 
     # The request bytes, built with the classes compiled from the KRT's public proto.
     from google.protobuf import json_format
@@ -485,6 +681,21 @@ def run_all(
         .SerializeToString()
     )
 
+    if "serve" in only:
+        serve_rows(r, cold, work, krt_ns, krt_single, dir_ns, request, memory_requests,
+                   memory_seconds, load_seconds)
+    if "nats" in only:
+        nats_rows(r, cold, work, krt_ns, dir_ns, request, load_seconds)
+    r["cold"] = cold
+    return r
+
+
+def serve_rows(
+    r: dict[str, Any], cold: dict[str, float], work: Path, krt_ns: Path, krt_single: Path,
+    dir_ns: Path, request: Path, memory_requests: int, memory_seconds: float,
+    load_seconds: float,
+) -> None:
+    """Rows 2, 3, 5 and 6 of the in-process server, and the echo floor."""
     _progress("rows 2, 3, 5, 6: kedro-krt serve --workers 1 (3 nodes)")
     server = start_krt(krt_ns, 1, work, "serve-w1")
     try:
@@ -525,8 +736,55 @@ def run_all(
         r["load_echo"] = load(server, request, seconds=load_seconds)
     finally:
         server.stop()
-    r["cold"] = cold
-    return r
+
+
+def _stop_all(servers: dict[str, Server]) -> None:
+    for server in servers.values():
+        server.stop()
+
+
+def nats_rows(
+    r: dict[str, Any], cold: dict[str, float], work: Path, krt_ns: Path, dir_ns: Path,
+    request: Path, load_seconds: float,
+) -> None:
+    """Rows 2, 3, 5 and 6 of ``serve --nats``: the trivial one-node KRT and the example, each
+    against the in-process server and an echo of the same messages, up together and called in
+    alternation (``grpc_bench paired``); throughput in alternating windows against
+    ``--workers 1``."""
+    _progress("rows 2, 6 (--nats): the trivial one-node KRT, echo / in-process / --nats")
+    trivial = _measure("trivial", "--dest", str(work / "trivial"))
+    triv_dir = Path(trivial["krt_dir"])
+    servers: dict[str, Server] = {}
+    try:
+        servers["echo"] = start_echo(triv_dir, work, "echo-trivial", trivial["response_json"])
+        servers["in-process"] = start_krt(triv_dir, 1, work, "serve-trivial")
+        servers["nats"] = start_krt(triv_dir, 1, work, "serve-trivial-nats", nats=True)
+        cold["serving_trivial_s"] = servers["in-process"].ready_s
+        cold["serving_trivial_nats_s"] = servers["nats"].ready_s
+        r["nats_trivial"] = paired_latency(servers, Path(trivial["request_file"]), seconds=6)
+    finally:
+        _stop_all(servers)
+
+    _progress("rows 2, 3, 5, 6 (--nats): the example (3 nodes), echo / --workers 1 / --nats")
+    servers = {}
+    try:
+        servers["echo"] = start_echo(dir_ns, work, "echo-nats-row")
+        servers["in-process"] = start_krt(krt_ns, 1, work, "serve-w1-nats-row")
+        servers["nats"] = start_krt(krt_ns, 1, work, "serve-nats", nats=True)
+        cold["serving_nats_s"] = servers["nats"].ready_s
+        cold["serving_w1_nats_row_s"] = servers["in-process"].ready_s
+        rss = {"in-process": tree_rss_mb(servers["in-process"].proc.pid),
+               "nats": tree_rss_mb(servers["nats"].proc.pid),
+               "nats_processes": len(tree_pids(servers["nats"].proc.pid))}
+        r["nats_namespace"] = paired_latency(servers, request, seconds=10)
+        _progress("row 3 (--nats): throughput c=8, alternating windows")
+        r["load_nats"] = alternate_load(
+            {"in-process": servers["in-process"], "nats": servers["nats"]}, request,
+            seconds=load_seconds,
+        )
+        r["nats_rss"] = rss
+    finally:
+        _stop_all(servers)
 
 
 def main() -> None:
@@ -537,19 +795,29 @@ def main() -> None:
     parser.add_argument("--memory-seconds", type=float, default=330.0, help="cap of row 5")
     parser.add_argument("--load-seconds", type=float, default=5.0)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--only", default=",".join(GROUPS), metavar="GROUPS",
+        help=f"comma-separated groups of rows to run, of {', '.join(GROUPS)} (default: all; "
+        "anything less prints only, RESULTS.md is written by full runs)",
+    )
     args = parser.parse_args()
+    only = frozenset(g.strip() for g in args.only.split(",") if g.strip())
+    if not only or only - set(GROUPS):
+        parser.error(f"--only takes groups among {', '.join(GROUPS)}, got {args.only!r}")
     started = time.perf_counter()
     work = args.work or Path(tempfile.mkdtemp(prefix="kedro-krt-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        raw = run_all(work, args.memory_requests, args.memory_seconds, args.load_seconds)
+        raw = run_all(work, args.memory_requests, args.memory_seconds, args.load_seconds, only)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     info = machine()
     rows = build_table(raw)
     print(markdown(rows))
-    if not args.no_write:
+    if only != set(GROUPS):
+        print(json.dumps(raw, indent=1, sort_keys=True))
+    elif not args.no_write:
         path = write_results(info, rows, raw, time.perf_counter() - started)
         _progress(f"wrote {path.relative_to(REPO)}")
 
