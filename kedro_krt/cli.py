@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import tempfile
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 HELP_PIPELINE = "Registered pipeline to compile into a workflow (repeat for several)."
+HELP_PIPELINES = "Registered pipelines, comma-separated, as `kedro run --pipelines` spells it."
 HELP_ENV = "Kedro conf env packaged with base (never `local`). Default: base only."
 HELP_VERSION = "KRT version name (default: `version:` in krt.yml, else the package name)."
 HELP_HOST = "Interface to bind (127.0.0.1 unless told otherwise)."
@@ -22,6 +24,11 @@ HELP_WEB_PORT = "HTTP port for /public_input.proto, /info and /endpoints (0 disa
 HELP_WORKERS = (
     "Worker processes sharing the port; the kernel spreads connections (not requests) over them."
 )
+HELP_NATS = (
+    "KRE's topology: a real nats-server with JetStream, one runner process per node, the gRPC "
+    "front as KRE's entrypoint (slower to start; what runs in the pods)."
+)
+HELP_NATS_URL = "With --nats: use this NATS server (JetStream on) instead of starting one."
 HELP_TIMEOUT = "Seconds before a request fails with DEADLINE_EXCEEDED (KRE: 30)."
 HELP_CONFIG = "A config variable of the version, NAME=VALUE (repeat); else taken from the env."
 HELP_ADDRESS = "host:port of the served KRT."
@@ -122,8 +129,22 @@ def init(metadata: Any, env: str, force: bool) -> None:
             click.echo(f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}")
 
 
+def _pipeline_options(func: Any) -> Any:
+    """``--pipeline/-p NAME`` (repeatable) and Kedro 1.7's ``--pipelines A,B``, merged in order
+    into the command's ``pipelines`` argument."""
+
+    @functools.wraps(func)
+    def merged(*args: Any, pipelines_csv: str | None = None, **kwargs: Any) -> Any:
+        names = [*kwargs.pop("pipelines", ())]
+        names += [p.strip() for p in (pipelines_csv or "").split(",") if p.strip()]
+        return func(*args, pipelines=tuple(dict.fromkeys(names)), **kwargs)
+
+    merged = click.option("--pipelines", "pipelines_csv", default=None, help=HELP_PIPELINES)(merged)
+    return click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)(merged)
+
+
 @krt.command(name="compile")
-@click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
+@_pipeline_options
 @click.option("--env", "-e", default=None, help=HELP_ENV)
 @click.option("--version", "version", default=None, help=HELP_VERSION)
 @click.option(
@@ -154,7 +175,7 @@ def compile_cmd(
 
 
 @krt.command()
-@click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
+@_pipeline_options
 @click.option("--version", "version", default=None, help=HELP_VERSION)
 @click.option("--env", "-e", default=None, help=HELP_ENV)
 @click.option(
@@ -225,6 +246,8 @@ def _serve_options(func: Any) -> Any:
         click.option("--workers", default=1, show_default=True, type=int, help=HELP_WORKERS),
         click.option("--timeout", default=30.0, show_default=True, type=float, help=HELP_TIMEOUT),
         click.option("--config", "config", multiple=True, help=HELP_CONFIG),
+        click.option("--nats", "nats", is_flag=True, default=False, help=HELP_NATS),
+        click.option("--nats-url", default=None, metavar="URL", help=HELP_NATS_URL),
         click.option(
             "--state-dir",
             type=click.Path(file_okay=False, path_type=Path),
@@ -264,7 +287,7 @@ def _run_server(source: Path, **options: Any) -> None:
     default=None,
     help="Serve this .krt (or folder) instead of compiling the project.",
 )
-@click.option("--pipeline", "-p", "pipelines", multiple=True, help=HELP_PIPELINE)
+@_pipeline_options
 @click.option("--env", "-e", default=None, help=HELP_ENV)
 @_serve_options
 @click.pass_obj

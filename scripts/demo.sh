@@ -27,17 +27,29 @@ KRT="$(ls dist/*.krt)"
 step "4. kedro-krt validate $KRT"
 "$BIN/kedro-krt" validate "$KRT"
 
-step "5. kedro-krt serve $KRT (a local KRE on 127.0.0.1:$PORT)"
-LOG="$(mktemp)"
-"$BIN/kedro-krt" serve "$KRT" --port "$PORT" --web-port "$WEB_PORT" >"$LOG" 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  grep -q "^Serving" "$LOG" && break
-  kill -0 $SERVER 2>/dev/null || { cat "$LOG"; echo "the server stopped before serving" >&2; exit 1; }
-  sleep 0.5
-done
-grep "^Serving" "$LOG" || { cat "$LOG"; echo "the server did not become ready" >&2; exit 1; }
+# serve MODE_LABEL ARGS...: start kedro-krt serve in the background, wait for its Serving line.
+serve() {
+  local label="$1"; shift
+  LOG="$(mktemp)"
+  "$BIN/kedro-krt" serve "$KRT" --port "$PORT" --web-port "$WEB_PORT" "$@" >"$LOG" 2>&1 &
+  SERVER=$!
+  trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+  for _ in $(seq 1 240); do
+    grep -q "^Serving" "$LOG" && break
+    kill -0 $SERVER 2>/dev/null || { cat "$LOG"; echo "the $label server stopped before serving" >&2; exit 1; }
+    sleep 0.5
+  done
+  grep "^Serving" "$LOG" || { cat "$LOG"; echo "the $label server did not become ready" >&2; exit 1; }
+}
+
+stop() {
+  kill -TERM $SERVER
+  wait $SERVER && echo "server stopped cleanly"
+  trap - EXIT
+}
+
+step "5. kedro-krt serve $KRT (a local KRE on 127.0.0.1:$PORT, all nodes in one process)"
+serve in-process
 
 step "6. kedro krt call Inference --file requests/inference.json"
 "$BIN/kedro" krt call Inference --file requests/inference.json --address "127.0.0.1:$PORT" 2>/dev/null
@@ -46,6 +58,15 @@ step "7. the same with per-request parameters (markup 0.0, USD)"
 "$BIN/kedro-krt" call Inference --file requests/inference_with_parameters.json --address "127.0.0.1:$PORT"
 
 step "8. stop the server (SIGTERM drains, exits 0)"
-kill -TERM $SERVER
-wait $SERVER && echo "server stopped cleanly"
-trap - EXIT
+stop
+
+step "9. kedro-krt serve $KRT --nats (KRE's topology: nats-server, one runner process per node)"
+serve nats --nats
+grep -c "Listening to" "$LOG" | xargs -I{} echo "{} node runners subscribed to their JetStream subjects"
+
+step "10. the same two calls, now through NATS"
+"$BIN/kedro-krt" call Inference --file requests/inference.json --address "127.0.0.1:$PORT"
+"$BIN/kedro-krt" call Inference --file requests/inference_with_parameters.json --address "127.0.0.1:$PORT"
+
+step "11. stop: the front drains, then the runners and nats-server stop"
+stop

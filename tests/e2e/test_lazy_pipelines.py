@@ -120,3 +120,12 @@ def test_the_unrelated_broken_pipeline_is_not_even_imported(project: Path) -> No
     proc = run_cli(["kedro", "krt", "compile", "--pipeline", "good"], cwd=project)
     assert "not_installed_plotting_lib" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_kedro_1_7_spelling_pipelines_comma_separated(project: Path) -> None:
+    proc = run_cli(["kedro", "krt", "compile", "--pipelines", "good"], cwd=project)
+    assert "workflow good" in proc.stdout or "workflow 'good'" in proc.stdout + proc.stderr
+    both = run_cli(
+        ["kedro", "krt", "compile", "--pipelines", "good,reporting"], cwd=project, check=False
+    )
+    assert both.returncode == 1 and "pipeline 'reporting' cannot be imported" in both.stderr
