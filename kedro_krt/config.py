@@ -117,6 +117,12 @@ class KrtConfig:
     requirements: tuple[str, ...] = _doc(
         "Extra pip requirements of the runner image.", default_factory=tuple
     )
+    copy_mode: dict[str, str] = _doc(
+        "How a node gets a dataset that someone sees again after it (a later node, the "
+        "response, a later request), as Kedro's MemoryDataset copy_mode: {dataset: assign | "
+        "copy | deepcopy}. Wins over what compile infers; `assign` shares it by reference.",
+        default_factory=dict,
+    )
 
 
 def _is_optional(tp: Any) -> tuple[bool, Any]:

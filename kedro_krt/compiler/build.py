@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from kedro_krt.compiler.plan import (
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.config import KrtConfig, WorkflowConfig
 from kedro_krt.krt.manifest import is_valid_name, to_valid_name
+from kedro_krt.runtime.copies import COPY_MODES, infer_copy_mode
 from kedro_krt.schema.infer import infer_type
 from kedro_krt.schema.types import Field, Message, TypeSpec, to_identifier, to_message_name
 
@@ -140,6 +141,56 @@ def compile_project(
         variables=tuple(config.variables),
         warnings=tuple(plan_warnings),
     )
+
+
+_SHARED_ROLES = ("artifact", "fixed-parameter", "parameter")
+
+
+def _copy_modes(
+    decisions: Mapping[str, Any],
+    preloaded: Mapping[str, Any],
+    resolver: TypeResolver,
+    config: KrtConfig,
+) -> dict[str, tuple[str, str]]:
+    """How each dataset's readers get it, and why (Kedro's copy semantics at the lowest cost).
+
+    Values loaded once and kept for every message (artifacts, parameters) are copied for a
+    reader only where a node changes them in place: the trial run tells which do. Where it
+    could not run, the runtime copies them in the mode their type calls for. ``copy_mode`` in
+    krt.yml wins over both.
+    """
+    chosen = dict(config.copy_mode)
+    for d, mode in chosen.items():
+        if mode not in COPY_MODES:
+            raise CompileError(
+                f"copy_mode of '{d}' in krt.yml is {mode!r}: write one of "
+                f"{', '.join(COPY_MODES)} (Kedro's MemoryDataset copy modes)"
+            )
+    out: dict[str, tuple[str, str]] = {
+        d: (str(mode), "copy_mode in krt.yml") for d, mode in chosen.items() if d in decisions
+    }
+    shared = [
+        d
+        for d, dec in decisions.items()
+        if dec.role in _SHARED_ROLES
+        and d not in out
+        # Numbers, text and other immutable values need nothing.
+        and not (d in preloaded and infer_copy_mode(preloaded[d]) == "assign")
+    ]
+    if not shared:
+        return out
+    resolver.trial_values()
+    for d in shared:
+        if d in resolver.mutated:
+            mode = infer_copy_mode(preloaded[d]) if d in preloaded else "deepcopy"
+            who = ", ".join(f"'{n}'" for n in resolver.mutated[d])
+            out[d] = (
+                mode if mode != "assign" else "deepcopy",
+                f"node {who} changes it in place (trial run): each message gets a copy",
+            )
+        elif resolver.trial_complete and d in preloaded:
+            out[d] = ("assign", "shared: no node changed it in the trial run")
+    return out
 
 
 def _compile_workflow(
@@ -268,6 +319,7 @@ def _compile_workflow(
         )
         incoming, incoming_proto = outgoing, outgoing_proto
 
+    copies = _copy_modes(decisions, preloaded, resolver, project.config)
     producer = {o: node_names[g.key] for g in groups for o in g.outputs}
     consumers: dict[str, list[str]] = {}
     for g in groups:
@@ -286,6 +338,8 @@ def _compile_workflow(
             type_source=types[d][1] if d in types else "",
             producer=producer.get(d),
             consumers=tuple(consumers.get(d, ())),
+            copy_mode=copies.get(d, ("", ""))[0],
+            copy_rule=copies.get(d, ("", ""))[1],
         )
         for d, dec in sorted(decisions.items())
     )

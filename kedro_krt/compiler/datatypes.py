@@ -11,7 +11,9 @@ missing or stale, while the trial run shows what the nodes make now.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
+import pickle
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -86,6 +88,10 @@ class TypeResolver:
         self.warnings: list[str] = []
         #: Datasets whose trial value is an object no message can carry (a model, a client).
         self.opaque: dict[str, str] = {}
+        #: Datasets a node changed in place during the trial run, with the nodes that did.
+        self.mutated: dict[str, list[str]] = {}
+        #: Whether the trial run called every node (so `mutated` is complete).
+        self.trial_complete = False
 
     def data(self, name: str) -> tuple[bool, Any, str]:
         """The dataset's data from a sample file or the catalog: (found, value, source)."""
@@ -103,7 +109,13 @@ class TypeResolver:
         return found, value, source
 
     def trial_values(self) -> dict[str, Any]:
-        """Run the workflow's nodes once on the sample request, in memory, to see real outputs."""
+        """Run the workflow's nodes once on the sample request, in memory, to see real outputs.
+
+        As Kedro's runner does, each node gets copies of its inputs: a node that changes its
+        input in place (spaceflights' ``preprocess_shuttles``) must not change the sample the
+        request is typed from. Comparing each copy after the call tells which nodes change
+        which inputs (:attr:`mutated`).
+        """
         if self._trial is not None:
             return self._trial
         self._trial = {}
@@ -115,14 +127,21 @@ class TypeResolver:
             values[name] = value
         for node in self._nodes:
             try:
-                outputs = node.run({k: values[k] for k in node.inputs})
+                given = {k: values[k] for k in node.inputs}
+                handed = {k: copy.deepcopy(v) for k, v in given.items()}
+                outputs = node.run(handed)
             except Exception as exc:  # the user's node failed on the sample: say so, go on
                 self.warnings.append(
                     f"trial run stopped at node '{node.name}': {type(exc).__name__}: {exc}; "
                     "types of later datasets come from type hints"
                 )
                 break
+            for k in given:
+                if not same_value(given[k], handed[k]):
+                    self.mutated.setdefault(k, []).append(node.name)
             values.update(outputs)
+        else:
+            self.trial_complete = True
         self._trial = values
         return values
 
@@ -178,6 +197,25 @@ class TypeResolver:
                 if spec is not None:
                     return spec, f"type hint of node '{node.name}'"
         return None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two values are equal in every way a node could have changed one of them."""
+    try:
+        import pandas as pd
+
+        if isinstance(a, pd.DataFrame | pd.Series) and type(a) is type(b):
+            if isinstance(a, pd.DataFrame) and (
+                list(a.columns) != list(b.columns) or list(a.dtypes) != list(b.dtypes)
+            ):
+                return False
+            return bool(a.equals(b)) and a.index.equals(b.index)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        return pickle.dumps(a) == pickle.dumps(b)
+    except Exception:  # cannot tell: count it as changed, so it is protected
+        return False
 
 
 def _json_like(value: Any) -> bool:

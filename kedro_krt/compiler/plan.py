@@ -50,6 +50,10 @@ class DatasetPlan:
     type_source: str = ""
     producer: str | None = None
     consumers: tuple[str, ...] = ()
+    #: How a reader gets the value when someone will see it again (runtime/copies.py):
+    #: "assign", "copy", "deepcopy", or "" for the runtime to infer from the value's type.
+    copy_mode: str = ""
+    copy_rule: str = ""
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,13 @@ def _message(msg: Message, title: str) -> list[str]:
     return lines + _table(rows)
 
 
+_COPY_LABELS = {
+    "assign": "by reference",
+    "copy": "a copy per reader",
+    "deepcopy": "a deep copy per reader",
+}
+
+
 def render_workflow(w: WorkflowPlan) -> list[str]:
     """Report lines of one workflow."""
     where = f"pipeline '{w.pipeline}'" + (f", namespace '{w.namespace}'" if w.namespace else "")
@@ -55,6 +62,10 @@ def render_workflow(w: WorkflowPlan) -> list[str]:
         typ = f"{d.type.describe(d.field or '')} ({d.type_source})" if d.type else "-"
         rows.append([d.name, ROLE_LABELS[d.role], d.field or "-", typ, d.rule])
     lines += _table(rows)
+    copies = [d for d in w.datasets if d.copy_mode]
+    if copies:
+        lines.append("  Copies (what a node may change in place without anyone else seeing it):")
+        lines += _table([[d.name, _COPY_LABELS[d.copy_mode], d.copy_rule] for d in copies])
     lines += _message(w.request, "Request")
     lines += _message(w.response, "Response")
     for msg in w.internal:

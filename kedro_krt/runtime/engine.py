@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kedro_krt.runtime.copies import CopyMode, copy_value, infer_copy_mode
 from kedro_krt.runtime.errors import RuntimeSetupError
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -164,15 +165,59 @@ def boot_project(path: Path, env: str, pipelines: Sequence[str] | None = None) -
 
 
 class CallList:
-    """Kedro nodes as a straight list of calls over a dict of values."""
+    """Kedro nodes as a straight list of calls over a dict of values.
 
-    __slots__ = ("_steps",)
+    Each call gets its inputs from the dict; an input that someone will see again after the
+    call (a later call, ``observed``: what is encoded or returned after the calls, or
+    ``shared``: a value that outlives the run) is handed over as a copy, in Kedro's copy mode
+    (``modes`` overrides it per dataset), so that a node that changes its input in place
+    behaves as under Kedro's runner (:mod:`kedro_krt.runtime.copies`). An output that *is* a
+    shared object (a node returning its artifact) is copied too.
+    """
 
-    def __init__(self, nodes: Sequence[Any]) -> None:
-        self._steps = [(n.run, tuple(n.inputs)) for n in nodes]
+    __slots__ = ("_modes", "_shared_ids", "_steps")
+
+    def __init__(
+        self,
+        nodes: Sequence[Any],
+        *,
+        observed: Iterable[str] = (),
+        shared: Mapping[str, Any] | None = None,
+        modes: Mapping[str, CopyMode] | None = None,
+    ) -> None:
+        observed = set(observed)
+        shared = shared or {}
+        modes = modes or {}
+        reads: dict[str, list[int]] = {}
+        for index, n in enumerate(nodes):
+            for name in n.inputs:
+                reads.setdefault(name, []).append(index)
+        self._steps = []
+        for index, n in enumerate(nodes):
+            inputs = tuple(n.inputs)
+            guarded = tuple(
+                (name, modes.get(name))
+                for name in dict.fromkeys(inputs)
+                if modes.get(name) != "assign"
+                and (name in shared or name in observed or reads[name][-1] > index)
+            )
+            self._steps.append((n.run, inputs, guarded, tuple(n.outputs)))
+        # An output that is a shared object is copied in the output's own mode, whatever the
+        # artifact's: `assign` on an artifact says its readers leave it alone, not theirs.
+        self._shared_ids = {id(v) for v in shared.values() if infer_copy_mode(v) != "assign"}
+        self._modes = dict(modes)
 
     def run(self, values: dict[str, Any]) -> dict[str, Any]:
         """Call every node in order; `values` gains every output. Returns `values`."""
-        for run, inputs in self._steps:
-            values.update(run({k: values[k] for k in inputs}))
+        shared_ids = self._shared_ids
+        for run, inputs, guarded, _ in self._steps:
+            args = {k: values[k] for k in inputs}
+            for name, mode in guarded:
+                args[name] = copy_value(args[name], mode)
+            outputs = run(args)
+            if shared_ids:
+                for key, value in outputs.items():
+                    if id(value) in shared_ids and self._modes.get(key) != "assign":
+                        outputs[key] = copy_value(value, self._modes.get(key))
+            values.update(outputs)
         return values

@@ -130,7 +130,7 @@ class KrtNode:
         root = Path(ctx.path("")) if ctx is not None and hasattr(ctx, "path") else None
         if root is None or not (root / "pyproject.toml").is_file():
             root = self.project_path
-        self._session = NodeSession(root, self.plan)
+        self._session = NodeSession(root, self.plan, observed=self._outputs)
         if ctx is not None and hasattr(ctx, "logger"):
             ctx.logger.info(
                 f"kedro-krt node '{self.plan.node.name}' ready: "
@@ -182,14 +182,22 @@ class KrtNode:
 class NodeSession:
     """The engine of one KRT node: artifacts in memory, Kedro nodes as a list of calls."""
 
-    def __init__(self, root: Path, plan: NodeRuntimePlan) -> None:
+    def __init__(
+        self, root: Path, plan: NodeRuntimePlan, observed: tuple[str, ...] = ()
+    ) -> None:
         self.plan = plan
         project = boot_project(root, plan.env, [plan.pipeline])
         node = plan.node
-        self._calls = CallList(project.nodes(plan.pipeline, node.kedro_nodes))
-        # Artifacts and parameters are loaded once and shared by reference, never copied.
+        # Artifacts and parameters are loaded once, for every message: a node that changes one
+        # in place gets a copy (Kedro's semantics, see runtime/copies.py).
         self._shared = project.load(
             [*node.artifacts, *node.fixed_parameters, *(p.dataset for p in node.parameters)]
+        )
+        self._calls = CallList(
+            project.nodes(plan.pipeline, node.kedro_nodes),
+            observed=observed,
+            shared=self._shared,
+            modes={d.name: d.copy_mode for d in plan.datasets if d.copy_mode},  # type: ignore[misc]
         )
         self._overrides = [(p.namespace, p.key, p.dataset) for p in node.parameters]
 

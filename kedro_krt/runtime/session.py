@@ -61,7 +61,12 @@ class KrtSession:
         )
         self._shared = project.load([*self.artifacts, *self.parameters])
         by_name = {n.name: n for n in nodes}
-        self._calls = CallList([by_name[i.name] for i in chosen])
+        # The caller sees its inputs and the outputs again: Kedro's runner copies, so do we.
+        self._calls = CallList(
+            [by_name[i.name] for i in chosen],
+            observed=(*self.inputs, *self.outputs),
+            shared=self._shared,
+        )
 
     def run(
         self,
