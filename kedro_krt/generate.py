@@ -105,9 +105,12 @@ import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
+# The runtime this KRT was built with, first: an installed kedro-krt of another version must
+# not answer for it (its plans say which format they are in, and the runtime checks).
 _LIB = str(_HERE.parents[1] / "lib")
-if _LIB not in sys.path:
-    sys.path.append(_LIB)
+if _LIB in sys.path:
+    sys.path.remove(_LIB)
+sys.path.insert(0, _LIB)
 
 from kedro_krt.runtime.node import KrtNode  # noqa: E402
 

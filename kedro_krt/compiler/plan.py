@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from kedro_krt import __version__
 from kedro_krt.schema.types import Field, Message, TypeSpec
 
 Role = Literal[
@@ -36,6 +37,15 @@ ROLE_LABELS: dict[str, str] = {
 PUBLIC_PROTO = "public_input.proto"
 INTERNAL_PROTO = "internal_nodes.proto"
 PARAMETERS_FIELD = "parameters"
+
+
+#: The format of plan.json. Change it with any change a runtime of the previous format would
+#: misread; the runtime vendored in a KRT always reads its own plans.
+PLAN_FORMAT = 1
+
+
+class PlanFormatError(Exception):
+    """plan.json in a format this runtime does not read."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,8 @@ class NodeRuntimePlan:
     input_module: str
     output_module: str
     datasets: tuple[DatasetPlan, ...]
+    #: The plan's format; the runtime refuses one it does not know (see :data:`PLAN_FORMAT`).
+    format: int = PLAN_FORMAT
 
     def dumps(self) -> str:
         """Deterministic JSON text."""
@@ -160,8 +172,20 @@ class NodeRuntimePlan:
 
     @classmethod
     def loads(cls, text: str) -> NodeRuntimePlan:
-        """Read a plan.json written by `dumps`."""
+        """Read a plan.json written by `dumps`.
+
+        Raises:
+            PlanFormatError: the plan is of another format than this runtime reads.
+        """
         data = json.loads(text)
+        found = data.get("format")
+        if found != PLAN_FORMAT:
+            raise PlanFormatError(
+                f"plan.json is in plan format {found if found is not None else '0 (kedro-krt 0.1)'}"
+                f", and this kedro_krt runtime ({__version__}) reads format {PLAN_FORMAT}: another "
+                "kedro-krt than the one vendored in the KRT's lib/ was imported, or the KRT is "
+                "older than it; package the KRT again with the kedro-krt you run it with"
+            )
         node = data["node"]
         node_plan = KrtNodePlan(
             **{
@@ -237,12 +261,14 @@ def _to_json(obj: Any) -> Any:
 __all__ = [
     "INTERNAL_PROTO",
     "PARAMETERS_FIELD",
+    "PLAN_FORMAT",
     "PUBLIC_PROTO",
     "ROLE_LABELS",
     "DatasetPlan",
     "KrtNodePlan",
     "NodeRuntimePlan",
     "ParameterPlan",
+    "PlanFormatError",
     "Plan",
     "Role",
     "WorkflowPlan",

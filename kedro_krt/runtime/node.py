@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.plan import PARAMETERS_FIELD, PUBLIC_PROTO, NodeRuntimePlan
+from kedro_krt.compiler.plan import (
+    PARAMETERS_FIELD,
+    PUBLIC_PROTO,
+    NodeRuntimePlan,
+    PlanFormatError,
+)
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.schema.codec import CodecError, MessageCodec, PresenceCheck
@@ -75,7 +80,10 @@ class KrtNode:
         plan_path = self.folder / "plan.json"
         if not plan_path.is_file():
             raise RuntimeSetupError(f"no compiled plan at {plan_path}: rebuild the KRT")
-        self.plan = NodeRuntimePlan.loads(plan_path.read_text(encoding="utf-8"))
+        try:
+            self.plan = NodeRuntimePlan.loads(plan_path.read_text(encoding="utf-8"))
+        except PlanFormatError as exc:
+            raise RuntimeSetupError(f"KRT node at {self.folder}: {exc}") from None
         # Import the generated classes now, while the runner has our folder on sys.path.
         in_mod = _import_pb2(self.folder, self.plan.input_module)
         out_mod = _import_pb2(self.folder, self.plan.output_module)

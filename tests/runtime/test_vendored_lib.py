@@ -35,3 +35,51 @@ def test_a_node_imports_from_the_vendored_runtime_only(example_krt: Path, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.strip()) > 5
+
+
+SHADOW_PROBE = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("worker", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+import kedro_krt
+print(kedro_krt.__file__)
+"""
+
+
+def test_main_py_puts_the_krts_runtime_before_an_installed_one(
+    example_krt: Path, tmp_path: Path
+) -> None:
+    """An installed kedro-krt (here a decoy first on PYTHONPATH) must not run the KRT's nodes."""
+    import os
+
+    root = extract_krt(example_krt, tmp_path / "krt")
+    decoy = tmp_path / "installed" / "kedro_krt"
+    (decoy / "runtime").mkdir(parents=True)
+    (decoy / "__init__.py").write_text("")
+    (decoy / "runtime" / "__init__.py").write_text("")
+    (decoy / "runtime" / "node.py").write_text("raise ImportError('the installed kedro_krt')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "installed")}
+    proc = subprocess.run(
+        [sys.executable, "-c", SHADOW_PROBE, str(root / "src" / "etl" / "main.py")],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith(str(root / "lib"))
+
+
+def test_a_plan_of_another_format_is_a_clear_error(example_krt: Path, tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from kedro_krt.runtime.errors import RuntimeSetupError
+    from kedro_krt.runtime.node import KrtNode
+
+    root = extract_krt(example_krt, tmp_path / "krt")
+    plan = root / "src" / "etl" / "plan.json"
+    data = json.loads(plan.read_text())
+    del data["format"]  # as kedro-krt 0.1 wrote it
+    plan.write_text(json.dumps(data))
+    with pytest.raises(RuntimeSetupError, match=r"plan format 0 \(kedro-krt 0.1\).*reads format 1"):
+        KrtNode(root / "src" / "etl")
