@@ -99,6 +99,14 @@ def is_secret(path: str) -> bool:
     return any(fnmatch.fnmatch(name.lower(), p) for p in SECRET_PATTERNS)
 
 
+#: Kept in a conf env that is empty once kedro-krt's own config is left out.
+ENV_PLACEHOLDER = ".kedro-krt-env"
+ENV_PLACEHOLDER_TEXT = (
+    "Conf env '{env}' of this KRT: its only file was kedro-krt's krt.yml, which is not shipped. "
+    "This file keeps the folder, which Kedro needs to start in this env.\n"
+)
+
+
 def _is_plugin_config(rel: str) -> bool:
     """Whether ``conf/<env>/...`` is kedro-krt's own config (``krt*``, ``krt*/**``)."""
     parts = rel.split("/")
@@ -176,6 +184,10 @@ def build_files(
                 continue
             if not _excluded(rel, exclude):
                 files[rel] = path.read_bytes()
+        if not any(name.startswith(f"conf/{env}/") for name in files):
+            # Kedro's config loader refuses an env folder that does not exist, and a .krt has
+            # folders only around files: an env that held only krt.yml needs a file of its own.
+            files[f"conf/{env}/{ENV_PLACEHOLDER}"] = ENV_PLACEHOLDER_TEXT.format(env=env).encode()
     for extra in ("conf/logging.yml",):
         if (root / extra).is_file():
             files[extra] = (root / extra).read_bytes()

@@ -240,3 +240,27 @@ def test_archive_listing_matches_golden_and_kre_accepts_it(
         "the archive's entries differ from tests/golden/example/archive.txt; if intended, "
         "rerun with KRT_UPDATE_GOLDEN=1"
     )
+
+
+def test_an_env_that_held_only_krt_yml_is_still_in_the_krt(
+    trained_project: Path, tmp_path: Path
+) -> None:
+    """conf/<env>/krt.yml is not shipped (KRE would take it for the manifest); the env folder
+    must stay, or Kedro refuses to start the nodes in that env."""
+    from kedro_krt.krt.archive import extract_krt
+    from kedro_krt.runtime.node import KrtNode
+
+    project = copy_example(tmp_path / "project")
+    shutil.copytree(trained_project / "data", project / "data", dirs_exist_ok=True)
+    (project / "conf" / "single").mkdir()
+    (project / "conf" / "single" / "krt.yml").write_text(
+        "workflows:\n  - {name: inference, pipeline: inference, grouping: single}\n"
+    )
+    out = tmp_path / "dist"
+    run_cli(["kedro", "krt", "package", "--env", "single", "-o", str(out)], cwd=project)
+    (krt,) = out.glob("*.krt")
+    names = set(members(krt))
+    assert "conf/single/krt.yml" not in names and "conf/single/.kedro-krt-env" in names
+    root = extract_krt(krt, tmp_path / "krt")
+    (node_dir,) = [p.parent for p in (root / "src").glob("*/plan.json")]
+    KrtNode(node_dir).init(None)  # Kedro starts in env 'single'
