@@ -65,20 +65,31 @@ class WorkerLoadError(Exception):
 
 
 def setup_logging(config: RunnerConfig) -> logging.Logger:
-    """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log."""
+    """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
+
+    The node's logger (``ctx.logger``, named ``<version>-<node>``) has these handlers of its
+    own and does not propagate: a Kedro project configures the root logger when it starts (its
+    conf/logging.yml), and KRE's log sidecar must still read the runner's lines.
+    """
     formatter = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     formatter.converter = time.gmtime
     logging.addLevelName(logging.WARNING, "WARN")
     logging.addLevelName(logging.CRITICAL, "ERROR")
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if APP_LOG.parent.is_dir() and os.access(APP_LOG.parent, os.W_OK):
         handlers.append(logging.FileHandler(APP_LOG))
     for handler in handlers:
         handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in handlers:
         root.addHandler(handler)
-    return logging.getLogger(config.runner_name)
+    logger = logging.getLogger(config.runner_name)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in handlers:
+        logger.addHandler(handler)
+    return logger
 
 
 def load_worker(config: RunnerConfig) -> ModuleType:
@@ -109,6 +120,14 @@ def load_worker(config: RunnerConfig) -> ModuleType:
             f"Handler module '{path}' must implement a function 'handler(ctx, data)'"
         )
     return module
+
+
+def _naive_utc(text: str) -> dt.datetime:
+    """A tracking time as naive UTC: KRE writes naive ISO times, other senders may add 'Z'."""
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when
 
 
 def _utcnow() -> dt.datetime:
@@ -258,8 +277,8 @@ class NodeRunner:
         config = self.config
         prev = request.tracking[-1]
         try:
-            prev_end = dt.datetime.fromisoformat(prev.end)
-            first_start = dt.datetime.fromisoformat(request.tracking[0].start)
+            prev_end = _naive_utc(prev.end)
+            first_start = _naive_utc(request.tracking[0].start)
         except ValueError:
             return
         tags = {"workflow": config.workflow_name, "version": config.version}

@@ -114,6 +114,13 @@ def test_image_environment_answers_the_example(
             assert set(codes.values()) == {0}, {n: topo.log(n) for n in codes}
 
     plain, overridden = asyncio.run(scenario())
+    # Kedro configures the root logger when the project starts; the runner's own lines keep
+    # kre-py's format, which KRE's fluent-bit parser reads.
+    for node in workflow["sequential"]:
+        assert re.search(
+            r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO Listening to ",
+            topo.log(node), re.MULTILINE,
+        ), topo.log(node)
     assert_same_quotes(quotes_frame(plain), kedro_reference(trained_project, sample))
     assert_same_quotes(
         quotes_frame(overridden), kedro_reference(trained_project, sample, params)

@@ -122,15 +122,15 @@ class Topology:
     def log(self, node: str) -> str:
         return (self.work / f"{node}.log").read_text(errors="replace")
 
-    async def request(self, payload: Message, timeout: float = 30.0) -> Any:
-        """Publish ``payload`` as the entrypoint does; the answer with our reply id."""
+    async def request(
+        self, payload: Message, timeout: float = 30.0, when: str = "2024-01-01T00:00:00"
+    ) -> Any:
+        """Publish ``payload`` as the entrypoint does (tracking time ``when``); the answer."""
         assert self.topology is not None
         reply = str(uuid.uuid4())
         message = KreNatsMessage(tracking_id=uuid.uuid4().hex, reply=reply)
         message.payload.Pack(payload)
-        message.tracking.add(
-            node_name="entrypoint", start="2024-01-01T00:00:00", end="2024-01-01T00:00:00.000001"
-        )
+        message.tracking.add(node_name="entrypoint", start=when, end=when)
         await self.js.publish(
             self.topology.first_subject, message.SerializeToString(), stream=self.topology.stream
         )

@@ -299,3 +299,14 @@ def test_measurements_of_every_message(topo: Topology, loop: asyncio.AbstractEve
     # kre-py main.py save_elapsed_time: every node, and the workflow on the last one.
     assert {("node_elapsed_time", "a"), ("node_elapsed_time", "b")} <= names
     assert ("workflow_elapsed_time", None) in names
+
+
+def test_tracking_times_with_a_zone_are_read_too(
+    topo: Topology, loop: asyncio.AbstractEventLoop
+) -> None:
+    # KRE's entrypoint writes naive UTC; another sender may write 'Z' (Python 3.11 reads it).
+    answer = loop.run_until_complete(
+        topo.request(wrappers_pb2.StringValue(value="zoned"), when="2024-01-01T00:00:00Z")
+    )
+    assert answer.error == ""
+    assert unpack(answer, wrappers_pb2.StringValue).value == "hello zoned|b"  # type: ignore[attr-defined]
