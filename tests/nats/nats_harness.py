@@ -42,7 +42,9 @@ class Topology:
         command: Sequence[str],
         env: Mapping[str, str] | None = None,
         variables: Mapping[str, str] | None = None,
+        influx_uri: str | None = None,
     ) -> None:
+        self.influx_uri = influx_uri
         self.root = root
         self.work = work
         self.version = version
@@ -73,7 +75,7 @@ class Topology:
             nats_server=f"127.0.0.1:{self.server.port}",  # as KRE gives it: no scheme
             base_path=str(self.root),
             mongo_uri=state.as_uri(),
-            influx_uri=state.as_uri(),
+            influx_uri=self.influx_uri or state.as_uri(),
             variables=self.variables,
         )
         self.nc = await nats.connect(self.server.url)

@@ -310,3 +310,54 @@ def test_tracking_times_with_a_zone_are_read_too(
     )
     assert answer.error == ""
     assert unpack(answer, wrappers_pb2.StringValue).value == "hello zoned|b"  # type: ignore[attr-defined]
+
+
+def test_measurements_go_to_influxdb_as_kre_py_writes_them(
+    krt_root: Path, tmp_path: Path
+) -> None:
+    """Contract test: KRE's InfluxDB cannot run here, so a stand-in on 127.0.0.1 takes the
+    writes of influxdb-client (InfluxDB's HTTP write API: POST /api/v2/write, line protocol),
+    as kre-py's ContextMeasurement sends them: bucket KRT_RUNTIME_ID, tag `version` added."""
+    import http.server
+    import threading
+    import urllib.parse
+
+    writes: list[tuple[dict[str, list[str]], str]] = []
+
+    class Influx(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            writes.append(({"path": [self.path.split("?")[0]], **query}, body.decode()))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Influx)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    loop = asyncio.new_event_loop()
+    topo = Topology(
+        krt_root, tmp_path, version="v1", rpc="Echo",
+        nodes=[("a", "src/a/main.py"), ("b", "src/b/main.py")],
+        command=[sys.executable, "-m", "kedro_krt.runner"],
+        influx_uri=f"http://127.0.0.1:{server.server_address[1]}",
+    )
+    try:
+        loop.run_until_complete(topo.start())
+        loop.run_until_complete(topo.request(wrappers_pb2.StringValue(value="influx")))
+    finally:
+        codes = loop.run_until_complete(topo.stop())  # SIGTERM flushes the batch
+        loop.close()
+        server.shutdown()
+    assert codes == {"a": 0, "b": 0}
+    lines = [(q, line) for q, body in writes for line in body.splitlines()]
+    node_lines = [(q, line) for q, line in lines if line.startswith("node_elapsed_time,")]
+    assert len(node_lines) == 2, writes
+    query, line = node_lines[0]
+    assert query["path"] == ["/api/v2/write"] and query["bucket"] == ["test"]
+    assert "version=v1" in line and "workflow=wf" in line and "elapsed_ms=" in line
+    assert any(line.startswith("workflow_elapsed_time,") for _, line in lines)
