@@ -21,11 +21,9 @@ subject into the same folder), so a node runs unchanged without MongoDB or Influ
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from kedro_krt.runner.envelope import compress_if_needed
 from kedro_krt.runtime.context import (
     PREDICTION_COLLECTION,
     PREDICTION_ERRORS,
+    ContextBase,
     ContextDB,
     ContextMeasurement,
     JsonLines,
@@ -211,8 +210,9 @@ class RunnerMeasurement:
             self._client.close()
 
 
-class RunnerContext:
-    """The ``ctx`` of a node under the runner; one per process, a shallow copy per message."""
+class RunnerContext(ContextBase):
+    """The ``ctx`` of a node under the runner; one per process, a shallow copy per message,
+    bound to the incoming ``KreNatsMessage`` (its ``replied`` and ``early_exit``)."""
 
     def __init__(
         self,
@@ -221,59 +221,18 @@ class RunnerContext:
         request: Request,
         early_reply: Callable[[Any, Message], Awaitable[None]],
     ) -> None:
-        self.logger = logger
+        super().__init__(node=config.node_name, base_path=config.base_path, logger=logger)
         self.db = RunnerDB(config, request, logger)
         self.prediction = RunnerPrediction(config, request, logger)
         self.measurement = RunnerMeasurement(config)
-        self._config = config
         self._early_reply = early_reply
-        self._data: dict[str, Any] = {}
-        self._message: Any = None
 
     def __repr__(self) -> str:
-        return f"RunnerContext(node={self._config.node_name!r})"
-
-    def path(self, relative_path: str) -> str:
-        """A file of the KRT: ``KRT_BASE_PATH`` joined with ``relative_path``."""
-        return os.path.join(self._config.base_path, relative_path)
-
-    def set(self, key: str, value: Any) -> None:
-        """Keep a value for every later message of this node."""
-        self._data[key] = value
-
-    def get(self, key: str) -> Any:
-        """A value kept with :meth:`set`; a missing key raises AttributeError, as kre-py."""
-        try:
-            return self._data[key]
-        except KeyError:
-            raise AttributeError(
-                f"ctx.get({key!r}): nothing was stored under this key in node "
-                f"'{self._config.node_name}'; call ctx.set first (usually in init)"
-            ) from None
-
-    async def early_reply(self, response: Message) -> None:
-        """Answer the caller now; the rest of the workflow still runs."""
-        message = self._require_message("early_reply")
-        if message.replied:
-            raise Exception("error the message was replied previously")
-        message.replied = True
-        await self._early_reply(message, response)
-
-    async def reply(self, response: Message) -> None:
-        """kre-py 1.25 to 2.0's name for :meth:`early_reply`."""
-        await self.early_reply(response)
-
-    def early_exit(self) -> None:
-        """Send this node's output to the caller and stop the workflow here."""
-        self._require_message("early_exit").early_exit = True
+        return f"RunnerContext(node={self.node!r})"
 
     def for_message(self, message: Any) -> RunnerContext:
         """A shallow copy bound to one incoming message (stores and values shared)."""
-        bound = copy.copy(self)
-        bound._message = message
-        return bound
+        return self._bound(message)  # type: ignore[no-any-return]
 
-    def _require_message(self, what: str) -> Any:
-        if self._message is None:
-            raise RuntimeError(f"ctx.{what}() can only be called inside handler, not in init")
-        return self._message
+    async def _send_early_reply(self, state: Any, response: Message) -> None:
+        await self._early_reply(state, response)

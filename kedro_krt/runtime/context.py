@@ -302,12 +302,76 @@ class RequestState:
         self.tracking_id = tracking_id
 
 
-class KreContext:
-    """The ``ctx`` of one KRT node.
+class ContextBase:
+    """What every KRE v1 ``ctx`` has, whatever stores back it: ``path``, ``set`` / ``get`` and
+    the early replies, bound to one message at a time.
 
-    One instance per node lives for the whole server (``set``/``get`` values are shared by all
-    requests of the node, as in KRE); the engine binds a shallow copy of it to each request with
-    :meth:`for_request`, so early reply and early exit act on that request only.
+    One instance per node lives as long as the node (``set`` values are shared by all its
+    messages, as in KRE); :meth:`_bound` makes the shallow copy a message's handler gets. The
+    state it is bound to has ``replied`` and ``early_exit`` (a :class:`RequestState` here, the
+    ``KreNatsMessage`` itself under the runner); subclasses send the early reply.
+    """
+
+    def __init__(self, *, node: str, base_path: Path | str, logger: logging.Logger) -> None:
+        self.node = node
+        self.base_path = str(base_path)
+        self.logger = logger
+        self._data: dict[str, Any] = {}
+        self._state: Any = None
+
+    def path(self, relative_path: str) -> str:
+        """The absolute path of a file inside the KRT (the working directory is not the KRT)."""
+        return os.path.join(self.base_path, relative_path)
+
+    def set(self, key: str, value: Any) -> None:
+        """Keep a value for this node, shared by every message (e.g. a model loaded in init)."""
+        self._data[key] = value
+
+    def get(self, key: str) -> Any:
+        """A value stored with :meth:`set`; an unknown key raises AttributeError as in KRE."""
+        try:
+            return self._data[key]
+        except KeyError:
+            raise AttributeError(
+                f"ctx.get({key!r}): nothing was stored under this key in node '{self.node}'; "
+                "call ctx.set first (usually in init)"
+            ) from None
+
+    async def early_reply(self, response: Message) -> None:
+        """Answer the caller now; the rest of the workflow still runs (kre-py 2.1)."""
+        state = self._require("early_reply")
+        if state.replied:
+            raise Exception("error the message was replied previously")
+        state.replied = True
+        await self._send_early_reply(state, response)
+
+    async def reply(self, response: Message) -> None:
+        """kre-py 1.25 to 2.0's name for :meth:`early_reply`."""
+        await self.early_reply(response)
+
+    def early_exit(self) -> None:
+        """Stop the workflow after this node; its output (if not replied yet) is the answer."""
+        self._require("early_exit").early_exit = True
+
+    def _bound(self, state: Any) -> Any:
+        bound = copy.copy(self)
+        bound._state = state
+        return bound
+
+    def _require(self, what: str) -> Any:
+        if self._state is None:
+            raise RuntimeError(f"ctx.{what}() can only be called inside handler, not in init")
+        return self._state
+
+    async def _send_early_reply(self, state: Any, response: Message) -> None:
+        raise NotImplementedError
+
+
+class KreContext(ContextBase):
+    """The ``ctx`` of one KRT node in the local server, backed by files in a state folder.
+
+    The engine binds a copy of it to each request with :meth:`for_request`, so early reply and
+    early exit act on that request only.
     """
 
     def __init__(
@@ -321,68 +385,23 @@ class KreContext:
         version_id: str = "",
         logger: logging.Logger | None = None,
     ) -> None:
+        logger = logger or make_logger(version, node)
+        super().__init__(node=node, base_path=base_path, logger=logger)
         self.version = version
-        self.node = node
         self.workflow = workflow
-        self.base_path = str(base_path)
         self.state_dir = Path(state_dir)
-        self.logger = logger or make_logger(version, node)
         store = JsonLines(self.state_dir / "db")
         self.db = ContextDB(store, self.logger)
         self.measurement = ContextMeasurement(JsonLines(self.state_dir), version)
         self.prediction = ContextPrediction(store, version, version_id or version)
-        self._data: dict[str, Any] = {}
-        self._request: RequestState | None = None
 
     def __repr__(self) -> str:
         return f"KreContext(version={self.version!r}, node={self.node!r})"
 
-    # -- KRE API -------------------------------------------------------------------------------
-
-    def path(self, relative_path: str) -> str:
-        """The absolute path of a file inside the KRT (the working directory is not the KRT)."""
-        return os.path.join(self.base_path, relative_path)
-
-    def set(self, key: str, value: Any) -> None:
-        """Keep a value for this node, shared by every request (e.g. a model loaded in init)."""
-        self._data[key] = value
-
-    def get(self, key: str) -> Any:
-        """A value stored with :meth:`set`; an unknown key raises AttributeError as in KRE."""
-        try:
-            return self._data[key]
-        except KeyError:
-            raise AttributeError(
-                f"ctx.get({key!r}): nothing was stored under this key in node '{self.node}'; "
-                "call ctx.set first (usually in init)"
-            ) from None
-
-    async def reply(self, response: Message) -> None:
-        """Answer the gRPC caller now, the workflow goes on (kre-py 1.25 to 2.0)."""
-        request = self._require_request("reply")
-        if request.replied:
-            raise Exception("error the message was replied previously")
-        request.replied = True
-        if request.reply is not None:
-            await request.reply(response)
-
-    async def early_reply(self, response: Message) -> None:
-        """Answer the gRPC caller now, the workflow goes on (kre-py 2.1)."""
-        await self.reply(response)
-
-    def early_exit(self) -> None:
-        """Stop the workflow after this node; its output (if not replied yet) is the answer."""
-        self._require_request("early_exit").early_exit = True
-
-    # -- engine side ---------------------------------------------------------------------------
-
     def for_request(self, request: RequestState) -> KreContext:
         """A copy bound to one request; the stores and ``set``/``get`` values are shared."""
-        bound = copy.copy(self)
-        bound._request = request
-        return bound
+        return self._bound(request)  # type: ignore[no-any-return]
 
-    def _require_request(self, what: str) -> RequestState:
-        if self._request is None:
-            raise RuntimeError(f"ctx.{what}() can only be called inside handler, not in init")
-        return self._request
+    async def _send_early_reply(self, state: Any, response: Message) -> None:
+        if state.reply is not None:
+            await state.reply(response)

@@ -86,15 +86,11 @@ class LoadedNode:
     environ: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class LoadedWorkflow:
-    """A workflow ready to serve: its rpc, message classes and nodes in ``sequential`` order."""
+class RpcTypes:
+    """The full names of a workflow's request and response messages (for its dataclass)."""
 
-    name: str
-    rpc: str
     request_cls: type[Message]
     response_cls: type[Message]
-    nodes: tuple[LoadedNode, ...]
 
     @property
     def request_type(self) -> str:
@@ -103,6 +99,17 @@ class LoadedWorkflow:
     @property
     def response_type(self) -> str:
         return str(self.response_cls.DESCRIPTOR.full_name)
+
+
+@dataclass(frozen=True)
+class LoadedWorkflow(RpcTypes):
+    """A workflow ready to serve: its rpc, message classes and nodes in ``sequential`` order."""
+
+    name: str
+    rpc: str
+    request_cls: type[Message]
+    response_cls: type[Message]
+    nodes: tuple[LoadedNode, ...]
 
 
 # -- stage 1: prepare ---------------------------------------------------------------------------

@@ -54,7 +54,7 @@ from kedro_krt.runner.topology import (
 from kedro_krt.runtime.context import JsonLines
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.gencode import shadow_for
-from kedro_krt.serve.loader import PreparedKrt
+from kedro_krt.serve.loader import PreparedKrt, RpcTypes
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -139,7 +139,7 @@ class NatsServer:
 
 
 @dataclass(frozen=True)
-class NatsWorkflow:
+class NatsWorkflow(RpcTypes):
     """What the gRPC front needs of a workflow: its rpc, its message classes, its topology."""
 
     name: str
@@ -147,14 +147,6 @@ class NatsWorkflow:
     request_cls: type[Message]
     response_cls: type[Message]
     topology: WorkflowTopology
-
-    @property
-    def request_type(self) -> str:
-        return str(self.request_cls.DESCRIPTOR.full_name)
-
-    @property
-    def response_type(self) -> str:
-        return str(self.response_cls.DESCRIPTOR.full_name)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,23 @@ class ServedKrt:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def serve_packaged(
+    project: Path, pipeline: str, factory: Any, run_cli: Any
+) -> Iterator[ServedKrt]:
+    """`kedro krt package --pipeline P` of a test project, served until the generator ends.
+
+    For module fixtures: ``yield from serve_packaged(root, "p", tmp_path_factory, run_cli)``.
+    """
+    out = factory.mktemp(f"{pipeline}-dist")
+    run_cli(["kedro", "krt", "package", "--pipeline", pipeline, "--output", str(out)], cwd=project)
+    (krt,) = out.glob("*.krt")
+    server = ServedKrt(krt, factory.mktemp(f"{pipeline}-serve"))
+    try:
+        yield server.wait_serving()
+    finally:
+        server.stop()
 
 
 class ReflectedRpc:

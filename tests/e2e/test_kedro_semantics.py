@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from e2e_helpers import ServedKrt
+from e2e_helpers import ServedKrt, serve_packaged
 
 from kedro_krt.serve.client import call
 
@@ -121,12 +121,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedKrt]:
-    out = tmp_path_factory.mktemp("flights-dist")
-    run_cli(["kedro", "krt", "package", "--pipeline", "flights", "--output", str(out)], cwd=project)
-    (krt,) = out.glob("*.krt")
-    server = ServedKrt(krt, tmp_path_factory.mktemp("flights-serve"))
-    yield server.wait_serving()
-    server.stop()
+    yield from serve_packaged(project, "flights", tmp_path_factory, run_cli)
 
 
 def kedro_run(project: Path, shuttles: pd.DataFrame) -> dict[str, Any]:

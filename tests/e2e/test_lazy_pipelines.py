@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import ServedKrt
+from e2e_helpers import ServedKrt, serve_packaged
 
 from kedro_krt.serve.client import call
 
@@ -88,12 +88,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedKrt]:
-    out = tmp_path_factory.mktemp("lazy-dist")
-    run_cli(["kedro", "krt", "package", "--pipeline", "good", "--output", str(out)], cwd=project)
-    (krt,) = out.glob("*.krt")
-    server = ServedKrt(krt, tmp_path_factory.mktemp("lazy-serve"))
-    yield server.wait_serving()
-    server.stop()
+    yield from serve_packaged(project, "good", tmp_path_factory, run_cli)
 
 
 def test_the_wanted_pipeline_packages_and_serves(served: ServedKrt) -> None:

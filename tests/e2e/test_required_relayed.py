@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import ServedKrt
+from e2e_helpers import ServedKrt, serve_packaged
 
 from kedro_krt.serve.client import CallError, call
 
@@ -58,7 +59,7 @@ b.rows:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> ServedKrt:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedKrt]:
     root = write_project(
         tmp_path_factory.mktemp("relay") / "relay",
         package="krt_relay",
@@ -68,12 +69,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> ServedKrt:
     (root / "data").mkdir()
     (root / "data" / "x.csv").write_text("v\n1.0\n", encoding="utf-8")
     (root / "data" / "rows.csv").write_text("name,n\nq,2\nr,3\n", encoding="utf-8")
-    out = tmp_path_factory.mktemp("relay-dist")
-    run_cli(["kedro", "krt", "package", "--pipeline", "relay", "--output", str(out)], cwd=root)
-    (krt,) = out.glob("*.krt")
-    server = ServedKrt(krt, tmp_path_factory.mktemp("relay-serve"))
-    yield server.wait_serving()
-    server.stop()
+    yield from serve_packaged(root, "relay", tmp_path_factory, run_cli)
 
 
 def test_the_request_reaches_the_later_node(served: ServedKrt) -> None:
