@@ -12,7 +12,6 @@ from kedro_krt.schema.infer import infer_type, type_from_config, type_from_hint
 from kedro_krt.schema.proto import render_proto
 from kedro_krt.schema.protoc import (
     ProtoCompileError,
-    assign_numbers,
     compile_protos,
     import_generated,
 )
@@ -36,7 +35,6 @@ __all__ = [
     "ProtoCompileError",
     "SchemaError",
     "TypeSpec",
-    "assign_numbers",
     "compile_protos",
     "import_generated",
     "infer_type",

@@ -84,7 +84,6 @@ from kedro_krt.schema.types import (
 __all__ = [
     "dtype_kind",
     "infer_type",
-    "merge_table_samples",
     "table_from_frame",
     "type_from_config",
     "type_from_hint",
@@ -157,22 +156,6 @@ def table_from_frame(df: pd.DataFrame) -> TypeSpec:
             )
         )
     return TypeSpec(kind="table", columns=tuple(columns), container="dataframe")
-
-
-def merge_table_samples(*specs: TypeSpec) -> TypeSpec:
-    """Merge table types inferred from several samples: a column is optional if it is in any."""
-    if not specs:
-        raise SchemaError("merge_table_samples needs at least one table type")
-    first = specs[0]
-    optional = {c.original for s in specs for c in s.columns if c.optional}
-    return TypeSpec(
-        kind="table",
-        columns=tuple(
-            Column(c.name, c.original, c.kind, c.original in optional, c.dtype)
-            for c in first.columns
-        ),
-        container=first.container,
-    )
 
 
 def _series_name_meta(name: Any) -> tuple[tuple[str, str], ...]:

@@ -17,9 +17,7 @@ from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
-from kedro_krt.schema.types import Field, Message
-
-__all__ = ["ProtoCompileError", "assign_numbers", "compile_protos", "import_generated"]
+__all__ = ["ProtoCompileError", "compile_protos", "import_generated"]
 
 # grpc_tools.protoc.main is a process-wide C entry point; serialise calls from threads.
 _PROTOC_LOCK = threading.Lock()
@@ -121,25 +119,3 @@ def import_generated(module_path: Path, module_name: str | None = None) -> Modul
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
     return module
-
-
-def assign_numbers(message: Message, lock: Mapping[str, int] | None) -> Message:
-    """Give fields stable numbers from ``lock`` (``{field name: number}``).
-
-    Fields named in the lock keep their number; new fields get numbers above the highest number
-    the lock ever used (so a removed field's number is never reused), in field order.
-    """
-    lock = dict(lock or {})
-    next_number = max([0, *lock.values()]) + 1
-    fields = []
-    for f in message.fields:
-        if f.name in lock:
-            number = lock[f.name]
-        else:
-            number = next_number
-            next_number += 1
-            if 19000 <= number <= 19999:
-                number = next_number = 20000
-                next_number += 1
-        fields.append(Field(name=f.name, original=f.original, type=f.type, number=number))
-    return Message(name=message.name, fields=tuple(fields), doc=message.doc)

@@ -337,20 +337,3 @@ def unique_identifiers(names: Sequence[str], taken: Sequence[str] = ()) -> dict[
         used_json.add(json_name(ident).lower())
         out[original] = ident
     return out
-
-
-def unique_message_names(names: Sequence[str], taken: Sequence[str] = ()) -> dict[str, str]:
-    """Like :func:`unique_identifiers` for message names (``Row``, ``Row2`` ...)."""
-    used = set(taken)
-    out: dict[str, str] = {}
-    for original in names:
-        if original in out:
-            continue
-        base = to_message_name(original)
-        name, n = base, 1
-        while name in used:
-            n += 1
-            name = f"{base.rstrip('_')}{n}"
-        used.add(name)
-        out[original] = name
-    return out

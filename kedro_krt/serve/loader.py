@@ -39,8 +39,6 @@ log = logging.getLogger("kedro_krt.serve")
 Handler = Callable[[KreContext, Any], Awaitable[Any]]
 InitFunc = Callable[[KreContext], Any]
 
-_PROTOC_TIMEOUT_S = 120
-
 
 @dataclass(frozen=True)
 class PreparedKrt:

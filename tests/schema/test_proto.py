@@ -8,7 +8,6 @@ import pytest
 from kedro_krt.schema.proto import render_proto
 from kedro_krt.schema.protoc import (
     ProtoCompileError,
-    assign_numbers,
     compile_protos,
     import_generated,
 )
@@ -147,14 +146,3 @@ def test_malformed_proto_raises_with_protoc_message(tmp_path: Path) -> None:
     assert "bad.proto:4" in info.value.stderr
     assert "has already been used" in str(info.value)
     assert not list((tmp_path / "out").glob("*.py"))
-
-
-def test_assign_numbers_keeps_lock() -> None:
-    scalar = TypeSpec(kind="scalar", scalar="double")
-    msg = Message("A", (Field("new", "new", scalar, 1), Field("old", "old", scalar, 2)))
-    locked = assign_numbers(msg, {"old": 7, "removed": 9})
-    assert [(f.name, f.number) for f in locked.fields] == [("new", 10), ("old", 7)]
-    assert assign_numbers(msg, None).fields == (
-        Field("new", "new", scalar, 1),
-        Field("old", "old", scalar, 2),
-    )
