@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from kedro_krt.compiler.analysis import CompileError
 from kedro_krt.compiler.plan import Plan, WorkflowPlan
 from kedro_krt.schema.types import Column, Field, Message, TypeSpec
 
@@ -160,9 +161,18 @@ def read_lock(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); restore it from git") from exc
-    return dict(data.get("messages", {}))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CompileError(
+            f"{path.name} is not valid JSON ({exc}): restore it from git (it keeps field "
+            "numbers stable for old clients), or delete it to number the fields afresh"
+        ) from None
+    messages = data.get("messages", {}) if isinstance(data, dict) else None
+    if not isinstance(messages, dict):
+        raise CompileError(
+            f"{path.name} is not a kedro-krt lock (no 'messages' mapping): restore it from git, "
+            "or delete it to number the fields afresh"
+        )
+    return dict(messages)
 
 
 def apply_lock(

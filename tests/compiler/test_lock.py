@@ -7,6 +7,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+from compiler_helpers import copy_example, run_cli
+
+from kedro_krt.compiler.analysis import CompileError
 from kedro_krt.compiler.lock import LOCK_FILE, apply_lock, read_lock, write_lock
 from kedro_krt.compiler.plan import Plan, WorkflowPlan
 from kedro_krt.generate import protos
@@ -115,3 +119,25 @@ def test_lock_entries_of_other_rpcs_are_kept() -> None:
     old = {"OtherRequest": {"fields": {"q": {"number": 1, "type": "double"}}, "retired": []}}
     _, lock, _ = apply_lock(replace(plan), old)
     assert lock["OtherRequest"] == old["OtherRequest"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("{not json", "is not valid JSON"), ('["a list"]', "no 'messages' mapping")],
+)
+def test_a_corrupt_lock_is_one_line_saying_what_to_do(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    lock = tmp_path / "krt.lock.json"
+    lock.write_text(text)
+    with pytest.raises(CompileError, match=says) as info:
+        read_lock(lock)
+    assert "restore it from git" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_corrupt_lock_fails_compile_without_a_traceback(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "project")
+    (project / "krt.lock.json").write_text("{not json")
+    proc = run_cli(["kedro", "krt", "compile", "-p", "inference"], cwd=project, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Error: krt.lock.json is not valid JSON" in proc.stderr
