@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -32,7 +31,7 @@ from kedro_krt.compiler.plan import (
 )
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.config import KrtConfig, WorkflowConfig
-from kedro_krt.krt.manifest import is_valid_name, to_valid_name
+from kedro_krt.krt.manifest import RPC_RE, is_valid_name, to_valid_name
 from kedro_krt.runtime.copies import COPY_MODES, infer_copy_mode
 from kedro_krt.schema.infer import infer_type
 from kedro_krt.schema.types import Field, Message, TypeSpec, to_identifier, to_message_name
@@ -70,7 +69,7 @@ def workflow_configs(config: KrtConfig, pipelines: Sequence[str] | None) -> list
 def rpc_name(workflow: WorkflowConfig) -> str:
     """The rpc of a workflow: configured, else CamelCase of its name."""
     rpc = workflow.rpc or to_message_name(workflow.name)
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rpc):
+    if not RPC_RE.match(rpc):
         raise CompileError(
             f"rpc name '{rpc}' of workflow '{workflow.name}' is not a proto identifier"
         )
