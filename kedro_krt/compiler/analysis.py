@@ -8,6 +8,7 @@ which is where kedro-boot goes wrong.
 from __future__ import annotations
 
 import difflib
+import graphlib
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,20 +105,21 @@ def _node_cycle_error(stuck: Iterable[str], by_name: Mapping[str, NodeInfo]) -> 
 
 
 def _kahn(deps: Mapping[str, set[str]], on_cycle: Callable[[set[str]], Exception]) -> list[str]:
-    remaining = {k: set(v) for k, v in deps.items()}
-    ready = [k for k, v in remaining.items() if not v]
+    """A topological order (graphlib), the smallest ready name first, so it is deterministic."""
+    sorter = graphlib.TopologicalSorter(deps)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        raise on_cycle(set(exc.args[1])) from None
+    ready = list(sorter.get_ready())
     heapq.heapify(ready)
     order: list[str] = []
     while ready:
         k = heapq.heappop(ready)
         order.append(k)
-        for other, v in remaining.items():
-            if k in v:
-                v.discard(k)
-                if not v and other not in order and other not in ready:
-                    heapq.heappush(ready, other)
-    if len(order) != len(remaining):
-        raise on_cycle(set(remaining) - set(order))
+        sorter.done(k)
+        for new in sorter.get_ready():
+            heapq.heappush(ready, new)
     return order
 
 
