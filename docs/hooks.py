@@ -54,7 +54,8 @@ def _package_dir() -> Path:
 def _code(text: str) -> str:
     """Inline code that is safe inside a Markdown table cell."""
     escaped = html.escape(" ".join(text.split("\n")))
-    return "<code>" + escaped.replace("|", "&#124;") + "</code>"
+    # A backtick inside would start a Markdown code span, which escapes the escapes again.
+    return "<code>" + escaped.replace("|", "&#124;").replace("`", "&#96;") + "</code>"
 
 
 def _cell(text: str) -> str:
@@ -424,8 +425,13 @@ def escape_placeholders(content: str) -> str:
     return _BARE_TAG.sub(fix, content)
 
 
+#: click 8.2+ gives options without a default the sentinel `UNSET`, which mkdocs-click prints.
+_UNSET_DEFAULT = re.compile(r"<td><code>Sentinel\.UNSET</code></td>")
+
+
 def on_page_content(html_text: str, page: Any, config: Any, files: Any) -> str:
-    """mkdocs hook: placeholders in the generated CLI reference stay visible."""
+    """mkdocs hook: placeholders in the generated CLI reference stay visible, and an option
+    without a default shows none."""
     if page.file.src_uri == "reference/cli.md":
-        return escape_placeholders(html_text)
+        return _UNSET_DEFAULT.sub("<td></td>", escape_placeholders(html_text))
     return html_text

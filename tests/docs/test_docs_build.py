@@ -142,6 +142,18 @@ def test_no_placeholder_is_swallowed_as_a_tag(site: Path) -> None:
 
 
 @pytest.mark.slow
+def test_no_page_shows_rendering_debris(site: Path) -> None:
+    """What a reader must never see: click's sentinel as a default, a key combination left as
+    `++ctrl+c++` (pymdownx.keys), or an escape shown as text (`&lt;` on screen)."""
+    for page in site.rglob("*.html"):
+        text = _text(page)
+        where = page.relative_to(site)
+        assert "Sentinel." not in text, f"{where}: click's Sentinel shown as a default"
+        assert not re.search(r"\+\+[a-z]", text), f"{where}: a literal ++key++"
+        assert "&lt;" not in text and "&gt;" not in text, f"{where}: an escape shown as text"
+
+
+@pytest.mark.slow
 def test_type_tables_are_generated(site: Path) -> None:
     text = _text(site / "reference" / "types" / "index.html")
     assert "kedro-krt:" not in text, "a marker was left in the page"
