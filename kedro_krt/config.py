@@ -85,6 +85,50 @@ class ImagesConfig:
     )
 
 
+#: The environment variable that holds KRE's API token unless `deploy.token_env` names another.
+DEFAULT_TOKEN_ENV = "KRE_API_TOKEN"
+
+#: Keys refused under `deploy:` with the reason: a secret never goes in conf/ (it is committed
+#: with the project), however it is spelled.
+_SECRET_DEPLOY_KEYS = ("token", "api_token", "apitoken", "jwt", "password", "secret")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Where `kedro krt deploy` uploads: KRE's admin API and a runtime. Never the token."""
+
+    api: str = _doc(
+        "URL of KRE's admin API, e.g. https://api.kre.example.com (the address kli's "
+        "`server add` takes). `--api` wins.",
+        "",
+    )
+    runtime: str = _doc(
+        "Id of the KRE runtime the version goes to, as in the admin UI's address "
+        "/runtimes/ID/versions. `--runtime` wins.",
+        "",
+    )
+    token_env: str = _doc(
+        "Name of the environment variable that holds the API token (the token itself never "
+        "goes in krt.yml: a `token` key is refused). `--token-env` wins.",
+        DEFAULT_TOKEN_ENV,
+    )
+    ca_file: str | None = _doc(
+        "PEM file of a private CA that signed the API's certificate, trusted besides the "
+        "system's trust store; relative to the project. `--ca-file` wins.",
+        None,
+    )
+    ui: str = _doc(
+        "Base URL of KRE's admin UI, when it is not the API's address with its first host "
+        "label `api` changed to `admin` (KRE's chart serves api.DOMAIN and admin.DOMAIN).",
+        "",
+    )
+    wait: float = _doc(
+        "Seconds to wait for each status of the version (CREATED, STARTED, PUBLISHED). "
+        "`--wait` wins.",
+        600.0,
+    )
+
+
 @dataclass(frozen=True)
 class KrtConfig:
     """The whole `conf/<env>/krt.yml`."""
@@ -117,6 +161,11 @@ class KrtConfig:
     requirements: tuple[str, ...] = _doc(
         "Extra pip requirements of the runner image.", default_factory=tuple
     )
+    deploy: DeployConfig = _doc(
+        "Connection settings of `kedro krt deploy`: KRE's admin API and runtime. The API "
+        "token comes from the environment only.",
+        DeployConfig(),
+    )
     copy_mode: dict[str, str] = _doc(
         "How a node gets a dataset that someone sees again after it (a later node, the "
         "response, a later request), as Kedro's MemoryDataset copy_mode: {dataset: assign | "
@@ -139,6 +188,8 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where or 'krt.yml'}: expected a mapping, found {_kind(data)}.")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in fields(cls)}
+    if cls is DeployConfig:
+        _refuse_secrets(data, where)
     errors: list[str] = []
     for key in data:
         if key not in known:
@@ -159,6 +210,20 @@ def _build(cls: type, data: Any, where: str) -> Any:
             continue
         kwargs[name] = _coerce(hints[name], data[name], path)
     return cls(**kwargs)
+
+
+def _refuse_secrets(data: Mapping[str, Any], where: str) -> None:
+    for key in data:
+        if str(key) == "token_env":
+            continue
+        folded = str(key).lower().replace("-", "_")
+        if any(secret in folded for secret in _SECRET_DEPLOY_KEYS):
+            raise ConfigError(
+                f"krt.yml: '{where}.{key}' is refused: an API token never goes in conf/, which "
+                "is committed with the project. Export it in the environment instead, as "
+                f"{DEFAULT_TOKEN_ENV} (or the variable that `{where}.token_env` or "
+                "--token-env names)."
+            )
 
 
 _KINDS: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
@@ -200,6 +265,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ConfigError(f"krt.yml: '{where}' must be a string, found {_kind(value)}")
         return str(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"krt.yml: '{where}' must be a number, found {_kind(value)}")
+        return float(value)
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(f"krt.yml: '{where}' must be true or false, found {value!r}")
     return value
@@ -345,6 +414,12 @@ variables: []
 
 # Extra glob patterns never copied into the .krt (conf/local and credentials never are).
 exclude: []
+
+# Where `kedro krt deploy` uploads. The API token is read from the environment variable
+# KRE_API_TOKEN (or the one token_env names), never from this file.
+# deploy:
+#   api: https://api.kre.example.com
+#   runtime: demo
 """
 
 
