@@ -32,11 +32,30 @@ HELP_NATS_URL = "With --nats: use this NATS server (JetStream on) instead of sta
 HELP_TIMEOUT = "Seconds before a request fails with DEADLINE_EXCEEDED (KRE: 30)."
 HELP_CONFIG = "A config variable of the version, NAME=VALUE (repeat); else taken from the env."
 HELP_ADDRESS = "host:port of the served KRT."
+HELP_API = "URL of KRE's admin API, e.g. https://api.kre.example.com."
+HELP_RUNTIME = "Id of the KRE runtime to deploy to (the ID of the admin UI's /runtimes/ID)."
+HELP_DEPLOY_CONFIG = (
+    "A config variable of the version: NAME=VALUE, or NAME alone to take the value of the "
+    "environment variable NAME (repeat)."
+)
+HELP_START = "Start the version once created; every config variable needs a value."
+HELP_PUBLISH = "Publish the version once started (implies --start); needs --comment."
+HELP_COMMENT = "The comment KRE records with the start and the publication."
+HELP_WAIT = "Seconds to wait for each status: CREATED, STARTED, PUBLISHED. Default: 600."
+HELP_TOKEN_ENV = (
+    "Environment variable that holds KRE's API token. Default: KRE_API_TOKEN. The token "
+    "itself is never a flag."
+)
+HELP_CA_FILE = (
+    "PEM file of a private CA that signed the API's certificate, trusted besides the system's."
+)
+HELP_UI = "Base URL of KRE's admin UI, when it is not the API's with `api.` changed to `admin.`."
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from kedro_krt.compiler.analysis import CompileError
     from kedro_krt.config import ConfigError
+    from kedro_krt.deploy.errors import DeployError
     from kedro_krt.krt.archive import KrtArchiveError
     from kedro_krt.package import PackageError
     from kedro_krt.runtime.errors import RuntimeSetupError
@@ -47,6 +66,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         CompileError,
         ConfigError,
+        DeployError,
         KrtArchiveError,
         PackageError,
         ProtoCompileError,
@@ -80,12 +100,17 @@ def _open(project_path: Path, env: str | None) -> Any:
 
 
 def _compile(
-    metadata: Any, env: str | None, pipelines: tuple[str, ...], version: str | None = None
+    metadata: Any,
+    env: str | None,
+    pipelines: tuple[str, ...],
+    version: str | None = None,
+    project: Any = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """Open the project and compile it, numbered from its lock: (project, plan, new lock)."""
+    """Open the project (unless given) and compile it, numbered from its lock:
+    (project, plan, new lock)."""
     from kedro_krt.compiler.lock import compile_locked
 
-    project = _open(metadata.project_path, env)
+    project = project or _open(metadata.project_path, env)
     plan, lock = compile_locked(project, pipelines or None, version=version, progress=_progress)
     return project, plan, lock
 
@@ -194,31 +219,42 @@ def package(
     output: Path | None,
 ) -> None:
     """Write dist/<version>.krt, ready to upload to KRE."""
+    with _friendly():
+        started = time.perf_counter()
+        project, plan, lock = _compile(metadata, env, pipelines, version)
+        _write_package(metadata, project, plan, lock, output, started)
+
+
+def _write_package(
+    metadata: Any,
+    project: Any,
+    plan: Any,
+    lock: dict[str, Any],
+    output: Path | None,
+    started: float,
+) -> Path:
+    """Package a compiled project into ``output`` (dist/ by default), keep the lock, report."""
     from kedro_krt.compiler.lock import LOCK_FILE, write_lock
     from kedro_krt.package import image_commands
     from kedro_krt.package import package as write_package
 
-    with _friendly():
-        started = time.perf_counter()
-        project, plan, lock = _compile(metadata, env, pipelines, version)
-        out_dir = output or metadata.project_path / "dist"
-        result = write_package(project, plan, out_dir, progress=_progress)
-        # The lock keeps field numbers stable in later versions: commit it with the project.
-        write_lock(metadata.project_path / LOCK_FILE, lock)
-        for warning in [*result.warnings, *(w for wf in plan.workflows for w in wf.warnings)]:
-            click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
-        click.echo(str(result.path))
-        for wf in plan.workflows:
-            click.echo(
-                f"  workflow {wf.name} (rpc {wf.rpc}): " + " -> ".join(n.name for n in wf.nodes)
-            )
-        click.echo(
-            f"  {result.files} files, {result.size / 1024:.1f} KiB, "
-            f"{len(result.artifacts)} artifact file(s), {time.perf_counter() - started:.1f} s"
-        )
-        click.echo(f"Build and push the nodes' image ({plan.runtime_image}) from the .krt:")
-        for command in image_commands(result.path, plan.runtime_image, plan.version):
-            click.echo(f"  {command}")
+    out_dir = output or metadata.project_path / "dist"
+    result = write_package(project, plan, out_dir, progress=_progress)
+    # The lock keeps field numbers stable in later versions: commit it with the project.
+    write_lock(metadata.project_path / LOCK_FILE, lock)
+    for warning in [*result.warnings, *(w for wf in plan.workflows for w in wf.warnings)]:
+        click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
+    click.echo(str(result.path))
+    for wf in plan.workflows:
+        click.echo(f"  workflow {wf.name} (rpc {wf.rpc}): " + " -> ".join(n.name for n in wf.nodes))
+    click.echo(
+        f"  {result.files} files, {result.size / 1024:.1f} KiB, "
+        f"{len(result.artifacts)} artifact file(s), {time.perf_counter() - started:.1f} s"
+    )
+    click.echo(f"Build and push the nodes' image ({plan.runtime_image}) from the .krt:")
+    for command in image_commands(result.path, plan.runtime_image, plan.version):
+        click.echo(f"  {command}")
+    return Path(result.path)
 
 
 def _validate(path: Path) -> None:
@@ -388,3 +424,201 @@ def serve_cmd(source: Path, **options: Any) -> None:
 def call_cmd(rpc: str, data: str | None, file: Path | None, address: str, timeout: float) -> None:
     """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply."""
     _call(rpc, data, file, address, timeout)
+
+
+# --- deploy ----------------------------------------------------------------------------------
+
+
+def _deploy_options(func: Any) -> Any:
+    options = [
+        click.option("--api", default=None, metavar="URL", help=HELP_API),
+        click.option("--runtime", default=None, metavar="RUNTIME_ID", help=HELP_RUNTIME),
+        click.option(
+            "--config", "config", multiple=True, metavar="NAME=VALUE", help=HELP_DEPLOY_CONFIG
+        ),
+        click.option("--start", is_flag=True, default=False, help=HELP_START),
+        click.option("--publish", is_flag=True, default=False, help=HELP_PUBLISH),
+        click.option("--comment", default=None, metavar="TEXT", help=HELP_COMMENT),
+        click.option("--wait", type=float, default=None, metavar="SECONDS", help=HELP_WAIT),
+        click.option("--token-env", default=None, metavar="NAME", help=HELP_TOKEN_ENV),
+        click.option(
+            "--ca-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help=HELP_CA_FILE,
+        ),
+        click.option("--ui", default=None, metavar="URL", help=HELP_UI),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class _DeployDisplay:
+    """Shows a deployment's steps on stderr; a wait is one line that updates on a terminal."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._open_line = False
+        self._last: tuple[str, str] | None = None
+
+    def step(self, text: str) -> None:
+        self.waited()
+        _progress(text)
+
+    def warn(self, text: str) -> None:
+        self.waited()
+        click.echo(click.style(f"warning: {text}", fg="yellow"), err=True)
+
+    def waiting(self, version: str, status: str, goal: str, elapsed: float) -> None:
+        line = f"  ... version '{version}' is {status} ({elapsed:.0f} s), waiting for {goal}"
+        if self._tty:
+            click.echo("\r" + click.style(line, dim=True) + "\033[K", nl=False, err=True)
+            self._open_line = True
+        elif self._last != (status, goal):
+            click.echo(click.style(line, dim=True), err=True)
+        self._last = (status, goal)
+
+    def waited(self) -> None:
+        if self._open_line:
+            click.echo("", err=True)
+            self._open_line = False
+        self._last = None
+
+
+def _deploy_target(
+    options: dict[str, Any], config: Any = None, project_path: Path | None = None
+) -> Any:
+    from kedro_krt.deploy.settings import resolve_target
+
+    return resolve_target(
+        api=options["api"],
+        runtime=options["runtime"],
+        token_env=options["token_env"],
+        ca_file=options["ca_file"],
+        ui=options["ui"],
+        wait=options["wait"],
+        config=config,
+        project_path=project_path,
+    )
+
+
+def _run_deploy(
+    krt_path: Path, target: Any, token: str, options: dict[str, Any], *, from_project: bool
+) -> None:
+    """Deploy, then say where the version is and what it still needs."""
+    import os
+
+    from kedro_krt.deploy.flow import DeployOptions, deploy
+    from kedro_krt.deploy.settings import config_values
+
+    result = deploy(
+        krt_path,
+        target,
+        token,
+        DeployOptions(
+            config=config_values(options["config"], os.environ),
+            start=options["start"],
+            publish=options["publish"],
+            comment=options["comment"] or "",
+            from_project=from_project,
+        ),
+        _DeployDisplay(),  # type: ignore[arg-type]
+    )
+    click.echo(f"version {result.version}: {result.status} in runtime {result.runtime}")
+    click.echo(f"  admin UI: {result.page}")
+    if result.entrypoint:
+        click.echo(
+            f"  entrypoint: {result.entrypoint} (gRPC; serves the runtime's published version)"
+        )
+    if result.configured:
+        click.echo(f"  config set: {', '.join(result.configured)}")
+    if result.kept:
+        click.echo(f"  config kept from an earlier version: {', '.join(result.kept)}")
+    if result.missing:
+        click.echo(
+            click.style(
+                f"warning: config variables without a value: {', '.join(result.missing)}. KRE "
+                "starts the version only once each has one: set them in the admin UI (the "
+                "version's configuration), or deploy with --config NAME=VALUE",
+                fg="yellow",
+            ),
+            err=True,
+        )
+
+
+def _check_deploy_flags(options: dict[str, Any]) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("httpx") is None:
+        raise click.ClickException(
+            "deploy needs httpx, which comes with the deploy extra: pip install 'kedro-krt[deploy]'"
+        )
+    if options["publish"] and not options["comment"]:
+        raise click.UsageError(
+            "--publish needs --comment TEXT: KRE records it in the runtime's audit log"
+        )
+
+
+def _read_token(target: Any) -> str:
+    import os
+
+    from kedro_krt.deploy.settings import read_token
+
+    return read_token(target.token_env, os.environ)
+
+
+@krt.command(name="deploy")
+@click.option(
+    "--krt",
+    "krt_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Deploy this .krt instead of packaging the project.",
+)
+@_pipeline_options
+@click.option("--env", "-e", default=None, help=HELP_ENV)
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    help="Package the project under this version name (a name is unique in a runtime).",
+)
+@_deploy_options
+@click.pass_obj
+def deploy_project_cmd(
+    metadata: Any,
+    krt_file: Path | None,
+    pipelines: tuple[str, ...],
+    env: str | None,
+    version: str | None,
+    **options: Any,
+) -> None:
+    """Package the project (or take a .krt) and upload it to KRE; configure, start, publish."""
+    _check_deploy_flags(options)
+    if krt_file is not None and (pipelines or version):
+        raise click.UsageError(
+            "--krt deploys the .krt as it is: --pipeline and --version apply to packaging the "
+            "project (a .krt's name is `version:` in its krt.yml)"
+        )
+    with _friendly():
+        started = time.perf_counter()
+        project = _open(metadata.project_path, env)
+        target = _deploy_target(options, project.config.deploy, metadata.project_path)
+        token = _read_token(target)
+        if krt_file is None:
+            project, plan, lock = _compile(metadata, env, pipelines, version, project=project)
+            krt_file = _write_package(metadata, project, plan, lock, None, started)
+        _run_deploy(krt_file, target, token, options, from_project=True)
+
+
+@main.command(name="deploy")
+@click.argument("krt_file", metavar="FILE", type=click.Path(exists=True, path_type=Path))
+@_deploy_options
+def deploy_cmd(krt_file: Path, **options: Any) -> None:
+    """Upload a .krt to KRE's admin API; configure, start and publish the version."""
+    _check_deploy_flags(options)
+    with _friendly():
+        target = _deploy_target(options)
+        token = _read_token(target)
+        _run_deploy(krt_file, target, token, options, from_project=False)

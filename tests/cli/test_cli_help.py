@@ -38,10 +38,9 @@ GLOBAL_COMMANDS = list(_walk(main))
 
 
 def test_the_commands_we_expect_exist() -> None:
-    assert {("krt", c) for c in ("init", "compile", "package", "validate", "serve", "call")} <= set(
-        PROJECT_COMMANDS
-    )
-    assert {("validate",), ("serve",), ("call",)} <= set(GLOBAL_COMMANDS)
+    expected = ("init", "compile", "package", "validate", "serve", "call", "deploy")
+    assert {("krt", c) for c in expected} <= set(PROJECT_COMMANDS)
+    assert {("validate",), ("serve",), ("call",), ("deploy",)} <= set(GLOBAL_COMMANDS)
 
 
 @pytest.mark.parametrize("path", PROJECT_COMMANDS, ids=" ".join)
