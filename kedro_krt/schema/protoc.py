@@ -17,7 +17,9 @@ from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["ProtoCompileError", "compile_protos", "import_generated"]
+from google.protobuf import descriptor_pb2
+
+__all__ = ["ProtoCompileError", "compile_protos", "descriptor_set", "import_generated"]
 
 # grpc_tools.protoc.main is a process-wide C entry point; serialise calls from threads.
 _PROTOC_LOCK = threading.Lock()
@@ -89,6 +91,32 @@ def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = Tru
                 target.write_bytes(path.read_bytes())
                 written.append(target)
     return written
+
+
+def descriptor_set(sources: Mapping[str, str]) -> descriptor_pb2.FileDescriptorSet:
+    """protoc's descriptors of ``{"public_input.proto": text, ...}`` and of what they import.
+
+    The same rules as :func:`compile_protos`; nothing is generated. Raises
+    :class:`ProtoCompileError` when protoc rejects any of them.
+    """
+    names = sorted(sources)
+    with tempfile.TemporaryDirectory(prefix="krt-proto-") as tmp:
+        src = Path(tmp) / "src"
+        src.mkdir()
+        for name in names:
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            (src / name).write_text(sources[name], encoding="utf-8")
+        out = Path(tmp) / "descriptors.pb"
+        args = [
+            f"-I{src}",
+            f"-I{_well_known_include()}",
+            "--include_imports",
+            f"--descriptor_set_out={out}",
+        ]
+        code, stderr = _run_protoc([*args, *names])
+        if code != 0:
+            raise ProtoCompileError(names, stderr.replace(str(src) + "/", ""))
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
 
 
 def import_generated(module_path: Path, module_name: str | None = None) -> ModuleType:
