@@ -486,3 +486,15 @@ def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, proj
     assert upload.content == (project / "dist" / "shuttle-prices-2.krt").read_bytes()
     assert kre.api_token.encode() not in upload.content
     assert kre.api_token not in proc.stdout + proc.stderr
+    # kedro-krt's own config, with its deploy section, is never packaged.
+    from kedro_krt.krt.archive import read_krt
+
+    shipped = read_krt(project / "dist" / "shuttle-prices-2.krt")
+    assert "conf/base/krt.yml" not in shipped
+    assert not any(b"deploy:" in content for name, content in shipped.items() if "conf/" in name)
+
+    # --krt deploys a .krt as it is: it cannot be renamed on the way.
+    proc = _kedro(project, "--krt", "dist/shuttle-prices-2.krt", "--version", "x",
+                  token=kre.api_token)  # fmt: skip
+    assert proc.returncode == 2
+    assert "--krt deploys the .krt as it is" in proc.stderr
