@@ -401,7 +401,7 @@ def call_project_cmd(
 @click.group()
 @click.version_option(package_name="kedro-krt")
 def main() -> None:
-    """kedro-krt commands that need no Kedro project: validate, serve and call KRTs."""
+    """kedro-krt commands that need no Kedro project: validate, serve, call and deploy KRTs."""
 
 
 @main.command(name="validate")
