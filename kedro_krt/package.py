@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import shlex
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -129,6 +129,54 @@ def _walk(root: Path, rel_to: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(rel_to).as_posix(), path
 
 
+def project_files(project: KedroProject, envs: Sequence[str]) -> dict[str, bytes]:
+    """What a KRT node needs of a Kedro project, by path relative to the project.
+
+    ``pyproject.toml``, the package under ``src/``, ``conf/base`` and each env of ``envs``
+    (never ``conf/local``, never credentials, never kedro-krt's own ``krt.yml``),
+    ``conf/logging.yml``; not the artifacts (:func:`artifact_files`). ``exclude:`` of the
+    project's krt.yml applies.
+    """
+    exclude = tuple(project.config.exclude)
+    root = project.path
+    files: dict[str, bytes] = {"pyproject.toml": (root / "pyproject.toml").read_bytes()}
+    package_dir = root / "src" / project.package_name
+    if not package_dir.is_dir():
+        raise PackageError(f"the project's package was not found at {package_dir}")
+    for rel, path in _walk(package_dir, root):
+        if not _excluded(rel, exclude) and not is_secret(rel):
+            files[rel] = path.read_bytes()
+    for env in ["base", *sorted({e for e in envs if e != "base"})]:
+        conf = root / "conf" / env
+        if not conf.is_dir():
+            raise PackageError(f"conf env '{env}' does not exist: {conf}")
+        for rel, path in _walk(conf, root):
+            # krt.yml and its siblings configure compilation; the nodes never read them, and
+            # KRE would take conf/<env>/krt.yml for the version's manifest.
+            if is_secret(rel) or _is_plugin_config(rel):
+                continue
+            if not _excluded(rel, exclude):
+                files[rel] = path.read_bytes()
+        if not any(name.startswith(f"conf/{env}/") for name in files):
+            # Kedro's config loader refuses an env folder that does not exist, and a .krt has
+            # folders only around files: an env that held only krt.yml needs a file of its own.
+            files[f"conf/{env}/{ENV_PLACEHOLDER}"] = ENV_PLACEHOLDER_TEXT.format(env=env).encode()
+    for extra in ("conf/logging.yml",):
+        if (root / extra).is_file():
+            files[extra] = (root / extra).read_bytes()
+    return files
+
+
+def runtime_files() -> dict[str, bytes]:
+    """kedro_krt's node runtime and runner (:data:`RUNTIME_MODULES`), under ``lib/``."""
+    files: dict[str, bytes] = {}
+    lib_root = Path(kedro_krt.__file__).resolve().parent
+    for rel, path in _walk(lib_root, lib_root.parent):
+        if rel.startswith(RUNTIME_MODULES) and not _excluded(rel, ()):
+            files[f"lib/{rel}"] = path.read_bytes()
+    return files
+
+
 def build_files(
     project: KedroProject, plan: Plan, progress: Progress | None = None
 ) -> tuple[dict[str, bytes], list[str], list[str]]:
@@ -136,7 +184,6 @@ def build_files(
     say = progress or (lambda _: None)
     files: dict[str, bytes] = {}
     warnings: list[str] = []
-    exclude = tuple(project.config.exclude)
 
     node_names = {n.name for w in plan.workflows for n in w.nodes}
     if project.package_name in node_names:
@@ -165,45 +212,16 @@ def build_files(
 
     say("collecting the project's package and conf")
     root = project.path
-    files["pyproject.toml"] = (root / "pyproject.toml").read_bytes()
-    package_dir = root / "src" / project.package_name
-    if not package_dir.is_dir():
-        raise PackageError(f"the project's package was not found at {package_dir}")
-    for rel, path in _walk(package_dir, root):
-        if not _excluded(rel, exclude) and not is_secret(rel):
-            files[rel] = path.read_bytes()
-    envs = ["base"] if plan.env == "base" else ["base", plan.env]
-    for env in envs:
-        conf = root / "conf" / env
-        if not conf.is_dir():
-            raise PackageError(f"conf env '{env}' does not exist: {conf}")
-        for rel, path in _walk(conf, root):
-            # krt.yml and its siblings configure compilation; the nodes never read them, and
-            # KRE would take conf/<env>/krt.yml for the version's manifest.
-            if is_secret(rel) or _is_plugin_config(rel):
-                continue
-            if not _excluded(rel, exclude):
-                files[rel] = path.read_bytes()
-        if not any(name.startswith(f"conf/{env}/") for name in files):
-            # Kedro's config loader refuses an env folder that does not exist, and a .krt has
-            # folders only around files: an env that held only krt.yml needs a file of its own.
-            files[f"conf/{env}/{ENV_PLACEHOLDER}"] = ENV_PLACEHOLDER_TEXT.format(env=env).encode()
-    for extra in ("conf/logging.yml",):
-        if (root / extra).is_file():
-            files[extra] = (root / extra).read_bytes()
+    files.update(project_files(project, [plan.env]))
 
     say("copying artifacts")
-    artifacts = _artifact_files(project, plan, warnings)
+    names = sorted({d.name for w in plan.workflows for d in w.datasets if d.role == "artifact"})
+    artifacts = artifact_files(project, names, warnings)
     for rel, path in artifacts:
-        if is_secret(rel):
-            raise PackageError(f"artifact file {rel} looks like a secret and is never packaged")
         files[rel] = path.read_bytes()
 
     say("adding the kedro_krt runtime")
-    lib_root = Path(kedro_krt.__file__).resolve().parent
-    for rel, path in _walk(lib_root, lib_root.parent):
-        if rel.startswith(RUNTIME_MODULES) and not _excluded(rel, ()):
-            files[f"lib/{rel}"] = path.read_bytes()
+    files.update(runtime_files())
 
     req_path = root / "requirements.txt"
     project_reqs = req_path.read_text() if req_path.is_file() else ""
@@ -227,11 +245,12 @@ def build_files(
     return files, [rel for rel, _ in artifacts], warnings
 
 
-def _artifact_files(
-    project: KedroProject, plan: Plan, warnings: list[str]
+def artifact_files(
+    project: KedroProject, names: Sequence[str], warnings: list[str]
 ) -> list[tuple[str, Path]]:
+    """The files of the artifacts ``names`` (the latest version of a versioned dataset), as
+    (path relative to the project, file); what cannot be copied is a warning or an error."""
     out: list[tuple[str, Path]] = []
-    names = sorted({d.name for w in plan.workflows for d in w.datasets if d.role == "artifact"})
     root = project.path
     for name in names:
         config = project.dataset_config(name) or {}
@@ -273,6 +292,9 @@ def _artifact_files(
                 f"artifact '{name}' has no data at {rel}: run the pipeline that produces it "
                 "first, or list the dataset under `inputs:` in krt.yml if requests carry it"
             )
+    for file, _ in out:
+        if is_secret(file):
+            raise PackageError(f"artifact file {file} looks like a secret and is never packaged")
     return out
 
 
