@@ -79,14 +79,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 @contextlib.contextmanager
 def _friendly() -> Iterator[None]:
-    """User mistakes become one clear message and exit 1; our bugs keep their traceback."""
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message=".*dataset names contain '.'.*")
-    warnings.filterwarnings("ignore", message=".*register_new_resolver.*")
-    try:
-        yield
-    except _user_errors() as exc:
-        raise click.ClickException(str(exc)) from None
+    """User mistakes become one clear message and exit 1; our bugs keep their traceback.
+
+    Kedro's own noise (deprecations, dotted dataset names, resolver registration) is hidden
+    while the command runs; the process's warning filters are restored after it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*dataset names contain '.'.*")
+        warnings.filterwarnings("ignore", message=".*register_new_resolver.*")
+        try:
+            yield
+        except _user_errors() as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _progress(message: str) -> None:

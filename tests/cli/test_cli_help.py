@@ -77,3 +77,14 @@ def test_wrong_pipeline_name_suggests_the_right_one(trained_project: Path, comma
     assert "Did you mean 'inference'?" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (trained_project / "dist").exists()
+
+
+def test_friendly_mode_leaves_the_warning_filters_alone() -> None:
+    import warnings
+
+    from kedro_krt.cli import _friendly
+
+    before = list(warnings.filters)
+    with _friendly():
+        assert len(warnings.filters) > len(before)
+    assert warnings.filters == before
