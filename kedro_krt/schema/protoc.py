@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import sys
 import tempfile
-import threading
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from types import ModuleType
 
 from google.protobuf import descriptor_pb2
 
+from kedro_krt.krt.proto import run_protoc
+
 __all__ = ["ProtoCompileError", "compile_protos", "descriptor_set", "import_generated"]
-
-# grpc_tools.protoc.main is a process-wide C entry point; serialise calls from threads.
-_PROTOC_LOCK = threading.Lock()
-
 
 class ProtoCompileError(Exception):
     """protoc refused a proto file; carries protoc's own message."""
@@ -36,27 +31,6 @@ class ProtoCompileError(Exception):
             "This is a bug in kedro-krt's proto generation if the proto was generated; "
             "if you wrote it, fix the line protoc names."
         )
-
-
-def _well_known_include() -> str:
-    return str(resources.files("grpc_tools") / "_proto")
-
-
-def _run_protoc(args: list[str]) -> tuple[int, str]:
-    """Run grpc_tools' protoc in-process, capturing what it writes to the stderr fd."""
-    from grpc_tools import protoc
-
-    with _PROTOC_LOCK, tempfile.TemporaryFile(mode="w+b") as err:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        try:
-            os.dup2(err.fileno(), 2)
-            code = protoc.main(["grpc_tools.protoc", *args])
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        err.seek(0)
-        return int(code), err.read().decode("utf-8", "replace")
 
 
 def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = True) -> list[Path]:
@@ -77,10 +51,10 @@ def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = Tru
         for name in names:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(sources[name], encoding="utf-8")
-        args = [f"-I{src}", f"-I{_well_known_include()}", f"--python_out={gen}"]
+        args = [f"-I{src}", f"--python_out={gen}"]
         if pyi:
             args.append(f"--pyi_out={gen}")
-        code, stderr = _run_protoc([*args, *names])
+        code, stderr = run_protoc([*args, *names])
         if code != 0:
             raise ProtoCompileError(names, stderr.replace(str(src) + "/", ""))
         written = []
@@ -109,11 +83,10 @@ def descriptor_set(sources: Mapping[str, str]) -> descriptor_pb2.FileDescriptorS
         out = Path(tmp) / "descriptors.pb"
         args = [
             f"-I{src}",
-            f"-I{_well_known_include()}",
             "--include_imports",
             f"--descriptor_set_out={out}",
         ]
-        code, stderr = _run_protoc([*args, *names])
+        code, stderr = run_protoc([*args, *names])
         if code != 0:
             raise ProtoCompileError(names, stderr.replace(str(src) + "/", ""))
         return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
