@@ -21,7 +21,7 @@ from kedro_krt.compiler.plan import (
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.schema.codec import CodecError, MessageCodec, PresenceCheck
-from kedro_krt.schema.relay import Relay, is_repeated
+from kedro_krt.schema.relay import FieldCopy, Relay, copyable, is_repeated
 
 _unknown_fields: Any
 try:  # protobuf >= 4.21; older runtimes (kre-py's 3.x) skip the unknown-field check
@@ -73,10 +73,15 @@ def _import_pb2(folder: Path, module: str) -> Any:
 
 
 class KrtNode:
-    """One KRT node compiled from Kedro nodes; build it at import, start it in `init`."""
+    """One KRT node compiled from Kedro nodes; build it at import, start it in `init`.
 
-    def __init__(self, folder: Path | str) -> None:
+    `project` is the Kedro project's folder when it is not the KRT root (a KRT made by
+    `kedro-krt build`, where projects live in folders of their own).
+    """
+
+    def __init__(self, folder: Path | str, project: Path | str | None = None) -> None:
         self.folder = Path(folder).resolve()
+        self._project = Path(project).resolve() if project is not None else None
         plan_path = self.folder / "plan.json"
         if not plan_path.is_file():
             raise RuntimeSetupError(f"no compiled plan at {plan_path}: rebuild the KRT")
@@ -127,16 +132,32 @@ class KrtNode:
         self._relay = Relay(self.input_cls, self.output_cls, [f.name for f in relayed])
         self._outputs = tuple(f.original for f in encode if f.original != PARAMETERS_FIELD)
         self._encode_parameters = any(f.name == PARAMETERS_FIELD for f in encode)
+        # A hand-written output message may have fields the plan does not fill: those the
+        # input has too, with the same type, are passed on (a chain's context, the request).
+        # A compiled KRT's messages hold only planned fields, so there is nothing to copy.
+        planned = {f.name for f in self.plan.output.fields}
+        carried = [
+            fd.name
+            for fd in self.output_cls.DESCRIPTOR.fields
+            if fd.name not in planned and copyable(self.input_cls, self.output_cls, fd.name)
+        ]
+        self._carry = FieldCopy(self.input_cls, self.output_cls, carried)
+        # A parameter read from a field of its own (kedro-krt build) keeps the project's value
+        # when the field is unset.
+        self._field_parameters = tuple(
+            f.original for f in decode if f.original.startswith("params:")
+        )
 
     @property
     def project_path(self) -> Path:
-        """The KRT root: main.py lives at `<root>/src/<node>/main.py`."""
-        return self.folder.parents[1]
+        """The project's folder: `project` if given, else the KRT root (main.py lives at
+        `<root>/src/<node>/main.py`)."""
+        return self._project or self.folder.parents[1]
 
     def init(self, ctx: Any = None) -> None:
         """Boot the project from the KRT folder, load artifacts and parameters once."""
         root = Path(ctx.path("")) if ctx is not None and hasattr(ctx, "path") else None
-        if root is None or not (root / "pyproject.toml").is_file():
+        if self._project is not None or root is None or not (root / "pyproject.toml").is_file():
             root = self.project_path
         self._session = NodeSession(root, self.plan, observed=self._outputs)
         if ctx is not None and hasattr(ctx, "logger"):
@@ -179,11 +200,16 @@ class KrtNode:
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc
         params = decoded.pop(PARAMETERS_FIELD, None)
+        for name in self._field_parameters:
+            if decoded.get(name) is None:
+                decoded.pop(name, None)
         values = session.run(decoded, params, self._outputs)
         if self._encode_parameters and params is not None:
             values[PARAMETERS_FIELD] = params
         out = self._encoder.encode(values)
         self._relay.copy(msg, out)
+        if self._carry:
+            self._carry.copy(msg, out)
         return out
 
 

@@ -95,3 +95,47 @@ class Relay:
                 append(body)
         if chunks:
             dst_msg.MergeFromString(b"".join(chunks))
+
+
+def copyable(src_cls: type, dst_cls: type, name: str) -> bool:
+    """Can field `name` be copied from `src_cls` to `dst_cls` (same type on both sides)?"""
+    src = src_cls.DESCRIPTOR.fields_by_name.get(name)  # type: ignore[attr-defined]
+    dst = dst_cls.DESCRIPTOR.fields_by_name.get(name)  # type: ignore[attr-defined]
+    if src is None or dst is None or src.type != dst.type:
+        return False
+    if is_repeated(src) != is_repeated(dst):
+        return False
+    if src.message_type is not None:
+        return Relay.compatible(src_cls, dst_cls, name)
+    if src.enum_type is not None:
+        return bool(src.enum_type.full_name == dst.enum_type.full_name)
+    return True
+
+
+class FieldCopy:
+    """Copies fields `names` (any type, see :func:`copyable`) from one message to another:
+    messages as bytes (:class:`Relay`), scalars by value, a scalar with presence only if set."""
+
+    def __init__(self, src_cls: type, dst_cls: type, names: Iterable[str]) -> None:
+        src: Descriptor = src_cls.DESCRIPTOR  # type: ignore[attr-defined]
+        names = list(names)
+        messages = [n for n in names if src.fields_by_name[n].message_type is not None]
+        self._relay = Relay(src_cls, dst_cls, messages)
+        self._values = [
+            (n, is_repeated(src.fields_by_name[n]), bool(src.fields_by_name[n].has_presence))
+            for n in names
+            if n not in messages
+        ]
+        self.names = tuple(names)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def copy(self, src_msg: Any, dst_msg: Any) -> None:
+        """Copy the fields of `src_msg` into `dst_msg` (fields not set stay unset)."""
+        self._relay.copy(src_msg, dst_msg)
+        for name, repeated, presence in self._values:
+            if repeated:
+                getattr(dst_msg, name).extend(getattr(src_msg, name))
+            elif not presence or src_msg.HasField(name):
+                setattr(dst_msg, name, getattr(src_msg, name))
