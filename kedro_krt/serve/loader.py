@@ -20,7 +20,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -209,6 +209,38 @@ def _compile_public_proto(root: Path) -> descriptor_pb2.FileDescriptorSet:
         raise ServeError(f"protoc rejected {PUBLIC_PROTO}:\n{exc}") from None
 
 
+def python_workflows(manifest: Manifest) -> tuple[Manifest, tuple[str, ...]]:
+    """The manifest with only the workflows whose nodes are all Python, and a warning for
+    each workflow left out.
+
+    KRE runs a Go node (``konstellation/kre-go``, ``src: bin/<binary>``) in an image of its
+    own; this server imports Python files only. A KRT that mixes both is served for its
+    Python workflows; the others answer UNIMPLEMENTED here.
+
+    Raises:
+        ServeError: when no workflow is left.
+    """
+    specs = {n.name: n for n in manifest.nodes}
+    kept = []
+    warnings = []
+    for wf in manifest.workflows:
+        other = [specs[n] for n in wf.sequential if n in specs and not specs[n].src.endswith(".py")]
+        if not other:
+            kept.append(wf)
+            continue
+        nodes = ", ".join(f"'{n.name}' ({n.src}, {n.image})" for n in other)
+        warnings.append(
+            f"workflow '{wf.name}' (rpc {wf.entrypoint}) is not served: node(s) {nodes} are not "
+            "Python, and kedro-krt serve runs Python nodes only; KRE runs them in their image"
+        )
+    if not kept:
+        raise ServeError(
+            "no workflow of this KRT can be served here: every one has a node that is not "
+            "Python:\n" + "\n".join(f"  - {w}" for w in warnings)
+        )
+    return replace(manifest, workflows=tuple(kept)), tuple(warnings)
+
+
 def prepare_krt(
     source: Path, *, work_dir: Path, config: Mapping[str, str] | None = None, validate: bool = True
 ) -> PreparedKrt:
@@ -232,6 +264,8 @@ def prepare_krt(
         if parsed is None:
             raise ServeError("invalid krt.yml:\n" + "\n".join(str(p) for p in problems))
         manifest = parsed
+    manifest, skipped = python_workflows(manifest)
+    warnings += skipped
     values = resolve_config(manifest, config or {})
 
     file_set = _compile_public_proto(root)
