@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, serve, return the exit code (1 with a message on a user error)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--worker"]:
-        from kedro_krt.serve.server import run_worker_from_env
+        from kedro_krt.serve.supervisor import run_worker_from_env
 
         return run_worker_from_env()
     parser = argparse.ArgumentParser(prog="python -m kedro_krt.serve", description=__doc__)

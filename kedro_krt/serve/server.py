@@ -1,7 +1,8 @@
 """The gRPC front of the local KRE: ``/<package>.Entrypoint/<Rpc>``, health, reflection.
 
-One worker is one asyncio process serving every workflow. ``workers=N`` starts N worker
-processes on one port (SO_REUSEPORT) under a parent that supervises them and forwards signals.
+One worker is one asyncio process serving every workflow, with the in-process engine or the
+NATS back end (``--nats``). ``workers=N`` starts N worker processes on one port under a parent:
+see :mod:`kedro_krt.serve.supervisor`.
 """
 
 from __future__ import annotations
@@ -9,15 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
-import selectors
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,7 +43,7 @@ log = logging.getLogger("kedro_krt.serve")
 
 #: Extra seconds after the request timeout for in-flight requests to finish at shutdown.
 _GRACE_MARGIN_S = 2.0
-_WORKER_SPEC_ENV = "KEDRO_KRT_WORKER_SPEC"
+WORKER_SPEC_ENV = "KEDRO_KRT_WORKER_SPEC"
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,7 @@ class ServeOptions:
         return self.timeout + _GRACE_MARGIN_S
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
     if not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
@@ -298,7 +294,7 @@ def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) 
         loop.add_signal_handler(sig, stop)
 
 
-async def _serve_worker(
+async def serve_worker(
     prepared: PreparedKrt,
     options: ServeOptions,
     state_dir: Path,
@@ -366,7 +362,7 @@ def run_server(
         ServeError: when it cannot start: an invalid or unsafe KRT, a missing config value, a
             port in use, a node that fails to import or whose init fails.
     """
-    _setup_logging()
+    setup_logging()
     if workers < 1:
         raise ServeError(f"workers must be 1 or more, got {workers}")
     if timeout <= 0:
@@ -391,13 +387,15 @@ def run_server(
         log.info("state (db, measurements) in %s", state)
         if workers == 1:
             return _run_single(prepared, options, state)
-        return _run_supervisor(prepared, options, state)
+        from kedro_krt.serve.supervisor import run_supervisor
+
+        return run_supervisor(prepared, options, state)
     finally:
         # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _announce(line: str, ready_file: Path | None) -> None:
+def announce(line: str, ready_file: Path | None) -> None:
     print(line, flush=True)
     if ready_file is not None:
         Path(ready_file).write_text(line + "\n", encoding="utf-8")
@@ -413,11 +411,11 @@ def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> in
             web.append(start_web(prepared, options.host, options.web_port, lambda: worker.ready))
 
     def on_ready(worker: Worker) -> None:
-        _announce(ready_line(prepared, options.host, worker.port), options.ready_file)
+        announce(ready_line(prepared, options.host, worker.port), options.ready_file)
 
     try:
         return asyncio.run(
-            _serve_worker(
+            serve_worker(
                 prepared, options, state, reuse_port=False, on_ready=on_ready, on_start=on_start
             )
         )
@@ -427,20 +425,7 @@ def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> in
             server.server_close()
 
 
-# -- several workers on one port ----------------------------------------------------------------
-
-
-def _pick_port(host: str, port: int) -> int:
-    """Check that nobody listens on ``port`` (0: pick a free one), without SO_REUSEPORT."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ServeError(
-                f"cannot listen on {host}:{port}: {exc.strerror}; stop the other server or "
-                "choose another port with --port"
-            ) from None
-        return int(sock.getsockname()[1])
+# -- native thread pools -----------------------------------------------------------------------
 
 
 #: Native thread pools of numpy/scikit-learn/torch that size themselves to every core.
@@ -461,156 +446,3 @@ def worker_thread_env(workers: int) -> dict[str, str]:
     """
     per_worker = max(1, (os.cpu_count() or 1) // max(1, workers))
     return {name: str(per_worker) for name in THREAD_POOL_VARS}
-
-
-def _run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path) -> int:
-    """Start ``options.workers`` worker processes on one port and supervise them."""
-    from kedro_krt.serve.web import start_web
-
-    port = _pick_port(options.host, options.port)
-    spec = {
-        "root": str(prepared.root),
-        "host": options.host,
-        "port": port,
-        "timeout": options.timeout,
-        "config": dict(prepared.config),
-        "state_dir": str(state),
-    }
-    stop_requested = threading.Event()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop_requested.set())
-        for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    children: list[tuple[subprocess.Popen[bytes], int]] = []
-    ready: set[int] = set()
-    web = None
-    threads = worker_thread_env(options.workers)
-    try:
-        for index in range(options.workers):
-            read_fd, write_fd = os.pipe()
-            env = {
-                **threads,
-                **os.environ,
-                _WORKER_SPEC_ENV: json.dumps({**spec, "status_fd": write_fd}),
-            }
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "kedro_krt.serve", "--worker"],
-                env=env, pass_fds=(write_fd,),
-            )
-            os.close(write_fd)
-            children.append((proc, read_fd))
-            log.info("worker %d started (pid %d)", index + 1, proc.pid)
-        if options.web_port:
-            web = start_web(
-                prepared, options.host, options.web_port, lambda: len(ready) == len(children)
-            )
-        return _supervise(prepared, options, port, children, ready, stop_requested)
-    finally:
-        for proc, fd in children:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if web is not None:
-            web.shutdown()
-            web.server_close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _supervise(
-    prepared: PreparedKrt,
-    options: ServeOptions,
-    port: int,
-    children: list[tuple[subprocess.Popen[bytes], int]],
-    ready: set[int],
-    stop_requested: threading.Event,
-) -> int:
-    selector = selectors.DefaultSelector()
-    buffers: dict[int, bytes] = {}
-    for proc, fd in children:
-        selector.register(fd, selectors.EVENT_READ, proc)
-        buffers[fd] = b""
-    announced = False
-    while True:
-        if stop_requested.is_set():
-            break
-        for key, _ in selector.select(timeout=0.1):
-            fd = int(key.fd)
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                selector.unregister(fd)
-                continue
-            buffers[fd] += chunk
-            while b"\n" in buffers[fd]:
-                line, buffers[fd] = buffers[fd].split(b"\n", 1)
-                event = json.loads(line)
-                if event["event"] == "ready":
-                    ready.add(fd)
-                elif event["event"] == "error":
-                    _stop_children(children, options.grace)
-                    raise ServeError(event["message"])
-        if not announced and len(ready) == len(children):
-            announced = True
-            _announce(ready_line(prepared, options.host, port), options.ready_file)
-        for proc, _ in children:
-            code = proc.poll()
-            if code is not None:
-                _stop_children(children, options.grace)
-                raise ServeError(
-                    f"worker process {proc.pid} exited with code {code} "
-                    f"{'while serving' if announced else 'before it was ready'}; see its log above"
-                )
-    codes = _stop_children(children, options.grace)
-    return 0 if all(code == 0 for code in codes) else 1
-
-
-def _stop_children(
-    children: list[tuple[subprocess.Popen[bytes], int]], grace: float
-) -> list[int]:
-    for proc, _ in children:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace + 5
-    codes = []
-    for proc, _ in children:
-        try:
-            codes.append(proc.wait(timeout=max(0.1, deadline - time.monotonic())))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            codes.append(proc.wait())
-    return codes
-
-
-def run_worker_from_env() -> int:
-    """Entry of a worker process started by the supervisor (spec in an env var)."""
-    _setup_logging()
-    spec = json.loads(os.environ.pop(_WORKER_SPEC_ENV))
-    status = os.fdopen(spec["status_fd"], "w", buffering=1)
-
-    def send(event: str, **extra: Any) -> None:
-        with contextlib.suppress(OSError):
-            status.write(json.dumps({"event": event, **extra}) + "\n")
-
-    options = ServeOptions(
-        host=spec["host"], port=spec["port"], web_port=None, workers=1,
-        timeout=spec["timeout"], config=spec["config"],
-    )
-    try:
-        # The supervisor validated the KRT already.
-        prepared = prepare_krt(
-            Path(spec["root"]), work_dir=Path(spec["state_dir"]), config=spec["config"],
-            validate=False,
-        )
-        return asyncio.run(
-            _serve_worker(
-                prepared, options, Path(spec["state_dir"]), reuse_port=True,
-                on_ready=lambda worker: send("ready", pid=os.getpid()),
-            )
-        )
-    except ServeError as exc:
-        send("error", message=str(exc))
-        return 1
-    finally:
-        status.close()
