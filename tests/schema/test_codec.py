@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kedro_krt.schema.codec import _SMALL_TABLE, CodecError, MessageCodec
+from kedro_krt.schema.codec import CodecError, MessageCodec
 from kedro_krt.schema.infer import infer_type, type_from_config
+from kedro_krt.schema.table_codec import _SMALL_TABLE
 from kedro_krt.schema.types import Field, TypeSpec
 
 

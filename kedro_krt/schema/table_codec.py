@@ -1,0 +1,536 @@
+"""The table codec: one ``repeated <Name>Row`` field <-> a ``pd.DataFrame``, column-wise.
+
+Built once per table field (in a node's ``init``): the decode loop is generated as Python source
+for the row type (one attribute read per cell, presence only where a cell may be unset), and
+encoding goes through the vectorised wire encoder (:mod:`kedro_krt.schema.wire`) above a few
+rows. :class:`kedro_krt.schema.codec.MessageCodec` uses it for every table field.
+"""
+
+from __future__ import annotations
+
+import gc
+import keyword
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from google.protobuf.descriptor import Descriptor
+
+from kedro_krt.schema.types import Column, Field
+from kedro_krt.schema.wire import ColumnWire, encode_rows
+
+try:  # pyarrow makes string columns cheaper to encode; it is optional
+    import pyarrow as _pa
+except ImportError:  # pragma: no cover - exercised only where pyarrow is absent
+    _pa = None
+
+__all__ = ["CodecError", "TableCodec"]
+
+NS_PER_S = 1_000_000_000
+_NAT = int(np.iinfo(np.int64).min)  # NaT's int64 representation
+_SMALL_TABLE = 32  # rows; above this the vectorised wire encoder wins
+
+
+class CodecError(ValueError):
+    """A value does not fit the field it is encoded into (or a message does not fit its codec)."""
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _attr(obj: str, name: str) -> str:
+    """Source text reading ``obj.name`` (via getattr when ``name`` is a Python keyword)."""
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"{obj}.{name}"
+    return f"getattr({obj}, {name!r})"
+
+
+def _assign(obj: str, name: str, value: str) -> str:
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"{obj}.{name} = {value}"
+    return f"setattr({obj}, {name!r}, {value})"
+
+
+def is_null(v: Any) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    try:
+        return bool(v != v)  # NaN and NaT-likes
+    except (TypeError, ValueError):
+        return False
+
+
+def timestamp_ns(v: Any, where: str) -> int:
+    """Nanoseconds since the epoch (UTC) of a datetime-like scalar."""
+    try:
+        ts = pd.Timestamp(v)
+    except (TypeError, ValueError) as exc:
+        raise CodecError(f"{where}: expected a timestamp, got {type(v).__name__} {v!r}") from exc
+    if ts is pd.NaT:
+        raise CodecError(f"{where}: NaT is not a timestamp")
+    if ts.tz is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return int(ts.as_unit("ns").value)
+
+
+def ns_to_datetime_array(ns: list[int], dtype: str) -> Any:
+    """int64 nanoseconds (``_NAT`` for missing) -> DatetimeArray/Index of ``dtype``."""
+    arr = np.array(ns, dtype=np.int64).view("datetime64[ns]")
+    try:
+        target = pd.api.types.pandas_dtype(dtype)
+    except TypeError:
+        target = np.dtype("datetime64[ns]")
+    idx = pd.DatetimeIndex(arr)
+    if isinstance(target, pd.DatetimeTZDtype):
+        return idx.tz_localize("UTC").tz_convert(target.tz).as_unit(target.unit).array
+    if isinstance(target, np.dtype) and target.kind == "M":
+        return idx.as_unit(np.datetime_data(target)[0]).array
+    return idx.array
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def _column_restorer(col: Column) -> Callable[[list[Any], list[int]], Any]:
+    """Decoded column values -> array of the original dtype.
+
+    The decode loop gives: doubles with NaN for unset; ints/bools with 0/False for unset and the
+    unset row numbers in ``missing``; strings/bytes with None for unset; timestamps as int64
+    nanoseconds with ``_NAT`` for unset.
+    """
+    dtype = col.dtype
+    if col.kind == "timestamp":
+        return lambda ns, missing: ns_to_datetime_array(ns, dtype)
+    try:
+        target: Any = pd.api.types.pandas_dtype(dtype)
+    except TypeError:
+        target = np.dtype(object)
+    if col.kind in ("int64", "bool"):
+        base = np.dtype(np.int64) if col.kind == "int64" else np.dtype(bool)
+        if isinstance(target, np.dtype) and target.kind in "iub":
+            base = target
+        masked = pd.arrays.IntegerArray if col.kind == "int64" else pd.arrays.BooleanArray
+
+        def _masked(vals: list[Any], missing: list[int]) -> Any:
+            arr = np.array(vals, dtype=base)
+            if isinstance(target, np.dtype) and target.kind in "iub" and not missing:
+                return arr
+            if isinstance(target, np.dtype) and target.kind not in "iub":
+                if not missing:
+                    return arr.astype(target)
+                out = arr.astype(object)
+                out[missing] = None
+                return out
+            mask = np.zeros(len(arr), dtype=bool)
+            mask[missing] = True
+            # A numpy int/bool column that received nulls cannot stay numpy: use Int64/boolean.
+            values = arr.astype(np.int64 if col.kind == "int64" else bool, copy=False)
+            result = masked(values, mask)
+            if not isinstance(target, np.dtype) and result.dtype != target:
+                return result.astype(target)
+            return result
+
+        return _masked
+    if isinstance(target, np.dtype):
+        if target.kind == "f":
+            return lambda vals, missing: np.array(vals, dtype=target)
+        obj = np.dtype(object)
+
+        def _obj(vals: list[Any], missing: list[int]) -> Any:
+            arr = np.empty(len(vals), dtype=obj)
+            arr[:] = vals
+            # A bare object array of strings would be re-inferred as `str` by the DataFrame.
+            return pd.Series(arr, dtype=obj, copy=False)
+
+        return _obj
+    if isinstance(target, pd.CategoricalDtype):
+        if target.categories is None:  # "category" without categories: infer them, as pandas does
+            return lambda vals, missing: pd.Categorical(vals)
+        return lambda vals, missing: pd.Categorical(vals, dtype=target)
+    # extension dtypes: Float64, string, str ...
+    return lambda vals, missing: pd.array(vals, dtype=target)
+
+
+_GC_PAUSE_ROWS = 2_000
+
+
+class TableCodec:
+    """Column-wise codec of one ``repeated <Name>Row`` field."""
+
+    def __init__(self, field: Field, field_number: int, row_desc: Descriptor, owner: str) -> None:
+        self.field = field
+        self.field_number = field_number
+        self.where = f"{owner}.{field.name}"
+        self.columns = field.type.columns
+        self.originals = [c.original for c in self.columns]
+        self.numbers: list[int] = []
+        for c in self.columns:
+            fd = row_desc.fields_by_name.get(c.name)
+            if fd is None:
+                raise CodecError(
+                    f"{self.where}: the row message {row_desc.full_name} has no field {c.name!r}; "
+                    "the generated code does not match the compiled plan, recompile the KRT"
+                )
+            self.numbers.append(fd.number)
+        self.restorers = [_column_restorer(c) for c in self.columns]
+        self._decode_rows = self._gen_decoder()
+        self._empty: pd.DataFrame | None = None
+        self._positions: dict[tuple[Any, ...], list[int]] = {}
+
+    def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
+        lines = ["def _decode(rows):"]
+        for i in range(len(self.columns)):
+            lines.append(f"    l{i} = []; a{i} = l{i}.append; x{i} = []; m{i} = x{i}.append")
+        if any(
+            (c.optional and c.kind in ("int64", "bool")) or (c.required and not c.optional)
+            for c in self.columns
+        ):
+            lines.append("    for i, r in enumerate(rows):")
+        else:
+            lines.append("    for r in rows:")
+        for i, c in enumerate(self.columns):
+            get = _attr("r", c.name)
+            if c.kind == "timestamp":
+                lines.append(f"        if r.HasField({c.name!r}):")
+                lines.append(f"            t = {get}; a{i}(t.seconds * {NS_PER_S} + t.nanos)")
+                if c.required and not c.optional:
+                    lines.append(f"        else: missing({c.original!r}, i)")
+                else:
+                    lines.append(f"        else: a{i}({_NAT})")
+            elif c.required and not c.optional:
+                # Only a default-valued cell can be unset: HasField is paid for zeros only.
+                lines.append(f"        v = {get}")
+                lines.append(f"        if v or r.HasField({c.name!r}): a{i}(v)")
+                lines.append(f"        else: missing({c.original!r}, i)")
+            elif c.optional:
+                # Only a default-valued cell can be unset: HasField is paid for zeros only.
+                lines.append(f"        v = {get}")
+                lines.append(f"        if v or r.HasField({c.name!r}): a{i}(v)")
+                if c.kind == "double":
+                    lines.append(f"        else: a{i}(NAN)")
+                elif c.kind in ("int64", "bool"):
+                    lines.append(f"        else: a{i}(v); m{i}(i)")
+                else:
+                    lines.append(f"        else: a{i}(None)")
+            else:
+                lines.append(f"        a{i}({get})")
+        cols = ", ".join(f"(l{i}, x{i})" for i in range(len(self.columns)))
+        lines.append(f"    return [{cols}]")
+        namespace: dict[str, Any] = {"NAN": math.nan, "missing": self._missing}
+        exec(compile("\n".join(lines), f"<krt decode {self.where}>", "exec"), namespace)
+        return cast(Callable[[Any], list[tuple[list[Any], list[int]]]], namespace["_decode"])
+
+    def _missing(self, column: str, index: int) -> None:
+        raise CodecError(
+            f"{self.where}: row {index} has no {column!r}; the column is required and was not "
+            "sent (proto3 would read it as 0, false or \"\"); send a value, or declare the "
+            "column optional ('?') under `schemas:` in krt.yml if a missing value is meaningful"
+        )
+
+    def presence_checker(self) -> Callable[[Any], None] | None:
+        """A check that every required cell was sent, without decoding (None: none required).
+
+        For a request table that a node passes on without reading: it must be refused where
+        it enters, since the messages between nodes carry no presence.
+        """
+        required = [c for c in self.columns if c.required and not c.optional]
+        if not required:
+            return None
+        lines = ["def _check(rows):", "    for i, r in enumerate(rows):"]
+        for c in required:
+            if c.kind == "timestamp":
+                lines.append(f"        if not r.HasField({c.name!r}): missing({c.original!r}, i)")
+            else:
+                get = _attr("r", c.name)
+                lines.append(
+                    f"        if not ({get} or r.HasField({c.name!r})): missing({c.original!r}, i)"
+                )
+        namespace: dict[str, Any] = {"missing": self._missing}
+        exec(compile("\n".join(lines), f"<krt presence {self.where}>", "exec"), namespace)
+        return cast(Callable[[Any], None], namespace["_check"])
+
+    # decode
+
+    def decode(self, rows: Any) -> pd.DataFrame:
+        if not len(rows):
+            if self._empty is None:
+                self._empty = self._frame([r([], []) for r in self.restorers], 0)
+            return self._empty.copy()
+        if len(rows) < _GC_PAUSE_ROWS:
+            cols = self._decode_rows(rows)
+        else:
+            # Reading a big table allocates millions of objects that all survive: the cyclic
+            # GC would scan them again and again for nothing (about a tenth of the time).
+            paused = gc.isenabled()
+            gc.disable()
+            try:
+                cols = self._decode_rows(rows)
+            finally:
+                if paused:
+                    gc.enable()
+        arrays = [r(v, m) for r, (v, m) in zip(self.restorers, cols, strict=True)]
+        return self._frame(arrays, len(rows))
+
+    def _frame(self, arrays: list[Any], n: int) -> pd.DataFrame:
+        # The arrays are fresh from the restorers and owned by nobody else: no copy needed.
+        return pd.DataFrame(
+            dict(zip(self.originals, arrays, strict=True)), index=pd.RangeIndex(n), copy=False
+        )
+
+    # encode
+
+    def encode(self, msg: Any, value: Any) -> None:
+        """Append the rows of ``value`` to the (cleared) repeated field of ``msg``."""
+        df = self._as_frame(value)
+        missing = [c for c in self.originals if c not in df.columns]
+        if missing:
+            raise CodecError(
+                f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
+                f"{self.originals} (its schema)"
+            )
+        if len(df) <= _SMALL_TABLE:
+            self._encode_small(msg, df)
+            return
+        wires = [
+            self._column_wire(c, number, df[c.original])
+            for c, number in zip(self.columns, self.numbers, strict=True)
+        ]
+        data = encode_rows(self.field_number, len(df), wires)
+        try:
+            msg.MergeFromString(data)
+        except Exception as exc:  # our bug, not the user's: say so
+            raise CodecError(f"{self.where}: internal error encoding the table: {exc}") from exc
+
+    def _encode_small(self, msg: Any, df: pd.DataFrame) -> None:
+        """Cell by cell: for a few rows, numpy's per-call overhead costs more than the loop."""
+        key = tuple(df.columns)
+        positions = self._positions.get(key)
+        if positions is None:  # a node returns frames of the same columns: look them up once
+            positions = df.columns.get_indexer(self.originals).tolist()
+            if len(self._positions) < 8:
+                self._positions[key] = positions
+        rows = getattr(msg, self.field.name)
+        for i, row in enumerate(df.to_numpy(dtype=object).tolist()):
+            r = rows.add()
+            for c, j in zip(self.columns, positions, strict=True):
+                v = row[j]
+                if is_null(v):
+                    if c.kind == "double" and not c.optional and v is not None and v is not pd.NA:
+                        setattr(r, c.name, math.nan)
+                    elif not c.optional and c.kind != "timestamp":
+                        mask = np.ones(len(df), dtype=bool)
+                        mask[i] = False
+                        raise self._null_error(c, mask)
+                    continue
+                where = f"{self.where}[{c.original!r}] row {i}"
+                if c.kind == "timestamp":
+                    ns = timestamp_ns(v, where)
+                    t = getattr(r, c.name)
+                    t.seconds = ns // NS_PER_S
+                    t.nanos = ns % NS_PER_S
+                    continue
+                if c.kind in ("string", "bytes") and v.__class__ is not (
+                    str if c.kind == "string" else bytes
+                ):
+                    v = self._coerce(v, c.kind, where)
+                elif c.kind == "bool" and not isinstance(v, (bool, np.bool_)):
+                    raise CodecError(f"{where}: expected bool, got {type(v).__name__} {v!r}")
+                elif c.kind == "int64" and isinstance(v, float):
+                    if not v.is_integer():
+                        raise CodecError(f"{where}: expected int64, got float {v!r}")
+                    v = int(v)
+                elif isinstance(v, np.generic):
+                    v = v.item()
+                try:
+                    setattr(r, c.name, v)
+                except (TypeError, ValueError) as exc:
+                    raise CodecError(
+                        f"{where}: expected {c.kind}, got {type(v).__name__} {v!r} ({exc})"
+                    ) from exc
+
+    def _as_frame(self, value: Any) -> pd.DataFrame:
+        if isinstance(value, pd.DataFrame):
+            if value.columns.has_duplicates:
+                raise CodecError(f"{self.where}: the DataFrame has duplicate column names")
+            return value
+        if isinstance(value, (list, tuple)) or (
+            isinstance(value, Mapping) and all(isinstance(v, (list, tuple)) for v in value.values())
+        ):
+            try:
+                return pd.DataFrame(value)
+            except (TypeError, ValueError) as exc:
+                raise CodecError(
+                    f"{self.where}: cannot read {type(value).__name__} as a table: {exc}"
+                ) from exc
+        raise CodecError(
+            f"{self.where}: expected a pandas DataFrame (or a list of row dicts), "
+            f"got {type(value).__name__}"
+        )
+
+    def _null_error(self, c: Column, mask: np.ndarray) -> CodecError:
+        row = int(np.flatnonzero(~mask)[0])
+        return CodecError(
+            f"{self.where}: column {c.original!r} is null in row {row}, but the column is a "
+            f"non-optional {c.kind}; declare it '{c.kind}?' in the schemas: section of krt.yml, "
+            "or fill the nulls"
+        )
+
+    def _present(self, c: Column, mask: np.ndarray) -> np.ndarray | None:
+        """``mask`` of present rows, None when all are; refuses nulls in a non-optional column."""
+        if bool(mask.all()):
+            return None
+        if not c.optional:
+            raise self._null_error(c, mask)
+        return mask
+
+    def _column_wire(self, c: Column, number: int, s: pd.Series) -> ColumnWire:
+        where = f"{self.where}[{c.original!r}]"
+        kind = c.kind
+        dtype = s.dtype
+        np_dtype = dtype if isinstance(dtype, np.dtype) else None
+        if kind == "double":
+            try:
+                if np_dtype is not None and np_dtype.kind in "fiub":
+                    arr = s.to_numpy(dtype=np.float64)
+                else:
+                    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise CodecError(f"{where}: expected numbers for a double column: {exc}") from exc
+            # NaN is a valid double: a non-optional column sends it as such.
+            mask = self._present(c, ~np.isnan(arr)) if c.optional else None
+            return ColumnWire.double(number, arr, mask)
+        if kind in ("int64", "bool"):
+            arr, present = self._int_values(c, s, where)
+            return ColumnWire.varint(number, arr, self._present(c, present))
+        if kind == "timestamp":
+            ns = self._timestamp_ns(s, where)
+            present = ns != _NAT
+            secs, nanos = np.divmod(ns, NS_PER_S)
+            # NaT in a non-optional timestamp column is sent unset: a message field has presence.
+            mask = None if bool(present.all()) else present
+            return ColumnWire.timestamp(number, secs, nanos, mask)
+        return self._text_wire(c, number, s, where)
+
+    def _int_values(self, c: Column, s: pd.Series, where: str) -> tuple[np.ndarray, np.ndarray]:
+        dtype = s.dtype
+        want = "iub" if c.kind == "int64" else "b"
+        if isinstance(dtype, np.dtype):
+            if dtype.kind in want:
+                return s.to_numpy().astype(np.int64), np.ones(len(s), dtype=bool)
+            if dtype.kind == "f" and c.kind == "int64":
+                arr = s.to_numpy()
+                present = ~np.isnan(arr)
+                filled = np.where(present, arr, 0.0)
+                if not np.array_equal(filled, np.floor(filled)):
+                    raise CodecError(f"{where}: expected whole numbers for an int64 column")
+                return filled.astype(np.int64), present
+        elif pd.api.types.is_bool_dtype(dtype) or (
+            c.kind == "int64" and pd.api.types.is_integer_dtype(dtype)
+        ):
+            # nullable Int64 / boolean: values + mask
+            present = ~s.isna().to_numpy()
+            return s.to_numpy(dtype=np.int64, na_value=0), present
+        # object (or anything else): check each value
+        values = s.tolist()
+        present = np.fromiter((not is_null(v) for v in values), dtype=bool, count=len(values))
+        out = np.zeros(len(values), dtype=np.int64)
+        for i, v in enumerate(values):
+            if not present[i]:
+                continue
+            ok = (
+                isinstance(v, (bool, np.bool_))
+                if c.kind == "bool"
+                else (isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer()))
+            )
+            if not ok:
+                raise CodecError(
+                    f"{where}: row {i} holds {type(v).__name__} {v!r}; expected {c.kind}"
+                )
+            out[i] = int(v)
+        return out, present
+
+    @staticmethod
+    def _timestamp_ns(s: pd.Series, where: str) -> np.ndarray:
+        try:
+            if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+                s = pd.to_datetime(s)
+            if isinstance(s.dtype, pd.DatetimeTZDtype):
+                s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+            return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CodecError(f"{where}: expected datetimes for a timestamp column: {exc}") from exc
+
+    def _text_wire(self, c: Column, number: int, s: pd.Series, where: str) -> ColumnWire:
+        dtype = s.dtype
+        if (
+            c.kind == "string"
+            and _pa is not None
+            and isinstance(dtype, pd.StringDtype)
+            and dtype.storage == "pyarrow"
+        ):
+            # pandas' default str dtype is already UTF-8 in Arrow buffers: no Python objects.
+            arr = _pa.chunked_array(_pa.array(s.array)).combine_chunks()
+            present = ~arr.is_null().to_numpy(zero_copy_only=False)
+            mask = self._present(c, present)
+            if mask is not None:
+                arr = arr.drop_null()
+            return self._arrow_wire(number, arr, mask)
+        if isinstance(dtype, np.dtype):
+            values = s.tolist()
+        else:
+            values = s.to_numpy(dtype=object, na_value=None).tolist()
+        want = str if c.kind == "string" else bytes
+        if not all(v.__class__ is want for v in values):
+            values = [self._coerce(v, c.kind, where) for v in values]
+        if any(v is None for v in values):
+            present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+            mask = self._present(c, present)
+            values = [v for v in values if v is not None]
+        else:
+            mask = None
+        if c.kind == "string" and _pa is not None:
+            return self._arrow_wire(number, _pa.array(values, type=_pa.large_string()), mask)
+        encoded = [v.encode("utf-8") for v in values] if c.kind == "string" else values
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum(
+            np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:]
+        )
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        return ColumnWire.raw(number, data, offsets, mask)
+
+    @staticmethod
+    def _arrow_wire(number: int, arr: Any, mask: np.ndarray | None) -> ColumnWire:
+        assert _pa is not None
+        arr = arr.cast(_pa.large_string())
+        _, offsets_buf, data_buf = arr.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+        data = (
+            np.frombuffer(data_buf, dtype=np.uint8)
+            if data_buf is not None
+            else np.zeros(0, dtype=np.uint8)
+        )
+        return ColumnWire.raw(number, data, offsets, mask)
+
+    @staticmethod
+    def _coerce(v: Any, kind: str, where: str) -> Any:
+        if is_null(v):
+            return None
+        if kind == "bytes":
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                return bytes(v)
+            if isinstance(v, str):
+                return v.encode("utf-8")
+            raise CodecError(f"{where}: expected bytes, got {type(v).__name__} {v!r}")
+        if isinstance(v, str):
+            return v
+        if isinstance(v, bytes):
+            return v.decode("utf-8", "replace")
+        if isinstance(v, (Mapping, list, tuple, set, np.ndarray)):
+            raise CodecError(f"{where}: expected text, got {type(v).__name__} {v!r}")
+        # Mixed object columns are typed `string` (see infer.py): send their text.
+        return str(v)
+
+
+# --- the message codec ----------------------------------------------------------------------
