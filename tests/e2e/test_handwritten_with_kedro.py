@@ -1,22 +1,27 @@
 """examples/handwritten_with_kedro: a hand-written KRT with a Kedro project as one node.
 
-Built with the example's own build.py (real protoc, the trained project copied in), validated,
-served with `kedro-krt serve FOLDER` and called over real gRPC.
+Built with `kedro-krt build` from the example's own krt-build.yml (real protoc, the trained
+project copied in), validated, served with `kedro-krt serve FILE.krt` and called over real gRPC.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import grpc
 import pandas as pd
 import pytest
 from e2e_helpers import BIN, ReflectedRpc, ServedKrt, as_parsed, kedro_reference
+
+from kedro_krt.build import build_krt
+from kedro_krt.krt.archive import read_krt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
+from build_helpers import example_copy  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -32,24 +37,17 @@ REQUEST = {
 }
 
 
-def _build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("handwritten_build", EXAMPLE / "build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def krt_file(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`kedro-krt build` of the example, its krt-build.yml pointed at the trained project."""
+    work = tmp_path_factory.mktemp("handwritten")
+    source = example_copy("handwritten_with_kedro", work / "handwritten_with_kedro", trained_project)
+    return build_krt(source, work / "dist" / "shuttle-quote.krt").path
 
 
 @pytest.fixture(scope="module")
-def krt_folder(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build_module().build(  # type: ignore[no-any-return]
-        trained_project, tmp_path_factory.mktemp("handwritten") / "shuttle-quote"
-    )
-
-
-@pytest.fixture(scope="module")
-def quote(krt_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflectedRpc]:
-    server = ServedKrt(krt_folder, tmp_path_factory.mktemp("serve-handwritten"))
+def quote(krt_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReflectedRpc]:
+    server = ServedKrt(krt_file, tmp_path_factory.mktemp("serve-handwritten"))
     try:
         server.wait_serving()
         rpc = ReflectedRpc(server.address, "Quote")
@@ -79,14 +77,19 @@ def _expected(project: Path, request: dict, params: dict | None = None) -> pd.Se
     return kedro_reference(project, as_parsed(row), params).iloc[0]
 
 
-def test_the_built_folder_is_a_valid_krt(krt_folder: Path) -> None:
-    assert (krt_folder / "kedro_project" / "conf" / "base" / "catalog.yml").is_file()
-    assert not (krt_folder / "kedro_project" / "conf" / "local").exists()
+def test_the_built_krt_is_valid(krt_file: Path) -> None:
+    files = read_krt(krt_file)
+    assert "kedro_project/conf/base/catalog.yml" in files
+    assert not any(name.startswith("kedro_project/conf/local") for name in files)
+    assert any(name.startswith("kedro_project/data/06_models/") for name in files)
+    assert "lib/kedro_krt/runtime/session.py" in files
+    assert {"docs/README.md", "requirements.txt", "Dockerfile"} <= set(files)
+    assert not {"README.md", "krt-build.yml", ".krtignore"} & set(files)
     for node in ("price", "present"):
-        assert (krt_folder / "src" / node / "public_input_pb2.py").is_file()
-        assert (krt_folder / "src" / node / "internal_nodes_pb2.py").is_file()
+        assert f"src/{node}/public_input_pb2.py" in files
+        assert f"src/{node}/internal_nodes_pb2.py" in files
     result = subprocess.run(
-        [str(BIN / "kedro-krt"), "validate", str(krt_folder)],
+        [str(BIN / "kedro-krt"), "validate", str(krt_file)],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr

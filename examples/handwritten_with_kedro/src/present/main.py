@@ -1,6 +1,8 @@
 """Node 'present': plain Python after the Kedro node; it turns the quote into a sentence.
 
-It needs neither Kedro nor kedro-krt, so it runs on a stock kre-py image.
+It needs neither Kedro nor kedro-krt; its *_pb2.py files, compiled by `kedro-krt build` with
+today's protoc, need a current protobuf, so it runs on the same image as node 'price' (kre-py's
+images have protobuf 3.20).
 """
 
 from internal_nodes_pb2 import Priced

@@ -12,8 +12,8 @@ import pandas as pd
 from internal_nodes_pb2 import Priced
 from public_input_pb2 import QuoteRequest
 
-# A KRT built with `build.py --with-lib` carries kedro_krt in lib/ (for a runner image that has
-# Kedro but not kedro-krt); under `kedro-krt serve` the installed package is used.
+# `kedro-krt build` vendors kedro_krt in lib/ (the runner image built from the .krt's
+# Dockerfile puts it on PYTHONPATH too); under `kedro-krt serve` the installed package is used.
 _LIB = Path(__file__).resolve().parents[2] / "lib"
 if _LIB.is_dir() and str(_LIB) not in sys.path:
     sys.path.append(str(_LIB))
