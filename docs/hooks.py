@@ -5,6 +5,8 @@ A page asks for a table with a marker comment on a line of its own, e.g.
 
 * ``config-table``: every key of ``conf/<env>/krt.yml``, from
   :func:`kedro_krt.config.describe_schema`;
+* ``build-config-table``: every key of ``krt-build.yml``, from
+  :func:`kedro_krt.build.config.describe_build_schema`;
 * ``dtype-table`` / ``value-table`` / ``hint-table``: the proto type kedro-krt gives real pandas
   columns, Python values and type hints, found by running :mod:`kedro_krt.schema.infer` on them;
 * ``schema-words``: the scalar names and aliases accepted under ``schemas:``;
@@ -29,6 +31,7 @@ MARKER = re.compile(r"^<!-- kedro-krt: ([a-z-]+) -->$", re.MULTILINE)
 
 #: Exceptions that carry a message meant for the user (the CLI prints them without traceback).
 USER_ERRORS = (
+    "BuildError",
     "CompileError",
     "ConfigError",
     "PackageError",
@@ -371,8 +374,19 @@ def validator_table() -> str:
     return "\n".join(rows)
 
 
+def build_config_table() -> str:
+    """One row per key of krt-build.yml: path, type, what it does."""
+    from kedro_krt.build.config import describe_build_schema
+
+    rows = ["| key | type | what it does |", "|---|---|---|"]
+    for path, type_name, doc in describe_build_schema():
+        rows.append(f"| {_code(path)} | {_cell(type_name)} | {_cell(doc)} |")
+    return "\n".join(rows)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "config-table": config_table,
+    "build-config-table": build_config_table,
     "dtype-table": dtype_table,
     "value-table": value_table,
     "hint-table": hint_table,
