@@ -244,14 +244,14 @@ def build_krt(
         raise BuildError(f"{source}: not a folder; give the folder that holds krt.yml")
     if not (root / "krt.yml").is_file():
         raise BuildError(f"{source}: no krt.yml at the root of this folder, so it is not a KRT")
-    skip: list[str] = []
-    if output is not None:
-        with contextlib.suppress(ValueError):  # an output outside the folder is never walked
-            skip.append(Path(output).resolve().relative_to(root).as_posix())
     say("reading the KRT source folder")
-    tree = collect_tree(root, skip)
+    tree = collect_tree(root)
     files = tree.files
     manifest = _manifest(files, version)
+    dest = Path(output) if output is not None else Path("dist") / f"{manifest.version}.krt"
+    with contextlib.suppress(ValueError):  # an output outside the folder was never read
+        # The .krt being written (an earlier build's) is never packed into itself.
+        files.pop(dest.resolve().relative_to(root).as_posix(), None)
     config = load_build_config(root)
     warnings: list[str] = list(tree.ignore.folder_warnings(files))
     handwritten = set(files)
@@ -297,7 +297,6 @@ def build_krt(
         raise BuildError(f"the KRT does not validate:\n{listing}")
     warnings.extend(f"{p.location}: {p.message}" for p in checked if p.severity == "warning")
 
-    dest = Path(output) if output is not None else Path("dist") / f"{manifest.version}.krt"
     executable = sorted(tree.executable & set(files))
     say(f"writing {len(files)} files")
     try:

@@ -245,3 +245,20 @@ def test_a_krt_without_kedro_nodes_builds_as_kli_would(tmp_path: Path) -> None:
     assert "src/prep/internal_nodes_pb2.py" in files and "src/prep/utils.py" in files
     # The stock kre-py images cannot import today's gencode: the build says so.
     assert any("protobuf (3.20) cannot import" in w for w in result.warnings)
+
+
+def test_the_default_output_is_never_packed_into_the_next_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "handwritten_krt"
+    source = tmp_path / "plain"
+    shutil.copytree(fixture, source)
+    monkeypatch.chdir(source)
+    first = build_krt(Path("."))
+    assert first.path == Path("dist/handwritten-v1.krt")
+    data = first.path.read_bytes()
+    second = build_krt(Path("."))
+    assert "dist/handwritten-v1.krt" not in read_krt(second.path)
+    assert second.path.read_bytes() == data
