@@ -70,16 +70,21 @@ def time_loop(
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], Any]], *, max_iters: int, max_seconds: float, warmup: int = 20
+    fns: dict[str, Callable[[], Any]], *, max_iters: int, max_seconds: float, warmup: int = 20,
+    setups: dict[str, Callable[[], Any]] | None = None,
 ) -> dict[str, Timing]:
     """Time several paths call by call, alternating, so that they see the same machine.
 
     On a shared 2-core machine, timing one path for seconds and then the other lets a burst of
     load land on one of them only; alternating makes the ratio (and the paired difference, see
     :func:`paired_overhead_ms`) trustworthy. The order alternates too, against cache bias.
+    ``setups`` (by path name) runs untimed right before each call of that path (fresh inputs).
     """
+    setups = setups or {}
     for _ in range(warmup):
-        for fn in fns.values():
+        for name, fn in fns.items():
+            if name in setups:
+                setups[name]()
             fn()
     names = list(fns)
     samples: dict[str, list[float]] = {k: [] for k in names}
@@ -89,6 +94,8 @@ def time_interleaved(
     while i < max_iters:
         order = names if i % 2 == 0 else names[::-1]
         for name in order:
+            if name in setups:
+                setups[name]()
             start = clock()
             fns[name]()
             samples[name].append(clock() - start)

@@ -3,7 +3,8 @@
 It prepares a scratch copy of ``example_project`` (generated data, a trained model, a
 ``grouping: single`` conf env, a bench-only ``boot_inference`` pipeline for kedro-boot), packages
 both KRTs, then runs each measurement in a process of its own (see ``benchmarks/README.md``).
-The ``--nats`` rows also build a trivial one-node KRT by hand (``benchmarks/trivial.py``).
+The ``--nats`` rows also build a trivial one-node KRT by hand (``benchmarks/trivial.py``); the
+copy-protection rows a spaceflights-shaped project (``benchmarks/protection.py``).
 Targets are reported as pass/miss, never asserted. ``--only GROUPS`` runs some rows and prints.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
+from benchmarks.protection import write_flights
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -380,6 +382,8 @@ def build_table(r: dict[str, Any]) -> Rows:
         rows += _table_payload(r)
     if "memory" in r:
         rows += _table_memory(r)
+    if "protection_flights" in r:
+        rows += _table_protection(r)
     if "nats_rss" in r:
         m = r["nats_rss"]
         rows.append(("5", "server RSS at SERVING, process tree: --workers 1 / --nats (3 nodes)",
@@ -562,6 +566,96 @@ def _table_memory(r: dict[str, Any]) -> Rows:
              f"{m['rss_ready_mb']:.1f} MB at SERVING", "", "< 5 MB", verdict(growth < 5))]
 
 
+def _us(v: float) -> str:
+    return f"{v:.0f} us"
+
+
+def _cost(x: dict[str, Any]) -> str:
+    """A paired cost with its 95 % confidence interval."""
+    lo, hi = x.get("ci95_us", (float("nan"), float("nan")))
+    return f"{_us(x['cost_us'])} (95 % CI {lo:.0f} to {hi:.0f})"
+
+
+def _shared(shared: dict[str, list[str]]) -> str:
+    """The example's values loaded once, by how the plan hands them over."""
+    by_ref = sorted(d for d, (mode, _) in shared.items() if mode == "assign")
+    copied = sorted(f"{d} ({m})" for d, (m, _) in shared.items() if m not in ("assign", ""))
+    immutable = [d for d, (mode, _) in shared.items() if not mode]
+    parts = []
+    if by_ref:
+        parts.append(f"by reference (no node changed it in the trial run): {', '.join(by_ref)}")
+    if copied:
+        parts.append(f"copied: {', '.join(copied)}")
+    if immutable:
+        parts.append(f"{len(immutable)} immutable parameters (checked, never copied)")
+    return "; ".join(parts)
+
+
+def _copies(c: dict[str, Any]) -> str:
+    """How many values one message copied, and which."""
+    if not c["copies"]:
+        return f"0 copies ({c['checks']} checks)"
+    which = ", ".join(f"{k}{f' x{n}' if n > 1 else ''}" for k, n in sorted(c["by_dataset"].items()))
+    return f"{c['copies']}: {which}"
+
+
+def _table_protection(r: dict[str, Any]) -> Rows:
+    """Row 7: what Kedro's copy semantics cost per message (``benchmarks/protection.py``)."""
+    rows: Rows = []
+    f = r["protection_flights"]
+    x = f["request"]
+    h, c, cl = x["handlers"], x["calls"], x["call_lists"]
+    rows.append(("7", f"copy protection, spaceflights-shaped KRT ({len(f['nodes'])} KRT nodes, "
+                 f"{x['rows']}-row request): handlers, protected - all `assign` (paired)",
+                 f"{_cost(h)} per message ({_ms(h['protected']['median_ms'])})",
+                 f"all-assign KRT {_ms(h['assign']['median_ms'])}", f"{h['ratio']:.2f}x", "",
+                 ""))
+    rows.append(("7", "  of which the protection itself: the Kedro calls, protected - the same "
+                 "calls on inputs deep-copied beforehand (paired, no codec)",
+                 _cost(c), f"{_ms(c['fresh']['median_ms'])} (calls, fresh inputs)",
+                 f"{c['ratio']:.2f}x", "", ""))
+    rows.append(("7", "  the rest: the all-assign KRT's wrong inputs take cheaper paths "
+                 "(fresh inputs - all assign, calls)", _us(c["fresh_minus_assign_us"]), "", "",
+                 "", ""))
+    rows.append(("7", "  the copies alone: CallLists with stubbed functions, protected - "
+                 "unprotected (paired)",
+                 f"{_cost(cl)}; {_copies(x['copies'])} per message",
+                 _ms(cl["bare"]["median_ms"]), f"{cl['ratio']:.1f}x", "", ""))
+    big = next((v for k, v in f.items() if k.startswith("request_")), None)
+    if big:
+        rows.append(("7", f"  same, {big['rows']:,}-row request: handlers / protection itself "
+                     "/ copies alone",
+                     f"{_us(big['handlers']['cost_us'])} / {_us(big['calls']['cost_us'])} / "
+                     f"{_us(big['call_lists']['cost_us'])}",
+                     f"all-assign KRT {_ms(big['handlers']['assign']['median_ms'])}",
+                     f"{big['handlers']['ratio']:.2f}x", "", ""))
+    san = f["sanity"]
+    n = len(san["expected"])
+    wrong = sum(1 for ok in san["assign_equal_per_request"] if not ok)
+    ok = san["protected_equal"] and san["assign_differs"]
+    rows.append(("7", f"  replies to {n} requests in a row against Kedro's SequentialRunner "
+                 "(sanity): protected / all assign",
+                 f"{'equal' if san['protected_equal'] else 'DIFFER'} / differ on {wrong} of {n}",
+                 "", "", "equal / differ", verdict(ok)))
+    for key, label in (("protection_namespace", "3 nodes"), ("protection_single", "single")):
+        e = r.get(key)
+        if not e:
+            continue
+        h, c, cl = e["handlers"], e["calls"], e["call_lists"]
+        rows.append(("7", f"copy protection, the example ({label}): values copied per message",
+                     _copies(e["copies"]), _shared(e["shared"]), "", "", ""))
+        handlers = h["unprotected"]["median_ms"]
+        rows.append(("7", f"  the example ({label}): protected - an unprotected CallList, "
+                     "CallLists alone (stubbed functions, paired)", _cost(cl),
+                     f"unprotected handlers {_ms(handlers)}",
+                     f"+{cl['cost_us'] / 10 / handlers:.2f} % of the handlers", "same replies",
+                     verdict(bool(e["same_replies"]))))
+        rows.append(("7", f"  the example ({label}): the same, handlers / Kedro calls (paired; "
+                     "below what a median of ms-long user code resolves)",
+                     f"{_cost(h)} / {_cost(c)}", "", "", "", ""))
+    return rows
+
+
 def _table_cold(r: dict[str, Any]) -> Rows:
     rows: Rows = []
     c = r["cold"]
@@ -629,7 +723,7 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 
 
 #: Groups of rows ``--only`` can pick; the default runs them all.
-GROUPS = ("inproc", "payload", "serve", "nats")
+GROUPS = ("inproc", "payload", "serve", "nats", "copies")
 
 
 def run_all(
@@ -667,6 +761,9 @@ def run_all(
         _progress("row 1: KedroSession per request")
         r["naive"] = _measure("inproc", "naive", "--project", str(project))
 
+    if "copies" in only:
+        copies_rows(r, work, project, dir_ns, dir_single)
+
     if "payload" in only:
         _progress("row 4: payload scaling")
         r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"))
@@ -688,6 +785,31 @@ def run_all(
         nats_rows(r, cold, work, krt_ns, dir_ns, request, load_seconds)
     r["cold"] = cold
     return r
+
+
+def copies_rows(
+    r: dict[str, Any], work: Path, project: Path, dir_ns: Path, dir_single: Path
+) -> None:
+    """Row 7: the spaceflights-shaped project packaged as it is and with every dataset in
+    ``assign``, Kedro's replies to the same requests, then the example's two KRTs."""
+    _progress("row 7: the spaceflights-shaped project, packaged protected and all-assign")
+    dirs = {}
+    for name, assign in (("flights", False), ("flights-assign", True)):
+        proj = write_flights(work / name, assign=assign)
+        krt, _ = package(proj, "krt", "--pipeline", "flights")
+        dirs[name] = unpack(krt, work / f"krt-{name}")
+    expect = work / "flights-expected.json"
+    expect.write_text(json.dumps(_measure("protection", "expect", "--project",
+                                          str(work / "flights"))), encoding="utf-8")
+    _progress("row 7: protected against all-assign (handlers, calls, CallLists)")
+    r["protection_flights"] = _measure(
+        "protection", "flights", "--protected", str(dirs["flights"]), "--assign",
+        str(dirs["flights-assign"]), "--expect", str(expect),
+    )
+    _progress("row 7: the example (3 nodes, single), protected against an unprotected CallList")
+    for key, krt_dir in (("protection_namespace", dir_ns), ("protection_single", dir_single)):
+        r[key] = _measure("protection", "example", "--krt-dir", str(krt_dir), "--project",
+                          str(project))
 
 
 def serve_rows(
