@@ -35,12 +35,11 @@ from kedro_krt.runner.config import RunnerConfig
 from kedro_krt.runner.envelope import compress_if_needed
 from kedro_krt.runtime.context import (
     PREDICTION_COLLECTION,
-    PREDICTION_ERRORS,
     ContextBase,
     ContextDB,
     ContextMeasurement,
+    ContextPrediction,
     JsonLines,
-    prediction_document,
 )
 
 __all__ = ["RunnerContext", "local_folder"]
@@ -125,37 +124,6 @@ class RunnerDB:
         return list(self._mongo[MONGO_DATA_DB][coll].find(query))
 
 
-class RunnerPrediction:
-    """``ctx.prediction``: classification metrics through the mongo-writer, checked as KRE."""
-
-    ERR_MISSING_VALUES = PREDICTION_ERRORS[0]
-    ERR_NEW_LABELS = PREDICTION_ERRORS[1]
-
-    def __init__(self, config: RunnerConfig, request: Request, logger: logging.Logger) -> None:
-        self._config = config
-        self._request = request
-        self._logger = logger
-
-    async def save(
-        self,
-        predicted_value: str = "",
-        true_value: str = "",
-        extra: dict[str, Any] | None = None,
-        utcdate: dt.datetime | None = None,
-        error: str = "",
-    ) -> None:
-        """Store one prediction in ``classificationMetrics`` (raises where kre-py raises)."""
-        doc = prediction_document(
-            predicted_value, true_value, extra, utcdate, error,
-            version=self._config.version, version_id=self._config.version_id,
-        )
-        payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
-        await _writer_request(
-            self._request, self._config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S,
-            self._logger, "metric",
-        )
-
-
 class RunnerMeasurement:
     """``ctx.measurement``: InfluxDB points, batched, with the ``version`` tag."""
 
@@ -223,7 +191,14 @@ class RunnerContext(ContextBase):
     ) -> None:
         super().__init__(node=config.node_name, base_path=config.base_path, logger=logger)
         self.db = RunnerDB(config, request, logger)
-        self.prediction = RunnerPrediction(config, request, logger)
+        async def send(doc: dict[str, Any]) -> None:
+            payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
+            await _writer_request(
+                request, config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S, logger,
+                "metric",
+            )
+
+        self.prediction = ContextPrediction(config.version, config.version_id, send)
         self.measurement = RunnerMeasurement(config)
         self._early_reply = early_reply
 

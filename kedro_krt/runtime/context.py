@@ -207,13 +207,19 @@ def _utc_rfc3339(when: dt.datetime) -> str:
 
 
 class ContextPrediction:
-    """``ctx.prediction``: classification metrics, validated as KRE validates them."""
+    """``ctx.prediction``: classification metrics, validated as KRE validates them.
+
+    ``sink`` stores the finished document: a local file here, KRE's mongo-writer under the
+    runner.
+    """
 
     ERR_MISSING_VALUES = PREDICTION_ERRORS[0]
     ERR_NEW_LABELS = PREDICTION_ERRORS[1]
 
-    def __init__(self, store: JsonLines, version: str, version_id: str) -> None:
-        self._store = store
+    def __init__(
+        self, version: str, version_id: str, sink: Callable[[dict[str, Any]], Awaitable[None]]
+    ) -> None:
+        self._sink = sink
         self._version = version
         self._version_id = version_id
 
@@ -230,16 +236,11 @@ class ContextPrediction:
         Raises exactly when KRE raises: ``error`` not one of KRE's two names, or (without an
         error) a predicted or true value that is not a non-empty string, or a non-UTC date.
         """
-        self._store.append(
-            PREDICTION_COLLECTION,
-            {
-                "_id": uuid.uuid4().hex,
-                **prediction_document(
-                    predicted_value, true_value, extra, utcdate, error,
-                    version=self._version, version_id=self._version_id,
-                ),
-            },
+        doc = prediction_document(
+            predicted_value, true_value, extra, utcdate, error,
+            version=self._version, version_id=self._version_id,
         )
+        await self._sink(doc)
 
 
 def prediction_document(
@@ -393,7 +394,10 @@ class KreContext(ContextBase):
         store = JsonLines(self.state_dir / "db")
         self.db = ContextDB(store, self.logger)
         self.measurement = ContextMeasurement(JsonLines(self.state_dir), version)
-        self.prediction = ContextPrediction(store, version, version_id or version)
+        async def keep(doc: dict[str, Any]) -> None:
+            store.append(PREDICTION_COLLECTION, {"_id": uuid.uuid4().hex, **doc})
+
+        self.prediction = ContextPrediction(version, version_id or version, keep)
 
     def __repr__(self) -> str:
         return f"KreContext(version={self.version!r}, node={self.node!r})"
