@@ -260,6 +260,7 @@ def build_krt(
     protos = CompiledProtos.compile(_root_protos(files))
 
     kedro_nodes = _plan_kedro(root, manifest, config, files, protos, say)
+    dockerfile = False
     for node in kedro_nodes:
         if node.plan is not None:
             folder = posixpath.dirname(node.src)
@@ -277,7 +278,7 @@ def build_krt(
         say("adding the kedro_krt runtime and the runner image's files")
         files.update(runtime_files())
         _requirements(kedro_nodes, config, protos, files, handwritten, warnings)
-        _dockerfile(manifest, kedro_nodes, files, handwritten, warnings)
+        dockerfile = _dockerfile(manifest, kedro_nodes, files, handwritten, warnings)
     elif config.requirements:
         warnings.append(
             f"`requirements:` of {BUILD_FILE} is for the runner image of nodes made from "
@@ -307,13 +308,13 @@ def build_krt(
 
     report = render_build_report(
         manifest=manifest,
-        files=files,
         executable=set(executable),
         left_out=tree.left_out,
         ignore_rules=len(tree.ignore.rules),
         nodes=kedro_nodes,
         placed=placed,
         warnings=warnings,
+        dockerfile=dockerfile,
     )
     return BuildResult(
         path=dest,
@@ -523,9 +524,10 @@ def _dockerfile(
     files: dict[str, bytes],
     handwritten: set[str],
     warnings: list[str],
-) -> None:
+) -> bool:
+    """Write the runner image's Dockerfile unless the folder has one; whether it was written."""
     if "Dockerfile" in handwritten:
-        return
+        return False
     images = {n.name: n.image for n in manifest.nodes}
     used = sorted({images[n.name] for n in nodes})
     if len(used) > 1:
@@ -534,3 +536,4 @@ def _dockerfile(
             f"Dockerfile builds {used[0]}: one runner image serves them all"
         )
     files["Dockerfile"] = generate.dockerfile_for(manifest.version, used[0]).encode()
+    return True

@@ -63,7 +63,7 @@ def render_kedro_node(node: KedroNode) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _kind(name: str, src: str, kedro: Mapping[str, KedroNode], files: Mapping[str, bytes]) -> str:
+def _kind(name: str, src: str, kedro: Mapping[str, KedroNode]) -> str:
     if name in kedro:
         node = kedro[name]
         what = "generated from" if node.generated else "hand-written, with"
@@ -76,13 +76,13 @@ def _kind(name: str, src: str, kedro: Mapping[str, KedroNode], files: Mapping[st
 def render_build_report(
     *,
     manifest: Manifest,
-    files: Mapping[str, bytes],
     executable: set[str],
     left_out: Sequence[str],
     ignore_rules: int,
     nodes: Sequence[KedroNode],
     placed: Mapping[str, Sequence[str]],
     warnings: Sequence[str],
+    dockerfile: bool = False,
 ) -> str:
     """The whole report of a build."""
     kedro = {n.name: n for n in nodes}
@@ -96,7 +96,7 @@ def render_build_report(
     for i, spec in enumerate(manifest.nodes, 1):
         src = posixpath.normpath(spec.src)
         mark = " (executable)" if src in executable else ""
-        rows.append([f"{i}.", spec.name, f"{src}{mark}", _kind(spec.name, src, kedro, files)])
+        rows.append([f"{i}.", spec.name, f"{src}{mark}", _kind(spec.name, src, kedro)])
     lines += _table(rows, "  ")
     lines.append("Workflows:")
     for wf in manifest.workflows:
@@ -113,7 +113,7 @@ def render_build_report(
             "Runtime: kedro_krt vendored in lib/; requirements.txt merged from "
             + ", ".join(sorted({f"{n.project.project_name}" for n in nodes}))
             + " and kedro_krt's own"
-            + ("; Dockerfile generated" if b"kedro-krt" in files.get("Dockerfile", b"") else "")
+            + ("; Dockerfile generated" if dockerfile else "; the folder's own Dockerfile kept")
         )
     if warnings:
         lines.append("Warnings:")

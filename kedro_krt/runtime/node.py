@@ -143,9 +143,12 @@ class KrtNode:
         ]
         self._carry = FieldCopy(self.input_cls, self.output_cls, carried)
         # A parameter read from a field of its own (kedro-krt build) keeps the project's value
-        # when the field is unset.
+        # when the field is unset (a field with presence: not set; else: decoded as None).
+        fields = self.input_cls.DESCRIPTOR.fields_by_name
         self._field_parameters = tuple(
-            f.original for f in decode if f.original.startswith("params:")
+            (f.original, f.name, bool(fields[f.name].has_presence))
+            for f in decode
+            if f.original.startswith("params:")
         )
 
     @property
@@ -200,9 +203,9 @@ class KrtNode:
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc
         params = decoded.pop(PARAMETERS_FIELD, None)
-        for name in self._field_parameters:
-            if decoded.get(name) is None:
-                decoded.pop(name, None)
+        for dataset, field, presence in self._field_parameters:
+            if (presence and not msg.HasField(field)) or decoded.get(dataset) is None:
+                decoded.pop(dataset, None)
         values = session.run(decoded, params, self._outputs)
         if self._encode_parameters and params is not None:
             values[PARAMETERS_FIELD] = params
