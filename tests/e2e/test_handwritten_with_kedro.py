@@ -21,7 +21,7 @@ from kedro_krt.build import build_krt
 from kedro_krt.krt.archive import read_krt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
-from build_helpers import example_copy  # noqa: E402
+from build_helpers import example_copy
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,8 @@ REQUEST = {
 def krt_file(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`kedro-krt build` of the example, its krt-build.yml pointed at the trained project."""
     work = tmp_path_factory.mktemp("handwritten")
-    source = example_copy("handwritten_with_kedro", work / "handwritten_with_kedro", trained_project)
+    name = "handwritten_with_kedro"
+    source = example_copy(name, work / name, trained_project)
     return build_krt(source, work / "dist" / "shuttle-quote.krt").path
 
 

@@ -22,7 +22,7 @@ from e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 from kedro_krt.build import build_krt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
-from build_helpers import example_copy  # noqa: E402
+from build_helpers import example_copy
 
 pytestmark = pytest.mark.slow
 
