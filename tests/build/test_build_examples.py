@@ -262,3 +262,19 @@ def test_the_default_output_is_never_packed_into_the_next_build(
     second = build_krt(Path("."))
     assert "dist/handwritten-v1.krt" not in read_krt(second.path)
     assert second.path.read_bytes() == data
+
+
+def test_stale_generated_code_is_replaced_and_krt_yml_cannot_be_left_out(tmp_path: Path) -> None:
+    import shutil
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "handwritten_krt"
+    source = tmp_path / "plain"
+    shutil.copytree(fixture, source)
+    (source / "src" / "prep" / "public_input_pb2.py").write_text("# protoc 3.6 made this\n")
+    result = build_krt(source, tmp_path / "plain.krt")
+    assert b"protoc 3.6" not in read_krt(result.path)["src/prep/public_input_pb2.py"]
+    assert any(w.startswith("src/prep/public_input_pb2.py: replaced by protoc") for w in
+               result.warnings)
+    (source / ".krtignore").write_text("*.yml\n")
+    with pytest.raises(BuildError, match=r"krt\.yml is missing .* left out by \.krtignore"):
+        build_krt(source, tmp_path / "none.krt")
