@@ -508,4 +508,4 @@ def _build_decisions(
     return out
 
 
-__all__ = ["FieldMapping", "KedroNode", "TypeSpec", "node_messages", "plan_kedro_node"]
+__all__ = ["FieldMapping", "KedroNode", "describe_type", "node_messages", "plan_kedro_node"]
