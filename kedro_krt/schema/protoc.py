@@ -16,8 +16,6 @@ from types import ModuleType
 
 from google.protobuf import descriptor_pb2
 
-from kedro_krt.krt.proto import run_protoc
-
 __all__ = ["ProtoCompileError", "compile_protos", "descriptor_set", "import_generated"]
 
 class ProtoCompileError(Exception):
@@ -31,6 +29,14 @@ class ProtoCompileError(Exception):
             "This is a bug in kedro-krt's proto generation if the proto was generated; "
             "if you wrote it, fix the line protoc names."
         )
+
+
+def _run_protoc(args: list[str]) -> tuple[int, str]:
+    # Imported here: this module is vendored into every .krt (the runtime imports
+    # import_generated from it), and kedro_krt.krt is not.
+    from kedro_krt.krt.proto import run_protoc
+
+    return run_protoc(args)
 
 
 def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = True) -> list[Path]:
@@ -54,7 +60,7 @@ def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = Tru
         args = [f"-I{src}", f"--python_out={gen}"]
         if pyi:
             args.append(f"--pyi_out={gen}")
-        code, stderr = run_protoc([*args, *names])
+        code, stderr = _run_protoc([*args, *names])
         if code != 0:
             raise ProtoCompileError(names, stderr.replace(str(src) + "/", ""))
         written = []
@@ -86,7 +92,7 @@ def descriptor_set(sources: Mapping[str, str]) -> descriptor_pb2.FileDescriptorS
             "--include_imports",
             f"--descriptor_set_out={out}",
         ]
-        code, stderr = run_protoc([*args, *names])
+        code, stderr = _run_protoc([*args, *names])
         if code != 0:
             raise ProtoCompileError(names, stderr.replace(str(src) + "/", ""))
         return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
