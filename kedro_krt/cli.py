@@ -406,7 +406,8 @@ def call_project_cmd(
 @click.group()
 @click.version_option(package_name="kedro-krt")
 def main() -> None:
-    """kedro-krt commands that need no Kedro project: validate, serve, call and deploy KRTs."""
+    """kedro-krt commands that need no Kedro project: build, validate, serve, call and deploy
+    KRTs."""
 
 
 @main.command(name="validate")
@@ -627,3 +628,12 @@ def deploy_cmd(krt_file: Path, **options: Any) -> None:
         target = _deploy_target(options)
         token = _read_token(target)
         _run_deploy(krt_file, target, token, options, from_project=False)
+
+
+def _register_build() -> None:
+    from kedro_krt.build.command import build_command
+
+    main.add_command(build_command, name="build")
+
+
+_register_build()

@@ -40,7 +40,7 @@ GLOBAL_COMMANDS = list(_walk(main))
 def test_the_commands_we_expect_exist() -> None:
     expected = ("init", "compile", "package", "validate", "serve", "call", "deploy")
     assert {("krt", c) for c in expected} <= set(PROJECT_COMMANDS)
-    assert {("validate",), ("serve",), ("call",), ("deploy",)} <= set(GLOBAL_COMMANDS)
+    assert {("build",), ("validate",), ("serve",), ("call",), ("deploy",)} <= set(GLOBAL_COMMANDS)
 
 
 @pytest.mark.parametrize("path", PROJECT_COMMANDS, ids=" ".join)
