@@ -7,7 +7,6 @@ import functools
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,28 +52,9 @@ HELP_UI = "Base URL of KRE's admin UI, when it is not the API's with `api.` chan
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from kedro_krt.compiler.analysis import CompileError
-    from kedro_krt.config import ConfigError
-    from kedro_krt.deploy.errors import DeployError
-    from kedro_krt.krt.archive import KrtArchiveError
-    from kedro_krt.package import PackageError
-    from kedro_krt.runtime.errors import RuntimeSetupError
-    from kedro_krt.schema.protoc import ProtoCompileError
-    from kedro_krt.schema.types import SchemaError
-    from kedro_krt.serve.errors import ServeError
+    from kedro_krt.errors import user_errors
 
-    return (
-        CompileError,
-        ConfigError,
-        DeployError,
-        KrtArchiveError,
-        PackageError,
-        ProtoCompileError,
-        SchemaError,
-        ServeError,
-        RuntimeSetupError,
-        FileNotFoundError,
-    )
+    return user_errors()
 
 
 @contextlib.contextmanager
@@ -84,10 +64,9 @@ def _friendly() -> Iterator[None]:
     Kedro's own noise (deprecations, dotted dataset names, resolver registration) is hidden
     while the command runs; the process's warning filters are restored after it.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*dataset names contain '.'.*")
-        warnings.filterwarnings("ignore", message=".*register_new_resolver.*")
+    from kedro_krt.errors import kedro_noise_hidden
+
+    with kedro_noise_hidden():
         try:
             yield
         except _user_errors() as exc:

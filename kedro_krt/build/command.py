@@ -7,7 +7,6 @@ kedro_krt.cli; `python -m kedro_krt.build` runs it too.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,35 +24,18 @@ HELP_QUIET = "Print only the path of the .krt (and the warnings)."
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from kedro_krt.build.errors import BuildError
-    from kedro_krt.compiler.analysis import CompileError
-    from kedro_krt.config import ConfigError
-    from kedro_krt.krt.archive import KrtArchiveError
-    from kedro_krt.package import PackageError
-    from kedro_krt.runtime.errors import RuntimeSetupError
-    from kedro_krt.schema.protoc import ProtoCompileError
-    from kedro_krt.schema.types import SchemaError
+    from kedro_krt.errors import user_errors
 
-    return (
-        BuildError,
-        CompileError,
-        ConfigError,
-        KrtArchiveError,
-        PackageError,
-        ProtoCompileError,
-        RuntimeSetupError,
-        SchemaError,
-    )
+    return user_errors()
 
 
 @contextmanager
 def _quiet_kedro() -> Iterator[None]:
     """Kedro's own noise while it opens projects (its logging setup, deprecations, dotted
     dataset names) is not the build's report; filters and levels are restored after."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*dataset names contain '.'.*")
-        warnings.filterwarnings("ignore", message=".*register_new_resolver.*")
+    from kedro_krt.errors import kedro_noise_hidden
+
+    with kedro_noise_hidden():
         logging.disable(logging.INFO)
         try:
             yield
