@@ -218,3 +218,20 @@ def test_common_errors_quote_real_messages() -> None:
                 assert piece in corpus, f"errors.md quotes a message the code lacks: {piece!r}"
                 checked += 1
     assert checked >= 15
+
+
+@pytest.mark.slow
+def test_api_page_is_generated_from_the_code(site: Path) -> None:
+    """mkdocstrings rendered the signatures and docstrings, not the `:::` directives."""
+    text = _text(site / "reference" / "api" / "index.html")
+    assert ":::" not in text, "an mkdocstrings directive was left as text"
+    for expected in (
+        "kedro_krt.runtime.session.KrtSession",
+        "project_path",  # KrtSession's signature (its __init__ merged into the class)
+        "kedro_krt.serve.client.call",
+        "127.0.0.1:9000",  # call's default address
+        "CallError",
+        "InvalidRequest",
+        "RuntimeSetupError",
+    ):
+        assert expected in text, f"{expected!r} is missing from the Python API page"
