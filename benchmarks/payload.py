@@ -80,7 +80,7 @@ def _pandas_builder(dtypes: dict[str, Any]) -> Any:
 
 def run(node_dir: Path) -> dict[str, Any]:
     """Per-row decode/encode times and the pandas floors at each size."""
-    from kedro_krt.compiler.plan import NodeRuntimePlan
+    from kedro_krt.plan import NodeRuntimePlan
     from kedro_krt.schema.codec import MessageCodec
 
     plan = NodeRuntimePlan.loads((node_dir / "plan.json").read_text(encoding="utf-8"))

@@ -15,8 +15,8 @@ __all__ = ["kedro_noise_hidden", "user_errors"]
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions whose message is all a user needs (imported lazily: the CLI loads fast)."""
+    from kedro_krt.analysis import CompileError
     from kedro_krt.build.errors import BuildError
-    from kedro_krt.compiler.analysis import CompileError
     from kedro_krt.config import ConfigError
     from kedro_krt.deploy.errors import DeployError
     from kedro_krt.krt.archive import KrtArchiveError

@@ -12,20 +12,20 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from kedro_krt import __version__
-from kedro_krt.compiler.plan import (
-    INTERNAL_PROTO,
-    PUBLIC_PROTO,
-    ROLE_LABELS,
-    NodeRuntimePlan,
-    Plan,
-    WorkflowPlan,
-)
 from kedro_krt.krt.manifest import (
     ConfigSpec,
     Entrypoint,
     Manifest,
     NodeSpec,
     WorkflowSpec,
+)
+from kedro_krt.plan import (
+    INTERNAL_PROTO,
+    PUBLIC_PROTO,
+    ROLE_LABELS,
+    NodeRuntimePlan,
+    Plan,
+    WorkflowPlan,
 )
 from kedro_krt.schema.proto import render_proto
 from kedro_krt.schema.types import Field, Message, TypeSpec

@@ -18,11 +18,11 @@ from pathlib import Path, PurePosixPath
 
 import kedro_krt
 from kedro_krt import generate
-from kedro_krt.compiler.plan import Plan
 from kedro_krt.compiler.project import KedroProject
 from kedro_krt.config import CONFIG_NAME
 from kedro_krt.krt.archive import write_krt
 from kedro_krt.krt.validate import validate_files
+from kedro_krt.plan import Plan
 from kedro_krt.schema.protoc import compile_protos
 
 Progress = Callable[[str], None]
@@ -55,9 +55,8 @@ JUNK_PATTERNS = (
 RUNTIME_MODULES = (
     "kedro_krt/__init__.py",
     "kedro_krt/py.typed",
-    "kedro_krt/compiler/__init__.py",
-    "kedro_krt/compiler/plan.py",
-    "kedro_krt/compiler/analysis.py",
+    "kedro_krt/plan.py",
+    "kedro_krt/analysis.py",
     "kedro_krt/runtime/",
     "kedro_krt/runner/",
     "kedro_krt/schema/",

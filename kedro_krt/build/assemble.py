@@ -172,7 +172,7 @@ def _check_folder(node: str, folder: str) -> str:
 
 
 def _open(path: Path, env: str, node: str) -> object:
-    from kedro_krt.compiler.analysis import CompileError
+    from kedro_krt.analysis import CompileError
     from kedro_krt.compiler.project import open_project
     from kedro_krt.config import ConfigError
 

@@ -6,7 +6,7 @@ its free outputs to fields of the output message. The datasets get their roles b
 loaded once, or an error where compile would read it from each request) and their types by the
 same inference (schemas, samples, the catalog, a trial run, type hints). Each type is then
 checked against protoc's descriptor of the hand-written field, and the node's runtime plan
-(:class:`~kedro_krt.compiler.plan.NodeRuntimePlan`, the one compiled KRTs use) is written with
+(:class:`~kedro_krt.plan.NodeRuntimePlan`, the one compiled KRTs use) is written with
 the hand-written names, so that kedro_krt's runtime runs the node as it runs a compiled one.
 """
 
@@ -20,11 +20,7 @@ from typing import Any
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor
 
-from kedro_krt.build.config import BUILD_FILE, KedroSource
-from kedro_krt.build.errors import BuildError
-from kedro_krt.build.protos import CompiledProtos, module_of
-from kedro_krt.build.typecheck import Fitted, Mismatch, describe_field, fit
-from kedro_krt.compiler.analysis import (
+from kedro_krt.analysis import (
     CompileError,
     Decision,
     Group,
@@ -34,11 +30,15 @@ from kedro_krt.compiler.analysis import (
     select_nodes,
     toposort,
 )
+from kedro_krt.build.config import BUILD_FILE, KedroSource
+from kedro_krt.build.errors import BuildError
+from kedro_krt.build.protos import CompiledProtos, module_of
+from kedro_krt.build.typecheck import Fitted, Mismatch, describe_field, fit
 from kedro_krt.compiler.build import _add_internal, _CatalogLoader, _copy_modes
 from kedro_krt.compiler.datatypes import TypeResolver
-from kedro_krt.compiler.plan import DatasetPlan, KrtNodePlan, NodeRuntimePlan
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.krt.manifest import Manifest
+from kedro_krt.plan import DatasetPlan, KrtNodePlan, NodeRuntimePlan
 from kedro_krt.schema.relay import copyable
 from kedro_krt.schema.types import Field, Message, SchemaError, TypeSpec
 

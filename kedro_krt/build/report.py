@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 
 from kedro_krt.build.ignore import IGNORE_FILE
 from kedro_krt.build.kedro_node import KedroNode
-from kedro_krt.compiler.plan import ROLE_LABELS
 from kedro_krt.compiler.report import _table
 from kedro_krt.krt.manifest import Manifest
+from kedro_krt.plan import ROLE_LABELS
 
 
 def render_kedro_node(node: KedroNode) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from kedro_krt.compiler.analysis import (
+from kedro_krt.analysis import (
     CompileError,
     Decision,
     Group,
@@ -19,7 +19,10 @@ from kedro_krt.compiler.analysis import (
     workflow_namespaces,
 )
 from kedro_krt.compiler.datatypes import TypeResolver
-from kedro_krt.compiler.plan import (
+from kedro_krt.compiler.project import KedroProject, node_infos
+from kedro_krt.config import KrtConfig, WorkflowConfig
+from kedro_krt.krt.manifest import RPC_RE, is_valid_name, to_valid_name
+from kedro_krt.plan import (
     INTERNAL_PROTO,
     PARAMETERS_FIELD,
     PUBLIC_PROTO,
@@ -29,9 +32,6 @@ from kedro_krt.compiler.plan import (
     Plan,
     WorkflowPlan,
 )
-from kedro_krt.compiler.project import KedroProject, node_infos
-from kedro_krt.config import KrtConfig, WorkflowConfig
-from kedro_krt.krt.manifest import RPC_RE, is_valid_name, to_valid_name
 from kedro_krt.runtime.copies import COPY_MODES, infer_copy_mode
 from kedro_krt.schema.infer import infer_type
 from kedro_krt.schema.types import Field, Message, TypeSpec, to_identifier, to_message_name

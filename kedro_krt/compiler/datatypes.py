@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.analysis import CompileError
+from kedro_krt.analysis import CompileError
 from kedro_krt.schema.infer import infer_type, type_from_config, type_from_hint
 from kedro_krt.schema.types import TypeSpec
 

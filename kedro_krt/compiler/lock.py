@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.analysis import CompileError
-from kedro_krt.compiler.plan import Plan, WorkflowPlan
+from kedro_krt.analysis import CompileError
+from kedro_krt.plan import Plan, WorkflowPlan
 from kedro_krt.schema.types import Column, Field, Message, TypeSpec
 
 LOCK_FILE = "krt.lock.json"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.analysis import NodeInfo
+from kedro_krt.analysis import NodeInfo
 from kedro_krt.config import KrtConfig, load_config
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -33,7 +33,7 @@ class KedroProject:
         """Import the registered pipelines ``names`` only (all when None), as Kedro 1.7's
         ``kedro run --pipelines`` does: an unrelated pipeline that cannot be imported does
         not matter; a wanted one that cannot is a one-line error."""
-        from kedro_krt.compiler.analysis import CompileError
+        from kedro_krt.analysis import CompileError
         from kedro_krt.runtime.engine import load_pipelines
         from kedro_krt.runtime.errors import RuntimeSetupError
 
@@ -65,7 +65,7 @@ class KedroProject:
             known = sorted(self.pipelines)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            from kedro_krt.compiler.analysis import CompileError
+            from kedro_krt.analysis import CompileError
 
             raise CompileError(
                 f"pipeline '{name}' is not registered in pipeline_registry.py.{hint} "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kedro_krt.compiler.plan import ROLE_LABELS, Plan, WorkflowPlan
+from kedro_krt.plan import ROLE_LABELS, Plan, WorkflowPlan
 from kedro_krt.schema.types import Message
 
 

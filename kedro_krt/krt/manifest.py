@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from kedro_krt.krt.problems import Problem, error, warning
+from kedro_krt.plan import PUBLIC_PROTO
 
 #: KRE's resource-name rule for ``version``, ``nodes[].name`` and ``workflows[].name``.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -28,8 +29,6 @@ NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 VARIABLE_RE = re.compile(r"^[A-Z0-9]([_A-Z0-9]*[A-Z0-9])?$")
 #: KRE's limit on resource names (they become parts of Kubernetes names).
 MAX_NAME_LENGTH = 19
-#: The only proto name KRE's entrypoint reads (hard-coded in its image).
-PUBLIC_PROTO = "public_input.proto"
 #: An rpc name as protoc accepts it.
 RPC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

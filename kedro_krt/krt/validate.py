@@ -22,7 +22,6 @@ from kedro_krt.krt.archive import (
     read_krt,
 )
 from kedro_krt.krt.manifest import (
-    PUBLIC_PROTO,
     RPC_RE,
     Manifest,
     ParsedManifest,
@@ -31,6 +30,7 @@ from kedro_krt.krt.manifest import (
 from kedro_krt.krt.problems import Problem, error, warning
 from kedro_krt.krt.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.krt.upload import TarFormatError, emulate_upload, read_headers
+from kedro_krt.plan import PUBLIC_PROTO
 
 __all__ = [
     "Problem",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.plan import (
+from kedro_krt.plan import (
     PARAMETERS_FIELD,
     PUBLIC_PROTO,
     NodeRuntimePlan,

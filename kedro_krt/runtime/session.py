@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.compiler.analysis import NodeInfo, classify, select_nodes, toposort
+from kedro_krt.analysis import NodeInfo, classify, select_nodes, toposort
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 

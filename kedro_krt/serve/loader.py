@@ -29,7 +29,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from kedro_krt.krt.manifest import PUBLIC_PROTO, Manifest, NodeSpec
+from kedro_krt.krt.manifest import Manifest, NodeSpec
+from kedro_krt.plan import PUBLIC_PROTO
 from kedro_krt.runtime.context import KreContext, make_logger, node_environ
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.gencode import shadow_for

@@ -63,12 +63,15 @@ def test_contents_of_the_example_krt(files: dict[str, bytes], trained_project: P
         "conf/base/catalog.yml",
         "conf/base/parameters.yml",
         "lib/kedro_krt/runtime/node.py",
-        "lib/kedro_krt/compiler/plan.py",
+        "lib/kedro_krt/plan.py",
         "requirements.txt",
         "Dockerfile",
     } <= names
     # The runtime only: no compiler build step, CLI or server in the image.
-    assert not any(n.startswith(("lib/kedro_krt/serve/", "lib/kedro_krt/cli")) for n in names)
+    assert not any(
+        n.startswith(("lib/kedro_krt/serve/", "lib/kedro_krt/cli", "lib/kedro_krt/compiler/"))
+        for n in names
+    )
     # The model: its one (latest) version, byte for byte.
     (version,) = [p.name for p in (trained_project / MODEL_DIR).iterdir()]
     model = f"{MODEL_DIR}/{version}/price_model.pickle"

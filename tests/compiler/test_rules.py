@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from kedro.pipeline import Pipeline, node, pipeline
 
-from kedro_krt.compiler.analysis import (
+from kedro_krt.analysis import (
     CompileError,
     NodeInfo,
     classify,

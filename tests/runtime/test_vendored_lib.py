@@ -17,7 +17,9 @@ from kedro_krt.runtime.session import KrtSession
 assert kedro_krt.__file__.startswith(sys.argv[1]), kedro_krt.__file__
 loaded = sorted(m for m in sys.modules if m.startswith("kedro_krt"))
 # Nothing of the compiler's Kedro side, the server, grpc or click is needed to run a node.
-assert not [m for m in loaded if m.startswith(("kedro_krt.serve", "kedro_krt.cli"))], loaded
+assert not [
+    m for m in loaded if m.startswith(("kedro_krt.serve", "kedro_krt.cli", "kedro_krt.compiler"))
+], loaded
 assert "grpc" not in sys.modules and "click" not in sys.modules
 print(len(loaded))
 """
@@ -30,6 +32,8 @@ def test_a_node_imports_from_the_vendored_runtime_only(example_krt: Path, tmp_pa
     assert (
         not (lib / "kedro_krt" / "serve").exists() and not (lib / "kedro_krt" / "cli.py").exists()
     )
+    assert (lib / "kedro_krt" / "plan.py").is_file()
+    assert not (lib / "kedro_krt" / "compiler").exists()
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(lib)], capture_output=True, text=True, timeout=120
     )

@@ -34,6 +34,7 @@ ROLE_LABELS: dict[str, str] = {
     "intermediate": "intermediate (in memory)",
 }
 
+#: The only proto name KRE's entrypoint reads (hard-coded in its image); krt/ checks it too.
 PUBLIC_PROTO = "public_input.proto"
 INTERNAL_PROTO = "internal_nodes.proto"
 PARAMETERS_FIELD = "parameters"
