@@ -161,7 +161,7 @@ def test_web_port(server: ServerProcess) -> None:
     assert greet_ep["request"]["fields"]["sleep"]["type"] == "double"
     tags = greet_ep["response"]["fields"]["tags"]
     assert tags == {"number": 7, "type": "string", "repeated": True}
-    assert greet_ep["example_request"] == {"name": "text", "sleep": 0.5}
+    assert greet_ep["example_request"] == {"name": "name", "sleep": 0.5}
 
 
 def test_ready_line(server: ServerProcess) -> None:
