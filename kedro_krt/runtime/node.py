@@ -61,7 +61,11 @@ def _unknown_fields_at(msg: Any, path: str) -> str | None:
 
 
 def _import_pb2(folder: Path, module: str) -> Any:
-    """Import a generated module from the node's folder (the runner put it on sys.path)."""
+    """Import a generated module from the node's folder (the runner put it on sys.path).
+
+    By name, not from the file (see :mod:`kedro_krt.runtime.imports`): the ``*_pb2`` modules
+    import each other by bare name, and this must return those very modules.
+    """
     added = str(folder) not in sys.path
     if added:
         sys.path.append(str(folder))

@@ -7,7 +7,6 @@ raises :class:`ProtoCompileError` and is never shipped in a KRT.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -15,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 
 from google.protobuf import descriptor_pb2
+
+from kedro_krt.runtime.imports import exec_module_file
 
 __all__ = ["ProtoCompileError", "compile_protos", "descriptor_set", "import_generated"]
 
@@ -32,8 +33,8 @@ class ProtoCompileError(Exception):
 
 
 def _run_protoc(args: list[str]) -> tuple[int, str]:
-    # Imported here: this module is vendored into every .krt (the runtime imports
-    # import_generated from it), and kedro_krt.krt is not.
+    # Imported here: this module is vendored into every .krt (schema/ goes whole), and
+    # kedro_krt.krt is not.
     from kedro_krt.krt.proto import run_protoc
 
     return run_protoc(args)
@@ -107,22 +108,13 @@ def import_generated(module_path: Path, module_name: str | None = None) -> Modul
     """
     module_path = Path(module_path)
     name = module_name or module_path.stem
-    spec = importlib.util.spec_from_file_location(name, module_path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import generated protobuf module {module_path}")
-    module = importlib.util.module_from_spec(spec)
     folder = str(module_path.parent.resolve())
     added = folder not in sys.path
     if added:
         sys.path.insert(0, folder)
-    sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
+        return exec_module_file(module_path, name)
     finally:
         if added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
-    return module

@@ -12,7 +12,6 @@ NOT_SERVING) before the slow part runs:
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import logging
 import os
@@ -32,6 +31,7 @@ from google.protobuf.message import Message
 from kedro_krt.krt.manifest import Manifest, NodeSpec
 from kedro_krt.plan import PUBLIC_PROTO
 from kedro_krt.runtime.context import KreContext, make_logger, node_environ
+from kedro_krt.runtime.imports import exec_module_file
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.gencode import shadow_for
 
@@ -368,16 +368,8 @@ def import_node_module(
         sys.path.append(str(shadow))
     sys.path.append(str(folder))
     before = set(sys.modules)
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
+        module = exec_module_file(path, module_name)
     finally:
         for name in set(sys.modules) - before:
             mod = sys.modules.get(name)
