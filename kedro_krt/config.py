@@ -155,7 +155,9 @@ class KrtConfig:
         default_factory=tuple,
     )
     exclude: tuple[str, ...] = _doc(
-        "Extra glob patterns (relative to the project) never copied into the .krt.",
+        "Extra glob patterns (relative to the project) of files of the project's package "
+        "and of the conf envs never copied into the .krt. Data is never copied but for the "
+        "artifacts the nodes load, which exclude does not touch.",
         default_factory=tuple,
     )
     requirements: tuple[str, ...] = _doc(

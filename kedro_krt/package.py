@@ -239,7 +239,9 @@ def build_files(
     for name, cfg in _catalog_credentials(project, plan):
         warnings.append(
             f"dataset '{name}' uses credentials '{cfg}', which are never packaged: give them to "
-            "KRE as `variables:` in krt.yml and read them in conf with ${oc.env:NAME}"
+            "KRE as `variables:` in krt.yml and read them in conf with ${env:NAME} through an "
+            "`env` resolver in settings.py (Kedro 1.x allows ${oc.env:...} only in credentials "
+            "files, which are never packaged; see the docs' how-to on secrets)"
         )
     return files, [rel for rel, _ in artifacts], warnings
 
