@@ -36,7 +36,8 @@ from kedro_krt.build.ignore import IGNORE_FILE, KrtIgnore
 from kedro_krt.build.kedro_node import KedroNode, plan_kedro_node
 from kedro_krt.build.protos import CompiledProtos, imported_modules, module_of
 from kedro_krt.krt.archive import KrtArchiveError, write_krt
-from kedro_krt.krt.manifest import ImageName, Manifest, is_valid_name, parse_manifest
+from kedro_krt.krt.manifest import Manifest, is_valid_name
+from kedro_krt.krt.manifest_checks import ImageName, parse_manifest
 from kedro_krt.krt.validate import validate_files
 from kedro_krt.package import (
     PackageError,

@@ -12,9 +12,9 @@ from kedro_krt.krt.manifest import (
     NodeSpec,
     WorkflowSpec,
     is_valid_name,
-    parse_manifest,
     to_valid_name,
 )
+from kedro_krt.krt.manifest_checks import parse_manifest
 from kedro_krt.krt.proto import ProtoError, proto_package, proto_services
 from kedro_krt.krt.validate import (
     Problem,

@@ -21,12 +21,8 @@ from kedro_krt.krt.archive import (
     KrtArchiveError,
     read_krt,
 )
-from kedro_krt.krt.manifest import (
-    RPC_RE,
-    Manifest,
-    ParsedManifest,
-    parse_manifest_lenient,
-)
+from kedro_krt.krt.manifest import RPC_RE, Manifest
+from kedro_krt.krt.manifest_checks import ParsedManifest, parse_manifest_lenient
 from kedro_krt.krt.problems import Problem, error, warning
 from kedro_krt.krt.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.krt.upload import TarFormatError, emulate_upload, read_headers

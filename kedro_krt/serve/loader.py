@@ -259,7 +259,7 @@ def prepare_krt(
         manifest, warnings = _validate(target)
     root = resolve_source(source, work_dir)
     if not validate:
-        from kedro_krt.krt.manifest import parse_manifest
+        from kedro_krt.krt.manifest_checks import parse_manifest
 
         parsed, problems = parse_manifest((root / "krt.yml").read_text(encoding="utf-8"))
         if parsed is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from krt_helpers import GOOD_YML, good_files
 
-from kedro_krt.krt.manifest import ImageName, parse_manifest
+from kedro_krt.krt.manifest_checks import ImageName, parse_manifest
 from kedro_krt.krt.validate import validate_files
 
 

@@ -17,9 +17,9 @@ from kedro_krt.krt.manifest import (
     NodeSpec,
     WorkflowSpec,
     is_valid_name,
-    parse_manifest,
     to_valid_name,
 )
+from kedro_krt.krt.manifest_checks import parse_manifest
 
 
 def sample() -> Manifest:
