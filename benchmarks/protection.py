@@ -42,7 +42,7 @@ import argparse
 import asyncio
 import json
 import math
-import pickle
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -65,75 +65,8 @@ FLIGHTS_PACKAGE = "krt_flights"
 FLIGHTS_PIPELINE = "flights"
 FLIGHTS_RPC = "Flights"
 
-FLIGHTS_NODES = '''\
-import pandas as pd
-
-
-def _is_true(x: pd.Series) -> pd.Series:
-    return x == "t"
-
-
-def _parse_money(x: pd.Series) -> pd.Series:
-    return x.str.replace("$", "").str.replace(",", "").astype(float)
-
-
-def preprocess_shuttles(shuttles: pd.DataFrame) -> pd.DataFrame:
-    shuttles["d_check_complete"] = _is_true(shuttles["d_check_complete"])
-    shuttles["price"] = _parse_money(shuttles["price"])
-    return shuttles
-
-
-def count_checked(shuttles: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"checked": [int((shuttles["d_check_complete"] == "t").sum())]})
-
-
-def quote(shuttles: pd.DataFrame, rates: pd.DataFrame, settings: dict) -> pd.DataFrame:
-    rates["factor"] = rates["factor"] * 2  # in place: Kedro would load it afresh next run
-    settings["calls"] = settings.get("calls", 0) + 1
-    factor = float(rates["factor"].iloc[0])
-    return pd.DataFrame(
-        {
-            "id": shuttles["id"],
-            "quote": shuttles["price"] * factor + settings["calls"],
-            "checked": shuttles["d_check_complete"],
-        }
-    )
-'''
-
-FLIGHTS_REGISTRY = '''\
-from kedro.pipeline import Pipeline, node, pipeline
-
-from krt_flights.nodes import count_checked, preprocess_shuttles, quote
-
-
-def register_pipelines() -> dict[str, Pipeline]:
-    prep = pipeline(
-        [
-            node(preprocess_shuttles, "shuttles", "preprocessed", name="a_preprocess_shuttles"),
-            node(count_checked, "shuttles", "checked", name="b_count_checked"),
-        ],
-        namespace="prep",
-    )
-    price = pipeline(
-        [node(quote, ["shuttles", "rates", "settings"], "quotes", name="quote")],
-        namespace="price",
-        inputs={"shuttles": "prep.preprocessed", "rates": "rates", "settings": "settings"},
-    )
-    return {"flights": prep + price, "__default__": prep + price}
-'''
-
-FLIGHTS_CATALOG = """\
-prep.shuttles:
-  type: pandas.CSVDataset
-  filepath: data/shuttles.csv
-rates:
-  type: pandas.CSVDataset
-  filepath: data/rates.csv
-settings:
-  type: pickle.PickleDataset
-  filepath: data/settings.pickle
-"""
-
+#: The project, shared with tests/e2e/test_kedro_semantics.py.
+FLIGHTS_PROJECT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "flights_project"
 #: Every dataset of `flights`: the unprotected variant assigns them all.
 FLIGHTS_DATASETS = (
     "prep.shuttles", "prep.preprocessed", "prep.checked", "rates", "settings", "price.quotes",
@@ -142,8 +75,6 @@ FLIGHTS_DATASETS = (
 ASSIGN_KRT_YML = "# Bench-only: no copies at all (wrong answers: the floor of row 7).\n" + (
     "copy_mode:\n" + "".join(f"  {d}: assign\n" for d in FLIGHTS_DATASETS)
 )
-
-FLIGHTS_SAMPLE = 'id,d_check_complete,price\n1,t,"$1,325.0"\n2,f,$990.5\n'
 
 
 def _body(rows: list[tuple[int, str, str]]) -> dict[str, Any]:
@@ -167,40 +98,11 @@ def big_body(rows: int) -> dict[str, Any]:
 
 
 def write_flights(dest: Path, *, assign: bool) -> Path:
-    """The spaceflights-shaped project at ``dest`` (with the all-``assign`` krt.yml if asked)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "pyproject.toml").write_text(
-        "[project]\n"
-        f'name = "{FLIGHTS_PACKAGE.replace("_", "-")}"\n'
-        'version = "0.1"\n\n'
-        "[tool.kedro]\n"
-        f'package_name = "{FLIGHTS_PACKAGE}"\n'
-        'project_name = "Krt Flights"\n'
-        'kedro_init_version = "1.7.0"\n'
-        'source_dir = "src"\n',
-        encoding="utf-8",
-    )
-    src = dest / "src" / FLIGHTS_PACKAGE
-    src.mkdir(parents=True, exist_ok=True)
-    for name, text in {
-        "__init__.py": '"""Bench-only: a spaceflights-shaped project (row 7)."""\n',
-        "settings.py": '"""Defaults."""\n',
-        "nodes.py": FLIGHTS_NODES,
-        "pipeline_registry.py": FLIGHTS_REGISTRY,
-    }.items():
-        (src / name).write_text(text, encoding="utf-8")
-    base = dest / "conf" / "base"
-    base.mkdir(parents=True, exist_ok=True)
-    (dest / "conf" / "local").mkdir(parents=True, exist_ok=True)
-    (base / "catalog.yml").write_text(FLIGHTS_CATALOG, encoding="utf-8")
-    (base / "parameters.yml").write_text("{}\n", encoding="utf-8")
+    """The spaceflights-shaped project of tests/fixtures/flights_project at ``dest`` (with the
+    all-``assign`` krt.yml if asked)."""
+    shutil.copytree(FLIGHTS_PROJECT, dest, ignore=shutil.ignore_patterns("__pycache__"))
     if assign:
-        (base / "krt.yml").write_text(ASSIGN_KRT_YML, encoding="utf-8")
-    data = dest / "data"
-    data.mkdir(exist_ok=True)
-    (data / "shuttles.csv").write_text(FLIGHTS_SAMPLE, encoding="utf-8")
-    (data / "rates.csv").write_text("factor\n1.5\n", encoding="utf-8")
-    (data / "settings.pickle").write_bytes(pickle.dumps({"calls": 0}))
+        (dest / "conf" / "base" / "krt.yml").write_text(ASSIGN_KRT_YML, encoding="utf-8")
     return dest
 
 

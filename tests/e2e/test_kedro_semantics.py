@@ -14,7 +14,7 @@ in a row must equal Kedro's SequentialRunner on the same inputs.
 from __future__ import annotations
 
 import json
-import pickle
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,96 +27,19 @@ from e2e_helpers import ServedKrt, serve_packaged
 from kedro_krt.serve.client import call
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
-from compiler_helpers import run_cli, write_project
+from compiler_helpers import run_cli
 
 pytestmark = pytest.mark.slow
 
-NODES = '''\
-import pandas as pd
-
-
-def _is_true(x: pd.Series) -> pd.Series:
-    return x == "t"
-
-
-def _parse_money(x: pd.Series) -> pd.Series:
-    return x.str.replace("$", "").str.replace(",", "").astype(float)
-
-
-def preprocess_shuttles(shuttles: pd.DataFrame) -> pd.DataFrame:
-    shuttles["d_check_complete"] = _is_true(shuttles["d_check_complete"])
-    shuttles["price"] = _parse_money(shuttles["price"])
-    return shuttles
-
-
-def count_checked(shuttles: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"checked": [int((shuttles["d_check_complete"] == "t").sum())]})
-
-
-def quote(shuttles: pd.DataFrame, rates: pd.DataFrame, settings: dict) -> pd.DataFrame:
-    rates["factor"] = rates["factor"] * 2  # in place: Kedro would load it afresh next run
-    settings["calls"] = settings.get("calls", 0) + 1
-    factor = float(rates["factor"].iloc[0])
-    return pd.DataFrame(
-        {
-            "id": shuttles["id"],
-            "quote": shuttles["price"] * factor + settings["calls"],
-            "checked": shuttles["d_check_complete"],
-        }
-    )
-'''
-
-REGISTRY = '''\
-from kedro.pipeline import Pipeline, node, pipeline
-
-from krt_flights.nodes import count_checked, preprocess_shuttles, quote
-
-
-def register_pipelines() -> dict[str, Pipeline]:
-    prep = pipeline(
-        [
-            node(preprocess_shuttles, "shuttles", "preprocessed", name="a_preprocess_shuttles"),
-            node(count_checked, "shuttles", "checked", name="b_count_checked"),
-        ],
-        namespace="prep",
-    )
-    price = pipeline(
-        [node(quote, ["shuttles", "rates", "settings"], "quotes", name="quote")],
-        namespace="price",
-        inputs={"shuttles": "prep.preprocessed", "rates": "rates", "settings": "settings"},
-    )
-    return {"flights": prep + price, "__default__": prep + price}
-'''
-
-CATALOG = """\
-prep.shuttles:
-  type: pandas.CSVDataset
-  filepath: data/shuttles.csv
-rates:
-  type: pandas.CSVDataset
-  filepath: data/rates.csv
-settings:
-  type: pickle.PickleDataset
-  filepath: data/settings.pickle
-"""
-
-SHUTTLES = 'id,d_check_complete,price\n1,t,"$1,325.0"\n2,f,$990.5\n'
+FLIGHTS = Path(__file__).resolve().parents[1] / "fixtures" / "flights_project"
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = write_project(
-        tmp_path_factory.mktemp("flights") / "flights",
-        package="krt_flights",
-        modules={"nodes.py": NODES, "pipeline_registry.py": REGISTRY},
-        catalog=CATALOG,
-    )
-    data = root / "data"
-    data.mkdir()
-    (data / "shuttles.csv").write_text(SHUTTLES)
-    (data / "rates.csv").write_text("factor\n1.5\n")
-    (data / "settings.pickle").write_bytes(pickle.dumps({"calls": 0}))
-    return root
+    """A copy of tests/fixtures/flights_project (its README says what each part shows)."""
+    ignore = shutil.ignore_patterns("__pycache__", "dist", "*.krt")
+    dest = tmp_path_factory.mktemp("flights") / "flights"
+    return Path(shutil.copytree(FLIGHTS, dest, ignore=ignore))
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +106,6 @@ def test_the_report_says_which_shared_values_are_copied_and_why(project: Path) -
 
 
 def test_copy_mode_in_krt_yml_wins_and_is_checked(project: Path, tmp_path: Path) -> None:
-    import shutil
-
     copy = shutil.copytree(project, tmp_path / "flights")
     (copy / "conf" / "base" / "krt.yml").write_text("copy_mode:\n  rates: assign\n")
     report = run_cli(["kedro", "krt", "compile", "-p", "flights"], cwd=copy).stdout
