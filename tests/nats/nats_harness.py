@@ -62,6 +62,14 @@ class Topology:
         self.last_sent: Any = None
 
     async def start(self, timeout: float = 120.0) -> Topology:
+        """Start everything; on a failure, stop what was started, then raise."""
+        try:
+            return await self._start(timeout)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, timeout: float) -> Topology:
         import nats
         from nats.js.api import DeliverPolicy, RetentionPolicy, StreamConfig
 
