@@ -56,6 +56,8 @@ LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 APP_LOG = Path("/var/log/app/app.log")
 #: Set by ``serve --nats``: the runner stops when that process is gone.
 PARENT_PID_ENV = "KEDRO_KRT_PARENT_PID"
+#: How long a stopping runner waits for the messages already delivered to it.
+DRAIN_TIMEOUT_S = 5
 #: kre-py's ack wait: 22 hours.
 ACK_WAIT_S = 22 * 3600
 
@@ -164,8 +166,11 @@ class NodeRunner:
         parent = os.environ.get(PARENT_PID_ENV)
         if parent:
             self._parent_watch = loop.create_task(self._watch_parent(int(parent)))
+        # A drain that cannot reach the server (it is stopping too) gives up after a few
+        # seconds instead of nats-py's 30.
         self._nc = await nats.connect(
-            config.nats_url, name=config.runner_name, max_reconnect_attempts=-1
+            config.nats_url, name=config.runner_name, max_reconnect_attempts=-1,
+            drain_timeout=DRAIN_TIMEOUT_S,
         )
         self._js = self._nc.jetstream()
         try:

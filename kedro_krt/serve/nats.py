@@ -82,6 +82,16 @@ def nats_server_binary() -> str:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, SIGTERM when the serving process dies, even by
+    SIGKILL (the child runs in a session of its own, so no terminal signal reaches it)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -108,7 +118,7 @@ class NatsServer:
         self.proc = await asyncio.create_subprocess_exec(
             binary, "-js", "-a", self.host, "-p", str(self.port), "-sd", str(self.store),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -292,7 +302,8 @@ class NatsEngine:
         }
         # A session of its own: Ctrl-C reaches the front, which drains, then stops the runners.
         runner.proc = await asyncio.create_subprocess_exec(
-            *command, env=env, cwd=str(self.state_dir), start_new_session=True
+            *command, env=env, cwd=str(self.state_dir), start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         runner.watcher = asyncio.get_running_loop().create_task(self._watch(runner))
 

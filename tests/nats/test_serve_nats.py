@@ -136,3 +136,28 @@ def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:
     server = ServerProcess(krt_dir, tmp_path, "--nats", "--workers", "2")
     assert server.wait_exit(timeout=30) == 1
     assert "--workers does not apply to --nats" in server.stderr
+
+
+def test_a_killed_server_leaves_no_process_behind(krt_dir: Path, start_nats_server) -> None:  # type: ignore[no-untyped-def]
+    server = start_nats_server(krt_dir)
+    children = set(runner_pids(server).values())
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == server.proc.pid:
+                children.add(int(entry.name))  # nats-server too
+    assert len(children) >= 5  # four runners and nats-server
+    server.proc.kill()  # SIGKILL: the server cannot stop anything itself
+    server.proc.wait()
+    deadline = time.monotonic() + 15
+    alive = children
+    while alive and time.monotonic() < deadline:
+        alive = {
+            pid for pid in alive
+            if Path(f"/proc/{pid}").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+        }
+        time.sleep(0.1)
+    assert not alive, f"still running after the server was killed: {sorted(alive)}"
