@@ -16,10 +16,30 @@ from kedro_krt.runner.config import RunnerConfig, RunnerConfigError
 __all__ = ["RunnerConfig", "main"]
 
 
+def _stop_with_server() -> None:
+    """Under ``serve --nats`` (``KEDRO_KRT_PARENT_PID``): on Linux, SIGTERM when that process
+    dies, even by SIGKILL; the runner then drains and exits."""
+    import os
+    import signal
+
+    parent = os.environ.get("KEDRO_KRT_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # it died before prctl took effect
+        raise SystemExit(0)
+
+
 def main() -> int:
     """Read the environment, load the node, run it; the process's exit code."""
     from kedro_krt.runner.node import NodeRunner, WorkerLoadError, setup_logging
 
+    _stop_with_server()
     try:
         config = RunnerConfig.from_env()
     except RunnerConfigError as exc:

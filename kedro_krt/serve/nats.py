@@ -82,14 +82,20 @@ def nats_server_binary() -> str:
     )
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: on Linux, SIGTERM when the serving process dies, even by
-    SIGKILL (the child runs in a session of its own, so no terminal signal reaches it)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+#: Runs a program with PR_SET_PDEATHSIG (Linux): SIGTERM when the serving process dies, even by
+#: SIGKILL. Set in a wrapper that then execs the program, not in a preexec_fn: a preexec_fn
+#: makes CPython run the fork handlers, and gRPC's abort in a child forked beside its threads.
+_EXEC_DYING_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    try:\n"
+    "        ctypes.CDLL('libc.so.6').prctl(1, signal.SIGTERM)\n"
+    "    except (OSError, AttributeError):\n"
+    "        pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(0)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 def _free_port(host: str) -> int:
@@ -116,9 +122,10 @@ class NatsServer:
         binary = nats_server_binary()
         self.store.mkdir(parents=True, exist_ok=True)
         self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _EXEC_DYING_WITH_PARENT, str(os.getpid()),
             binary, "-js", "-a", self.host, "-p", str(self.port), "-sd", str(self.store),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -302,8 +309,7 @@ class NatsEngine:
         }
         # A session of its own: Ctrl-C reaches the front, which drains, then stops the runners.
         runner.proc = await asyncio.create_subprocess_exec(
-            *command, env=env, cwd=str(self.state_dir), start_new_session=True,
-            preexec_fn=_die_with_parent,
+            *command, env=env, cwd=str(self.state_dir), start_new_session=True
         )
         runner.watcher = asyncio.get_running_loop().create_task(self._watch(runner))
 
