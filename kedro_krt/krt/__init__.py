@@ -1,6 +1,7 @@
-"""The KRT v1 format alone: the krt.yml model, validation, safe archive read/write, protos.
+"""The KRT formats alone: the krt.yml models (v1, and v2 for KRE 8), validation, safe archive
+read/write, protos.
 
-Nothing here knows of Kedro, so that another KRT format can be added beside v1.
+Nothing here knows of Kedro.
 """
 
 from kedro_krt.krt.archive import KrtArchiveError, extract_krt, list_krt, read_krt, write_krt
@@ -15,6 +16,8 @@ from kedro_krt.krt.manifest import (
     to_valid_name,
 )
 from kedro_krt.krt.manifest_checks import parse_manifest
+from kedro_krt.krt.manifest_v2 import ManifestV2, NodeV2, ObjectStore, Subscription, WorkflowV2
+from kedro_krt.krt.manifest_v2_checks import parse_any_manifest, parse_manifest_v2
 from kedro_krt.krt.proto import ProtoError, proto_package, proto_services
 from kedro_krt.krt.validate import (
     Problem,
@@ -30,16 +33,23 @@ __all__ = [
     "KrtArchiveError",
     "Manifest",
     "ManifestError",
+    "ManifestV2",
     "NodeSpec",
+    "NodeV2",
+    "ObjectStore",
     "Problem",
     "ProtoError",
+    "Subscription",
     "ValidationReport",
     "WorkflowSpec",
+    "WorkflowV2",
     "extract_krt",
     "format_report",
     "is_valid_name",
     "list_krt",
+    "parse_any_manifest",
     "parse_manifest",
+    "parse_manifest_v2",
     "proto_package",
     "proto_services",
     "read_krt",

@@ -275,6 +275,8 @@ class _Checker:
             if key in known:
                 continue
             child = f"{path}.{key}" if path else str(key)
+            if path == "" and key == "krtVersion" and data[key] == "v1":
+                continue  # KRE 8.0 reads it as v1 (krt/parser/parser.go); KRE 7 ignores it
             if path == "" and key == "krtVersion":
                 self.error(
                     child,

@@ -22,20 +22,23 @@ class Problem:
             ``"archive entry ./"``; the line number is there when it is known.
         message: what is wrong and what to change.
         rule: a short stable id, ``"kre.*"`` for KRE's own rules and ``"krt.*"`` for ours.
+        kre: KRE's own text for this problem, exactly as KRE answers the upload, when the
+            check knows it (the v2 checks do); ``message`` then starts with it.
     """
 
     severity: Severity
     location: str
     message: str
     rule: str
+    kre: str = ""
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.location}: {self.message} [{self.rule}]"
 
 
-def error(location: str, message: str, rule: str) -> Problem:
+def error(location: str, message: str, rule: str, kre: str = "") -> Problem:
     """Shorthand for an error :class:`Problem`."""
-    return Problem("error", location, message, rule)
+    return Problem("error", location, message, rule, kre)
 
 
 def warning(location: str, message: str, rule: str) -> Problem:

@@ -107,3 +107,49 @@ def make_tar(path: Path, entries: Iterable[Entry], *, gzip: bool = True) -> Path
                     info.linkname = data.decode()
                 tar.addfile(info)
     return path
+
+
+#: The krt.yml of KRE's own KRT v2 example, byte for byte (konstellation-io/kre @ v8.2.0:
+#: engine/admin-api/test_assets/classificator-v1.krt): three Go nodes, two Python nodes, a
+#: subtopic subscription and an exitpoint subscribed to two nodes.
+CLASSIFICATOR_YML = """\
+version: classificator-v1
+krtVersion: v2
+description: Demo email classificator for branching features.
+entrypoint:
+  proto: public_input.proto
+  image: konstellation/kre-entrypoint:latest
+config:
+  variables:
+workflows:
+  - name: classificator
+    entrypoint: Classificator
+    exitpoint: exitpoint
+    nodes:
+      - name: etl
+        image: konstellation/kre-py:latest
+        src: src/etl/main.py
+        subscriptions:
+          - "entrypoint"
+      - name: email-classificator
+        image: konstellation/kre-py:latest
+        src: src/email_classificator/main.py
+        subscriptions:
+          - "etl"
+      - name: repairs-handler
+        image: konstellation/kre-go:latest
+        src: bin/repairs_handler
+        subscriptions:
+          - "email-classificator.repairs"
+      - name: stats-storer
+        image: konstellation/kre-go:latest
+        src: bin/stats_storer
+        subscriptions:
+          - "email-classificator"
+      - name: exitpoint
+        image: konstellation/kre-go:latest
+        src: bin/exitpoint
+        subscriptions:
+          - "etl"
+          - "stats-storer"
+"""
