@@ -26,6 +26,8 @@ DEFAULT_RUNTIME_IMAGE = "kedro-krt-runtime:latest"
 
 Grouping = Literal["namespace", "single", "node"]
 GROUPINGS: tuple[str, ...] = ("namespace", "single", "node")
+#: How a table dataset travels in a message: one message per row, or one repeated field per column.
+Layout = Literal["rows", "columns"]
 
 
 class ConfigError(ValueError):
@@ -172,6 +174,12 @@ class KrtConfig:
         "How a node gets a dataset that someone sees again after it (a later node, the "
         "response, a later request), as Kedro's MemoryDataset copy_mode: {dataset: assign | "
         "copy | deepcopy}. Wins over what compile infers; `assign` shares it by reference.",
+        default_factory=dict,
+    )
+    layout: dict[str, Layout] = _doc(
+        "How a table dataset travels in its messages: {dataset: rows | columns}. `rows` (the "
+        "default) is one message per row, readable as JSON; `columns` is one repeated field per "
+        "column, decoded into arrays at C speed: for bulk tables. See the schema reference.",
         default_factory=dict,
     )
 

@@ -41,8 +41,14 @@ PARAMETERS_FIELD = "parameters"
 
 
 #: The format of plan.json. Change it with any change a runtime of the previous format would
-#: misread; the runtime vendored in a KRT always reads its own plans.
-PLAN_FORMAT = 1
+#: misread; the runtime vendored in a KRT always reads its own plans. Format 2 adds the columns
+#: layout of tables (a type's ``"layout": "columns"``): a plan that uses it is written in
+#: format 2, so a format-1 runtime refuses it instead of reading rows; any other plan is still
+#: written in format 1, so the plans (and the .krt files) of projects that do not use it stay
+#: the same bytes.
+PLAN_FORMAT = 2
+#: The formats this runtime reads.
+PLAN_FORMATS = (1, 2)
 
 
 class PlanFormatError(Exception):
@@ -165,11 +171,22 @@ class NodeRuntimePlan:
     output_module: str
     datasets: tuple[DatasetPlan, ...]
     #: The plan's format; the runtime refuses one it does not know (see :data:`PLAN_FORMAT`).
-    format: int = PLAN_FORMAT
+    #: 0 (the default): the lowest format that can say what this plan says.
+    format: int = 0
+
+    def needed_format(self) -> int:
+        """1, or 2 when a table of the node's messages travels in the columns layout."""
+        for msg in (self.input, self.output):
+            for f in msg.fields:
+                if f.type.layout != "rows":
+                    return 2
+        return 1
 
     def dumps(self) -> str:
         """Deterministic JSON text."""
-        return json.dumps(_to_json(self), indent=2, sort_keys=True) + "\n"
+        data = _to_json(self)
+        data["format"] = self.format or self.needed_format()
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def loads(cls, text: str) -> NodeRuntimePlan:
@@ -180,10 +197,11 @@ class NodeRuntimePlan:
         """
         data = json.loads(text)
         found = data.get("format")
-        if found != PLAN_FORMAT:
+        if found not in PLAN_FORMATS:
             raise PlanFormatError(
                 f"plan.json is in plan format {found if found is not None else '0 (kedro-krt 0.1)'}"
-                f", and this kedro_krt runtime ({__version__}) reads format {PLAN_FORMAT}: another "
+                f", and this kedro_krt runtime ({__version__}) reads formats "
+                f"{', '.join(map(str, PLAN_FORMATS))}: another "
                 "kedro-krt than the one vendored in the KRT's lib/ was imported, or the KRT is "
                 "older than it; package the KRT again with the kedro-krt you run it with"
             )
@@ -211,6 +229,7 @@ class NodeRuntimePlan:
             input_module=data["input_module"],
             output_module=data["output_module"],
             datasets=tuple(_dataset_from_json(d) for d in data["datasets"]),
+            format=found,
         )
 
 
@@ -263,6 +282,7 @@ __all__ = [
     "INTERNAL_PROTO",
     "PARAMETERS_FIELD",
     "PLAN_FORMAT",
+    "PLAN_FORMATS",
     "PUBLIC_PROTO",
     "ROLE_LABELS",
     "DatasetPlan",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,6 +27,7 @@ from kedro_krt.plan import (
     INTERNAL_PROTO,
     PARAMETERS_FIELD,
     PUBLIC_PROTO,
+    ROLE_LABELS,
     DatasetPlan,
     KrtNodePlan,
     ParameterPlan,
@@ -34,7 +36,16 @@ from kedro_krt.plan import (
 )
 from kedro_krt.runtime.copies import COPY_MODES, infer_copy_mode
 from kedro_krt.schema.infer import infer_type
-from kedro_krt.schema.types import Field, Message, TypeSpec, to_identifier, to_message_name
+from kedro_krt.schema.types import (
+    Field,
+    Message,
+    SchemaError,
+    TableLayout,
+    TypeSpec,
+    to_identifier,
+    to_message_name,
+    validity_fields,
+)
 
 Progress = Callable[[str], None]
 
@@ -122,6 +133,7 @@ def compile_project(
         if progress:
             progress(f"compiling workflow '{wf.name}' from pipeline '{wf.pipeline or wf.name}'")
         compiled.append(_compile_workflow(project, wf, used_node_names))
+    _check_layouts(config, compiled)
     rpcs = [w.rpc for w in compiled]
     dup_rpc = sorted({r for r in rpcs if rpcs.count(r) > 1})
     if dup_rpc:
@@ -143,6 +155,46 @@ def compile_project(
 
 
 _SHARED_ROLES = ("artifact", "fixed-parameter", "parameter")
+
+
+def _with_layout(dataset: str, spec: TypeSpec, layout: TableLayout) -> TypeSpec:
+    """The table type of ``dataset`` in the ``layout`` that krt.yml's `layout:` chose."""
+    if spec.kind != "table":
+        raise CompileError(
+            f"layout of '{dataset}' in krt.yml is {layout!r}, but '{dataset}' is not a table "
+            f"(its type is {spec.describe()}): `layout:` applies to DataFrames only; remove it"
+        )
+    try:
+        out = replace(spec, layout=layout)
+        if layout == "columns":
+            validity_fields(out.columns)  # the validity fields must have numbers
+    except SchemaError as exc:
+        raise CompileError(f"layout of '{dataset}' in krt.yml: {exc}") from None
+    return out
+
+
+def _check_layouts(config: KrtConfig, compiled: Sequence[WorkflowPlan]) -> None:
+    """Every dataset under `layout:` is a table that travels in a message of some workflow."""
+    known: dict[str, list[DatasetPlan]] = {}
+    for w in compiled:
+        for d in w.datasets:
+            known.setdefault(d.name, []).append(d)
+    for name, layout in config.layout.items():
+        plans = known.get(name)
+        if not plans:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise CompileError(
+                f"layout of '{name}' in krt.yml: no compiled workflow has a dataset '{name}'"
+                f"{hint} (write the full dataset name, namespace included)"
+            )
+        if not any(p.type is not None and p.type.kind == "table" for p in plans):
+            role = ROLE_LABELS.get(plans[0].role, plans[0].role)
+            raise CompileError(
+                f"layout of '{name}' in krt.yml is {layout!r}, but '{name}' is a {role} that no "
+                "message carries as a table: `layout:` applies to request, response and carried "
+                "DataFrames; remove it"
+            )
 
 
 def _copy_modes(
@@ -236,6 +288,9 @@ def _compile_workflow(
         preloaded=preloaded,
     )
     types: dict[str, tuple[TypeSpec, str]] = {d: resolver.resolve(d) for d in travelling}
+    for d, layout in project.config.layout.items():
+        if d in types and layout != types[d][0].layout:
+            types[d] = (_with_layout(d, types[d][0], layout), types[d][1])
     if resolver.opaque:
         _refuse_opaque(resolver.opaque, decisions, groups)
     warnings.extend(resolver.warnings)

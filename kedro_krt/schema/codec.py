@@ -36,6 +36,7 @@ from google.protobuf.message import Message as PbMessage
 from kedro_krt.schema.table_codec import (
     NS_PER_S,
     CodecError,
+    ColumnsCodec,
     TableCodec,
     is_null,
     ns_to_datetime_array,
@@ -123,7 +124,8 @@ class PresenceCheck:
             fd = desc.fields_by_name.get(f.name)
             if fd is None or f.type.kind != "table":
                 continue
-            check = TableCodec(f, fd.number, fd.message_type, desc.full_name).presence_checker()
+            codec = ColumnsCodec if f.type.layout == "columns" else TableCodec
+            check = codec(f, fd.number, fd.message_type, desc.full_name).presence_checker()
             if check is not None:
                 self._checks.append((f.name, check))
 
@@ -170,6 +172,21 @@ class MessageCodec:
         spec = f.type
         where = f"{self.name}.{f.name}"
         name = f.name
+        if spec.kind == "table" and spec.layout == "columns":
+            columns = ColumnsCodec(f, fd.number, fd.message_type, self.name)
+
+            def dec_columns(msg: Any) -> Any:
+                if not msg.HasField(name):
+                    return _OMIT if self.omit_absent else columns.decode(None)
+                return columns.decode(getattr(msg, name))
+
+            def enc_columns(msg: Any, value: Any) -> None:
+                if value is None:
+                    return
+                msg.ClearField(name)
+                columns.encode(msg, value)
+
+            return dec_columns, enc_columns
         if spec.kind == "table":
             table = TableCodec(f, fd.number, fd.message_type, self.name)
 

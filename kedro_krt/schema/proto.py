@@ -3,7 +3,14 @@
 The text is deterministic (same messages -> same bytes) so that the same project gives the same
 KRT. Layout: header comment, ``syntax``, ``package``, imports (sorted), ``service Entrypoint``,
 then each message. Inside a message, nested messages come first (a table field ``shuttles`` gets
-``message ShuttlesRow``, a record field ``options`` gets ``message Options``), then the fields.
+``message ShuttlesRow``, or ``message ShuttlesColumns`` in the ``columns`` layout, a record field
+``options`` gets ``message Options``), then the fields.
+
+The ``columns`` layout of a table: ``message <Name>Columns`` holds one ``repeated`` field per
+column, with the numbers the row message would have; a timestamp column is ``repeated int64``
+nanoseconds since the epoch (UTC, NaT as the int64 minimum, as pandas stores it), since a
+``repeated google.protobuf.Timestamp`` would be one message per row again; an optional column
+``x`` gets ``repeated bool x_valid`` (see :func:`kedro_krt.schema.types.validity_fields`).
 A field whose original name differs from its identifier carries it in a trailing comment.
 """
 
@@ -19,7 +26,9 @@ from kedro_krt.schema.types import (
     Message,
     SchemaError,
     TypeSpec,
+    column_numbers,
     to_message_name,
+    validity_fields,
 )
 
 __all__ = ["nested_message_names", "render_proto", "uses_imports"]
@@ -27,12 +36,14 @@ __all__ = ["nested_message_names", "render_proto", "uses_imports"]
 TIMESTAMP_PROTO = "google/protobuf/timestamp.proto"
 STRUCT_PROTO = "google/protobuf/struct.proto"
 _INDENT = "  "
+_NS_NOTE = "nanoseconds since 1970-01-01 UTC"
 
 
 def nested_message_names(fields: Sequence[Field], parent: str = "") -> dict[str, str]:
     """``{field name: nested message name}`` for the table and record fields of a message.
 
-    Tables get ``<Field>Row``, records ``<Field>``; duplicates (and the parent's own name) are
+    Tables get ``<Field>Row`` (``<Field>Columns`` in the columns layout), records ``<Field>``;
+    duplicates (and the parent's own name) are
     made unique with a number, deterministically in field order.
     """
     out: dict[str, str] = {}
@@ -40,7 +51,10 @@ def nested_message_names(fields: Sequence[Field], parent: str = "") -> dict[str,
     for f in fields:
         if f.type.kind not in ("table", "record"):
             continue
-        base = to_message_name(f.name) + ("Row" if f.type.kind == "table" else "")
+        suffix = ""
+        if f.type.kind == "table":
+            suffix = "Columns" if f.type.layout == "columns" else "Row"
+        base = to_message_name(f.name) + suffix
         name, n = base, 1
         while name in used:
             n += 1
@@ -62,7 +76,9 @@ def uses_imports(messages: Sequence[Message]) -> list[str]:
     for m in messages:
         for f in m.fields:
             for spec in _walk_types(f.type):
-                if spec.scalar == "timestamp" or any(c.kind == "timestamp" for c in spec.columns):
+                if spec.scalar == "timestamp" or (
+                    spec.layout == "rows" and any(c.kind == "timestamp" for c in spec.columns)
+                ):
                     needed.add(TIMESTAMP_PROTO)
                 if spec.kind in ("struct", "value"):
                     needed.add(STRUCT_PROTO)
@@ -79,6 +95,27 @@ def _column_line(col: Column, number: int) -> str:
     presence = col.optional or col.required
     label = "optional " if presence and col.kind != "timestamp" else ""
     return f"{label}{proto} {col.name} = {number};{_comment(col.name, col.original)}"
+
+
+def _columns_lines(spec: TypeSpec, where: str) -> list[str]:
+    """The fields of a ``<Name>Columns`` message: one repeated field per column, validity last."""
+    numbers = column_numbers(spec.columns)
+    validity = validity_fields(spec.columns)
+    all_numbers = numbers + [n for _, n in validity.values()]
+    if len(set(all_numbers)) != len(all_numbers):
+        raise SchemaError(f"{where}: two columns share a field number {numbers}")
+    lines = []
+    for number, col in zip(numbers, spec.columns, strict=True):
+        proto = "int64" if col.kind == "timestamp" else PROTO_SCALAR[col.kind]
+        comment = _comment(col.name, col.original)
+        if col.kind == "timestamp":
+            comment = f"{comment}; {_NS_NOTE}" if comment else f"  // {_NS_NOTE}"
+        lines.append(f"repeated {proto} {col.name} = {number};{comment}")
+    for col in spec.columns:
+        if col.name in validity:
+            name, number = validity[col.name]
+            lines.append(f"repeated bool {name} = {number};  // false: {col.name} is null")
+    return lines
 
 
 def _check_numbers(fields: Sequence[Field], where: str) -> None:
@@ -105,7 +142,12 @@ def _message_lines(name: str, fields: Sequence[Field], doc: str, depth: int) -> 
     nested = nested_message_names(fields, parent=name)
     inner = pad + _INDENT
     for f in fields:
-        if f.type.kind == "table":
+        if f.type.kind == "table" and f.type.layout == "columns":
+            lines.append(f"{inner}message {nested[f.name]} {{")
+            for line in _columns_lines(f.type, f"{name}.{nested[f.name]}"):
+                lines.append(f"{inner}{_INDENT}{line}")
+            lines.append(f"{inner}}}")
+        elif f.type.kind == "table":
             row = nested[f.name]
             lines.append(f"{inner}message {row} {{")
             numbers = [col.number or i for i, col in enumerate(f.type.columns, start=1)]
@@ -131,6 +173,8 @@ def _field_decl(f: Field, nested: Mapping[str, str]) -> str:
     if spec.kind == "list":
         assert spec.scalar is not None
         return f"repeated {PROTO_SCALAR[spec.scalar]} {f.name} = {f.number}"
+    if spec.kind == "table" and spec.layout == "columns":
+        return f"{nested[f.name]} {f.name} = {f.number}"
     if spec.kind == "table":
         return f"repeated {nested[f.name]} {f.name} = {f.number}"
     if spec.kind == "record":

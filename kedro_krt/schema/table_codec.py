@@ -18,15 +18,22 @@ import numpy as np
 import pandas as pd
 from google.protobuf.descriptor import Descriptor
 
-from kedro_krt.schema.types import Column, Field
-from kedro_krt.schema.wire import ColumnWire, encode_rows
+from kedro_krt.schema.types import Column, Field, validity_fields
+from kedro_krt.schema.wire import (
+    ColumnWire,
+    encode_rows,
+    length_delimited,
+    packed_doubles,
+    packed_varints,
+    repeated_bytes,
+)
 
 try:  # pyarrow makes string columns cheaper to encode; it is optional
     import pyarrow as _pa
 except ImportError:  # pragma: no cover - exercised only where pyarrow is absent
     _pa = None
 
-__all__ = ["CodecError", "TableCodec"]
+__all__ = ["CodecError", "ColumnsCodec", "TableCodec"]
 
 NS_PER_S = 1_000_000_000
 _NAT = int(np.iinfo(np.int64).min)  # NaT's int64 representation
@@ -463,6 +470,12 @@ class TableCodec:
             raise CodecError(f"{where}: expected datetimes for a timestamp column: {exc}") from exc
 
     def _text_wire(self, c: Column, number: int, s: pd.Series, where: str) -> ColumnWire:
+        return ColumnWire.raw(number, *self._text_buffers(c, s, where))
+
+    def _text_buffers(
+        self, c: Column, s: pd.Series, where: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The UTF-8 (or raw) bytes of the present cells, their offsets, and the present mask."""
         dtype = s.dtype
         if (
             c.kind == "string"
@@ -476,7 +489,7 @@ class TableCodec:
             mask = self._present(c, present)
             if mask is not None:
                 arr = arr.drop_null()
-            return self._arrow_wire(number, arr, mask)
+            return self._arrow_buffers(arr, mask)
         if isinstance(dtype, np.dtype):
             values = s.tolist()
         else:
@@ -491,17 +504,19 @@ class TableCodec:
         else:
             mask = None
         if c.kind == "string" and _pa is not None:
-            return self._arrow_wire(number, _pa.array(values, type=_pa.large_string()), mask)
+            return self._arrow_buffers(_pa.array(values, type=_pa.large_string()), mask)
         encoded = [v.encode("utf-8") for v in values] if c.kind == "string" else values
         offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum(
             np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:]
         )
         data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        return ColumnWire.raw(number, data, offsets, mask)
+        return data, offsets, mask
 
     @staticmethod
-    def _arrow_wire(number: int, arr: Any, mask: np.ndarray | None) -> ColumnWire:
+    def _arrow_buffers(
+        arr: Any, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         assert _pa is not None
         arr = arr.cast(_pa.large_string())
         _, offsets_buf, data_buf = arr.buffers()
@@ -511,7 +526,7 @@ class TableCodec:
             if data_buf is not None
             else np.zeros(0, dtype=np.uint8)
         )
-        return ColumnWire.raw(number, data, offsets, mask)
+        return data, offsets, mask
 
     @staticmethod
     def _coerce(v: Any, kind: str, where: str) -> Any:
@@ -531,6 +546,172 @@ class TableCodec:
             raise CodecError(f"{where}: expected text, got {type(v).__name__} {v!r}")
         # Mixed object columns are typed `string` (see infer.py): send their text.
         return str(v)
+
+
+class ColumnsCodec(TableCodec):
+    """Codec of one ``<Name>Columns`` field: the ``columns`` layout of a table.
+
+    Every column is a ``repeated`` field of one message (a timestamp as int64 nanoseconds, an
+    optional column with its ``repeated bool <column>_valid``, see
+    :func:`kedro_krt.schema.types.validity_fields`). Decoding reads each numeric field into a
+    numpy array in one call (upb's repeated scalar containers implement ``__array__``), so no
+    Python object is made per row; encoding writes each column's wire bytes with numpy and lets
+    protobuf parse them once.
+    """
+
+    def __init__(self, field: Field, field_number: int, cols_desc: Descriptor, owner: str) -> None:
+        super().__init__(field, field_number, cols_desc, owner)
+        validity = validity_fields(self.columns)
+        self.valid_names: list[str | None] = []
+        self.valid_numbers: list[int] = []
+        for c in self.columns:
+            name = validity.get(c.name, (None, 0))[0]
+            fd = cols_desc.fields_by_name.get(name) if name else None
+            if name and fd is None:
+                raise CodecError(
+                    f"{self.where}: the message {cols_desc.full_name} has no field {name!r}; "
+                    "the generated code does not match the compiled plan, recompile the KRT"
+                )
+            self.valid_names.append(name)
+            self.valid_numbers.append(fd.number if fd is not None else 0)
+        self._np_types = [
+            np.float64 if c.kind == "double" else bool if c.kind == "bool" else np.int64
+            for c in self.columns
+        ]
+
+    def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
+        return lambda rows: []  # no rows to loop over: see decode
+
+    def presence_checker(self) -> Callable[[Any], None] | None:
+        """Every column must have one value per row (checked where a request enters)."""
+
+        def check(cols: Any) -> None:
+            self.count(cols)
+
+        return check
+
+    def count(self, cols: Any) -> int:
+        """The number of rows; refuses columns (or validity lists) of different lengths."""
+        lengths = [len(getattr(cols, c.name)) for c in self.columns]
+        n = max(lengths, default=0)
+        for c, k in zip(self.columns, lengths, strict=True):
+            if k != n:
+                longest = self.columns[lengths.index(n)].original
+                raise CodecError(
+                    f"{self.where}: column {c.original!r} has {k} value(s) and column "
+                    f"{longest!r} has {n}: in the columns layout every column holds one value "
+                    "per row (send a placeholder and false in its _valid list for a null)"
+                )
+        for c, name in zip(self.columns, self.valid_names, strict=True):
+            if name is not None:
+                k = len(getattr(cols, name))
+                if k not in (0, n):
+                    raise CodecError(
+                        f"{self.where}: {name!r} has {k} value(s) for {n} row(s): send one "
+                        f"per row (false where {c.original!r} is null), or none if no row is"
+                    )
+        return n
+
+    # decode
+
+    def decode(self, cols: Any) -> pd.DataFrame:
+        """The DataFrame of a ``<Name>Columns`` message (None or empty: an empty frame)."""
+        n = 0 if cols is None else self.count(cols)
+        if not n:
+            if self._empty is None:
+                self._empty = self._frame([r([], []) for r in self.restorers], 0)
+            return self._empty.copy()
+        arrays = []
+        for c, restore, np_type, valid_name in zip(
+            self.columns, self.restorers, self._np_types, self.valid_names, strict=True
+        ):
+            rep = getattr(cols, c.name)
+            values: Any = list(rep) if c.kind in ("string", "bytes") else np.asarray(rep, np_type)
+            missing: list[int] = []
+            if valid_name is not None:
+                valid = getattr(cols, valid_name)
+                if len(valid):
+                    missing = np.flatnonzero(~np.asarray(valid, bool)).tolist()
+            if missing:
+                if c.kind == "double":
+                    values[missing] = math.nan
+                elif c.kind == "timestamp":
+                    values[missing] = _NAT
+                elif c.kind in ("string", "bytes"):
+                    for i in missing:
+                        values[i] = None
+            arrays.append(restore(values, missing))
+        return self._frame(arrays, n)
+
+    # encode
+
+    def encode(self, msg: Any, value: Any) -> None:
+        """Set the (cleared) ``<Name>Columns`` field of ``msg`` from the DataFrame ``value``."""
+        df = self._as_frame(value)
+        missing = [c for c in self.originals if c not in df.columns]
+        if missing:
+            raise CodecError(
+                f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
+                f"{self.originals} (its schema)"
+            )
+        if not len(df):
+            return
+        chunks: list[bytes] = []
+        valid_chunks: list[bytes] = []
+        for c, number, valid_number in zip(
+            self.columns, self.numbers, self.valid_numbers, strict=True
+        ):
+            body, mask = self._column_bytes(c, number, df[c.original])
+            chunks.append(body)
+            if mask is not None:
+                valid_chunks.append(packed_varints(valid_number, mask))
+        data = length_delimited(self.field_number, b"".join(chunks + valid_chunks))
+        try:
+            msg.MergeFromString(data)
+        except Exception as exc:  # our bug, not the user's: say so
+            raise CodecError(f"{self.where}: internal error encoding the table: {exc}") from exc
+
+    def _column_bytes(
+        self, c: Column, number: int, s: pd.Series
+    ) -> tuple[bytes, np.ndarray | None]:
+        """The wire bytes of one column (every row) and its present mask (None: all present)."""
+        where = f"{self.where}[{c.original!r}]"
+        kind = c.kind
+        if kind == "double":
+            dtype = s.dtype
+            try:
+                if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+                    arr = s.to_numpy(dtype=np.float64)
+                else:
+                    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise CodecError(f"{where}: expected numbers for a double column: {exc}") from exc
+            # NaN is a valid double: a non-optional column sends it as such.
+            mask = self._present(c, ~np.isnan(arr)) if c.optional else None
+            return packed_doubles(number, arr), mask
+        if kind in ("int64", "bool"):
+            arr, present = self._int_values(c, s, where)
+            mask = self._present(c, present)
+            if kind == "bool":
+                arr = arr.astype(bool)
+            return packed_varints(number, arr), mask
+        if kind == "timestamp":
+            ns = self._timestamp_ns(s, where)
+            if not c.optional:  # NaT goes as pandas stores it: the int64 minimum
+                return packed_varints(number, ns), None
+            present = ns != _NAT
+            mask = None if bool(present.all()) else present
+            if mask is not None:
+                ns = np.where(present, ns, 0)
+            return packed_varints(number, ns), mask
+        data, offsets, mask = self._text_buffers(c, s, where)
+        if mask is not None:  # nulls hold "" (zero bytes): one element per row
+            sizes = np.zeros(len(mask), dtype=np.int64)
+            sizes[mask] = np.diff(offsets)
+            full = np.zeros(len(mask) + 1, dtype=np.int64)
+            np.cumsum(sizes, out=full[1:])
+            data, offsets = data[int(offsets[0]) : int(offsets[-1])], full
+        return repeated_bytes(number, data, offsets), mask
 
 
 # --- the message codec ----------------------------------------------------------------------

@@ -26,6 +26,10 @@ from typing import Any, Literal, cast, get_args
 
 ScalarKind = Literal["double", "int64", "bool", "string", "bytes", "timestamp"]
 Kind = Literal["scalar", "list", "table", "record", "struct", "value"]
+#: How a table travels: ``rows`` = ``repeated <Name>Row`` (one message per row), ``columns`` =
+#: one ``<Name>Columns`` message with a ``repeated`` field per column (see :func:`validity_fields`).
+TableLayout = Literal["rows", "columns"]
+TABLE_LAYOUTS: tuple[str, ...] = get_args(TableLayout)
 
 SCALAR_KINDS: tuple[str, ...] = get_args(ScalarKind)
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -139,10 +143,17 @@ class TypeSpec:
     fields: tuple[Field, ...] = ()  # record
     container: str = ""
     meta: tuple[tuple[str, str], ...] = ()
+    layout: TableLayout = "rows"  # table: one message per row, or one repeated field per column
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SchemaError(f"unknown type kind {self.kind!r}; expected one of {list(KINDS)}")
+        if self.layout not in TABLE_LAYOUTS:
+            raise SchemaError(
+                f"unknown table layout {self.layout!r}; expected one of {list(TABLE_LAYOUTS)}"
+            )
+        if self.layout != "rows" and self.kind != "table":
+            raise SchemaError(f"a {self.kind} has no layout; only a table is rows or columns")
         if self.kind in ("scalar", "list") and self.scalar not in SCALAR_KINDS:
             raise SchemaError(
                 f"a {self.kind} type needs a scalar kind, one of {list(SCALAR_KINDS)}; "
@@ -171,6 +182,8 @@ class TypeSpec:
             out["container"] = self.container
         if self.meta:
             out["meta"] = [[k, v] for k, v in self.meta]
+        if self.layout != "rows":
+            out["layout"] = self.layout
         return out
 
     @classmethod
@@ -188,6 +201,7 @@ class TypeSpec:
             fields=tuple(Field.from_json(f) for f in d.get("fields", ())),
             container=str(d.get("container", "")),
             meta=tuple((str(k), str(v)) for k, v in d.get("meta", ())),
+            layout=cast(TableLayout, str(d.get("layout", "rows"))),
         )
 
     def describe(self, field_name: str = "") -> str:
@@ -201,9 +215,13 @@ class TypeSpec:
             assert self.scalar is not None
             return f"repeated {PROTO_SCALAR[self.scalar]}"
         if self.kind == "table":
-            row = f"{to_message_name(field_name)}Row" if field_name else "Row"
             n = len(self.columns)
-            return f"repeated {row} ({n} column{'s' if n != 1 else ''})"
+            count = f"({n} column{'s' if n != 1 else ''})"
+            if self.layout == "columns":
+                cols = f"{to_message_name(field_name)}Columns" if field_name else "Columns"
+                return f"{cols} {count}"
+            row = f"{to_message_name(field_name)}Row" if field_name else "Row"
+            return f"repeated {row} {count}"
         if self.kind == "record":
             name = to_message_name(field_name) if field_name else "message"
             n = len(self.fields)
@@ -336,4 +354,45 @@ def unique_identifiers(names: Sequence[str], taken: Sequence[str] = ()) -> dict[
         used.add(ident)
         used_json.add(json_name(ident).lower())
         out[original] = ident
+    return out
+
+
+#: A validity field is numbered this much above its column (columns layout).
+VALIDITY_OFFSET = 10_000
+#: Column numbers at or above this cannot have a validity field (proto3 reserves 19000-19999).
+MAX_COLUMNS_NUMBER = 9_000
+
+
+def column_numbers(columns: Sequence[Column]) -> list[int]:
+    """The field number of each column: its pinned ``number``, else its position (1, 2, ...)."""
+    return [c.number or i for i, c in enumerate(columns, start=1)]
+
+
+def validity_fields(columns: Sequence[Column]) -> dict[str, tuple[str, int]]:
+    """``{column identifier: (validity field identifier, number)}`` for the optional columns of
+    a table in the ``columns`` layout.
+
+    An optional column ``x`` travels with ``repeated bool x_valid``: ``true`` where the row has
+    a value, ``false`` where it is null (the column then holds a placeholder, 0, false, "" or
+    NaN, so that every column has one value per row). An empty validity list means every row has
+    a value. Its number is the column's number plus :data:`VALIDITY_OFFSET`, so that pinning a
+    column's number pins its validity field too.
+    """
+    optional = [c for c in columns if c.optional]
+    if not optional:
+        return {}
+    names = unique_identifiers(
+        [f"{c.name}_valid" for c in optional], taken=[c.name for c in columns]
+    )
+    out: dict[str, tuple[str, int]] = {}
+    for c, number in zip(columns, column_numbers(columns), strict=True):
+        if not c.optional:
+            continue
+        if number >= MAX_COLUMNS_NUMBER:
+            raise SchemaError(
+                f"column {c.original!r} has field number {number}: in the columns layout an "
+                f"optional column's number must be below {MAX_COLUMNS_NUMBER} (its validity "
+                f"field takes number + {VALIDITY_OFFSET})"
+            )
+        out[c.name] = (names[f"{c.name}_valid"], number + VALIDITY_OFFSET)
     return out

@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ColumnWire", "encode_rows", "tag_bytes", "varint_bytes"]
+__all__ = [
+    "ColumnWire",
+    "encode_rows",
+    "length_delimited",
+    "packed_doubles",
+    "packed_varints",
+    "repeated_bytes",
+    "tag_bytes",
+    "varint_bytes",
+]
 
 _WT_VARINT, _WT_I64, _WT_LEN = 0, 1, 2
 _U64 = np.uint64
@@ -200,3 +209,45 @@ def encode_rows(field_number: int, n_rows: int, columns: Sequence[ColumnWire]) -
             at = at + piece.lens
         cursor = cursor + full
     return buf.tobytes()
+
+
+# --- the columns layout: one repeated field per column -----------------------------------------
+
+
+def length_delimited(number: int, body: bytes) -> bytes:
+    """Field ``number`` holding ``body`` (a message, or a packed repeated field)."""
+    return tag_bytes(number, _WT_LEN) + varint_bytes(len(body)) + body
+
+
+def packed_doubles(number: int, values: np.ndarray) -> bytes:
+    """A packed ``repeated double``: 8 little-endian bytes per value (nothing when empty)."""
+    if not len(values):
+        return b""
+    return length_delimited(number, np.ascontiguousarray(values, dtype="<f8").tobytes())
+
+
+def packed_varints(number: int, values: np.ndarray) -> bytes:
+    """A packed ``repeated int64`` / ``repeated bool`` (nothing when empty)."""
+    if not len(values):
+        return b""
+    if values.dtype == np.bool_:
+        return length_delimited(number, values.astype(np.uint8).tobytes())
+    lens, mat = _varint_matrix(values)
+    if mat.shape[1] == 1:
+        return length_delimited(number, mat.tobytes())
+    keep = np.arange(mat.shape[1]) < lens[:, None]
+    return length_delimited(number, mat[keep].tobytes())
+
+
+def repeated_bytes(number: int, data: np.ndarray, offsets: np.ndarray) -> bytes:
+    """A ``repeated string`` / ``repeated bytes``: key + length + bytes per element.
+
+    ``offsets`` (n + 1) delimit each element in ``data``. Not packed (proto3 packs only scalars
+    of fixed or varint width): each element is the same key, length and bytes as a row.
+    """
+    n = len(offsets) - 1
+    if n <= 0:
+        return b""
+    sizes = np.diff(offsets).astype(np.int64)
+    piece = _Piece(sizes, "raw", data, offsets.astype(np.int64))
+    return encode_rows(number, n, [ColumnWire(None, [piece])])

@@ -85,5 +85,12 @@ def test_a_plan_of_another_format_is_a_clear_error(example_krt: Path, tmp_path: 
     data = json.loads(plan.read_text())
     del data["format"]  # as kedro-krt 0.1 wrote it
     plan.write_text(json.dumps(data))
-    with pytest.raises(RuntimeSetupError, match=r"plan format 0 \(kedro-krt 0.1\).*reads format 1"):
+    with pytest.raises(
+        RuntimeSetupError, match=r"plan format 0 \(kedro-krt 0.1\).*reads formats 1, 2"
+    ):
+        KrtNode(root / "src" / "etl")
+    # A plan of a newer format (as a later kedro-krt writes): refused the same way.
+    data["format"] = 3
+    plan.write_text(json.dumps(data))
+    with pytest.raises(RuntimeSetupError, match=r"plan format 3.*reads formats 1, 2"):
         KrtNode(root / "src" / "etl")
