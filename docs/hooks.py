@@ -14,6 +14,9 @@ A page asks for a table with a marker comment on a line of its own, e.g.
 * ``error-catalog``: every message a user error can carry, read from the ``raise`` statements.
 
 An unknown marker fails the build, so a typo cannot leave a page silently empty.
+
+The JSON Schemas of krt.yml and krt-build.yml (what ``kedro-krt schema`` prints) are written
+into the site as ``reference/krt.schema.json`` and ``reference/krt-build.schema.json``.
 """
 
 from __future__ import annotations
@@ -452,3 +455,25 @@ def on_page_content(html_text: str, page: Any, config: Any, files: Any) -> str:
     if page.file.src_uri == "reference/cli.md":
         return _UNSET_DEFAULT.sub("<td></td>", escape_placeholders(html_text))
     return html_text
+
+
+#: The JSON Schemas published with the site: file name -> the function that makes it.
+SCHEMA_FILES = {
+    "krt.schema.json": "kedro_krt.config",
+    "krt-build.schema.json": "kedro_krt.build.config",
+}
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """mkdocs hook: publish the JSON Schemas editors read, made from the code as the tables."""
+    import importlib
+    import json
+
+    from mkdocs.structure.files import File
+
+    for name, module in SCHEMA_FILES.items():
+        schema = importlib.import_module(module).json_schema()
+        files.append(
+            File.generated(config, f"reference/{name}", content=json.dumps(schema, indent=2) + "\n")
+        )
+    return files

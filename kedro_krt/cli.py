@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import sys
 import tempfile
 import time
@@ -409,6 +410,22 @@ def serve_cmd(source: Path, **options: Any) -> None:
 def call_cmd(rpc: str, data: str | None, file: Path | None, address: str, timeout: float) -> None:
     """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply."""
     _call(rpc, data, file, address, timeout)
+
+
+@main.command(name="schema")
+@click.argument("file", type=click.Choice(["krt.yml", "krt-build.yml"]), default="krt.yml")
+def schema_cmd(file: str) -> None:
+    """Print the JSON Schema of krt.yml (or krt-build.yml) for editors.
+
+    Save it beside the project (`kedro-krt schema > krt.schema.json`) and point the YAML
+    language server at it with a first line `# yaml-language-server: $schema=../../krt.schema.json`
+    in conf/base/krt.yml.
+    """
+    if file == "krt.yml":
+        from kedro_krt.config import json_schema
+    else:
+        from kedro_krt.build.config import json_schema
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 # --- deploy ----------------------------------------------------------------------------------

@@ -1,23 +1,24 @@
 """The `conf/<env>/krt.yml` file: its schema, its defaults, and loading it through Kedro.
 
-The schema is a tree of frozen dataclasses. Every field carries a `doc` in its metadata: the
-commented template written by `kedro krt init` and the reference page are generated from it, so
-the three can never disagree. Unknown keys are errors that name the key, where it is and the
-closest known key, because KRE itself silently ignores typos and a typo in a deployment config
-should never pass.
+The schema is a tree of frozen pydantic dataclasses (:mod:`kedro_krt.confschema`). Every field
+carries its documentation: the checks, the JSON Schema for editors (`kedro krt schema`), the
+commented template written by `kedro krt init` and the reference page all come from it, so they
+can never disagree. Unknown keys are errors that name the key, where it is and the closest known
+key, because KRE itself silently ignores typos and a typo in a deployment config should never pass.
 """
 
 from __future__ import annotations
 
-import difflib
-import types
-import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
+from pydantic import StrictFloat
+
+from kedro_krt import confschema
+from kedro_krt.confschema import doc as _doc
+from kedro_krt.confschema import schema_class
 
 CONFIG_NAME = "krt"
 CONFIG_PATTERNS = ["krt*", "krt*/**"]
@@ -34,13 +35,7 @@ class ConfigError(ValueError):
     """A problem in krt.yml that the user must fix; the message says where and what to change."""
 
 
-def _doc(text: str, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
-    if default_factory is not MISSING:
-        return field(default_factory=default_factory, metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
-
-
-@dataclass(frozen=True)
+@schema_class
 class WorkflowConfig:
     """One KRT workflow: a registered pipeline, optionally one namespace of it."""
 
@@ -74,7 +69,7 @@ class WorkflowConfig:
     )
 
 
-@dataclass(frozen=True)
+@schema_class
 class ImagesConfig:
     """Container images written into krt.yml."""
 
@@ -95,7 +90,7 @@ DEFAULT_TOKEN_ENV = "KRE_API_TOKEN"
 _SECRET_DEPLOY_KEYS = ("token", "api_token", "apitoken", "jwt", "password", "secret")
 
 
-@dataclass(frozen=True)
+@schema_class
 class DeployConfig:
     """Where `kedro krt deploy` uploads: KRE's admin API and a runtime. Never the token."""
 
@@ -124,14 +119,14 @@ class DeployConfig:
         "label `api` changed to `admin` (KRE's chart serves api.DOMAIN and admin.DOMAIN).",
         "",
     )
-    wait: float = _doc(
+    wait: StrictFloat = _doc(
         "Seconds to wait for each status of the version (CREATED, STARTED, PUBLISHED). "
         "`--wait` wins.",
         600.0,
     )
 
 
-@dataclass(frozen=True)
+@schema_class
 class KrtConfig:
     """The whole `conf/<env>/krt.yml`."""
 
@@ -184,45 +179,9 @@ class KrtConfig:
     )
 
 
-def _is_optional(tp: Any) -> tuple[bool, Any]:
-    args = get_args(tp)
-    if get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
-        rest = [a for a in args if a is not type(None)]
-        return True, rest[0]
-    return False, tp
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Build dataclass `cls` from plain data, rejecting unknown keys and wrong types."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or 'krt.yml'}: expected a mapping, found {_kind(data)}.")
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    if cls is DeployConfig:
-        _refuse_secrets(data, where)
-    errors: list[str] = []
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            errors.append(
-                f"unknown key '{key}' at {where or 'the top level'}{hint} "
-                f"(known keys: {', '.join(known)})"
-            )
-    if errors:
-        raise ConfigError("krt.yml: " + "; ".join(errors))
-    kwargs: dict[str, Any] = {}
-    for name, f in known.items():
-        path = f"{where}.{name}" if where else name
-        if name not in data or (data[name] is None and name != "namespace" and name != "rpc"):
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise ConfigError(f"krt.yml: '{path}' is required ({f.metadata['doc']})")
-            continue
-        kwargs[name] = _coerce(hints[name], data[name], path)
-    return cls(**kwargs)
-
-
-def _refuse_secrets(data: Mapping[str, Any], where: str) -> None:
+def _refuse_secrets(cls: Any, data: Mapping[str, Any], where: str) -> None:
+    if cls is not DeployConfig:
+        return
     for key in data:
         if str(key) == "token_env":
             continue
@@ -236,57 +195,11 @@ def _refuse_secrets(data: Mapping[str, Any], where: str) -> None:
             )
 
 
-_KINDS: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
-
-
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value), type(value).__name__)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    optional, tp = _is_optional(tp)
-    if value is None and optional:
-        return None
-    origin = get_origin(tp)
-    if is_dataclass(tp):
-        return _build(tp, value, where)  # type: ignore[arg-type]
-    if origin is Literal:
-        allowed = get_args(tp)
-        if value not in allowed:
-            raise ConfigError(
-                f"krt.yml: '{where}' is {value!r}; expected one of {', '.join(map(str, allowed))}"
-            )
-        return value
-    if origin is tuple:
-        (item_tp, _) = get_args(tp)
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, Sequence):
-            raise ConfigError(f"krt.yml: '{where}' must be a list, found {_kind(value)}")
-        return tuple(_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"krt.yml: '{where}' must be a mapping, found {_kind(value)}")
-        _, val_tp = get_args(tp)
-        return {str(k): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is str:
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise ConfigError(f"krt.yml: '{where}' must be a string, found {_kind(value)}")
-        return str(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"krt.yml: '{where}' must be a number, found {_kind(value)}")
-        return float(value)
-    if tp is bool and not isinstance(value, bool):
-        raise ConfigError(f"krt.yml: '{where}' must be true or false, found {value!r}")
-    return value
-
-
 def parse_config(data: Mapping[str, Any] | None) -> KrtConfig:
     """Validate plain data (as loaded from YAML) against the schema."""
-    return _build(KrtConfig, dict(data or {}), "")
+    return confschema.parse(
+        KrtConfig, dict(data or {}), file="krt.yml", error=ConfigError, raw_check=_refuse_secrets
+    )
 
 
 def load_config(config_loader: Any) -> KrtConfig:
@@ -309,57 +222,18 @@ def load_config(config_loader: Any) -> KrtConfig:
     return parse_config(raw)
 
 
-def describe_schema(cls: type = KrtConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+#: Where the JSON Schema of krt.yml is published with the docs (`kedro krt schema` prints it).
+SCHEMA_FILE = "krt.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of krt.yml, for editors (the YAML language server) and the reference."""
+    return confschema.json_schema(KrtConfig, "krt.yml (kedro-krt)")
+
+
+def describe_schema() -> list[tuple[str, str, str, str]]:
     """(key path, type, default, doc) rows of the schema, for the template and the reference."""
-    rows: list[tuple[str, str, str, str]] = []
-    hints = typing.get_type_hints(cls)
-    for f in fields(cls):
-        path = f"{prefix}{f.name}"
-        tp = hints[f.name]
-        if f.default is not MISSING:
-            default = f.default
-        elif f.default_factory is not MISSING:
-            default = f.default_factory()
-        else:
-            default = "(required)"
-        _, inner = _is_optional(tp)
-        item = get_args(inner)[0] if get_origin(inner) is tuple else None
-        type_name = _type_name(tp)
-        if is_dataclass(inner):
-            rows.append((path, "mapping", "", f.metadata["doc"]))
-            rows.extend(describe_schema(inner, f"{path}."))  # type: ignore[arg-type]
-        elif item is not None and is_dataclass(item):
-            rows.append((path, "list of mappings", "[]", f.metadata["doc"]))
-            rows.extend(describe_schema(item, f"{path}[]."))  # type: ignore[arg-type]
-        else:
-            rows.append((path, type_name, _show(default), f.metadata["doc"]))
-    return rows
-
-
-def _show(default: Any) -> str:
-    if default is None:
-        return "null"
-    if isinstance(default, tuple):
-        return "[]" if not default else str(list(default))
-    if isinstance(default, dict):
-        return "{}"
-    return str(default)
-
-
-def _type_name(tp: Any) -> str:
-    optional, tp = _is_optional(tp)
-    origin = get_origin(tp)
-    if origin is Literal:
-        name = " | ".join(map(str, get_args(tp)))
-    elif origin is tuple:
-        name = f"list of {_type_name(get_args(tp)[0])}"
-    elif origin is dict:
-        name = "mapping"
-    elif tp is Any:
-        name = "any"
-    else:
-        name = getattr(tp, "__name__", str(tp))
-    return f"{name} or null" if optional else name
+    return confschema.describe(json_schema())
 
 
 def render_template(version: str, description: str, workflows: Sequence[Mapping[str, Any]]) -> str:

@@ -1,9 +1,10 @@
 """`krt-build.yml`: how `kedro-krt build` makes the nodes that come from Kedro projects.
 
 The file sits beside krt.yml in the KRT source folder and is never shipped. Its schema is a
-tree of frozen dataclasses whose fields carry their documentation (the reference page is
-generated from it); unknown keys are errors naming the key, where it is and the closest known
-key, because a typo in a build file must not build something else.
+tree of frozen pydantic dataclasses whose fields carry their documentation, as krt.yml's
+(:mod:`kedro_krt.confschema`): the checks, the JSON Schema and the reference page come from it.
+Unknown keys are errors naming the key, where it is and the closest known key, because a typo in
+a build file must not build something else.
 
     nodes:
       price:                          # a node of krt.yml
@@ -16,27 +17,20 @@ key, because a typo in a build file must not build something else.
 
 from __future__ import annotations
 
-import difflib
-import typing
-from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any
 
 import yaml
 
+from kedro_krt import confschema
 from kedro_krt.build.errors import BuildError
+from kedro_krt.confschema import doc as _doc
+from kedro_krt.confschema import schema_class
 
 BUILD_FILE = "krt-build.yml"
 
 
-def _doc(text: str, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
-    if default_factory is not MISSING:
-        return field(default_factory=default_factory, metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
-
-
-@dataclass(frozen=True)
+@schema_class
 class KedroSource:
     """A node made from a Kedro project: a registered pipeline, optionally one namespace."""
 
@@ -95,7 +89,7 @@ class KedroSource:
         return bool(self.inputs or self.outputs or self.input or self.output)
 
 
-@dataclass(frozen=True)
+@schema_class
 class NodeBuild:
     """How the build makes one node of krt.yml."""
 
@@ -106,7 +100,7 @@ class NodeBuild:
     )
 
 
-@dataclass(frozen=True)
+@schema_class
 class BuildConfig:
     """The whole krt-build.yml."""
 
@@ -139,97 +133,16 @@ def load_build_config(folder: Path) -> BuildConfig:
 
 def parse_build_config(data: Any) -> BuildConfig:
     """Check plain data (a parsed krt-build.yml) and build the config."""
-    return _build(BuildConfig, data, "")  # type: ignore[no-any-return]
+    return confschema.parse(BuildConfig, data, file=BUILD_FILE, error=BuildError)
 
 
-def _where(path: str) -> str:
-    return f"'{path}'" if path else "the top level"
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of krt-build.yml, for editors and the reference."""
+    return confschema.json_schema(BuildConfig, "krt-build.yml (kedro-krt build)")
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise BuildError(f"{BUILD_FILE}: {_where(where)} must be a mapping, found {_kind(data)}")
-    known = {f.name: f for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise BuildError(
-                f"{BUILD_FILE}: unknown key '{key}' at {_where(where)}{hint} "
-                f"(known keys: {', '.join(known)})"
-            )
-    hints = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name, f in known.items():
-        path = f"{where}.{name}" if where else name
-        if name not in data or data[name] is None:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise BuildError(f"{BUILD_FILE}: '{path}' is required: {f.metadata['doc']}")
-            continue
-        kwargs[name] = _coerce(hints[name], data[name], path)
-    return cls(**kwargs)
-
-
-_KINDS: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
-
-
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value), type(value).__name__)
-
-
-def _coerce(tp: Any, value: Any, where: str) -> Any:
-    args = get_args(tp)
-    if type(None) in args:  # X | None
-        tp = next(a for a in args if a is not type(None))
-    origin = get_origin(tp)
-    if is_dataclass(tp):
-        return _build(tp, value, where)  # type: ignore[arg-type]
-    if origin is tuple:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise BuildError(f"{BUILD_FILE}: '{where}' must be a list, found {_kind(value)}")
-        return tuple(_coerce(get_args(tp)[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise BuildError(f"{BUILD_FILE}: '{where}' must be a mapping, found {_kind(value)}")
-        val_tp = get_args(tp)[1]
-        return {str(k): _coerce(val_tp, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is Any:
-        return value
-    if tp is str:
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise BuildError(f"{BUILD_FILE}: '{where}' must be text, found {_kind(value)}")
-        return str(value)
-    raise TypeError(f"unsupported type {tp!r} at {where}")  # pragma: no cover - our schema
-
-
-def describe_build_schema(cls: type = BuildConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+def describe_build_schema() -> list[tuple[str, str, str]]:
     """(key path, type, doc) rows of krt-build.yml, for the reference page."""
-    rows: list[tuple[str, str, str]] = []
-    hints = typing.get_type_hints(cls)
-    for f in fields(cls):
-        tp = hints[f.name]
-        args = get_args(tp)
-        inner = next((a for a in args if a is not type(None)), tp) if type(None) in args else tp
-        path = f"{prefix}{f.name}"
-        if is_dataclass(inner):
-            rows.append((path, "mapping", f.metadata["doc"]))
-            rows.extend(describe_build_schema(inner, f"{path}."))  # type: ignore[arg-type]
-        elif get_origin(inner) is dict and is_dataclass(get_args(inner)[1]):
-            rows.append((path, "mapping", f.metadata["doc"]))
-            rows.extend(
-                describe_build_schema(get_args(inner)[1], f"{path}.<node>.")  # type: ignore[arg-type]
-            )
-        else:
-            rows.append((path, _type_name(inner), f.metadata["doc"]))
-    return rows
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is tuple:
-        return "list of text"
-    if origin is dict:
-        return "mapping"
-    return "text"
+    return [
+        (path, type_name, text) for path, type_name, _, text in confschema.describe(json_schema())
+    ]

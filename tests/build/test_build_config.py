@@ -41,7 +41,7 @@ def test_a_full_file_parses() -> None:
         ({"node": {}}, "unknown key 'node' at the top level; did you mean 'nodes'?"),
         (
             {"nodes": {"price": {"kedro": {"project": "p", "pipline": "x"}}}},
-            "unknown key 'pipline' at 'nodes.price.kedro'; did you mean 'pipeline'?",
+            "unknown key 'pipline' at nodes.price.kedro; did you mean 'pipeline'?",
         ),
         ({"nodes": {"price": {"kedro": {}}}}, "'nodes.price.kedro.project' is required"),
         (

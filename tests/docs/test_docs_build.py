@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -39,9 +40,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
         [str(mkdocs if mkdocs.exists() else "mkdocs"), "build", "--strict", "-d", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={"NO_MKDOCS_2_WARNING": "1", "KEDRO_DISABLE_TELEMETRY": "true",
-             "PATH": f"{BIN}:/usr/bin:/bin"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            "NO_MKDOCS_2_WARNING": "1",
+            "KEDRO_DISABLE_TELEMETRY": "true",
+            "PATH": f"{BIN}:/usr/bin:/bin",
+        },
     )
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     return out
@@ -96,6 +103,19 @@ def test_config_page_has_every_key(site: Path) -> None:
         assert _plain(doc) in text, f"the doc of {path} is missing"
 
 
+@pytest.mark.slow
+def test_the_site_publishes_the_json_schemas(site: Path) -> None:
+    from kedro_krt.build.config import json_schema as build_json_schema
+    from kedro_krt.config import json_schema
+
+    for name, expected in (
+        ("krt.schema.json", json_schema),
+        ("krt-build.schema.json", build_json_schema),
+    ):
+        published = json.loads((site / "reference" / name).read_text(encoding="utf-8"))
+        assert published == expected(), f"{name} on the site is not the code's schema"
+
+
 def _rule_ids() -> set[str]:
     ids = set()
     for path in (PACKAGE / "krt").glob("*.py"):
@@ -119,11 +139,44 @@ def test_errors_page_has_every_validator_rule(site: Path) -> None:
 
 
 _KNOWN_TAGS = [
-    "html", "head", "body", "meta", "link", "title", "script", "style", "noscript",
-    "header", "footer", "main", "article", "aside", "section", "nav", "form", "input",
-    "label", "button", "svg", "path", "use", "g", "circle", "rect", "iframe", "colgroup",
-    "col", "figure", "figcaption", "source", "picture", "template", "option", "select",
-    "textarea", "time"
+    "html",
+    "head",
+    "body",
+    "meta",
+    "link",
+    "title",
+    "script",
+    "style",
+    "noscript",
+    "header",
+    "footer",
+    "main",
+    "article",
+    "aside",
+    "section",
+    "nav",
+    "form",
+    "input",
+    "label",
+    "button",
+    "svg",
+    "path",
+    "use",
+    "g",
+    "circle",
+    "rect",
+    "iframe",
+    "colgroup",
+    "col",
+    "figure",
+    "figcaption",
+    "source",
+    "picture",
+    "template",
+    "option",
+    "select",
+    "textarea",
+    "time",
 ]
 
 
