@@ -26,7 +26,8 @@ nats-manager and k8s-manager, see :mod:`kedro_krt.runner.topology_v2`.)
 5. ``node_elapsed_time`` (``elapsed_ms``, ``success``; tag ``from_node``) for every message.
 
 Where we differ from kre-py 3.4.1, on purpose: the runner refuses to start a node that has
-neither ``default_handler`` nor ``custom_handlers`` (kre-py starts, then fails every message);
+neither ``default_handler`` nor ``custom_handlers``, or a handler that is not ``async``
+(kre-py starts, then fails every message);
 ``KRT_JS_REQUEST_TIMEOUT`` is read as milliseconds (kre-py passes 30000 to nats-py, which reads
 seconds); the stream's size limit is read once at start, not before every publish; a message
 that does not decode is logged and acked (kre-py's callback dies on it and leaves it unacked);
@@ -69,7 +70,8 @@ __all__ = ["NodeRunnerV2", "check_v2_module", "load_worker_v2"]
 
 
 def check_v2_module(module: ModuleType, where: str) -> None:
-    """A v2 node needs ``default_handler`` or ``custom_handlers`` (a dict of callables).
+    """A v2 node needs ``default_handler`` or ``custom_handlers`` (a dict of callables), all
+    ``async``.
 
     Raises:
         WorkerLoadError: saying what to define; a v1 ``handler`` alone is named as such.
@@ -96,6 +98,12 @@ def check_v2_module(module: ModuleType, where: str) -> None:
             f"Handler module '{where}' must implement 'default_handler(ctx, data)' or "
             f"'custom_handlers' (a dict keyed by the origin node).{hint}"
         )
+    for handler in [default, *(custom or {}).values()]:
+        if handler is not None and not inspect.iscoroutinefunction(handler):
+            raise WorkerLoadError(
+                f"Handler module '{where}': '{getattr(handler, '__name__', handler)}' must be "
+                "async ('async def ...(ctx, data)'): kre-py 3 awaits every handler"
+            )
 
 
 def load_worker_v2(config: RunnerConfigV2) -> ModuleType:
@@ -253,9 +261,7 @@ class NodeRunnerV2:
                     f"no handler for messages from node '{request.from_node}': define "
                     f"default_handler or custom_handlers['{request.from_node}']"
                 )
-            result = handler(self.ctx.for_message(request), request.payload)
-            if inspect.isawaitable(result):
-                await result
+            await handler(self.ctx.for_message(request), request.payload)
         except Exception as err:
             success = False
             self.logger.error("Error executing handler: %s \n\n%s", err, traceback.format_exc())

@@ -33,8 +33,10 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from kedro_krt.runtime.context import RequestState
+from kedro_krt.runtime.context_v2 import ERROR, OK, select_handler
 from kedro_krt.serve.errors import InvalidRequest, NodeError
 from kedro_krt.serve.loader import LoadedNode, LoadedWorkflow
+from kedro_krt.serve.loader_v2 import LoadedNodeV2, LoadedWorkflowV2
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -123,6 +125,33 @@ class NodeThread:
             self.loop.close()
 
 
+#: The origin of the request's message in a v2 workflow (kre-entrypoint 3's KRT_NODE_NAME).
+ENTRYPOINT_NODE = "entrypoint"
+
+
+@dataclass(slots=True)
+class V2Message:
+    """What kre-py 3's ``KreNatsMessage`` carries between v2 nodes, in memory."""
+
+    request_id: str
+    payload: any_pb2.Any
+    error: str
+    from_node: str
+    message_type: int
+
+
+class V2NodeError(NodeError):
+    """A v2 error message: its text is KRE's own (``Error in node 'x' executing handler for
+    node 'y': ...``), which KRE's entrypoint returns as it is."""
+
+    def __init__(self, node: str, text: str) -> None:
+        super().__init__(node, text)
+        self.args = (text,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class WrongResponseType(NodeError):
     """A node answered the caller with a message that is not the rpc's response type."""
 
@@ -136,7 +165,7 @@ def _type_name(value: object) -> str:
 class Engine:
     """Runs requests through loaded workflows; one instance per server process."""
 
-    def __init__(self, workflows: dict[str, LoadedWorkflow]) -> None:
+    def __init__(self, workflows: dict[str, LoadedWorkflow] | dict[str, Any]) -> None:
         self.workflows = workflows
         self._size_warned: set[tuple[str, str]] = set()
         self._threads = {
@@ -145,7 +174,9 @@ class Engine:
             for node in wf.nodes
         }
 
-    async def node_call(self, node: LoadedNode, make: Callable[[], Awaitable[Any]]) -> Any:
+    async def node_call(
+        self, node: LoadedNode | LoadedNodeV2, make: Callable[[], Awaitable[Any]]
+    ) -> Any:
         """Run ``make()`` (a handler or an init) on ``node``'s own thread."""
         return await self._threads[(node.workflow, node.name)].call(make)
 
@@ -156,7 +187,7 @@ class Engine:
 
     async def run(
         self,
-        workflow: LoadedWorkflow,
+        workflow: LoadedWorkflow | LoadedWorkflowV2,
         payload: any_pb2.Any,
         reply: Callable[[Message], None],
         envelope: Envelope | None = None,
@@ -172,6 +203,9 @@ class Engine:
                 wrong type; the caller (not yet answered) gets it as the gRPC error.
         """
         env = envelope or Envelope(tracking_id=uuid.uuid4().hex, payload=payload)
+        if isinstance(workflow, LoadedWorkflowV2):
+            await self._run_v2(workflow, payload, reply, env)
+            return
         now = time.time()
         env.tracking.append(Tracking("entrypoint", now, now))
         response_type = workflow.response_type
@@ -233,6 +267,143 @@ class Engine:
             if len(packed.value) > KRE_MAX_PAYLOAD:
                 self._check_size(node, packed)
             env.payload = packed
+
+    async def _run_v2(
+        self,
+        workflow: LoadedWorkflowV2,
+        payload: any_pb2.Any,
+        reply: Callable[[Message], None],
+        env: Envelope,
+    ) -> None:
+        """A request through a v2 workflow, as KRE 8 routes it.
+
+        The request goes to the nodes subscribed to ``entrypoint``; what each node sends goes
+        to the nodes subscribed to its subject (``node``, or ``node.subtopic`` for a channel),
+        each in a task of its own, so branches overlap; the first message of the exitpoint on
+        its own subject answers (an ``error`` in it is the gRPC error, as kre-entrypoint 3
+        does), and the rest of the request still runs to its end. When everything has run and
+        the exitpoint sent nothing, the caller gets the first error a node sent, or says the
+        exitpoint never answered (KRE's caller waits for its timeout instead).
+        """
+        caller = asyncio.get_running_loop()
+        request_id = env.tracking_id
+        tasks: set[asyncio.Task[None]] = set()
+        settled = asyncio.Event()
+        answered = False
+        errors: list[V2Message] = []
+        failure: list[BaseException] = []
+        response_type = workflow.response_type
+
+        def publish(origin: str, channel: str, message: V2Message) -> None:
+            """On the caller's loop: hand ``message`` to the subscribers of its subject, or
+            answer the caller when it is the exitpoint's (its own subject, no subtopic)."""
+            nonlocal answered
+            subject = f"{origin}.{channel}" if channel else origin
+            if message.message_type == ERROR:
+                errors.append(message)
+            if origin == workflow.exitpoint and not channel and not answered:
+                answered = True
+                env.replied = True
+                answer(message)
+            for node in workflow.subscribers.get(subject, ()):
+                task = caller.create_task(deliver(node, message))
+                tasks.add(task)
+                task.add_done_callback(done)
+
+        def answer(message: V2Message) -> None:
+            # kre-entrypoint 3.3.6 (_create_grpc_response): an error is gRPC INTERNAL with its
+            # text; otherwise the payload is the rpc's response.
+            try:
+                if message.error:
+                    raise V2NodeError(message.from_node, message.error)
+                if message.payload.TypeName() != response_type:
+                    raise WrongResponseType(
+                        workflow.exitpoint,
+                        f"sent {message.payload.TypeName() or 'nothing'}, expected "
+                        f"{response_type} (the response of rpc {workflow.rpc})",
+                    )
+                response = workflow.response_cls()
+                message.payload.Unpack(response)
+            except NodeError as exc:
+                failure.append(exc)
+                settled.set()
+                return
+            reply(response)
+
+        def done(task: asyncio.Task[None]) -> None:
+            tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failure.append(task.exception())  # type: ignore[arg-type]
+            if not tasks:
+                settled.set()
+
+        async def deliver(node: LoadedNodeV2, message: V2Message) -> None:
+            """What a runner does with one message: the handler by origin, errors typed ERROR
+            on the node's own subject."""
+            env.current = node.name
+            handler = select_handler(node.module, message.from_node)
+
+            async def send(
+                packed: any_pb2.Any, message_type: int, channel: str, request: Any
+            ) -> None:
+                # Called on the node's thread, inside the handler: the routing happens on the
+                # caller's loop, in the order the node sent.
+                out = V2Message(request.request_id, packed, "", node.name, message_type)
+                caller.call_soon_threadsafe(publish, node.name, channel, out)
+
+            ctx = node.ctx.for_message(message, send)
+            try:
+                if handler is None:
+                    raise RuntimeError(
+                        f"no handler for messages from node '{message.from_node}': define "
+                        f"default_handler or custom_handlers['{message.from_node}']"
+                    )
+                await self.node_call(node, functools.partial(handler, ctx, message.payload))
+            except Exception as exc:
+                if isinstance(exc, InvalidRequest) and message.from_node == ENTRYPOINT_NODE:
+                    failure.append(NodeError(node.name, str(exc), invalid_request=True))
+                    settled.set()
+                node.ctx.logger.exception("Error executing handler: %s", exc)
+                error = V2Message(
+                    message.request_id, any_pb2.Any(),
+                    f"Error in node '{node.name}' executing handler for node "
+                    f"'{message.from_node}': {exc}",
+                    node.name, ERROR,
+                )
+                publish(node.name, "", error)
+
+        first = V2Message(request_id, payload, "", ENTRYPOINT_NODE, OK)
+        try:
+            publish(ENTRYPOINT_NODE, "", first)
+            while tasks and not answered and not failure:
+                await settled.wait()
+                settled.clear()
+            if failure:
+                # An error answer from the exitpoint, or a request the first node refused: the
+                # caller gets it now, and what is still queued for this request is dropped.
+                raise failure[0]
+            if not answered:
+                if errors:
+                    raise V2NodeError(
+                        errors[0].from_node,
+                        f"{errors[0].error} (and the exitpoint '{workflow.exitpoint}' sent no "
+                        "answer)",
+                    )
+                raise NodeError(
+                    workflow.exitpoint,
+                    f"the workflow finished without a message from its exitpoint "
+                    f"'{workflow.exitpoint}' for this request (it must call "
+                    "ctx.send_output once per request, on its own subject)",
+                )
+            # Answered: the other branches still run to their end, as in KRE.
+            while tasks:
+                await settled.wait()
+                settled.clear()
+            if failure:
+                log.error("%s (after the answer; the caller did not see it)", failure[0])
+        finally:
+            for task in list(tasks):
+                task.cancel()
 
     def _check_size(self, node: LoadedNode, message: Message) -> None:
         """Warn once per node when KRE would refuse this payload (over 1 MiB after gzip -9)."""

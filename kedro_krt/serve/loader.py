@@ -29,6 +29,7 @@ from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 from kedro_krt.krt.manifest import Manifest, NodeSpec
+from kedro_krt.krt.manifest_v2 import ManifestV2
 from kedro_krt.plan import PUBLIC_PROTO
 from kedro_krt.runtime.context import KreContext, make_logger, node_environ
 from kedro_krt.runtime.imports import exec_module_file
@@ -51,7 +52,7 @@ class PreparedKrt:
     """
 
     root: Path
-    manifest: Manifest
+    manifest: Manifest | ManifestV2
     proto_text: str
     package: str
     service: ServiceDescriptor
@@ -146,7 +147,7 @@ def resolve_source(source: Path, work_dir: Path) -> Path:
         ) from None
 
 
-def _validate(source: Path) -> tuple[Manifest, tuple[str, ...]]:
+def _validate(source: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
     """Run the KRT validator; refuse on errors with its report, return the warnings."""
     from kedro_krt.krt.validate import format_report, validate_path
 
@@ -159,7 +160,9 @@ def _validate(source: Path) -> tuple[Manifest, tuple[str, ...]]:
     return report.manifest, warnings
 
 
-def resolve_config(manifest: Manifest, given: Mapping[str, str]) -> dict[str, str]:
+def resolve_config(
+    manifest: Manifest | ManifestV2, given: Mapping[str, str]
+) -> dict[str, str]:
     """The value of every ``config.variables``/``config.files`` entry, from ``given`` or the env.
 
     ``given`` (``--config NAME=VALUE``) wins over the environment. A ``config.files`` value that
@@ -259,13 +262,19 @@ def prepare_krt(
         manifest, warnings = _validate(target)
     root = resolve_source(source, work_dir)
     if not validate:
-        from kedro_krt.krt.manifest_checks import parse_manifest
+        from kedro_krt.krt.manifest_v2_checks import parse_any_manifest
 
-        parsed, problems = parse_manifest((root / "krt.yml").read_text(encoding="utf-8"))
+        parsed, problems = parse_any_manifest((root / "krt.yml").read_text(encoding="utf-8"))
         if parsed is None:
             raise ServeError("invalid krt.yml:\n" + "\n".join(str(p) for p in problems))
         manifest = parsed
-    manifest, skipped = python_workflows(manifest)
+    skipped: tuple[str, ...]
+    if isinstance(manifest, ManifestV2):
+        from kedro_krt.serve.loader_v2 import python_workflows_v2
+
+        manifest, skipped = python_workflows_v2(manifest)
+    else:
+        manifest, skipped = python_workflows(manifest)
     warnings += skipped
     values = resolve_config(manifest, config or {})
 
@@ -391,6 +400,7 @@ def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWor
             ``handler(ctx, data)``.
     """
     manifest = prepared.manifest
+    assert isinstance(manifest, Manifest), "a KRT v2 loads with loader_v2.load_nodes_v2"
     specs: dict[str, NodeSpec] = {n.name: n for n in manifest.nodes}
     folders = frozenset(
         str((prepared.root / n.src).parent.resolve()) for n in manifest.nodes
@@ -470,8 +480,8 @@ def _load_node(
 
 
 async def run_inits(
-    workflows: Mapping[str, LoadedWorkflow],
-    call: Callable[[LoadedNode, Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
+    workflows: Mapping[str, Any],
+    call: Callable[[Any, Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
 ) -> None:
     """Run every node's ``init(ctx)`` (sync or async) once, in manifest order.
 

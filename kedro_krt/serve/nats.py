@@ -43,7 +43,9 @@ from typing import Any
 from google.protobuf import any_pb2, message_factory
 from google.protobuf.message import Message
 
+from kedro_krt.krt.manifest_v2 import ManifestV2
 from kedro_krt.runner.envelope import KreNatsMessage, decode
+from kedro_krt.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
 from kedro_krt.runner.topology import (
     ENTRYPOINT,
     NodePod,
@@ -51,6 +53,7 @@ from kedro_krt.runner.topology import (
     mongo_writer_subject,
     topology,
 )
+from kedro_krt.runner.topology_v2 import NodePodV2, NodeV2, WorkflowTopologyV2, topology_v2
 from kedro_krt.runtime.context import JsonLines
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.gencode import shadow_for
@@ -163,7 +166,12 @@ class NatsWorkflow(RpcTypes):
     rpc: str
     request_cls: type[Message]
     response_cls: type[Message]
-    topology: WorkflowTopology
+    topology: WorkflowTopology | WorkflowTopologyV2
+
+    @property
+    def v2(self) -> bool:
+        """A KRT v2 workflow (KRE 8's subjects and envelope)."""
+        return isinstance(self.topology, WorkflowTopologyV2)
 
 
 @dataclass
@@ -178,7 +186,7 @@ class _Pending:
 
 @dataclass
 class _Runner:
-    pod: NodePod
+    pod: NodePod | NodePodV2
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -223,6 +231,8 @@ class NatsEngine:
         self._stopping = False
         self.workflows: dict[str, NatsWorkflow] = {}
         self._db = JsonLines(state_dir / "db")
+        #: v2: subject -> the nodes subscribed to it (where a request is now).
+        self._subscribers: dict[str, list[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -243,31 +253,51 @@ class NatsEngine:
         except Exception as exc:
             raise ServeError(f"cannot connect to NATS at {url}: {exc}") from exc
         self._js = self._nc.jetstream()
-        self._build_workflows(url)
+        if isinstance(self.prepared.manifest, ManifestV2):
+            self._build_workflows_v2(url)
+        else:
+            self._build_workflows(url)
         for wf in self.workflows.values():
-            stream = wf.topology.stream
-            config = StreamConfig(
-                name=stream, subjects=[f"{stream}.*"], retention=RetentionPolicy.INTEREST
-            )
+            topo = wf.topology
+            stream = topo.stream
+            if isinstance(topo, WorkflowTopologyV2):
+                # KRE 8.2's nats-manager (nats/client.go CreateStream): every node's subject and
+                # its subtopics, and the entrypoint's; the stores it creates beside.
+                config = StreamConfig(
+                    name=stream, subjects=topo.subjects, retention=RetentionPolicy.INTEREST
+                )
+                answers = topo.exitpoint_subject
+                await self._make_stores(topo)
+            else:
+                config = StreamConfig(
+                    name=stream, subjects=[f"{stream}.*"], retention=RetentionPolicy.INTEREST
+                )
+                answers = topo.entrypoint_subject
             try:
                 await self._js.add_stream(config)
             except Exception:
                 await self._js.update_stream(config)
             await self._js.subscribe(
-                wf.topology.entrypoint_subject, stream=stream, cb=self._on_answer,
-                manual_ack=True, deliver_policy=_deliver_new(),
+                answers, stream=stream, manual_ack=True, deliver_policy=_deliver_new(),
+                cb=self._on_answer_v2 if wf.v2 else self._on_answer,
             )
             # Core NATS sees every publish on the stream's subjects: where each request is.
-            await self._nc.subscribe(f"{stream}.*", cb=self._on_hop)
+            if isinstance(topo, WorkflowTopologyV2):
+                await self._nc.subscribe(f"{stream}.>", cb=self._on_hop_v2)
+            else:
+                await self._nc.subscribe(f"{stream}.*", cb=self._on_hop)
         await self._nc.subscribe(mongo_writer_subject(self.runtime_id), cb=self._on_db_save)
         for wf in self.workflows.values():
             for pod in wf.topology.pods:
-                self._runners.append(_Runner(pod))
+                # KRE 8: a Deployment of `replicas` pods, which share the queue groups.
+                for _ in range(getattr(pod, "replicas", 1)):
+                    self._runners.append(_Runner(pod))
         await asyncio.gather(*(self._start_runner(r) for r in self._runners))
         await self._wait_subscribed(self._runners)
 
     def _build_workflows(self, url: str) -> None:
         manifest = self.prepared.manifest
+        assert not isinstance(manifest, ManifestV2)
         srcs = {n.name: n.src for n in manifest.nodes}
         state = self.state_dir.resolve().as_uri()
         topologies = topology(
@@ -292,6 +322,57 @@ class NatsEngine:
                 response_cls=message_factory.GetMessageClass(response),
                 topology=topo,
             )
+
+    def _build_workflows_v2(self, url: str) -> None:
+        manifest = self.prepared.manifest
+        assert isinstance(manifest, ManifestV2)
+        state = self.state_dir.resolve().as_uri()
+        topologies = topology_v2(
+            version=manifest.version,
+            workflows=[
+                (
+                    wf.name, wf.entrypoint, wf.exitpoint,
+                    [
+                        NodeV2(
+                            n.name, n.src, tuple(n.subscriptions), n.replicas,
+                            (n.object_store.name, n.object_store.scope)
+                            if n.object_store is not None else None,
+                        )
+                        for n in wf.nodes
+                    ],
+                )
+                for wf in manifest.workflows
+            ],
+            runtime_id=self.runtime_id,
+            nats_server=url,
+            base_path=str(self.prepared.root),
+            mongo_uri=state,
+            influx_uri=state,
+            variables=self.prepared.config,
+        )
+        for wf, topo in zip(manifest.workflows, topologies, strict=True):
+            request, response = self.prepared.rpc_types(wf.entrypoint)
+            self.workflows[wf.entrypoint] = NatsWorkflow(
+                name=wf.name,
+                rpc=wf.entrypoint,
+                request_cls=message_factory.GetMessageClass(request),
+                response_cls=message_factory.GetMessageClass(response),
+                topology=topo,
+            )
+            for pod in topo.pods:
+                for subject in pod.environ["KRT_NATS_INPUTS"].split(","):
+                    self._subscribers.setdefault(subject, []).append(pod.node)
+
+    async def _make_stores(self, topo: WorkflowTopologyV2) -> None:
+        """The key-value and object stores KRE 8.2's nats-manager creates for a workflow."""
+        from nats.js.api import KeyValueConfig, ObjectStoreConfig
+
+        for bucket in topo.kv_stores:
+            with contextlib.suppress(Exception):  # the project store is shared by workflows
+                await self._js.create_key_value(KeyValueConfig(bucket=bucket))
+        for bucket in topo.object_stores:
+            with contextlib.suppress(Exception):
+                await self._js.create_object_store(bucket, ObjectStoreConfig(bucket=bucket))
 
     async def _start_runner(self, runner: _Runner) -> None:
         command, extra = runner_command(self.prepared.root)
@@ -325,12 +406,14 @@ class NatsEngine:
                         f"node '{runner.pod.node}' (workflow '{runner.pod.workflow}') exited "
                         f"with code {proc.returncode} while starting; its log is above"
                     )
-                durable = f"{self.prepared.manifest.version}-{runner.pod.node}"
                 stream = runner.pod.environ["KRT_NATS_STREAM"]
-                with contextlib.suppress(Exception):
-                    info = await self._js.consumer_info(stream, durable)
-                    if info.push_bound:
-                        waiting.remove(runner)
+                bound = 0
+                for durable in self._durables(runner.pod):
+                    with contextlib.suppress(Exception):
+                        info = await self._js.consumer_info(stream, durable)
+                        bound += bool(info.push_bound)
+                if bound == len(self._durables(runner.pod)):
+                    waiting.remove(runner)
             if waiting:
                 if time.monotonic() > deadline:
                     names = ", ".join(r.pod.node for r in waiting)
@@ -338,6 +421,13 @@ class NatsEngine:
                         f"nodes {names} did not subscribe within {START_TIMEOUT_S:g} s"
                     )
                 await asyncio.sleep(0.05)
+
+    def _durables(self, pod: NodePod | NodePodV2) -> tuple[str, ...]:
+        """The durable consumers a runner binds: kre-py 2's ``<version>-<node>``, or kre-py
+        3's one per input."""
+        if isinstance(pod, NodePodV2):
+            return pod.queues
+        return (f"{self.prepared.manifest.version}-{pod.node}",)
 
     async def _watch(self, runner: _Runner) -> None:
         """A runner that exits while serving fails the requests it held and starts again."""
@@ -349,7 +439,7 @@ class NatsEngine:
         node = runner.pod.node
         failed = 0
         for pending in list(self._pending.values()):
-            if pending.workflow.name == runner.pod.workflow and pending.node == node:
+            if pending.workflow.name == runner.pod.workflow and node in pending.node.split(", "):
                 failed += 1
                 _fail(
                     pending,
@@ -409,20 +499,24 @@ class NatsEngine:
         Raises:
             NodeError: ``error in '<node>': ...`` as the runner sent it.
         """
+        if workflow.v2:
+            await self._run_v2(workflow, payload, reply, envelope)
+            return
         request_id = str(uuid.uuid4())
         start = _isonow()
         message = KreNatsMessage(tracking_id=envelope.tracking_id, reply=request_id)
         message.payload.CopyFrom(payload)
         message.tracking.add(node_name=ENTRYPOINT, start=start, end=_isonow())
         answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        first = workflow.topology.pods[0].node
+        topo = workflow.topology
+        assert isinstance(topo, WorkflowTopology)
+        first = topo.pods[0].node
         pending = _Pending(workflow, envelope, answer, first)
         envelope.current = first
         self._pending[request_id] = pending
         try:
             await self._js.publish(
-                workflow.topology.first_subject, message.SerializeToString(),
-                stream=workflow.topology.stream,
+                topo.first_subject, message.SerializeToString(), stream=topo.stream
             )
             result = await answer
         finally:
@@ -440,6 +534,79 @@ class NatsEngine:
             )
         envelope.replied = True
         reply(response)
+
+    async def _run_v2(
+        self,
+        workflow: NatsWorkflow,
+        payload: any_pb2.Any,
+        reply: Callable[[Message], None],
+        envelope: Any,
+    ) -> None:
+        """kre-entrypoint 3.3.6's side: the request to ``<stream>.entrypoint`` (``from_node``
+        ``entrypoint``, type OK), the answer the first exitpoint message for its id.
+
+        Raises:
+            NodeError: the exitpoint's ``error`` as KRE's entrypoint returns it (INTERNAL).
+        """
+        topo = workflow.topology
+        assert isinstance(topo, WorkflowTopologyV2)
+        request_id = envelope.tracking_id
+        message = KreNatsMessageV2(
+            request_id=request_id, from_node=ENTRYPOINT, message_type=OK
+        )
+        message.payload.CopyFrom(payload)
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = f"{topo.stream}.{ENTRYPOINT}"
+        first = ", ".join(self._subscribers.get(entry, []))
+        pending = _Pending(workflow, envelope, answer, first)
+        envelope.current = first
+        self._pending[request_id] = pending
+        try:
+            await self._js.publish(entry, message.SerializeToString(), stream=topo.stream)
+            result = await answer
+        finally:
+            self._pending.pop(request_id, None)
+        if result.error:
+            from kedro_krt.serve.engine import V2NodeError
+
+            raise V2NodeError(result.from_node, result.error)
+        response = workflow.response_cls()
+        expected = workflow.response_type
+        if result.payload.TypeName() != expected or not result.payload.Unpack(response):
+            raise NodeError(
+                topo.exitpoint,
+                f"sent {result.payload.TypeName() or 'nothing'}, expected {expected} (the "
+                f"response of rpc {workflow.rpc})",
+            )
+        envelope.replied = True
+        reply(response)
+
+    async def _on_answer_v2(self, msg: Any) -> None:
+        await msg.ack()
+        try:
+            answer = decode_v2(msg.data)
+        except Exception as exc:
+            log.error("an undecodable message on %s: %s", msg.subject, exc)
+            return
+        pending = self._pending.get(answer.request_id)
+        if pending is not None and not pending.answer.done():
+            pending.answer.set_result(answer)
+
+    async def _on_hop_v2(self, msg: Any) -> None:
+        """Where a v2 request is: the nodes subscribed to the subject it was just sent to."""
+        if not self._pending:
+            return
+        with contextlib.suppress(Exception):
+            message = decode_v2(msg.data)
+            pending = self._pending.get(message.request_id)
+            if pending is None:
+                return
+            if message.message_type == ERROR:
+                log.warning("%s", message.error)
+            nodes = self._subscribers.get(msg.subject)
+            if nodes:
+                pending.node = ", ".join(nodes)
+                pending.envelope.current = pending.node
 
     async def _on_answer(self, msg: Any) -> None:
         await msg.ack()

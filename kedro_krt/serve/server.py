@@ -29,6 +29,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+from kedro_krt.krt.manifest_v2 import ManifestV2
 from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.loader import (
@@ -154,9 +155,17 @@ class Worker:
             self.engine = engine
             await engine.start()
         else:
-            workflows = await asyncio.to_thread(
-                load_nodes, self.prepared, state_dir=self.state_dir
-            )
+            workflows: dict[str, Any]
+            if isinstance(self.prepared.manifest, ManifestV2):
+                from kedro_krt.serve.loader_v2 import load_nodes_v2
+
+                workflows = await asyncio.to_thread(
+                    load_nodes_v2, self.prepared, state_dir=self.state_dir
+                )
+            else:
+                workflows = await asyncio.to_thread(
+                    load_nodes, self.prepared, state_dir=self.state_dir
+                )
             local = Engine(workflows)
             self.engine = local
             await run_inits(workflows, local.node_call)
@@ -433,8 +442,12 @@ THREAD_POOL_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 
 def _node_count(prepared: PreparedKrt) -> int:
-    """How many runner processes ``--nats`` starts: one per node of each workflow."""
-    return sum(len(wf.sequential) for wf in prepared.manifest.workflows)
+    """How many runner processes ``--nats`` starts: one per node of each workflow (v2: one per
+    replica)."""
+    manifest = prepared.manifest
+    if isinstance(manifest, ManifestV2):
+        return sum(max(1, n.replicas) for n in manifest.nodes)
+    return sum(len(wf.sequential) for wf in manifest.workflows)
 
 
 def worker_thread_env(workers: int) -> dict[str, str]:

@@ -82,10 +82,22 @@ def info(prepared: PreparedKrt, ready: bool) -> dict[str, Any]:
         "description": manifest.description,
         "ready": ready,
         "service": prepared.service_name,
-        "workflows": [
-            {"name": w.name, "rpc": w.entrypoint, "nodes": list(w.sequential)}
-            for w in manifest.workflows
-        ],
+        "workflows": [_workflow_info(w) for w in manifest.workflows],
+    }
+
+
+def _workflow_info(workflow: Any) -> dict[str, Any]:
+    """A v1 workflow's nodes in ``sequential`` order; a v2 one's with their subscriptions and
+    its exitpoint (only the nodes served here)."""
+    if hasattr(workflow, "sequential"):
+        nodes = list(workflow.sequential)
+        return {"name": workflow.name, "rpc": workflow.entrypoint, "nodes": nodes}
+    return {
+        "name": workflow.name,
+        "rpc": workflow.entrypoint,
+        "nodes": [n.name for n in workflow.nodes],
+        "subscriptions": {n.name: list(n.subscriptions) for n in workflow.nodes},
+        "exitpoint": workflow.exitpoint,
     }
 
 

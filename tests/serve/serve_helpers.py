@@ -144,3 +144,58 @@ class ServerProcess:
                 self.proc.wait()
 
 
+
+
+CLASSIFICATOR_V2 = Path(__file__).parent.parent / "fixtures" / "classificator_v2"
+#: Its Python nodes (stats-storer is a Go node), each importing its protos from proto/ as KRE's
+#: classificator example does.
+CLASSIFICATOR_V2_NODES = ("etl", "email_classificator", "repairs_handler", "exitpoint")
+
+
+def build_classificator_v2(dest: Path) -> Path:
+    """Copy the KRT v2 fixture and compile its protos into each Python node's proto/ folder."""
+    shutil.copytree(
+        CLASSIFICATOR_V2, dest, ignore=shutil.ignore_patterns("__pycache__", "*_pb2.py")
+    )
+    sources = {name: (dest / name).read_text() for name in PROTOS}
+    for node in CLASSIFICATOR_V2_NODES:
+        compile_protos(sources, dest / "src" / node / "proto", pyi=False)
+    return dest
+
+
+# What the classificator answers, in either serving mode (tests/serve/test_serve_v2.py,
+# tests/nats/test_serve_nats_v2.py).
+REPAIR = {"title": "Broken heater", "body": "the heater is broken, please repair it"}
+BILLING = {"title": "Invoice", "body": "the invoice for May is attached"}
+EMPTY = {"title": "Nothing", "body": ""}
+BOOM = {"title": "boom", "body": "unreadable"}
+
+#: What the workflow answers, in either serving mode.
+ANSWERS = [
+    (REPAIR, {"message": "repair ticket opened", "category": "CATEGORY_REPARATIONS",
+              "ticket": "R-5c168998"}),
+    (BILLING, {"message": "classified as CATEGORY_BILLING", "category": "CATEGORY_BILLING"}),
+    # etl's early reply, forwarded by the exitpoint's custom handler for etl
+    (EMPTY, {"message": "empty email: nothing to classify"}),
+]
+#: The exitpoint's error, as KRE's entrypoint returns it (INTERNAL, the message's text).
+BOOM_ERROR = "Error in node 'exitpoint' executing handler for node 'etl': node 'etl' failed"
+
+
+def check_classificator_answers(address: str) -> None:
+    """Every answer of ANSWERS, and the exitpoint's error as KRE's entrypoint returns it."""
+    import json
+
+    import pytest
+
+    from kedro_krt.serve.client import CallError, call
+
+    def ask(request: dict[str, str]) -> object:
+        return json.loads(call("Classificator", json.dumps(request), address, timeout=30))
+
+    for request, expected in ANSWERS:
+        assert ask(request) == expected, request
+    with pytest.raises(CallError) as caught:
+        ask(BOOM)
+    assert caught.value.code == "INTERNAL"
+    assert caught.value.details.startswith(BOOM_ERROR)
