@@ -298,6 +298,13 @@ def _load_node_v2(
         version=manifest.version, node=spec.name, workflow=wf.name,
         base_path=prepared.root, handler_path=spec.src,
     )
+    # No NATS in-process: the variables a v2 pod has instead of v1's KRT_NATS_INPUT, with the
+    # subjects named as KRE 8 names them, for code that reads or logs them.
+    stream = f"{LOCAL_RUNTIME}_{manifest.version}_{wf.entrypoint}"
+    environ.pop("KRT_NATS_INPUT", None)
+    environ["KRT_NATS_INPUTS"] = ",".join(f"{stream}.{s}" for s in spec.subscriptions)
+    environ["KRT_NATS_OUTPUT"] = f"{stream}.{spec.name}"
+    environ["KRT_IS_EXITPOINT"] = "true" if spec.name == wf.exitpoint else "false"
     logger = make_logger(manifest.version, spec.name)
     logger.info("Loading handler script %s...", spec.src)
     try:

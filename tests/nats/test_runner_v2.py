@@ -46,14 +46,24 @@ async def default_handler(ctx, data):
         raise RuntimeError("boom requested")
     if v == "early":
         await ctx.send_early_reply(w.StringValue(value="early answer"))
-    if v.startswith("side"):
+    if v.startswith("side") or v == "slow":
         await ctx.send_output(w.StringValue(value=v), "side")
     if v == "store":
         await ctx.object_store.save(ctx.get_request_id(), b"stored by split")
     await ctx.send_output(w.StringValue(value=v + "|split"))
 '''
 
-LEFT = '''
+#: A branch's busy work for "slow" (blocking, as CPU-bound node code is): its interval.
+BUSY = '''
+import time
+
+def busy():
+    start = time.time()
+    time.sleep(0.6)
+    return f"[{start:.3f},{time.time():.3f}]"
+'''
+
+LEFT = BUSY + '''
 import os
 from google.protobuf import wrappers_pb2 as w
 
@@ -70,16 +80,19 @@ async def default_handler(ctx, data):
         extra = "(" + (await ctx.object_store.get(ctx.get_request_id())).decode() + ")"
     if v == "pid|split":
         extra = "(" + str(os.getpid()) + ")"
+    if v == "slow|split":
+        extra = busy()
     await ctx.send_output(w.StringValue(value=v + "|left" + extra))
 '''
 
-SIDE = '''
+SIDE = BUSY + '''
 from google.protobuf import wrappers_pb2 as w
 
 async def default_handler(ctx, data):
     req = w.StringValue()
     data.Unpack(req)
-    await ctx.send_output(w.StringValue(value=req.value + "|side"))
+    extra = busy() if req.value == "slow" else ""
+    await ctx.send_output(w.StringValue(value=req.value + "|side" + extra))
 '''
 
 EXIT = '''
@@ -309,3 +322,25 @@ def test_replicas_share_the_queue_groups(topo: TopologyV2, loop: asyncio.Abstrac
     pids = {text(a).split("(")[1].split(")")[0] for a in answers}
     live = {str(p.pid) for k, p in topo.procs.items() if k.startswith("left")}
     assert pids <= live and len(live) == 2
+
+
+def test_branches_run_at_the_same_time(topo: TopologyV2, loop: asyncio.AbstractEventLoop) -> None:
+    """split's output goes to left and, on the `side` subtopic, to side: two runner processes,
+    each busy (blocking) for a while on the same request; their intervals overlap."""
+    answer = ask(topo, loop, "slow")
+    stream = topo.topology.stream  # type: ignore[union-attr]
+
+    def interval(node: str) -> tuple[float, float] | None:
+        for subject, message in topo.messages(answer.request_id):
+            if subject == f"{stream}.{node}":
+                start, end = text(message).split("[")[1].rstrip("]").split(",")
+                return float(start), float(end)
+        return None
+
+    for _ in range(100):  # side's message may come after the answer
+        if interval("side") is not None:
+            break
+        loop.run_until_complete(asyncio.sleep(0.05))
+    left, side = interval("left"), interval("side")
+    assert left is not None and side is not None
+    assert max(left[0], side[0]) < min(left[1], side[1]), (left, side)

@@ -44,8 +44,10 @@ def test_served_with_nats(tmp_path: Path, start_nats_server: object) -> None:
 
     envs = runner_envs(server.proc.pid)
     nodes = sorted(env["KRT_NODE_NAME"] for env in envs)
-    # stats-storer (Go) is left out; exitpoint has `replicas: 2`.
-    assert nodes == ["email-classificator", "etl", "exitpoint", "exitpoint", "repairs-handler"]
+    # stats-storer (Go) is left out; email-classificator has `replicas: 2`.
+    assert nodes == [
+        "email-classificator", "email-classificator", "etl", "exitpoint", "repairs-handler"
+    ]
     by_node = {env["KRT_NODE_NAME"]: env for env in envs}
     # KRE 8.2: nats-manager's names, k8s-manager's variables.
     stream = "local_classificator-v2_Classificator"
