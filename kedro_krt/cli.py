@@ -18,6 +18,10 @@ HELP_PIPELINE = "Registered pipeline to compile into a workflow (repeat for seve
 HELP_PIPELINES = "Registered pipelines, comma-separated, as `kedro run --pipelines` spells it."
 HELP_ENV = "Kedro conf env packaged with base (never `local`). Default: base only."
 HELP_VERSION = "KRT version name (default: `version:` in krt.yml, else the package name)."
+HELP_KRT_VERSION = (
+    "KRT format: v1 (KRE 6.x-8.0) or v2 (KRE 8.0+, the only one KRE 8.1+ accepts). "
+    "Default: `krt_version:` in krt.yml, else v1."
+)
 HELP_HOST = "Interface to bind (127.0.0.1 unless told otherwise)."
 HELP_PORT = "gRPC port of the entrypoint (KRE uses 9000)."
 HELP_WEB_PORT = "HTTP port for /public_input.proto, /info and /endpoints (0 disables)."
@@ -90,13 +94,16 @@ def _compile(
     pipelines: tuple[str, ...],
     version: str | None = None,
     project: Any = None,
+    krt_version: str | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """Open the project (unless given) and compile it, numbered from its lock:
-    (project, plan, new lock)."""
+    """Open the project (unless given) and compile it, numbered from its lock, in the KRT
+    format ``krt_version`` (else krt.yml's ``krt_version``): (project, plan, new lock)."""
     from kedro_krt.compiler.lock import compile_locked
 
     project = project or _open(metadata.project_path, env)
-    plan, lock = compile_locked(project, pipelines or None, version=version, progress=_progress)
+    plan, lock = compile_locked(
+        project, pipelines or None, version=version, progress=_progress, krt_version=krt_version
+    )
     return project, plan, lock
 
 
@@ -195,6 +202,12 @@ def compile_cmd(
     default=None,
     help="Folder of the .krt (default: dist/ in the project).",
 )
+@click.option(
+    "--krt-version",
+    type=click.Choice(["v1", "v2"]),
+    default=None,
+    help=HELP_KRT_VERSION,
+)
 @click.pass_obj
 def package(
     metadata: Any,
@@ -202,11 +215,12 @@ def package(
     version: str | None,
     env: str | None,
     output: Path | None,
+    krt_version: str | None,
 ) -> None:
     """Write dist/<version>.krt, ready to upload to KRE."""
     with _friendly():
         started = time.perf_counter()
-        project, plan, lock = _compile(metadata, env, pipelines, version)
+        project, plan, lock = _compile(metadata, env, pipelines, version, krt_version=krt_version)
         _write_package(metadata, project, plan, lock, output, started)
 
 

@@ -29,6 +29,8 @@ Grouping = Literal["namespace", "single", "node"]
 GROUPINGS: tuple[str, ...] = ("namespace", "single", "node")
 #: How a table dataset travels in a message: one message per row, or one repeated field per column.
 Layout = Literal["rows", "columns"]
+#: The KRT format `package` writes: v1 (KRE 6.x to 8.0) or v2 (KRE 8.0 and later).
+KrtVersion = Literal["v1", "v2"]
 
 
 class ConfigError(ValueError):
@@ -65,6 +67,12 @@ class WorkflowConfig:
     )
     nodes: dict[str, str] = _doc(
         "Rename KRT nodes: {group (namespace or Kedro node name): KRT node name}.",
+        default_factory=dict,
+    )
+    replicas: dict[str, int] = _doc(
+        "KRT v2 only: pods per KRT node, {KRT node name: replicas} (1 when unset); the "
+        "generated exitpoint is named `exitpoint`. A node that joins several subscriptions "
+        "keeps 1.",
         default_factory=dict,
     )
 
@@ -131,6 +139,12 @@ class KrtConfig:
     """The whole `conf/<env>/krt.yml`."""
 
     version: str = _doc("KRT version name (lowercase, digits, '-', at most 19 chars).", "")
+    krt_version: KrtVersion = _doc(
+        "The KRT format `package` writes: `v1` (a `sequential` chain; KRE 6.x to 8.0) or `v2` "
+        "(nodes subscribe to the nodes they read from, branches run in parallel; KRE 8.0 and "
+        "later, the only one KRE 8.1+ accepts). `--krt-version` wins.",
+        "v1",
+    )
     description: str = _doc("The version's description shown by KRE.", "")
     workflows: tuple[WorkflowConfig, ...] = _doc(
         "The workflows of the version; one per `--pipeline` when given on the command line.",

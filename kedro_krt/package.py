@@ -206,7 +206,12 @@ def build_files(
         base = f"src/{name}"
         files[f"{base}/main.py"] = generate.main_py(node_plan).encode()
         files[f"{base}/plan.json"] = node_plan.dumps().encode()
-        for module in sorted({node_plan.input_module, node_plan.output_module}):
+        modules = {node_plan.input_module, node_plan.output_module}
+        modules |= {u.module for u in node_plan.upstreams}
+        if node_plan.upstreams:
+            # A v2 node's messages come from both protos: the *_pb2 modules import each other.
+            modules |= {m.removesuffix(".py") for m in pb2 if m.endswith("_pb2.py")}
+        for module in sorted(modules):
             files[f"{base}/{module}.py"] = pb2[f"{module}.py"]
 
     say("collecting the project's package and conf")

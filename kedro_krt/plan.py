@@ -45,10 +45,17 @@ PARAMETERS_FIELD = "parameters"
 #: layout of tables (a type's ``"layout": "columns"``): a plan that uses it is written in
 #: format 2, so a format-1 runtime refuses it instead of reading rows; any other plan is still
 #: written in format 1, so the plans (and the .krt files) of projects that do not use it stay
-#: the same bytes.
-PLAN_FORMAT = 2
+#: the same bytes. Format 3 adds KRT v2 nodes (``upstreams``: one message per subscribed node,
+#: joined by request id): only the plans of a v2 KRT are in format 3.
+PLAN_FORMAT = 3
 #: The formats this runtime reads.
-PLAN_FORMATS = (1, 2)
+PLAN_FORMATS = (1, 2, 3)
+
+#: The KRT formats a plan compiles to (``krtVersion`` of krt.yml): v1 for KRE 6.x to 8.0,
+#: v2 for KRE 8.0 and later (the only one KRE 8.1+ accepts).
+KRT_VERSIONS = ("v1", "v2")
+#: The subscription, and the upstream, of a KRT v2 node that reads the request.
+ENTRYPOINT_SOURCE = "entrypoint"
 
 
 class PlanFormatError(Exception):
@@ -84,8 +91,26 @@ class ParameterPlan:
 
 
 @dataclass(frozen=True)
+class NodeInputPlan:
+    """KRT v2: one message a node waits for, per request: from ``source`` (a KRT node of the
+    workflow, or ``entrypoint`` for the request), of type ``message`` in ``proto``, of which
+    the node reads ``datasets``."""
+
+    source: str
+    message: str
+    proto: str
+    datasets: tuple[str, ...] = ()
+    parameters: bool = False
+
+
+@dataclass(frozen=True)
 class KrtNodePlan:
-    """One KRT node: the Kedro nodes it calls, in order, and the messages around it."""
+    """One KRT node: the Kedro nodes it calls, in order, and the messages around it.
+
+    In a KRT v2 workflow, ``inputs`` holds one entry per subscription (``input_message`` is
+    the first one's), ``subscriptions`` what krt.yml lists, ``replicas`` its pods; a node with
+    no Kedro node is the generated exitpoint, which assembles the response.
+    """
 
     name: str
     group: str
@@ -101,6 +126,9 @@ class KrtNodePlan:
     parameters: tuple[ParameterPlan, ...] = ()
     reads_parameters: bool = False
     writes_parameters: bool = False
+    inputs: tuple[NodeInputPlan, ...] = ()
+    subscriptions: tuple[str, ...] = ()
+    replicas: int = 1
 
 
 @dataclass(frozen=True)
@@ -119,6 +147,8 @@ class WorkflowPlan:
     internal: tuple[Message, ...] = ()
     parameters: tuple[ParameterPlan, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: KRT v2: the node whose output answers the caller (the generated exitpoint).
+    exitpoint: str = ""
 
     def dataset(self, name: str) -> DatasetPlan:
         """The plan of dataset `name` in this workflow."""
@@ -149,10 +179,23 @@ class Plan:
     workflows: tuple[WorkflowPlan, ...]
     variables: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    #: The KRT format: "v1" (``sequential`` workflows) or "v2" (subscriptions, an exitpoint).
+    krt_version: str = "v1"
 
     def to_json(self) -> dict[str, Any]:
-        """The plan as JSON-ready data (sorted, stable)."""
-        return _to_json(self)
+        """The plan as JSON-ready data (sorted, stable); a v1 plan has no v2 key."""
+        return _drop_v2_defaults(_to_json(self))
+
+
+@dataclass(frozen=True)
+class UpstreamPlan:
+    """KRT v2: what a node's runtime reads from the messages of one subscription."""
+
+    source: str
+    message: Message
+    module: str
+    datasets: tuple[str, ...] = ()
+    parameters: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,9 +216,14 @@ class NodeRuntimePlan:
     #: The plan's format; the runtime refuses one it does not know (see :data:`PLAN_FORMAT`).
     #: 0 (the default): the lowest format that can say what this plan says.
     format: int = 0
+    #: KRT v2: one entry per subscription, joined by request id (format 3).
+    upstreams: tuple[UpstreamPlan, ...] = ()
 
     def needed_format(self) -> int:
-        """1, or 2 when a table of the node's messages travels in the columns layout."""
+        """1; 2 when a table of the node's messages travels in the columns layout; 3 for a
+        KRT v2 node (it has ``upstreams``)."""
+        if self.upstreams:
+            return 3
         for msg in (self.input, self.output):
             for f in msg.fields:
                 if f.type.layout != "rows":
@@ -183,8 +231,8 @@ class NodeRuntimePlan:
         return 1
 
     def dumps(self) -> str:
-        """Deterministic JSON text."""
-        data = _to_json(self)
+        """Deterministic JSON text (a v1 node's has no v2 key: its bytes stay the same)."""
+        data = _drop_v2_defaults(_to_json(self))
         data["format"] = self.format or self.needed_format()
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -215,6 +263,11 @@ class NodeRuntimePlan:
                 "artifacts": tuple(node["artifacts"]),
                 "fixed_parameters": tuple(node["fixed_parameters"]),
                 "parameters": tuple(ParameterPlan(**p) for p in node["parameters"]),
+                "inputs": tuple(
+                    NodeInputPlan(**{**i, "datasets": tuple(i["datasets"])})
+                    for i in node.get("inputs", ())
+                ),
+                "subscriptions": tuple(node.get("subscriptions", ())),
             }
         )
         return cls(
@@ -230,7 +283,41 @@ class NodeRuntimePlan:
             output_module=data["output_module"],
             datasets=tuple(_dataset_from_json(d) for d in data["datasets"]),
             format=found,
+            upstreams=tuple(
+                UpstreamPlan(
+                    source=u["source"],
+                    message=_message_from_json(u["message"]),
+                    module=u["module"],
+                    datasets=tuple(u["datasets"]),
+                    parameters=u["parameters"],
+                )
+                for u in data.get("upstreams", ())
+            ),
         )
+
+
+#: Keys that only a KRT v2 plan needs, with their v1 value: left out of a v1 plan's JSON.
+_V2_DEFAULTS: dict[str, Any] = {
+    "krt_version": "v1",
+    "exitpoint": "",
+    "upstreams": [],
+    "inputs": [],
+    "subscriptions": [],
+    "replicas": 1,
+}
+
+
+def _drop_v2_defaults(data: Any) -> Any:
+    """``data`` without the v2-only keys that hold their v1 value, at any depth."""
+    if isinstance(data, dict):
+        return {
+            k: _drop_v2_defaults(v)
+            for k, v in data.items()
+            if not (k in _V2_DEFAULTS and v == _V2_DEFAULTS[k])
+        }
+    if isinstance(data, list):
+        return [_drop_v2_defaults(v) for v in data]
+    return data
 
 
 def _dataset_from_json(d: dict[str, Any]) -> DatasetPlan:
@@ -279,7 +366,9 @@ def _to_json(obj: Any) -> Any:
 
 
 __all__ = [
+    "ENTRYPOINT_SOURCE",
     "INTERNAL_PROTO",
+    "KRT_VERSIONS",
     "PARAMETERS_FIELD",
     "PLAN_FORMAT",
     "PLAN_FORMATS",
@@ -287,11 +376,13 @@ __all__ = [
     "ROLE_LABELS",
     "DatasetPlan",
     "KrtNodePlan",
+    "NodeInputPlan",
     "NodeRuntimePlan",
     "ParameterPlan",
     "Plan",
     "PlanFormatError",
     "Role",
+    "UpstreamPlan",
     "WorkflowPlan",
     "asdict",
 ]

@@ -74,6 +74,21 @@ def example_krt(trained_project: Path, tmp_path_factory: pytest.TempPathFactory)
     return krt
 
 
+@pytest.fixture(scope="session")
+def example_krt_v2(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`kedro krt package --pipeline inference --krt-version v2` of the trained example."""
+    out = tmp_path_factory.mktemp("dist-v2")
+    run_cli(
+        [
+            "kedro", "krt", "package", "--pipeline", "inference", "--krt-version", "v2",
+            "--output", str(out),
+        ],
+        cwd=trained_project,
+    )
+    (krt,) = sorted(out.glob("*.krt"))
+    return krt
+
+
 def _written_by_kedro_krt(path: Path) -> bool:
     """write_krt's gzip header: no file name (FLG.FNAME unset) and mtime 0; hand-made ones
     from tarfile.open("w:gz") carry their name."""

@@ -71,6 +71,8 @@ KRE_RESOURCE_NAME_TRAILER = (
     "the resource names must contain only lowercase alphanumeric characters or '-', "
     "e.g. my-resource-name"
 )
+#: version_interactor.go, ``Create``: a manifest without krtVersion that passes the checks.
+KRE_KRT_VERSION_MISSING = "error krtVersion input from krt.yml not valid: "
 #: validator/errors.go, ``ErrRepeatedNodeName``.
 KRE_REPEATED_NODE_NAME = "node names should be unique per workflows"
 
@@ -153,19 +155,20 @@ class ParsedManifestV2:
 
 def kre_answer(problems: tuple[Problem, ...] | list[Problem]) -> list[str]:
     """The lines KRE 8.2 answers an upload with, from the problems of :func:`check_manifest_v2`:
-    KRE's own texts in its order, and the resource-name trailer once when a name is refused."""
-    lines = [p.kre for p in problems if p.kre and p.rule != "kre.src-missing"]
-    if any(p.rule == "kre.name" for p in problems):
-        # The trailer goes after the field errors, before the workflow errors.
-        n_fields = sum(
-            1
-            for p in problems
-            if p.kre
-            and p.rule.startswith("kre.")
-            and p.rule not in _WORKFLOW_RULES
-            and p.rule != "kre.src-missing"
-        )
-        lines.insert(n_fields, KRE_RESOURCE_NAME_TRAILER)
+    KRE's own texts in its order, and the resource-name trailer once, after the field errors,
+    when a name is refused. The missing-krtVersion answer comes only when nothing else fails."""
+    said = [
+        p
+        for p in problems
+        if p.kre and p.rule != "kre.src-missing" and p.kre != KRE_KRT_VERSION_MISSING
+    ]
+    fields = [p.kre for p in said if p.rule not in _WORKFLOW_RULES]
+    workflows = [p.kre for p in said if p.rule in _WORKFLOW_RULES]
+    if any(p.rule == "kre.name" for p in said):
+        fields.append(KRE_RESOURCE_NAME_TRAILER)
+    lines = fields + workflows
+    if not lines and any(p.kre == KRE_KRT_VERSION_MISSING for p in problems):
+        return [KRE_KRT_VERSION_MISSING]
     return lines
 
 
@@ -368,11 +371,21 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
     c.unknown_keys(data, "")
 
     # fields_validator.go, in types.go's field order.
-    krt_version = krt_version_of(data)
-    if krt_version != KRT_V2:
+    raw_version = data.get("krtVersion")
+    if raw_version is None or raw_version == "":
+        # omitempty: the fields validator lets it pass; the version is refused later with
+        # this text (version_interactor.go, Create).
+        c.error(
+            "",
+            f"krtVersion is missing: KRE 8.1+ checks the rest, then answers "
+            f'"{KRE_KRT_VERSION_MISSING}"; write "krtVersion: {KRT_V2}"',
+            "kre.krt-version",
+            KRE_KRT_VERSION_MISSING,
+        )
+    elif krt_version_of(data) != KRT_V2:
         c.kre_error(
             "krtVersion",
-            f'invalid value "{data.get("krtVersion")}" at krtVersion "KrtVersion"',
+            f'invalid value "{raw_version}" at krtVersion "KrtVersion"',
             f'write "krtVersion: {KRT_V2}" (the only value KRE 8.1 and later accept)',
             "kre.krt-version",
         )
@@ -766,6 +779,18 @@ def _check_graph(c: _V2Checker, wf: _RawWorkflow) -> None:
             "krt.exitpoint-unreachable",
         )
     for node in wf.nodes:
+        if (
+            node.replicas > 1
+            and len({Subscription.parse(s).node for _, s in node.subscriptions}) > 1
+        ):
+            c.warning(
+                f"{node.path}.replicas",
+                f'node "{node.name}" has {node.replicas} replicas and subscribes to several '
+                "nodes: each subscription is a queue group of its own, so the messages of one "
+                "request may reach different pods; a node that joins them by request id needs "
+                "replicas: 1",
+                "krt.replicas-join",
+            )
         if node.name and node.subscriptions and node.name not in reached:
             c.warning(
                 f"{node.path}.name",

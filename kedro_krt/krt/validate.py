@@ -1,9 +1,17 @@
-"""Check a KRT v1 (archive, folder or file mapping) against KRE's rules and ours.
+"""Check a KRT (archive, folder or file mapping) against KRE's rules and ours.
 
 KRE checks little at upload (the YAML, and that each ``src`` exists) and fails later, or
 silently, on the rest: a ``./`` entry, a file before its folder, a symlink, a typo in a key,
 an rpc missing from the proto. This validator reports every one of those problems at once,
 each with what to change.
+
+Both formats: a ``krt.yml`` without ``krtVersion`` (or with ``v1``) is KRT v1, checked by KRE
+7's rules (:mod:`kedro_krt.krt.manifest_checks`); ``krtVersion: v2`` by KRE 8.2's
+(:mod:`kedro_krt.krt.manifest_v2_checks`). A target KRE version (``kre="8.1"``, the CLI's
+``--kre``) adds what that KRE says of the format: KRE 8.1 and later refuse v1 (konstellation-io/
+kre commit 41dc2b5f, #706), in KRE's own words; KRE 7 reads no v2; KRE 8.0 reads v2 without
+``replicas`` and ``objectStore``. The archive passes are the same at 7.0 and 8.2
+(``krt/parser/parser.go``), and so is :mod:`kedro_krt.krt.upload`.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import difflib
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +29,15 @@ from kedro_krt.krt.archive import (
     KrtArchiveError,
     read_krt,
 )
-from kedro_krt.krt.manifest import RPC_RE, Manifest
+from kedro_krt.krt.manifest import RPC_RE, Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.krt.manifest_checks import ParsedManifest, parse_manifest_lenient
+from kedro_krt.krt.manifest_v2 import KRT_V1, ManifestV2, NodeV2, WorkflowV2, krt_version_of
+from kedro_krt.krt.manifest_v2_checks import (
+    ParsedManifestV2,
+    check_manifest_v2,
+    kre_answer,
+    parse_manifest_v2_lenient,
+)
 from kedro_krt.krt.problems import Problem, error, warning
 from kedro_krt.krt.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.krt.upload import TarFormatError, emulate_upload, read_headers
@@ -37,6 +52,35 @@ __all__ = [
 ]
 
 _ENTRYPOINT_SERVICE = "Entrypoint"
+
+#: The KRE versions ``--kre`` knows, by the rules that differ (see the module's docstring).
+KRE_TARGETS = ("7", "8.0", "8.1", "8.2")
+
+
+def kre_target(text: str | None) -> str | None:
+    """``--kre``'s value as one of :data:`KRE_TARGETS` (``8.1.3`` -> ``8.1``, ``8`` -> ``8.0``,
+    ``7.0.0`` or ``6`` -> ``7``, anything 8.2 or later -> ``8.2``); ``None`` stays ``None``.
+
+    Raises:
+        ValueError: for text that is not a version number.
+    """
+    if text is None:
+        return None
+    parts = text.strip().lstrip("vV").split(".")
+    try:
+        major = int(parts[0])
+        minor = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+    except ValueError:
+        raise ValueError(
+            f"--kre {text!r}: give the KRE version the KRT goes to, e.g. 7, 8.0 or 8.2"
+        ) from None
+    if major < 8:
+        return "7"
+    if major == 8 and minor < 2:
+        return f"8.{minor}"
+    return "8.2"
+
+
 _HOW_TO_BUILD = (
     "build the archive from inside the KRT folder (tar -czf x.krt -C <folder> krt.yml "
     "public_input.proto src ...) or with 'kedro krt package'"
@@ -56,6 +100,15 @@ class ValidationReport:
     source: str
     problems: tuple[Problem, ...]
     manifest: Manifest | None
+    #: The checked manifest when it is a KRT v2 one (``manifest`` is then ``None``).
+    manifest_v2: ManifestV2 | None = None
+    #: The KRE version the KRT was checked for (``None``: by its format alone).
+    kre: str | None = None
+
+    @property
+    def krt_version(self) -> str:
+        """``"v2"`` when the manifest is a v2 one, else ``"v1"``."""
+        return "v2" if self.manifest_v2 is not None else "v1"
 
     @property
     def ok(self) -> bool:
@@ -73,16 +126,23 @@ class ValidationReport:
         return tuple(p for p in self.problems if p.severity == "warning")
 
 
-def validate_files(files: Mapping[str, bytes]) -> list[Problem]:
+def validate_files(files: Mapping[str, bytes], kre: str | None = None) -> list[Problem]:
     """Check a KRT given as {root-relative posix path: content}: manifest, sources, proto.
+
+    ``kre`` is the target KRE version (one of :data:`KRE_TARGETS`), or ``None``.
 
     Returns:
         Every problem found (empty when the KRT is valid).
     """
-    return _validate_files(files)[1]
+    return _validate_files(files, kre)[1]
 
 
-def _validate_files(files: Mapping[str, bytes]) -> tuple[Manifest | None, list[Problem]]:
+AnyManifest = Manifest | ManifestV2
+
+
+def _validate_files(
+    files: Mapping[str, bytes], kre: str | None = None
+) -> tuple[AnyManifest | None, list[Problem]]:
     if "krt.yml" not in files:
         return None, [_missing_manifest(files)]
     try:
@@ -91,14 +151,92 @@ def _validate_files(files: Mapping[str, bytes]) -> tuple[Manifest | None, list[P
         return None, [
             error("krt.yml", f"krt.yml is not UTF-8 text ({exc}); save it as UTF-8", "krt.yaml")
         ]
-    parsed = parse_manifest_lenient(text)
+    data = _yaml_data(text)
+    parsed: ParsedManifest | ParsedManifestV2
+    if krt_version_of(data) == KRT_V1:
+        parsed = parse_manifest_lenient(text)
+        v2 = False
+    else:
+        parsed = parse_manifest_v2_lenient(text)
+        v2 = True
     problems = list(parsed.problems)
+    problems += _target_problems(data, v2, kre, parsed)
     if parsed.manifest is None:
         return None, problems
-    problems += _check_sources(parsed, files)
+    problems += _check_sources(parsed, files, v2)
     problems += _check_gencode(files)
     problems += _check_proto(parsed, files)
-    return (parsed.manifest if parsed.ok else None), problems
+    ok = parsed.ok and not any(p.severity == "error" for p in problems)
+    return (parsed.manifest if ok else None), problems
+
+
+def _yaml_data(text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # reported by the manifest checks
+
+
+def _target_problems(
+    data: object, v2: bool, kre: str | None, parsed: ParsedManifest | ParsedManifestV2
+) -> list[Problem]:
+    """What the target KRE version says of this format (see the module's docstring)."""
+    if kre is None or not isinstance(data, Mapping):
+        return []
+    if not v2 and kre in ("8.1", "8.2"):
+        # KRE 8.1+ reads every krt.yml as v2 (types.go): what it answers, line by line.
+        answer = kre_answer(check_manifest_v2(data, {}).problems)
+        said = "\n".join(answer)
+        return [
+            error(
+                "krt.yml",
+                f"KRE {kre} accepts only KRT v2 (krtVersion: v2; v1 was dropped in KRE 8.1, "
+                f"konstellation-io/kre #706) and answers this v1 krt.yml with:\n{said}\n"
+                "package it as v2: kedro krt package --krt-version v2 (or krt_version: v2 in "
+                "conf/<env>/krt.yml); a hand-written KRT: nodes under each workflow, with "
+                "subscriptions, and an exitpoint",
+                "kre.krt-v1-refused",
+                said,
+            )
+        ]
+    if v2 and kre == "7":
+        return [
+            error(
+                "krt.yml",
+                "KRE 7 reads only KRT v1: krtVersion: v2 needs KRE 8.0 or later; for KRE 7 "
+                "package it as v1 (kedro krt package --krt-version v1)",
+                "kre.krt-v2-unknown",
+            )
+        ]
+    problems: list[Problem] = []
+    if v2 and kre == "8.0" and isinstance(parsed, ParsedManifestV2) and parsed.manifest:
+        for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
+            ignored = [k for k in ("replicas", "objectStore") if _has(data, path, k)]
+            if ignored:
+                problems.append(
+                    warning(
+                        parsed.location(f"{path}.{ignored[0]}"),
+                        f"KRE 8.0 reads no {' nor '.join(ignored)} (they came with KRE 8.1 "
+                        f'and 8.2, types.go): node "{node.name}" would run one pod without '
+                        "an object store",
+                        "kre.v2-field-ignored",
+                    )
+                )
+    return problems
+
+
+def _has(data: Mapping, path: str, key: str) -> bool:
+    """Whether the YAML mapping at ``path`` (``workflows[0].nodes[1]``) has ``key``."""
+    node: object = data
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        node = node.get(name) if isinstance(node, Mapping) else None
+        if index:
+            i = int(index.rstrip("]"))
+            node = node[i] if isinstance(node, list) and i < len(node) else None
+    return isinstance(node, Mapping) and key in node
 
 
 def _missing_manifest(files: Mapping[str, bytes]) -> Problem:
@@ -114,13 +252,16 @@ def _missing_manifest(files: Mapping[str, bytes]) -> Problem:
     return error("krt.yml", f"error krt.yml file missing: {hint}", "kre.krt-yml-missing")
 
 
-def _check_sources(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[Problem]:
+def _check_sources(
+    parsed: ParsedManifest | ParsedManifestV2, files: Mapping[str, bytes], v2: bool = False
+) -> list[Problem]:
     assert parsed.manifest is not None
     problems: list[Problem] = []
     # Suggest only files no other node already runs: those are the likely typos' targets.
     taken = {posixpath.normpath(n.src) for n in parsed.manifest.nodes if n.src}
     python_files = [n for n in files if n.endswith(".py") and n not in taken]
-    for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
+    nodes: Sequence[NodeSpec | NodeV2] = parsed.manifest.nodes
+    for node, path in zip(nodes, parsed.node_paths, strict=True):
         if not node.src:
             continue  # already reported as required or mistyped
         where = parsed.location(f"{path}.src")
@@ -146,13 +287,18 @@ def _check_sources(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[P
                 if close
                 else "add the file to the KRT or fix the path (relative to the KRT root)"
             )
-        problems.append(
-            error(
-                where,
-                f"error src File {node.src} for node {node.name} not exists: {hint}",
-                "kre.src-missing",
+        if v2:
+            # KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).
+            said = f'error src file "{node.src}" for node "{node.name}" does not exists '
+            problems.append(error(where, f"{said.rstrip()}: {hint}", "kre.src-missing", said))
+        else:
+            problems.append(
+                error(
+                    where,
+                    f"error src File {node.src} for node {node.name} not exists: {hint}",
+                    "kre.src-missing",
+                )
             )
-        )
     return problems
 
 
@@ -174,7 +320,9 @@ def _check_gencode(files: Mapping[str, bytes]) -> list[Problem]:
     ]
 
 
-def _check_proto(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[Problem]:
+def _check_proto(
+    parsed: ParsedManifest | ParsedManifestV2, files: Mapping[str, bytes]
+) -> list[Problem]:
     manifest = parsed.manifest
     assert manifest is not None
     declared = manifest.entrypoint.proto
@@ -231,7 +379,8 @@ def _check_proto(parsed: ParsedManifest, files: Mapping[str, bytes]) -> list[Pro
         ]
 
     used: set[str] = set()
-    for workflow, path in zip(manifest.workflows, parsed.workflow_paths, strict=True):
+    workflows: Sequence[WorkflowSpec | WorkflowV2] = manifest.workflows
+    for workflow, path in zip(workflows, parsed.workflow_paths, strict=True):
         rpc_name = workflow.entrypoint
         if not rpc_name or not RPC_RE.match(rpc_name):
             continue  # already reported by the manifest checks
@@ -480,7 +629,7 @@ class _FolderFiles(Mapping[str, bytes]):
         return key in self._set
 
 
-def _validate_folder(folder: Path) -> tuple[Manifest | None, list[Problem]]:
+def _validate_folder(folder: Path, kre: str | None) -> tuple[AnyManifest | None, list[Problem]]:
     files = _FolderFiles(folder)
     problems = [
         warning(
@@ -491,11 +640,11 @@ def _validate_folder(folder: Path) -> tuple[Manifest | None, list[Problem]]:
         )
         for link in files.links
     ]
-    manifest, more = _validate_files(files)
+    manifest, more = _validate_files(files, kre)
     return manifest, problems + more
 
 
-def _validate_archive(path: Path) -> tuple[Manifest | None, list[Problem]]:
+def _validate_archive(path: Path, kre: str | None) -> tuple[AnyManifest | None, list[Problem]]:
     problems: list[Problem] = []
     size = path.stat().st_size
     if size > MAX_KRT_BYTES:
@@ -516,29 +665,35 @@ def _validate_archive(path: Path) -> tuple[Manifest | None, list[Problem]]:
     problems += _upload_problems(path, has_root_manifest)
     if wrapped is not None:
         problems.append(wrapped)
-    manifest, more = _validate_files(files)
+    manifest, more = _validate_files(files, kre)
     return manifest, problems + more
 
 
-def validate_path(path: str | Path) -> ValidationReport:
+def validate_path(path: str | Path, kre: str | None = None) -> ValidationReport:
     """Check a KRT given as a ``.krt`` archive, a folder, or a ``krt.yml`` (its folder).
+
+    ``kre``: the KRE version it goes to (``"8.2"``, ``"7"``, ...; see :func:`kre_target`),
+    or ``None`` to check it by its format alone.
 
     Never raises for a bad KRT: every problem, including "no such file", is in the report.
     """
+    kre = kre_target(kre)
     source = str(path)
     target = Path(path)
     if not target.exists():
         problem = error(
             source, "no such file or folder: give a .krt, a KRT folder or a krt.yml", "krt.path"
         )
-        return ValidationReport(source, (problem,), None)
+        return ValidationReport(source, (problem,), None, kre=kre)
     if target.is_dir():
-        manifest, problems = _validate_folder(target)
+        manifest, problems = _validate_folder(target, kre)
     elif target.suffix in (".yml", ".yaml"):
-        manifest, problems = _validate_folder(target.parent)
+        manifest, problems = _validate_folder(target.parent, kre)
     else:
-        manifest, problems = _validate_archive(target)
-    return ValidationReport(source, tuple(problems), manifest)
+        manifest, problems = _validate_archive(target, kre)
+    if isinstance(manifest, ManifestV2):
+        return ValidationReport(source, tuple(problems), None, manifest, kre)
+    return ValidationReport(source, tuple(problems), manifest, kre=kre)
 
 
 def format_report(report: ValidationReport) -> str:
@@ -550,7 +705,8 @@ def format_report(report: ValidationReport) -> str:
         n_warnings != 1
     )
     if report.ok:
-        lines.append(f"OK: {report.source} is a valid KRT v1 ({counts})")
+        target = f" for KRE {report.kre}" if report.kre else ""
+        lines.append(f"OK: {report.source} is a valid KRT {report.krt_version}{target} ({counts})")
     else:
         lines.append(f"FAILED: {report.source}: {counts}")
     return "\n".join(lines)
