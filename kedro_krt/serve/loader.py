@@ -152,12 +152,16 @@ def _validate(source: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
     from kedro_krt.krt.validate import format_report, validate_path
 
     report = validate_path(source)
-    if not report.ok or report.manifest is None:
+    # A v2 manifest comes in its own field of the report.
+    manifest: Manifest | ManifestV2 | None = report.manifest or getattr(
+        report, "manifest_v2", None
+    )
+    if not report.ok or manifest is None:
         raise ServeError(
             f"{source} is not a valid KRT, so it cannot be served:\n{format_report(report)}"
         )
     warnings = tuple(str(p) for p in report.problems if p.severity == "warning")
-    return report.manifest, warnings
+    return manifest, warnings
 
 
 def resolve_config(

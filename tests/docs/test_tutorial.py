@@ -25,7 +25,11 @@ from doc_blocks import Block, Step, missing_lines, read_blocks, steps
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial" / "index.md"
-RUNNABLE_PAGES = [TUTORIAL, REPO / "docs" / "how-to" / "serve-handwritten.md"]
+RUNNABLE_PAGES = [
+    TUTORIAL,
+    REPO / "docs" / "how-to" / "serve-handwritten.md",
+    REPO / "docs" / "how-to" / "serve-handwritten-v2.md",
+]
 BIN = Path(sys.executable).parent
 DOC_PORT = "9000"
 

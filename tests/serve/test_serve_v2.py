@@ -10,6 +10,8 @@ server leaves out. Routing and answers as KRE 8 does them: kre-py 3.4.1 (``src/m
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,17 @@ def test_a_workflow_whose_exitpoint_is_not_python_is_not_served() -> None:
     assert manifest is not None, problems
     with pytest.raises(ServeError, match="its exitpoint 'exitpoint' is not Python"):
         python_workflows_v2(manifest)
+
+
+def test_the_fixture_is_a_valid_krt_v2(classificator: Path) -> None:
+    """`kedro-krt validate`: KRE 8.2's v2 rules and ours, and KRE's two-pass archive reading;
+    no warning either (its only node with replicas has one subscription)."""
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "kedro-krt"), "validate", str(classificator)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "valid KRT v2 (0 errors, 0 warnings)" in out.stdout, out.stdout
 
 
 # -- served, over gRPC -----------------------------------------------------------------------------
