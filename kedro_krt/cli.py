@@ -18,6 +18,10 @@ HELP_PIPELINE = "Registered pipeline to compile into a workflow (repeat for seve
 HELP_PIPELINES = "Registered pipelines, comma-separated, as `kedro run --pipelines` spells it."
 HELP_ENV = "Kedro conf env packaged with base (never `local`). Default: base only."
 HELP_VERSION = "KRT version name (default: `version:` in krt.yml, else the package name)."
+HELP_KRE = (
+    "The KRE version the KRT goes to (7, 8.0, 8.1, 8.2, ...): adds what that KRE says of the "
+    "format, e.g. KRE 8.1+ refuses KRT v1. Default: check by the KRT's own format."
+)
 HELP_KRT_VERSION = (
     "KRT format: v1 (KRE 6.x-8.0) or v2 (KRE 8.0+, the only one KRE 8.1+ accepts). "
     "Default: `krt_version:` in krt.yml, else v1."
@@ -256,21 +260,29 @@ def _write_package(
     return Path(result.path)
 
 
-def _validate(path: Path) -> None:
-    from kedro_krt.krt.validate import format_report, validate_path
+def _validate(path: Path, kre: str | None = None) -> None:
+    from kedro_krt.krt.validate import format_report, kre_target, validate_path
 
+    try:
+        kre_target(kre)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kre") from None
     with _friendly():
-        report = validate_path(path)
+        report = validate_path(path, kre=kre)
     click.echo(format_report(report))
     if not report.ok:
         sys.exit(1)
 
 
+_kre_option = click.option("--kre", "kre", default=None, metavar="VERSION", help=HELP_KRE)
+
+
 @krt.command(name="validate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-def validate_project_cmd(path: Path) -> None:
-    """Check a .krt, a folder or a krt.yml against KRE v1's rules and ours."""
-    _validate(path)
+@_kre_option
+def validate_project_cmd(path: Path, kre: str | None) -> None:
+    """Check a .krt, a folder or a krt.yml (KRT v1 or v2) against KRE's rules and ours."""
+    _validate(path, kre)
 
 
 def _serve_options(func: Any) -> Any:
@@ -406,9 +418,11 @@ def main() -> None:
 
 @main.command(name="validate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-def validate_cmd(path: Path) -> None:
-    """Check a .krt, a folder or a krt.yml against KRE v1's rules and ours; exit 1 on errors."""
-    _validate(path)
+@_kre_option
+def validate_cmd(path: Path, kre: str | None) -> None:
+    """Check a .krt, a folder or a krt.yml (KRT v1 or v2) against KRE's rules and ours; exit 1
+    on errors."""
+    _validate(path, kre)
 
 
 @main.command(name="serve")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -658,7 +658,10 @@ class ImageName:
 
 
 def _check_images(
-    c: _Checker, version: str, entrypoint: Entrypoint, nodes: list[tuple[int, NodeSpec]]
+    c: _Checker,
+    version: str,
+    entrypoint: Entrypoint,
+    nodes: Sequence[tuple[int | str, Any]],
 ) -> None:
     """Warnings about images a KRE cluster cannot pull, or pulls anew on every pod start.
 
@@ -677,8 +680,10 @@ def _check_images(
     """
     used: dict[str, list[tuple[str, str]]] = {}
     for index, node in nodes:
+        # v1: the index in nodes[]; v2: the node's YAML path (workflows[0].nodes[1]).
+        where = f"nodes[{index}]" if isinstance(index, int) else index
         if node.image:
-            used.setdefault(node.image, []).append((f"nodes[{index}].image", node.name))
+            used.setdefault(node.image, []).append((f"{where}.image", node.name))
     checks: list[tuple[str, str, str, str, str]] = []  # image, path, used by, example, setting
     for image, places in used.items():
         names = [f'"{name}"' for _, name in places if name]

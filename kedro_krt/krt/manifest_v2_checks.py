@@ -34,6 +34,8 @@ from kedro_krt.krt.manifest import (
 )
 from kedro_krt.krt.manifest_checks import (
     VARIABLE_RE,
+    _check_images,
+    _Checker,
     _collect_marks,
     _short,
     _type_name,
@@ -178,18 +180,12 @@ _WORKFLOW_RULES = frozenset(
 )
 
 
-class _V2Checker:
-    def __init__(self, marks: Mapping[str, int]) -> None:
-        self.marks = marks
-        self.problems: list[Problem] = []
+class _V2Checker(_Checker):
+    """The v1 checker's locations and warnings, with v2's keys, paths and KRE 8.2's words."""
 
-    def loc(self, path: str) -> str:
-        line = self.marks.get(path)
-        if not path:
-            return f"krt.yml:{line}" if line else "krt.yml"
-        return f"krt.yml:{line} {path}" if line else f"krt.yml {path}"
-
-    def error(self, path: str, message: str, rule: str, kre: str = "") -> None:
+    def error(  # type: ignore[override]
+        self, path: str, message: str, rule: str, kre: str = ""
+    ) -> None:
         self.problems.append(error(self.loc(path), message, rule, kre))
 
     def warning(self, path: str, message: str, rule: str) -> None:
@@ -491,6 +487,7 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
             )
 
     # Ours: what KRE accepts but never runs.
+    _check_images(c, version, entrypoint, [(n.path, n) for wf in raw_workflows for n in wf.nodes])
     _check_workflow_names(c, raw_workflows)
     for wf in raw_workflows:
         _check_graph(c, wf)
