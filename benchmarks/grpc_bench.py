@@ -3,6 +3,7 @@
     python -m benchmarks.grpc_bench echo --krt-dir DIR --port P [--response-json J]
     python -m benchmarks.grpc_bench latency --address A --request-file R
     python -m benchmarks.grpc_bench paired --target NAME=A --target NAME=A ... --request-file R
+                                          [--http-target NAME=URL --http-body B] [--reps N]
     python -m benchmarks.grpc_bench load --address A --request-file R --concurrency 8 --seconds 5
 
 The echo server serves ``entrypoint.Entrypoint/Inference`` with grpc.aio and the request and
@@ -12,7 +13,9 @@ request (as ``kedro-krt serve`` does) and answers a fixed response without work 
 
 ``paired`` calls several servers that are up at the same time one after the other, round by
 round (the order alternates), so that they see the same machine: p50/p99 of each, and the median
-of the per-round differences between each pair (``common.time_interleaved`` over gRPC).
+of the per-round differences between each pair (``common.time_interleaved`` over gRPC). HTTP
+targets (kedro-boot's FastAPI app, ``benchmarks/boot_http.py``) join the rounds as JSON POSTs
+over a keep-alive httpx connection.
 
 The clients send pre-serialised request bytes through a generic stub (no client-side protobuf
 work per call) and report their own CPU time, so that a busy client shows in the numbers.
@@ -121,42 +124,75 @@ def latency(address: str, request: bytes, max_iters: int, max_seconds: float) ->
 
 
 def paired(
-    targets: dict[str, str], request: bytes, max_rounds: int, max_seconds: float
+    targets: dict[str, str], request: bytes, max_rounds: int, max_seconds: float,
+    http_targets: dict[str, str] | None = None, http_body: bytes = b"", reps: int = 1,
+    warmup: int = 100,
 ) -> dict[str, Any]:
     """Sequential unary calls to several servers, alternating call by call.
 
     Each round calls every server once (the order reverses every other round); p50/p99 per
     server and, for each pair, the median of the per-round differences (later name - earlier
-    name, in the order given).
+    name, in the order given). ``http_targets`` (name -> URL) are called with ``http_body``
+    as a JSON POST over one keep-alive httpx connection each (kedro-boot's FastAPI app).
+    With ``reps``, the rounds are timed ``reps`` times (``max_seconds`` each): ``runs`` holds
+    each one's figures, the top level the first one's (and the answers).
     """
-    names = list(targets)
+    import httpx
+
+    http_targets = http_targets or {}
+    names = list(targets) + list(http_targets)
     channels = {n: grpc.insecure_channel(a) for n, a in targets.items()}
+    clients = {n: httpx.Client(headers={"content-type": "application/json"})
+               for n in http_targets}
     try:
         for channel in channels.values():
             _wait_ready(channel)
-        stubs = {n: c.unary_unary(METHOD) for n, c in channels.items()}
+        calls: dict[str, Any] = {}
+        for n, c in channels.items():
+            stub = c.unary_unary(METHOD)
+            calls[n] = lambda stub=stub: stub(request, timeout=30)
+        for n, client in clients.items():
+            url = http_targets[n]
+
+            def post(client: httpx.Client = client, url: str = url) -> bytes:
+                reply = client.post(url, content=http_body, timeout=30)
+                reply.raise_for_status()
+                return reply.content
+
+            calls[n] = post
         # What each answers (sanity: the same KRT in two modes must answer the same bytes).
-        answers = {n: hashlib.sha256(stub(request, timeout=30)).hexdigest()[:16]
-                   for n, stub in stubs.items()}
-        for _ in range(100):
-            for stub in stubs.values():
-                stub(request, timeout=30)
-        samples: dict[str, list[float]] = {n: [] for n in names}
-        clock = time.perf_counter
-        deadline = clock() + max_seconds
-        rounds = 0
-        while rounds < max_rounds:
-            for name in names if rounds % 2 == 0 else names[::-1]:
-                t0 = clock()
-                stubs[name](request, timeout=30)
-                samples[name].append(clock() - t0)
-            rounds += 1
-            if clock() > deadline and rounds >= 3:
-                break
+        answers = {n: hashlib.sha256(call()).hexdigest()[:16] for n, call in calls.items()}
+        replies = {n: calls[n]().decode("utf-8", "replace")[:400] for n in clients}
+        for _ in range(warmup):
+            for call in calls.values():
+                call()
+        runs = [_paired_rounds(names, calls, max_rounds, max_seconds) for _ in range(reps)]
     finally:
         for channel in channels.values():
             channel.close()
-    out: dict[str, Any] = {"rounds": rounds, "servers": {}, "paired_ms": {}, "answers": answers}
+        for client in clients.values():
+            client.close()
+    out = dict(runs[0])
+    out.update({"answers": answers, "http_replies": replies, "runs": runs})
+    return out
+
+
+def _paired_rounds(
+    names: list[str], calls: dict[str, Any], max_rounds: int, max_seconds: float
+) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    clock = time.perf_counter
+    deadline = clock() + max_seconds
+    rounds = 0
+    while rounds < max_rounds:
+        for name in names if rounds % 2 == 0 else names[::-1]:
+            t0 = clock()
+            calls[name]()
+            samples[name].append(clock() - t0)
+        rounds += 1
+        if clock() > deadline and rounds >= 3:
+            break
+    out: dict[str, Any] = {"rounds": rounds, "servers": {}, "paired_ms": {}}
     for name in names:
         timing = Timing(tuple(samples[name]))
         out["servers"][name] = {"p50_ms": timing.pct_ms(0.5), "p99_ms": timing.pct_ms(0.99)}
@@ -231,6 +267,10 @@ def main() -> None:
     pair.add_argument("--request-file", type=Path, required=True)
     pair.add_argument("--max-rounds", type=int, default=3000)
     pair.add_argument("--max-seconds", type=float, default=8.0)
+    pair.add_argument("--http-target", action="append", default=[], metavar="NAME=URL")
+    pair.add_argument("--http-body", type=Path, default=None, help="JSON body of HTTP calls")
+    pair.add_argument("--reps", type=int, default=1)
+    pair.add_argument("--warmup", type=int, default=100, help="rounds before timing")
     load = sub.add_parser("load")
     load.add_argument("--address", required=True)
     load.add_argument("--request-file", type=Path, required=True)
@@ -248,7 +288,10 @@ def main() -> None:
         emit(latency(args.address, request, args.max_iters, args.max_seconds))
     elif args.cmd == "paired":
         targets = dict(t.split("=", 1) for t in args.target)
-        emit(paired(targets, request, args.max_rounds, args.max_seconds))
+        http = dict(t.split("=", 1) for t in args.http_target)
+        body = args.http_body.read_bytes() if args.http_body else b""
+        emit(paired(targets, request, args.max_rounds, args.max_seconds, http, body, args.reps,
+                    args.warmup))
     else:
         emit(
             asyncio.run(

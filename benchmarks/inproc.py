@@ -5,6 +5,10 @@
     python -m benchmarks.inproc boot  --project P                 # kedro-boot session.run
     python -m benchmarks.inproc naive --project P                 # KedroSession.create().run()
 
+``--pipeline light`` (krt, boot) measures the light pipeline (``benchmarks/light.py``) instead of
+the example's ``inference``; ``--reps N`` times N interleaved loops of ``--seconds`` each in the
+process, and reports each (``runs``) with the median of each figure at the top level.
+
 ``krt`` imports the unpacked KRT's nodes as the local server does (``load_nodes`` + ``run_inits``)
 and chains their async ``handler``s as KRE does: an ``Any`` in, each node's output packed into
 the next ``Any``, the last output packed too. The coroutine is driven by hand (one ``send``),
@@ -19,7 +23,7 @@ import argparse
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.common import (
     RPC,
@@ -82,7 +86,51 @@ def _profile(fn: Any, out: Path, seconds: float = 5.0) -> None:
     out.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
-def run_krt(krt_dir: Path, project: Path, profile: Path | None = None) -> dict[str, Any]:
+#: Per pipeline: the request's dataset (what the first node decodes), the registered pipeline,
+#: and kedro-boot's pipeline, namespace and per-run parameters.
+PIPELINES: dict[str, dict[str, Any]] = {
+    "inference": {
+        "request": "etl.shuttles", "pipeline": "inference", "boot_pipeline": "boot_inference",
+        "boot_namespace": "inference",
+        "boot_params": {"clip_negative": True, "markup": 0.1, "currency": "EUR"},
+    },
+    "light": {
+        "request": "prep.shuttles", "pipeline": "light", "boot_pipeline": "boot_light",
+        "boot_namespace": "light", "boot_params": {"weight": 0.25},
+    },
+}
+
+
+def _pipeline_floor(pipeline: str, project_root: Path, df: Any) -> Any:
+    if pipeline == "light":
+        from benchmarks.light import floor
+
+        return floor(project_root, df)
+    return _floor(project_root, df)
+
+
+def _reps(
+    fns: dict[str, Any], reps: int, seconds: float, max_iters: int = 3000
+) -> list[dict[str, Any]]:
+    """``reps`` interleaved loops of the paths; each one's timings (the first one warms up)."""
+    out = []
+    for i in range(reps):
+        timed = time_interleaved(fns, max_iters=max_iters, max_seconds=seconds,
+                                 warmup=20 if i == 0 else 5)
+        out.append(timed)
+    return out
+
+
+def _median_of(runs: list[dict[str, Any]], key: str) -> float:
+    import statistics
+
+    return statistics.median(r[key] for r in runs)
+
+
+def run_krt(
+    krt_dir: Path, project: Path, profile: Path | None = None, pipeline: str = "inference",
+    reps: int = 1, seconds: float = 10.0,
+) -> dict[str, Any]:
     """Handlers chained (Any in -> Any out) and the raw-function floor, in one process."""
     from google.protobuf import any_pb2, json_format
 
@@ -121,28 +169,38 @@ def run_krt(krt_dir: Path, project: Path, profile: Path | None = None) -> dict[s
     decoder = MessageCodec(first.input_cls, first.plan.input.fields)
     msg = first.input_cls()
     payload.Unpack(msg)
-    df = decoder.decode(msg)["etl.shuttles"]
-    raw = _floor(prepared.root, df)
+    spec = PIPELINES[pipeline]
+    df = decoder.decode(msg)[spec["request"]]
+    raw = _pipeline_floor(pipeline, prepared.root, df)
     quotes = raw()
     # The engine alone, DataFrames in and out (what kedro-boot's session.run does): KrtSession
     # on the same booted project, no protobuf.
     from kedro_krt.runtime.session import KrtSession
 
-    session = KrtSession(prepared.root, pipeline="inference")
+    session = KrtSession(prepared.root, pipeline=spec["pipeline"])
 
     def engine() -> Any:
-        return session.run({"etl.shuttles": df})
+        return session.run({spec["request"]: df})
 
-    timed = time_interleaved(
-        {"handlers": chain, "floor": raw, "engine": engine}, max_iters=3000, max_seconds=10.0
-    )
-    handlers, floor = timed["handlers"], timed["floor"]
+    runs = []
+    for timed in _reps({"handlers": chain, "floor": raw, "engine": engine}, reps, seconds):
+        handlers, floor = timed["handlers"], timed["floor"]
+        runs.append({
+            "handlers_ms": handlers.median_ms,
+            "floor_ms": floor.median_ms,
+            "engine_ms": timed["engine"].median_ms,
+            "n": len(floor.samples),
+            "overhead_ms": paired_overhead_ms(handlers, floor),
+            "engine_overhead_ms": paired_overhead_ms(timed["engine"], floor),
+        })
     return {
-        "handlers": handlers.as_dict(),
-        "floor": floor.as_dict(),
-        "engine": timed["engine"].as_dict(),
-        "overhead_ms": paired_overhead_ms(handlers, floor),
-        "engine_overhead_ms": paired_overhead_ms(timed["engine"], floor),
+        "handlers": {"median_ms": _median_of(runs, "handlers_ms")},
+        "floor": {"median_ms": _median_of(runs, "floor_ms")},
+        "engine": {"median_ms": _median_of(runs, "engine_ms")},
+        "overhead_ms": _median_of(runs, "overhead_ms"),
+        "engine_overhead_ms": _median_of(runs, "engine_overhead_ms"),
+        "runs": runs,
+        "pipeline": pipeline,
         "nodes": [n.name for n in wf.nodes],
         "response": json_format.MessageToDict(response, preserving_proto_field_name=True),
         "floor_price": float(quotes["price"].iloc[0]),
@@ -161,7 +219,9 @@ def _request_frame(project: Path) -> Any:
     return df
 
 
-def run_boot(project: Path) -> dict[str, Any]:
+def run_boot(
+    project: Path, pipeline: str = "inference", reps: int = 1, seconds: float = 8.0
+) -> dict[str, Any]:
     """kedro-boot 0.3.0: KedroBootSession over the bench-only ``boot_inference`` pipeline.
 
     kedro-boot runs one namespace per ``session.run`` and matches it exactly, so the bench copy
@@ -171,34 +231,45 @@ def run_boot(project: Path) -> dict[str, Any]:
     from kedro_boot.app.booter import boot_project
     from kedro_boot.framework.compiler.specs import CompilationSpec
 
+    spec = PIPELINES[pipeline]
+    params = spec["boot_params"]
+    namespace = spec["boot_namespace"]
     session = boot_project(
         project,
-        kedro_args={"pipeline": "boot_inference"},
+        kedro_args={"pipeline": spec["boot_pipeline"]},
         compilation_specs=[
             CompilationSpec(
-                namespace="inference",
+                namespace=namespace,
                 inputs=["shuttles"],
                 outputs=["quotes"],
-                parameters=["clip_negative", "markup", "currency"],
+                parameters=list(params),
             )
         ],
     )
     quiet_logging()
     df = _request_frame(project)
-    params = {"clip_negative": True, "markup": 0.1, "currency": "EUR"}
 
     def run() -> Any:
         # Parameters passed as a caller would (kedro-boot warns on every run without them).
-        return session.run(namespace="inference", inputs={"shuttles": df}, parameters=params)
+        return session.run(namespace=namespace, inputs={"shuttles": df}, parameters=params)
 
     quotes = run()
     # Its own floor in this process, timed call by call with it (paired differences).
-    raw = _floor(project, df)
-    timed = time_interleaved({"boot": run, "floor": raw}, max_iters=2000, max_seconds=8.0)
+    raw = _pipeline_floor(pipeline, project, df)
+    runs = []
+    for timed in _reps({"boot": run, "floor": raw}, reps, seconds, max_iters=2000):
+        runs.append({
+            "boot_ms": timed["boot"].median_ms,
+            "floor_ms": timed["floor"].median_ms,
+            "n": len(timed["floor"].samples),
+            "overhead_ms": paired_overhead_ms(timed["boot"], timed["floor"]),
+        })
     return {
-        "boot": timed["boot"].as_dict(),
-        "floor": timed["floor"].as_dict(),
-        "overhead_ms": paired_overhead_ms(timed["boot"], timed["floor"]),
+        "boot": {"median_ms": _median_of(runs, "boot_ms")},
+        "floor": {"median_ms": _median_of(runs, "floor_ms")},
+        "overhead_ms": _median_of(runs, "overhead_ms"),
+        "runs": runs,
+        "pipeline": pipeline,
         "price": float(quotes["price"].iloc[0]),
     }
 
@@ -224,7 +295,7 @@ def run_naive(project: Path) -> dict[str, Any]:
     def run() -> Any:
         df.to_csv(request_csv, index=False)
         with KedroSession.create(project_path=project, env="base") as session:
-            session.run(pipeline_name="inference")
+            cast(Any, session).run(pipeline_name="inference")
         return pd.read_csv(quotes_csv)
 
     try:
@@ -243,11 +314,15 @@ def main() -> None:
     parser.add_argument("--krt-dir", type=Path)
     parser.add_argument("--project", type=Path, required=True)
     parser.add_argument("--profile", type=Path, default=None, help="krt: pyinstrument text here")
+    parser.add_argument("--pipeline", choices=sorted(PIPELINES), default="inference")
+    parser.add_argument("--reps", type=int, default=1, help="krt, boot: interleaved loops")
+    parser.add_argument("--seconds", type=float, default=None, help="krt, boot: per loop")
     args = parser.parse_args()
     if args.mode == "krt":
-        emit(run_krt(args.krt_dir, args.project, args.profile))
+        emit(run_krt(args.krt_dir, args.project, args.profile, args.pipeline, args.reps,
+                     args.seconds or 10.0))
     elif args.mode == "boot":
-        emit(run_boot(args.project))
+        emit(run_boot(args.project, args.pipeline, args.reps, args.seconds or 8.0))
     else:
         emit(run_naive(args.project))
 

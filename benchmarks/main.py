@@ -1,10 +1,15 @@
 """``python -m benchmarks.main``: every row of the benchmark, a table, ``benchmarks/RESULTS.md``.
 
 It prepares a scratch copy of ``example_project`` (generated data, a trained model, a
-``grouping: single`` conf env, a bench-only ``boot_inference`` pipeline for kedro-boot), packages
-both KRTs, then runs each measurement in a process of its own (see ``benchmarks/README.md``).
-The ``--nats`` rows also build a trivial one-node KRT by hand (``benchmarks/trivial.py``); the
-copy-protection rows a spaceflights-shaped project (``benchmarks/protection.py``).
+``grouping: single`` conf env, a bench-only ``boot_inference`` pipeline for kedro-boot, and the
+light pipeline of ``benchmarks/light.py`` with its conf envs), packages four KRTs (the example
+and the light pipeline, each with 3 nodes and as one node), then runs each measurement in a
+process of its own (see ``benchmarks/README.md``). Rows 1, 2 and row 4's 100,000 rows are
+measured ``--reps`` times (5) and reported as the median with its spread (``benchmarks/spread.py``).
+The end-to-end rows also start kedro-boot's FastAPI app (``benchmarks/boot_http.py``) and build a
+trivial one-node KRT by hand (``benchmarks/trivial.py``); the copy-protection rows a
+spaceflights-shaped project (``benchmarks/protection.py``); the profile runs py-spy on
+``serve --nats`` (``benchmarks/pyspy.py``).
 Targets are reported as pass/miss, never asserted. ``--only GROUPS`` runs some rows and prints.
 """
 
@@ -27,6 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks import light, spread
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
 from benchmarks.protection import write_flights
 
@@ -83,9 +89,11 @@ def register_pipelines() -> dict[str, Pipeline]:  # noqa: F811 (bench-only wrapp
 '''
 
 BOOT_CATALOG = """
-# bench-only: kedro-boot replaces declared inputs per run, so the request must be declared
+# bench-only: kedro-boot replaces declared inputs per run, so the request must be declared; a
+# pandas dataset, so that its FastAPI path turns the JSON rows into a DataFrame (json_normalize)
 inference.shuttles:
-  type: MemoryDataset
+  type: pandas.CSVDataset
+  filepath: data/01_raw/sample_shuttles.csv
 """
 
 BOOT_PARAMS = """
@@ -152,6 +160,7 @@ def prepare_project(work: Path) -> Path:
     catalog.write_text(catalog.read_text(encoding="utf-8") + BOOT_CATALOG, encoding="utf-8")
     params = project / "conf" / "base" / "parameters.yml"
     params.write_text(params.read_text(encoding="utf-8") + BOOT_PARAMS, encoding="utf-8")
+    light.add_to_project(project)
     _run([sys.executable, "scripts/generate_data.py"], cwd=project)
     _run([str(BIN / "kedro"), "run", "--pipelines", "training"], cwd=project)
     return project
@@ -271,13 +280,32 @@ def latency(server: Server, request: Path) -> dict[str, Any]:
     )
 
 
-def paired_latency(servers: dict[str, Server], request: Path, *, seconds: float) -> dict[str, Any]:
-    """p50/p99 of servers that are up together, called in alternation (one client process)."""
-    targets = [a for name, srv in servers.items() for a in ("--target", f"{name}={srv.address}")]
+def paired_latency(
+    servers: dict[str, Server], request: Path, *, seconds: float, reps: int = 1,
+    http: dict[str, str] | None = None, http_body: Path | None = None, warmup: int = 100,
+) -> dict[str, Any]:
+    """p50/p99 of servers that are up together, called in alternation (one client process),
+    ``reps`` times ``seconds``; ``http`` names the servers called over HTTP (name -> path)."""
+    http = http or {}
+    targets = [a for name, srv in servers.items() if name not in http
+               for a in ("--target", f"{name}={srv.address}")]
+    for name, path in http.items():
+        targets += ["--http-target", f"{name}=http://{servers[name].address}{path}"]
+    if http_body is not None:
+        targets += ["--http-body", str(http_body)]
     return _measure(
         "grpc_bench", "paired", *targets, "--request-file", str(request),
-        "--max-seconds", str(seconds), timeout=seconds + 120,
+        "--max-seconds", str(seconds), "--reps", str(reps), "--warmup", str(warmup),
+        timeout=reps * seconds + 180,
     )
+
+
+def start_boot_http(project: Path, pipeline: str, work: Path, name: str) -> Server:
+    """kedro-boot's FastAPI app on the pipeline, under uvicorn (``benchmarks/boot_http.py``)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "benchmarks.boot_http", "--project", str(project),
+           "--pipeline", pipeline, "--port", str(port)]
+    return start_server(cmd, port, work, name)
 
 
 def alternate_load(
@@ -368,12 +396,8 @@ def build_table(r: dict[str, Any]) -> Rows:
     Each group of rows appears when its measurements are in ``r`` (``--only`` runs some).
     """
     rows: Rows = []
-    if "krt_namespace" in r:
-        rows += _table_inproc(r)
-    if "echo_latency" in r:
-        rows += _table_e2e(r)
-    if "nats_trivial" in r:
-        rows += _table_nats_e2e(r)
+    rows += spread.table_inproc(r)
+    rows += spread.table_e2e(r)
     if "load_w1" in r:
         rows += _table_load(r)
     if "load_nats" in r:
@@ -390,126 +414,31 @@ def build_table(r: dict[str, Any]) -> Rows:
                      f"{m['in-process']:.1f} MB / {m['nats']:.1f} MB "
                      f"({m['nats_processes']} processes: front, nats-server, one per node)",
                      "", "", "", ""))
+    if "profile" in r:
+        rows += _table_profile(r["profile"])
     rows += _table_cold(r)
     return rows
 
 
-def _table_inproc(r: dict[str, Any]) -> Rows:
+def _table_profile(p: dict[str, Any]) -> Rows:
+    """The busiest frames of the ``--nats`` front and runners (py-spy, share of busy samples)."""
     rows: Rows = []
-    ns, single = r["krt_namespace"], r["krt_single"]
-    floor = ns["floor"]["median_ms"]
-    ms = _ms
-
-    h_ns = ns["handlers"]["median_ms"]
-    h_single = single["handlers"]["median_ms"]
-    rows.append(("1", "raw node functions, decoded inputs (floor)", ms(floor), ms(floor), "1.00x",
-                 "", ""))
-    # Handlers and their floor are timed call by call, alternating (paired differences); the
-    # peer runs in a process of its own, so its figure is median minus median.
-    boot_r = r.get("boot") or {}
-    boot_ms = boot_r.get("boot", {}).get("median_ms", float("nan"))
-    boot_over = boot_r.get("overhead_ms", boot_ms - floor)
-    over_ns = ns.get("overhead_ms", h_ns - floor)
-    over_single = single.get("overhead_ms", h_single - single["floor"]["median_ms"])
-    over_engine = single.get("engine_overhead_ms", float("nan"))
-    rows.append(("1", "time above the floor (paired): handlers 3 nodes / handler single / "
-                 "engine alone (KrtSession, DataFrames in and out) / kedro-boot session.run",
-                 " / ".join(ms(x) for x in (over_ns, over_single, over_engine, boot_over)),
-                 "", "", "", ""))
-    if over_engine == over_engine and over_engine > 0:  # not NaN
-        rows.append(("1", "kedro-boot's time above the floor, divided by ours",
-                     f"engine {boot_over / over_engine:.0f}x, handler single "
-                     f"{boot_over / over_single:.1f}x, 3 nodes {boot_over / over_ns:.1f}x",
-                     "", "", ">= 4x (engine)", verdict(boot_over >= 4 * over_engine)))
-    rows.append(("1", f"handlers chained, {len(ns['nodes'])} KRT nodes (Any in, Any out)",
-                 ms(h_ns), ms(floor), f"{h_ns / floor:.2f}x", "<= 2x", verdict(h_ns <= 2 * floor)))
-    rows.append(("1", "handler, grouping single (1 KRT node)", ms(h_single),
-                 ms(single["floor"]["median_ms"]),
-                 f"{h_single / single['floor']['median_ms']:.2f}x", "<= 2x",
-                 verdict(h_single <= 2 * single["floor"]["median_ms"])))
-    boot = r.get("boot")
-    if boot and "boot" in boot:
-        b = boot["boot"]["median_ms"]
-        b_floor = boot.get("floor", {}).get("median_ms", floor)  # its own, same process
-        rows.append(("1", "kedro-boot 0.3.0 session.run (peer)", ms(b), ms(b_floor),
-                     f"{b / b_floor:.2f}x",
-                     f"handlers >= 4x faster: {b / h_ns:.1f}x (3 nodes), {b / h_single:.1f}x "
-                     "(single)", verdict(b >= 4 * h_ns)))
-    else:
-        rows.append(("1", "kedro-boot 0.3.0 session.run (peer)", "failed", "", "", "",
-                     str((boot or {}).get("error", "n/a"))[:80]))
-    prices = {
-        "floor": ns["floor_price"],
-        "3 nodes": ns["response"]["quotes"][0]["price"],
-        "single": single["response"]["quotes"][0]["price"],
-        "kedro-boot": (boot or {}).get("price"),
-        "KedroSession": r["naive"]["price"],
-    }
-    same = len({round(p, 2) for p in prices.values() if p is not None}) == 1
-    rows.append(("1", "same quote on every path (sanity)",
-                 ", ".join(f"{k} {v}" for k, v in prices.items()), "", "", "all equal",
-                 verdict(same)))
-    naive = r["naive"]["naive"]["median_ms"]
-    rows.append(("1", "KedroSession.create().run() per request (CSV in/out)", ms(naive), ms(floor),
-                 f"{naive / floor:.1f}x", "", ""))
-    return rows
-
-
-def _table_e2e(r: dict[str, Any]) -> Rows:
-    rows: Rows = []
-    ms = _ms
-    echo = r["echo_latency"]
-    for key, label in (("e2e_namespace", "3 nodes"), ("e2e_single", "single")):
-        e = r[key]
-        rows.append(("2", f"e2e gRPC p50, kedro-krt serve ({label})", ms(e["p50_ms"]),
-                     ms(echo["p50_ms"]), f"{e['p50_ms'] / echo['p50_ms']:.2f}x", "<= 2x echo",
-                     verdict(e["p50_ms"] <= 2 * echo["p50_ms"])))
-        rows.append(("2", f"e2e gRPC p99, kedro-krt serve ({label})", ms(e["p99_ms"]),
-                     ms(echo["p99_ms"]), f"{e['p99_ms'] / echo['p99_ms']:.2f}x", "", ""))
-        inproc = r.get("krt_namespace" if key == "e2e_namespace" else "krt_single")
-        if inproc:
-            over = e["p50_ms"] - inproc["handlers"]["median_ms"]
-            rows.append(("2", f"  serving overhead ({label}): e2e p50 - in-process handlers",
-                         ms(over), ms(echo["p50_ms"]), f"{over / echo['p50_ms']:.2f}x", "", ""))
-    rows.append(("2", "echo server p50 / p99 (transport floor)",
-                 f"{echo['p50_ms']:.3f} / {echo['p99_ms']:.3f} ms", "", "", "", ""))
-    return rows
-
-
-def _table_nats_e2e(r: dict[str, Any]) -> Rows:
-    """``--nats`` against the in-process server and the echo, all three up together and called
-    in alternation (paired): the trivial one-node KRT, then the example's three nodes."""
-    rows: Rows = []
-    ms = _ms
-    for key, label, nodes in (("nats_trivial", "trivial 1-node KRT", 1),
-                              ("nats_namespace", "3 nodes", 3)):
-        if key not in r:
+    client = p.get("client", {})
+    for name, x in p.items():
+        if name == "client":
             continue
-        p = r[key]
-        srv, paired = p["servers"], p["paired_ms"]
-        echo = srv["echo"]
-        for mode, name in (("in-process", "in-process"), ("nats", "--nats")):
-            x = srv[mode]
-            rows.append(("2", f"e2e gRPC p50 / p99, {label}, {name} (paired, "
-                         f"{p['rounds']} rounds)",
-                         f"{x['p50_ms']:.3f} / {x['p99_ms']:.3f} ms",
-                         f"echo {echo['p50_ms']:.3f} / {echo['p99_ms']:.3f} ms",
-                         f"{x['p50_ms'] / echo['p50_ms']:.2f}x / "
-                         f"{x['p99_ms'] / echo['p99_ms']:.2f}x", "", ""))
-        cost = paired["nats - in-process"]
-        rows.append(("2", f"  --nats - in-process ({label}, paired): per request / per node "
-                     f"({nodes + 1} JetStream hops)",
-                     f"{ms(cost)} / {ms(cost / nodes)}",
-                     f"in-process - echo {ms(paired['in-process - echo'])}",
-                     f"{srv['nats']['p50_ms'] / srv['in-process']['p50_ms']:.2f}x p50", "", ""))
-        same = p["answers"]["nats"] == p["answers"]["in-process"]
-        rows.append(("2", f"  --nats answers the same bytes as in-process ({label}, sanity)",
-                     "yes" if same else "no", "", "", "equal", verdict(same)))
-    if "nats_trivial" in r and "nats_namespace" in r:
-        c1 = r["nats_trivial"]["paired_ms"]["nats - in-process"]
-        c3 = r["nats_namespace"]["paired_ms"]["nats - in-process"]
-        rows.append(("2", "  --nats cost of each node past the first: (3 nodes - 1 node) / 2",
-                     ms((c3 - c1) / 2), "", "", "", ""))
+        if "self" not in x:
+            rows.append(("2", f"profile, serve --nats (light, 3 nodes): {name}",
+                         str(x.get("error", "no busy samples")), "", "", "", ""))
+            continue
+        top = "; ".join(f"{fn} {pct} %" for fn, pct in x["self"][:4])
+        rows.append(("2", f"profile, serve --nats (light, 3 nodes), py-spy: {name}, top self "
+                     f"frames (% of busy samples; idle {x['idle_pct']} %)", top,
+                     "", "", "", ""))
+    if client:
+        rows.append(("2", "profile: the calls during the profile (sequential, light)",
+                     f"{client.get('n')} calls, p50 {client.get('p50_ms', 0):.3f} ms", "", "", "",
+                     ""))
     return rows
 
 
@@ -552,10 +481,9 @@ def _table_payload(r: dict[str, Any]) -> Rows:
             f"{p['decode_ms'] * per_row:.2f} + {p['encode_ms'] * per_row:.2f} us/row",
             f"{p['floor_decode_ms'] * per_row:.2f} + {p['floor_encode_ms'] * per_row:.2f} us/row",
             f"{ours / fl:.2f}x",
-            "<= 3x" if n == 100_000 else "",
-            verdict(ours <= 3 * fl) if n == 100_000 else "",
+            "", "",
         ))
-    return rows
+    return rows + spread.table_payload_bulk(r)
 
 
 def _table_memory(r: dict[str, Any]) -> Rows:
@@ -659,14 +587,19 @@ def _table_protection(r: dict[str, Any]) -> Rows:
 def _table_cold(r: dict[str, Any]) -> Rows:
     rows: Rows = []
     c = r["cold"]
-    rows.append(("6", "kedro krt package (3 nodes / single)",
-                 f"{c['package_namespace_s']:.2f} s / {c['package_single_s']:.2f} s", "", "", "",
-                 ""))
+    rows.append(("6", "kedro krt package (example 3 nodes / single; light 3 nodes)",
+                 f"{c['package_namespace_s']:.2f} s / {c['package_single_s']:.2f} s; "
+                 f"{c.get('package_light_s', float('nan')):.2f} s", "", "", "", ""))
     if "serving_w1_s" in c:
+        single = c.get("serving_single_s")
         rows.append(("6", "serve start -> SERVING (workers 1 / 2; single)",
                      f"{c['serving_w1_s']:.2f} s / {c['serving_w2_s']:.2f} s; "
-                     f"{c['serving_single_s']:.2f} s", f"echo {c['serving_echo_s']:.2f} s", "",
-                     "", ""))
+                     + (f"{single:.2f} s" if single else "n/a"),
+                     f"echo {c['serving_echo_s']:.2f} s", "", "", ""))
+    if "serving_boot_http_s" in c:
+        rows.append(("6", "kedro-boot FastAPI start -> listening (example; light)",
+                     f"{c['serving_boot_http_s']:.2f} s; "
+                     f"{c.get('serving_boot_http_light_s', float('nan')):.2f} s", "", "", "", ""))
     if "serving_nats_s" in c:
         # The in-process server of the same group, started just before (same machine state).
         w1, triv = c["serving_w1_nats_row_s"], c["serving_trivial_s"]
@@ -722,42 +655,59 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 # -- the run ------------------------------------------------------------------------------------
 
 
-#: Groups of rows ``--only`` can pick; the default runs them all.
-GROUPS = ("inproc", "payload", "serve", "nats", "copies")
+#: Groups of rows ``--only`` can pick; the default runs them all (``profile``: py-spy of
+#: ``serve --nats`` under sequential calls).
+GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile")
+OPTIONAL_GROUPS: tuple[str, ...] = ()
+
+#: How many times each ratio is measured (rows 1, 2 and 4's 100,000 rows).
+REPS = 5
 
 
 def run_all(
     work: Path, memory_requests: int, memory_seconds: float, load_seconds: float,
-    only: frozenset[str] = frozenset(GROUPS),
+    only: frozenset[str] = frozenset(GROUPS), reps: int = REPS,
 ) -> dict[str, Any]:
     """Every measurement (of the groups in ``only``), one server loaded at a time.
 
-    Servers are started one after the other; only the paired rows of ``--nats`` keep two or
-    three of them up together, and even there one request is in flight at a time (or, for
-    throughput, one server is loaded at a time).
+    Servers are started one after the other; only the paired rows keep several of them up
+    together, and even there one request is in flight at a time (or, for throughput, one
+    server is loaded at a time).
     """
     r: dict[str, Any] = {}
-    _progress("preparing the project copy (data, training)")
+    _progress("preparing the project copy (data, training, the light pipeline)")
     project = prepare_project(work)
-    _progress("packaging the KRTs")
+    _progress("packaging the KRTs (example: 3 nodes, single; light: 3 nodes, single)")
     krt_ns, t_ns = package(project, "namespace", "--pipeline", "inference")
     krt_single, t_single = package(project, "single", "--env", "single")
+    krt_light, t_light = package(project, "light", "--env", "light")
+    krt_light_single, _ = package(project, "light-single", "--env", "light-single")
     dir_ns = unpack(krt_ns, work / "krt-namespace")
     dir_single = unpack(krt_single, work / "krt-single")
-    cold: dict[str, float] = {"package_namespace_s": t_ns, "package_single_s": t_single}
+    dir_light = unpack(krt_light, work / "krt-light")
+    krts = {"example": (krt_ns, krt_single, dir_ns),
+            "light": (krt_light, krt_light_single, dir_light)}
+    cold: dict[str, float] = {"package_namespace_s": t_ns, "package_single_s": t_single,
+                              "package_light_s": t_light}
+    rep_args = ("--reps", str(reps))
 
     if "inproc" in only:
-        _progress("row 1: handlers and the floor (3 nodes)")
-        r["krt_namespace"] = _measure("inproc", "krt", "--krt-dir", str(dir_ns), "--project",
-                                      str(project))
-        _progress("row 1: handler and the floor (single)")
-        r["krt_single"] = _measure("inproc", "krt", "--krt-dir", str(dir_single), "--project",
-                                   str(project))
-        _progress("row 1: kedro-boot")
-        try:
-            r["boot"] = _measure("inproc", "boot", "--project", str(project))
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            r["boot"] = {"error": str(exc)[-2000:]}
+        for key, krt_dir, pipe, secs in (
+            ("krt_namespace", dir_ns, "inference", 3.0),
+            ("krt_single", dir_single, "inference", 3.0),
+            ("krt_namespace_light", dir_light, "light", 2.0),
+        ):
+            _progress(f"row 1: handlers and the floor ({key}, {reps} runs)")
+            r[key] = _measure("inproc", "krt", "--krt-dir", str(krt_dir), "--project",
+                              str(project), "--pipeline", pipe, *rep_args, "--seconds",
+                              str(secs))
+        for key, pipe, secs in (("boot", "inference", 3.0), ("boot_light", "light", 2.0)):
+            _progress(f"row 1: kedro-boot session.run ({pipe}, {reps} runs)")
+            try:
+                r[key] = _measure("inproc", "boot", "--project", str(project), "--pipeline",
+                                  pipe, *rep_args, "--seconds", str(secs))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                r[key] = {"error": str(exc)[-2000:]}
         _progress("row 1: KedroSession per request")
         r["naive"] = _measure("inproc", "naive", "--project", str(project))
 
@@ -765,10 +715,21 @@ def run_all(
         copies_rows(r, work, project, dir_ns, dir_single)
 
     if "payload" in only:
-        _progress("row 4: payload scaling")
-        r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"))
+        _progress(f"row 4: payload scaling ({reps} runs at 100,000 rows)")
+        r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"),
+                                *rep_args, timeout=600)
+        bulk = {"rows": r["payload"].pop("bulk")}
+        columns = columnar_krt(project, work)
+        if isinstance(columns, Path):
+            _progress(f"row 4: 100,000 rows in the columns layout ({reps} runs)")
+            bulk["columns"] = _measure("payload", "--node-dir", str(columns / "src" / "inference"),
+                                       *rep_args, "--bulk-only", timeout=600)["bulk"]
+        else:
+            bulk["columns"] = {"unavailable": columns}
+        r["payload"]["bulk"] = bulk
 
-    # The request bytes, built with the classes compiled from the KRT's public proto.
+    # The request bytes, built with the classes compiled from the KRT's public proto (the
+    # light KRTs take the same request message: the example's shuttles table).
     from google.protobuf import json_format
 
     pb2 = compile_public_proto(dir_ns, work / "pb2")
@@ -777,12 +738,17 @@ def run_all(
         json_format.Parse(one_row_request_json(project), pb2.InferenceRequest())
         .SerializeToString()
     )
+    body = work / "request-body.json"
+    body.write_text(json.dumps(json.loads(one_row_request_json(project))["shuttles"]),
+                    encoding="utf-8")
 
     if "serve" in only:
-        serve_rows(r, cold, work, krt_ns, krt_single, dir_ns, request, memory_requests,
+        serve_rows(r, cold, work, krt_ns, dir_ns, request, memory_requests,
                    memory_seconds, load_seconds)
     if "nats" in only:
-        nats_rows(r, cold, work, krt_ns, dir_ns, request, load_seconds)
+        nats_rows(r, cold, work, project, krts, request, body, load_seconds, reps)
+    if "profile" in only:
+        r["profile"] = profile_nats(work, krt_light, request)
     r["cold"] = cold
     return r
 
@@ -813,17 +779,19 @@ def copies_rows(
 
 
 def serve_rows(
-    r: dict[str, Any], cold: dict[str, float], work: Path, krt_ns: Path, krt_single: Path,
+    r: dict[str, Any], cold: dict[str, float], work: Path, krt_ns: Path,
     dir_ns: Path, request: Path, memory_requests: int, memory_seconds: float,
     load_seconds: float,
 ) -> None:
-    """Rows 2, 3, 5 and 6 of the in-process server, and the echo floor."""
-    _progress("rows 2, 3, 5, 6: kedro-krt serve --workers 1 (3 nodes)")
+    """Rows 3, 5 and 6 of the in-process server (the example), and the echo's throughput.
+
+    Its latency rows (row 2) are measured paired, with the other servers, in ``nats_rows``.
+    """
+    _progress("rows 3, 5, 6: kedro-krt serve --workers 1 (3 nodes)")
     server = start_krt(krt_ns, 1, work, "serve-w1")
     try:
         cold["serving_w1_s"] = server.ready_s
         rss_ready = rss_mb(server.proc.pid)
-        r["e2e_namespace"] = latency(server, request)
         r["load_w1"] = load(server, request, seconds=load_seconds)
         rss_before = rss_mb(server.proc.pid)
         mem = load(server, request, seconds=memory_seconds, count=memory_requests)
@@ -842,19 +810,10 @@ def serve_rows(
     finally:
         server.stop()
 
-    _progress("row 2: kedro-krt serve, grouping single")
-    server = start_krt(krt_single, 1, work, "serve-single")
-    try:
-        cold["serving_single_s"] = server.ready_s
-        r["e2e_single"] = latency(server, request)
-    finally:
-        server.stop()
-
-    _progress("row 2: the echo server")
+    _progress("row 3: the echo server")
     server = start_echo(dir_ns, work)
     try:
         cold["serving_echo_s"] = server.ready_s
-        r["echo_latency"] = latency(server, request)
         r["load_echo"] = load(server, request, seconds=load_seconds)
     finally:
         server.stop()
@@ -866,14 +825,19 @@ def _stop_all(servers: dict[str, Server]) -> None:
 
 
 def nats_rows(
-    r: dict[str, Any], cold: dict[str, float], work: Path, krt_ns: Path, dir_ns: Path,
-    request: Path, load_seconds: float,
+    r: dict[str, Any], cold: dict[str, float], work: Path, project: Path,
+    krts: dict[str, tuple[Path, Path, Path]], request: Path, body: Path,
+    load_seconds: float, reps: int,
 ) -> None:
-    """Rows 2, 3, 5 and 6 of ``serve --nats``: the trivial one-node KRT and the example, each
-    against the in-process server and an echo of the same messages, up together and called in
-    alternation (``grpc_bench paired``); throughput in alternating windows against
-    ``--workers 1``."""
-    _progress("rows 2, 6 (--nats): the trivial one-node KRT, echo / in-process / --nats")
+    """Row 2 end to end, and rows 3, 5 and 6 of ``serve --nats``.
+
+    The trivial one-node KRT: echo / in-process / ``--nats``. Then each pipeline (the example,
+    the light one): an echo of the same messages, ``serve`` and ``serve --nats`` of its 3-node
+    and single KRTs, and kedro-boot's FastAPI app, all up together and called in alternation
+    (``grpc_bench paired``, ``reps`` runs). Throughput of the example in alternating windows,
+    ``--nats`` against ``--workers 1``.
+    """
+    _progress(f"row 2: the trivial one-node KRT, echo / in-process / --nats ({reps} runs)")
     trivial = _measure("trivial", "--dest", str(work / "trivial"))
     triv_dir = Path(trivial["krt_dir"])
     servers: dict[str, Server] = {}
@@ -883,30 +847,116 @@ def nats_rows(
         servers["nats"] = start_krt(triv_dir, 1, work, "serve-trivial-nats", nats=True)
         cold["serving_trivial_s"] = servers["in-process"].ready_s
         cold["serving_trivial_nats_s"] = servers["nats"].ready_s
-        r["nats_trivial"] = paired_latency(servers, Path(trivial["request_file"]), seconds=6)
+        r["nats_trivial"] = paired_latency(servers, Path(trivial["request_file"]), seconds=1.5,
+                                           reps=reps)
     finally:
         _stop_all(servers)
 
-    _progress("rows 2, 3, 5, 6 (--nats): the example (3 nodes), echo / --workers 1 / --nats")
-    servers = {}
+    # The example's rounds are long (its functions take 6 to 19 ms on each of 5 servers): no
+    # --nats single there (the light pipeline prices a hop), fewer warm-up rounds, longer runs.
+    for label, suffix, pipe, echo_json, secs, warmup in (
+        ("example", "", "inference", "", 6.0, 20),
+        ("light", "_light", "light", LIGHT_ECHO, 2.0, 100),
+    ):
+        krt, krt_single, krt_dir = krts[label]
+        _progress(f"row 2: the {label} pipeline: echo / serve (3 nodes, single) / --nats (3 "
+                  f"nodes{', single' if suffix else ''}) / kedro-boot FastAPI ({reps} runs)")
+        servers = {}
+        try:
+            servers["echo"] = start_echo(krt_dir, work, f"echo{suffix}", echo_json)
+            servers["in-process"] = start_krt(krt, 1, work, f"serve{suffix}")
+            servers["in-process-single"] = start_krt(krt_single, 1, work, f"serve-single{suffix}")
+            servers["nats"] = start_krt(krt, 1, work, f"serve-nats{suffix}", nats=True)
+            if suffix:
+                servers["nats-single"] = start_krt(krt_single, 1, work,
+                                                   f"serve-nats-single{suffix}", nats=True)
+            servers["boot-http"] = start_boot_http(project, pipe, work, f"boot-http{suffix}")
+            cold[f"serving_nats{suffix}_s"] = servers["nats"].ready_s
+            cold[f"serving_w1_nats_row{suffix}_s"] = servers["in-process"].ready_s
+            cold[f"serving_single{suffix}_s"] = servers["in-process-single"].ready_s
+            cold[f"serving_boot_http{suffix}_s"] = servers["boot-http"].ready_s
+            if not suffix:
+                r["nats_rss"] = {
+                    "in-process": tree_rss_mb(servers["in-process"].proc.pid),
+                    "nats": tree_rss_mb(servers["nats"].proc.pid),
+                    "nats_processes": len(tree_pids(servers["nats"].proc.pid)),
+                    "boot-http": rss_mb(servers["boot-http"].proc.pid),
+                }
+            r[f"e2e{suffix}"] = paired_latency(
+                servers, request, seconds=secs, reps=reps,
+                http={"boot-http": f"/{BOOT_NAMESPACE[pipe]}"}, http_body=body, warmup=warmup,
+            )
+            if not suffix:
+                _progress("row 3 (--nats): throughput c=8, alternating windows")
+                r["load_nats"] = alternate_load(
+                    {"in-process": servers["in-process"], "nats": servers["nats"]}, request,
+                    seconds=load_seconds,
+                )
+        finally:
+            _stop_all(servers)
+
+
+#: The echo's answer on the light pipeline: the light KRT's 1-row reply.
+LIGHT_ECHO = '{"quotes": [{"price": 1.5}]}'
+
+#: kedro-boot's namespace (the FastAPI route) per pipeline (``benchmarks/boot_http.py``).
+BOOT_NAMESPACE = {"inference": "inference", "light": "light"}
+
+#: conf/columns/krt.yml: the single-node KRT with both tables in the columns layout.
+COLUMNS_KRT_YML = """\
+workflows:
+  - name: inference
+    pipeline: inference
+    grouping: single
+layout:
+  etl.shuttles: columns
+  output.quotes: columns
+"""
+
+
+def columnar_krt(project: Path, work: Path) -> Path | str:
+    """The example's single-node KRT with ``layout: columns`` on its tables, unpacked; or why
+    not (the layout is checked in ``kedro_krt/config.py``: a kedro-krt without it refuses the
+    key)."""
+    from kedro_krt import config
+
+    if "layout" not in getattr(config, "__dict__", {}) and "layout" not in Path(
+        config.__file__
+    ).read_text(encoding="utf-8"):
+        return "this kedro-krt has no `layout:` key in krt.yml"
+    env = project / "conf" / "columns"
+    env.mkdir(exist_ok=True)
+    (env / "krt.yml").write_text(COLUMNS_KRT_YML, encoding="utf-8")
+    (env / "README.md").write_text("Bench-only conf env: tables in the columns layout.\n",
+                                   encoding="utf-8")
     try:
-        servers["echo"] = start_echo(dir_ns, work, "echo-nats-row")
-        servers["in-process"] = start_krt(krt_ns, 1, work, "serve-w1-nats-row")
-        servers["nats"] = start_krt(krt_ns, 1, work, "serve-nats", nats=True)
-        cold["serving_nats_s"] = servers["nats"].ready_s
-        cold["serving_w1_nats_row_s"] = servers["in-process"].ready_s
-        rss = {"in-process": tree_rss_mb(servers["in-process"].proc.pid),
-               "nats": tree_rss_mb(servers["nats"].proc.pid),
-               "nats_processes": len(tree_pids(servers["nats"].proc.pid))}
-        r["nats_namespace"] = paired_latency(servers, request, seconds=10)
-        _progress("row 3 (--nats): throughput c=8, alternating windows")
-        r["load_nats"] = alternate_load(
-            {"in-process": servers["in-process"], "nats": servers["nats"]}, request,
-            seconds=load_seconds,
-        )
-        r["nats_rss"] = rss
+        krt, _ = package(project, "columns", "--env", "columns")
+    except RuntimeError as exc:
+        return f"kedro krt package --env columns failed: {str(exc).splitlines()[-1][:200]}"
+    return unpack(krt, work / "krt-columns")
+
+
+def profile_nats(work: Path, krt: Path, request: Path, seconds: float = 8.0) -> dict[str, Any]:
+    """py-spy of ``serve --nats`` (the light KRT, 3 nodes) under sequential calls: the front
+    and each runner, sampled for ``seconds``; the busiest frames of each (``benchmarks/pyspy.py``).
+    """
+    from benchmarks.pyspy import record, summarise
+
+    _progress("profile: py-spy of serve --nats (light, 3 nodes): the front and the runners")
+    server = start_krt(krt, 1, work, "serve-nats-profile", nats=True)
+    out: dict[str, Any] = {}
+    try:
+        procs = record(server.proc.pid, work / "pyspy", seconds, BIN / "py-spy")
+        client = _measure("grpc_bench", "latency", "--address", server.address,
+                          "--request-file", str(request), "--max-seconds", str(seconds + 2),
+                          "--max-iters", "1000000", timeout=seconds + 120)
+        for name, (proc, path) in procs.items():
+            proc.wait(timeout=seconds + 60)
+            out[name] = summarise(path)
+        out["client"] = client
     finally:
-        _stop_all(servers)
+        server.stop()
+    return out
 
 
 def main() -> None:
@@ -917,6 +967,7 @@ def main() -> None:
     parser.add_argument("--memory-seconds", type=float, default=330.0, help="cap of row 5")
     parser.add_argument("--load-seconds", type=float, default=5.0)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--reps", type=int, default=REPS, help="runs of each ratio")
     parser.add_argument(
         "--only", default=",".join(GROUPS), metavar="GROUPS",
         help=f"comma-separated groups of rows to run, of {', '.join(GROUPS)} (default: all; "
@@ -924,13 +975,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     only = frozenset(g.strip() for g in args.only.split(",") if g.strip())
-    if not only or only - set(GROUPS):
-        parser.error(f"--only takes groups among {', '.join(GROUPS)}, got {args.only!r}")
+    if not only or only - set(GROUPS) - set(OPTIONAL_GROUPS):
+        parser.error(f"--only takes groups among {', '.join(GROUPS + OPTIONAL_GROUPS)}, got "
+                     f"{args.only!r}")
     started = time.perf_counter()
     work = args.work or Path(tempfile.mkdtemp(prefix="kedro-krt-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        raw = run_all(work, args.memory_requests, args.memory_seconds, args.load_seconds, only)
+        raw = run_all(work, args.memory_requests, args.memory_seconds, args.load_seconds, only,
+                      args.reps)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Row 4: payload scaling of the codec at 1, 100, 10,000 and 100,000 rows per message.
 
-    python -m benchmarks.payload --node-dir KRT/src/inference
+    python -m benchmarks.payload --node-dir KRT/src/inference [--reps 5] [--bulk-only]
 
 Uses the node's own generated ``*_pb2`` classes and compiled plan (the single-node KRT, whose
 node reads the request and writes the response):
@@ -9,6 +9,11 @@ node reads the request and writes the response):
 - encode: ``MessageCodec.encode({"output.quotes": df})`` + ``SerializeToString()``;
 - the floor of each: pandas building the same DataFrame (same columns, same dtypes) from Python
   lists of the cell values (timestamps as int nanoseconds, what a decoder reads off the wire).
+
+Then ``--reps`` runs at 100,000 rows, the four paths interleaved call by call (5 calls each per
+run): the target's ratio, per run. ``benchmarks/main.py`` runs it on the single-node KRT (row
+layout) and, in a process of its own (the two KRTs' generated modules share names), on the same
+KRT packaged with ``layout: {etl.shuttles: columns, output.quotes: columns}`` (``--bulk-only``).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import emit, time_loop
+from benchmarks.common import emit, time_interleaved, time_loop
 
 SIZES = (1, 100, 10_000, 100_000)
+#: The bulk size of the target (decode + encode <= 1.2x the pandas floor), run ``--reps`` times.
+BULK = 100_000
 
 
 def _lists(n: int, seed: int = 7) -> dict[str, list[Any]]:
@@ -78,8 +85,8 @@ def _pandas_builder(dtypes: dict[str, Any]) -> Any:
     return build
 
 
-def run(node_dir: Path) -> dict[str, Any]:
-    """Per-row decode/encode times and the pandas floors at each size."""
+def _setup(node_dir: Path) -> dict[str, Any]:
+    """The node's generated classes, codecs and table fields (from its compiled plan)."""
     from kedro_krt.plan import NodeRuntimePlan
     from kedro_krt.schema.codec import MessageCodec
 
@@ -87,66 +94,82 @@ def run(node_dir: Path) -> dict[str, Any]:
     sys.path.insert(0, str(node_dir))
     request_cls = getattr(importlib.import_module(plan.input_module), plan.input.name)
     response_cls = getattr(importlib.import_module(plan.output_module), plan.output.name)
-    decoder = MessageCodec(request_cls, plan.input.fields)
-    encoder = MessageCodec(response_cls, plan.output.fields)
-    request_field = next(f.original for f in plan.input.fields if f.type.kind == "table")
-    response_field = next(f.original for f in plan.output.fields if f.type.kind == "table")
+    return {
+        "request_cls": request_cls,
+        "decoder": MessageCodec(request_cls, plan.input.fields),
+        "encoder": MessageCodec(response_cls, plan.output.fields),
+        "request_field": next(f.original for f in plan.input.fields if f.type.kind == "table"),
+        "response_field": next(f.original for f in plan.output.fields
+                               if f.type.kind == "table"),
+    }
 
+
+def _cases(node: dict[str, Any], n: int) -> tuple[int, dict[str, Any]]:
+    """The request's size in bytes, and the four timed paths at ``n`` rows."""
+    decoder, encoder, request_cls = node["decoder"], node["encoder"], node["request_cls"]
+    request_field, response_field = node["request_field"], node["response_field"]
+    lists = _lists(n)
+    # Build the request message once through the codec (not timed), then time the decode.
+    seed_frame = pd.DataFrame(lists)
+    seed_frame["launched_at"] = pd.to_datetime(seed_frame["launched_at"], unit="ns", utc=True)
+    wire = decoder.encode({request_field: seed_frame}).SerializeToString()
+    decoded = decoder.decode(request_cls.FromString(wire))[request_field]
+    build_request = _pandas_builder(dict(decoded.dtypes))
+    assert list(build_request(lists).dtypes) == list(decoded.dtypes), "floor dtypes differ"
+
+    quote_lists = _quote_lists(n)
+    quotes = pd.DataFrame(quote_lists).astype(
+        {"shuttle_id": str, "price_band": str, "currency": str}
+    )
+    build_response = _pandas_builder(dict(quotes.dtypes))
+
+    def dec() -> Any:
+        return decoder.decode(request_cls.FromString(wire))
+
+    def enc() -> bytes:
+        return bytes(encoder.encode({response_field: quotes}).SerializeToString())
+
+    return len(wire), {
+        "decode": dec,
+        "encode": enc,
+        "floor_decode": lambda: build_request(lists),
+        "floor_encode": lambda: build_response(quote_lists),
+    }
+
+
+def run(node_dir: Path, reps: int = 1, bulk_only: bool = False) -> dict[str, Any]:
+    """Per-row decode/encode times and the pandas floors at each size; then ``reps`` runs at
+    100,000 rows with the four paths interleaved call by call (``bulk``)."""
+    node = _setup(node_dir)
     rows: list[dict[str, Any]] = []
-    for n in SIZES:
-        lists = _lists(n)
-        # Build the request message once through the codec (not timed), then time the decode.
-        seed_frame = pd.DataFrame(lists)
-        seed_frame["launched_at"] = pd.to_datetime(seed_frame["launched_at"], unit="ns", utc=True)
-        wire = decoder.encode({request_field: seed_frame}).SerializeToString()
-        decoded = decoder.decode(request_cls.FromString(wire))[request_field]
-        build_request = _pandas_builder(dict(decoded.dtypes))
-        assert list(build_request(lists).dtypes) == list(decoded.dtypes), "floor dtypes differ"
-
-        quote_lists = _quote_lists(n)
-        quotes = pd.DataFrame(quote_lists).astype(
-            {"shuttle_id": str, "price_band": str, "currency": str}
-        )
-        build_response = _pandas_builder(dict(quotes.dtypes))
-
+    for n in () if bulk_only else SIZES:
+        size, fns = _cases(node, n)
         budget = 3.0 if n >= 10_000 else 1.5
         iters = max(3, min(3000, 200_000 // n))
-
-        def dec(wire: bytes = wire) -> Any:
-            return decoder.decode(request_cls.FromString(wire))
-
-        def enc(quotes: pd.DataFrame = quotes) -> bytes:
-            return bytes(encoder.encode({response_field: quotes}).SerializeToString())
-
         warm = 2 if n >= 10_000 else 20
-        t_dec = time_loop(dec, max_iters=iters, max_seconds=budget, warmup=warm)
-        t_enc = time_loop(enc, max_iters=iters, max_seconds=budget, warmup=warm)
-        t_fdec = time_loop(
-            lambda b=build_request, x=lists: b(x), max_iters=iters, max_seconds=budget,
-            warmup=warm,
-        )
-        t_fenc = time_loop(
-            lambda b=build_response, x=quote_lists: b(x), max_iters=iters, max_seconds=budget,
-            warmup=warm,
-        )
-        rows.append(
-            {
-                "rows": n,
-                "request_bytes": len(wire),
-                "decode_ms": t_dec.median_ms,
-                "encode_ms": t_enc.median_ms,
-                "floor_decode_ms": t_fdec.median_ms,
-                "floor_encode_ms": t_fenc.median_ms,
-            }
-        )
-    return {"payload": rows}
+        t = {k: time_loop(fn, max_iters=iters, max_seconds=budget, warmup=warm)
+             for k, fn in fns.items()}
+        rows.append({"rows": n, "request_bytes": size,
+                     **{f"{k}_ms": v.median_ms for k, v in t.items()}})
+    size, fns = _cases(node, BULK)
+    runs = []
+    for i in range(reps):
+        timed = time_interleaved(fns, max_iters=5, max_seconds=4.0, warmup=1 if i == 0 else 0)
+        runs.append({f"{k}_ms": v.median_ms for k, v in timed.items()})
+    out: dict[str, Any] = {"bulk": {"rows": BULK, "request_bytes": size, "runs": runs}}
+    if not bulk_only:
+        out["payload"] = rows
+    return out
 
 
 def main() -> None:
     """Parse the node folder, measure, print the JSON result."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--node-dir", type=Path, required=True)
-    emit(run(parser.parse_args().node_dir))
+    parser.add_argument("--reps", type=int, default=1, help="runs at 100,000 rows")
+    parser.add_argument("--bulk-only", action="store_true", help="only the 100,000-row runs")
+    args = parser.parse_args()
+    emit(run(args.node_dir, args.reps, args.bulk_only))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ if [[ ! -f "$STAMP" || "$ROOT/pyproject.toml" -nt "$STAMP" || "$0" -nt "$STAMP" 
   echo "[bench] creating/refreshing $VENV" >&2
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e '.[test]' 'kedro-boot==0.3.0' pyinstrument py-spy
+  "$VENV/bin/python" -m pip install --quiet -e '.[test]' 'kedro-boot==0.3.0' pyinstrument py-spy \
+    'fastapi==0.165.0' 'uvicorn==0.54.0'
   touch "$STAMP"
 fi
 "$VENV/bin/python" -m pip check >&2 || echo "[bench] pip check reports conflicts (above)" >&2
