@@ -46,9 +46,10 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from benchmarks.common import (
     RPC,
@@ -137,7 +138,7 @@ def run_expect(project: Path) -> dict[str, Any]:
     out = []
     for body in BODIES:
         with KedroSession.create(project_path=project) as session:
-            catalog = session.load_context().catalog
+            catalog = cast(Any, session).load_context().catalog
             catalog["prep.shuttles"] = MemoryDataset(pd.DataFrame(body["shuttles"]))
             for name in ("price.quotes", "prep.checked"):
                 catalog[name] = MemoryDataset()
@@ -261,7 +262,7 @@ def unprotected(call_list: Any) -> Any:
 def stubbed(call_list: Any, values: dict[str, Any]) -> Any:
     """The same CallList (same guards) with each node's function replaced by one returning the
     outputs it gave in a real run: the protection's own cost without the user's code."""
-    out = type(call_list).__new__(type(call_list))
+    out = object.__new__(type(call_list))
     steps = []
     for _, inputs, guards, outputs in call_list._steps:
         recorded = {k: values[k] for k in outputs}
@@ -451,8 +452,7 @@ def run_flights(protected_dir: Path, assign_dir: Path, expect: Path,
         copies = count_copies(prot, payload)
         copies_assign = count_copies(bare, payload)
         timed = time_interleaved(
-            {"protected": lambda p=payload: prot.chain(p),
-             "assign": lambda p=payload: bare.chain(p)},
+            {"protected": partial(prot.chain, payload), "assign": partial(bare.chain, payload)},
             max_iters=3000, max_seconds=6.0 if label == "request" else 4.0,
         )
         out[label] = {
