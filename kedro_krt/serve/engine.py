@@ -348,6 +348,8 @@ class Engine:
             ) -> None:
                 # Called on the node's thread, inside the handler: the routing happens on the
                 # caller's loop, in the order the node sent.
+                if len(packed.value) > KRE_MAX_PAYLOAD:
+                    self._check_size(node, packed)
                 out = V2Message(request.request_id, packed, "", node.name, message_type)
                 caller.call_soon_threadsafe(publish, node.name, channel, out)
 
@@ -405,7 +407,7 @@ class Engine:
             for task in list(tasks):
                 task.cancel()
 
-    def _check_size(self, node: LoadedNode, message: Message) -> None:
+    def _check_size(self, node: LoadedNode | LoadedNodeV2, message: Message) -> None:
         """Warn once per node when KRE would refuse this payload (over 1 MiB after gzip -9)."""
         key = (node.workflow, node.name)
         if key in self._size_warned:
