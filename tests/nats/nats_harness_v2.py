@@ -123,8 +123,19 @@ class TopologyV2:
         return self
 
     async def wait_bound(self, timeout: float) -> None:
+        """Every durable consumer bound, and every process (each replica) listening."""
         assert self.topology is not None
         deadline = time.monotonic() + timeout
+        for key in self.procs:
+            inputs = next(
+                p for p in self.topology.pods if p.node == key.split("#")[0]
+            ).environ["KRT_NATS_INPUTS"].split(",")
+            while self.log(key).count("Listening to '") < len(inputs):
+                if self.procs[key].poll() is not None:
+                    raise AssertionError(f"runner {key} exited:\n{self.log(key)}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"runner {key} never subscribed:\n{self.log(key)}")
+                await asyncio.sleep(0.1)
         for pod in self.topology.pods:
             for queue in pod.queues:
                 while True:

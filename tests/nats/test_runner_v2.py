@@ -13,6 +13,7 @@ them (nats_harness_v2.py), without gRPC. The workflow:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -344,3 +345,24 @@ def test_branches_run_at_the_same_time(topo: TopologyV2, loop: asyncio.AbstractE
     left, side = interval("left"), interval("side")
     assert left is not None and side is not None
     assert max(left[0], side[0]) < min(left[1], side[1]), (left, side)
+
+
+def test_node_elapsed_time_is_measured_with_kre_py_3s_tags(
+    topo: TopologyV2, loop: asyncio.AbstractEventLoop
+) -> None:
+    """main.py save_elapsed_time: `node_elapsed_time` {elapsed_ms, success} tagged from_node;
+    context_measurement.py adds version, workflow and node (here in the file:// store)."""
+    ask(topo, loop, "measured")
+    ask(topo, loop, "boom")  # split fails on it
+    lines = (topo.work / "state" / "measurements.jsonl").read_text().splitlines()
+    points = [json.loads(line) for line in lines]
+    split = [
+        p for p in points
+        if p["measurement"] == "node_elapsed_time" and p["tags"]["node"] == "split"
+    ]
+    assert split, points[:3]
+    assert split[-1]["tags"] == {
+        "from_node": "entrypoint", "workflow": "wf", "node": "split", "version": "v2test"
+    }
+    assert set(split[-1]["fields"]) == {"elapsed_ms", "success"}
+    assert {p["fields"]["success"] for p in split} == {True, False}
