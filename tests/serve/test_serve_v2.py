@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,17 @@ def test_the_fixture_is_a_valid_krt_v2(classificator: Path) -> None:
 
 @pytest.mark.slow
 def test_served_in_process(classificator: Path, tmp_path: Path) -> None:
-    server = ServerProcess(classificator, tmp_path)
+    server = ServerProcess(classificator, tmp_path, web=True)
     try:
         server.wait_status("SERVING", timeout=60)
         check_classificator_answers(server.address)
+        info = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{server.web_port}/info", timeout=5).read()
+        )
+        (workflow,) = info["workflows"]
+        assert workflow["exitpoint"] == "exitpoint"
+        assert workflow["nodes"] == ["etl", "email-classificator", "repairs-handler", "exitpoint"]
+        assert workflow["subscriptions"]["repairs-handler"] == ["email-classificator.repairs"]
         # repairs-handler ran on the `email-classificator.repairs` subtopic: its stores
         saved = (server.state / "db" / "repair_emails.jsonl").read_text()
         assert json.loads(saved.splitlines()[0])["ticket"] == "R-5c168998"
