@@ -175,6 +175,12 @@ def _pipeline_options(func: Any) -> Any:
     default=None,
     help="Also write krt.yml, the protos and docs/README.md into this folder.",
 )
+@click.option(
+    "--krt-version",
+    type=click.Choice(["v1", "v2"]),
+    default=None,
+    help=HELP_KRT_VERSION,
+)
 @click.pass_obj
 def compile_cmd(
     metadata: Any,
@@ -182,13 +188,14 @@ def compile_cmd(
     env: str | None,
     version: str | None,
     output: Path | None,
+    krt_version: str | None,
 ) -> None:
     """Print how the pipelines compile: workflows, KRT nodes, dataset roles, fields, warnings."""
     from kedro_krt.compiler.report import render_report
     from kedro_krt.package import write_compiled
 
     with _friendly():
-        _, plan, _ = _compile(metadata, env, pipelines, version)
+        _, plan, _ = _compile(metadata, env, pipelines, version, krt_version=krt_version)
         click.echo(render_report(plan), nl=False)
         if output is not None:
             for path in write_compiled(plan, output):
@@ -245,7 +252,11 @@ def _write_package(
     result = write_package(project, plan, out_dir, progress=_progress)
     # The lock keeps field numbers stable in later versions: commit it with the project.
     write_lock(metadata.project_path / LOCK_FILE, lock)
-    for warning in [*result.warnings, *(w for wf in plan.workflows for w in wf.warnings)]:
+    for warning in [
+        *result.warnings,
+        *plan.warnings,
+        *(w for wf in plan.workflows for w in wf.warnings),
+    ]:
         click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
     click.echo(str(result.path))
     for wf in plan.workflows:

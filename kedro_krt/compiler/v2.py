@@ -45,6 +45,26 @@ EXITPOINT = "exitpoint"
 #: Roles that never travel in a message: loaded once at init.
 _LOADED = ("artifact", "fixed-parameter")
 
+#: KRE 8's entrypoint: kre-entrypoint 3.3.6 was released with kre-py 3.4.1
+#: (konstellation-io/kre-runners, one commit for both tags). 1.x is KRE 7's, for KRT v1.
+ENTRYPOINT_IMAGE_V2 = "konstellation/kre-entrypoint:3.3.6"
+_STOCK_ENTRYPOINT = "konstellation/kre-entrypoint:"
+
+
+def _entrypoint_image(image: str) -> tuple[str, str | None]:
+    """The entrypoint image of a v2 version, and a warning when KRE 7's was configured."""
+    if not image.startswith(_STOCK_ENTRYPOINT):
+        return image, None
+    tag = image.removeprefix(_STOCK_ENTRYPOINT)
+    major = tag.split(".", 1)[0]
+    if major.isdigit() and int(major) < 3:
+        return ENTRYPOINT_IMAGE_V2, (
+            f"images.entrypoint is {image}, KRE 7's entrypoint, which speaks KRT v1 only: "
+            f"the v2 version names {ENTRYPOINT_IMAGE_V2} (KRE 8's); set images.entrypoint to "
+            "a kre-entrypoint 3.x in krt.yml to silence this"
+        )
+    return image, None
+
 
 def to_v2(plan: Plan, replicas: Mapping[str, Mapping[str, int]] | None = None) -> Plan:
     """The v2 form of a compiled v1 plan.
@@ -59,7 +79,11 @@ def to_v2(plan: Plan, replicas: Mapping[str, Mapping[str, int]] | None = None) -
     replicas = replicas or {}
     used = {n.name for w in plan.workflows for n in w.nodes}
     workflows = tuple(_workflow_v2(w, dict(replicas.get(w.name, {})), used) for w in plan.workflows)
-    return replace(plan, workflows=workflows, krt_version="v2")
+    image, warning = _entrypoint_image(plan.entrypoint_image)
+    warnings = (*plan.warnings, warning) if warning else plan.warnings
+    return replace(
+        plan, workflows=workflows, krt_version="v2", entrypoint_image=image, warnings=warnings
+    )
 
 
 def _exitpoint_name(wf: WorkflowPlan, used: set[str]) -> str:

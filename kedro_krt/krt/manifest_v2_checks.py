@@ -488,6 +488,7 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
 
     # Ours: what KRE accepts but never runs.
     _check_images(c, version, entrypoint, [(n.path, n) for wf in raw_workflows for n in wf.nodes])
+    _check_stock_versions(c, entrypoint, raw_workflows)
     _check_workflow_names(c, raw_workflows)
     for wf in raw_workflows:
         _check_graph(c, wf)
@@ -654,6 +655,34 @@ def _fields_of_node(c: _V2Checker, path: str, item: Mapping[Any, Any]) -> _RawNo
         replicas=replicas,
         object_store=object_store,
     )
+
+
+#: Konstellation's images whose major version 3 is the first for KRE 8 (kre-runners: kre-py 3.x
+#: and kre-entrypoint 3.x speak KRT v2's messages; 1.x and 2.x KRE 7's).
+_V2_FROM_MAJOR = {"konstellation/kre-entrypoint": 3, "konstellation/kre-py": 3}
+
+
+def _check_stock_versions(
+    c: _V2Checker, entrypoint: Entrypoint, workflows: list[_RawWorkflow]
+) -> None:
+    """A stock kre-entrypoint or kre-py of KRE 7 in a v2 manifest: it cannot speak KRT v2."""
+    places = [("entrypoint.image", entrypoint.image)]
+    places += [(f"{n.path}.image", n.image) for wf in workflows for n in wf.nodes]
+    warned: set[str] = set()
+    for path, image in places:
+        repository, _, tag = image.rpartition(":")
+        needed = _V2_FROM_MAJOR.get(repository)
+        major = tag.split(".", 1)[0]
+        if needed is None or not major.isdigit() or int(major) >= needed or image in warned:
+            continue
+        warned.add(image)
+        c.warning(
+            path,
+            f'Image "{image}" is KRE 7\'s {repository.rsplit("/", 1)[-1]}, which speaks only KRT '
+            f"v1's messages: a KRT v2 needs {repository}:3.x (KRE 8), e.g. {repository}:"
+            f"{'3.3.6' if 'entrypoint' in repository else '3.4.1'}",
+            "krt.image-krt-version",
+        )
 
 
 def _check_workflow_names(c: _V2Checker, workflows: list[_RawWorkflow]) -> None:

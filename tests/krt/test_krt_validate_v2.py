@@ -485,3 +485,15 @@ def test_cli_validate_takes_the_target_kre(make_krt: MakeKrt) -> None:
         [str(cli), "validate", str(v1), "--kre", "latest"], capture_output=True, text=True
     )
     assert wrong.returncode == 2 and "e.g. 7, 8.0 or 8.2" in wrong.stderr
+
+
+def test_kre_7_images_in_a_v2_krt_are_a_warning() -> None:
+    text = V2_YML.replace("kre-entrypoint:3.3.6", "kre-entrypoint:1.8.1").replace(
+        "kre-py:3.4.1", "kre-py:2.1.5"
+    )
+    warned = [p for p in validate_files(v2_files(text)) if p.rule == "krt.image-krt-version"]
+    assert [p.location for p in warned] == [
+        "krt.yml:6 entrypoint.image",
+        "krt.yml:15 workflows[0].nodes[0].image",
+    ]
+    assert "konstellation/kre-entrypoint:3.3.6" in warned[0].message

@@ -1,0 +1,163 @@
+"""Compiling to KRT v2 (kedro_krt/compiler/v2.py): golden files of the example, and the rules.
+
+Golden files: exactly what `kedro krt compile --pipeline inference --krt-version v2` writes for
+the example project (krt.yml, internal_nodes.proto, docs/README.md; public_input.proto is v1's,
+checked equal). Regenerate after an intended change with `KRT_UPDATE_GOLDEN=1 pytest
+tests/compiler`, then read the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from compiler_helpers import run_cli
+
+from kedro_krt.analysis import CompileError
+from kedro_krt.compiler.lock import compile_locked
+from kedro_krt.compiler.project import open_project
+from kedro_krt.compiler.v2 import to_v2
+from kedro_krt.generate import manifest, node_plans
+from kedro_krt.krt.manifest_v2 import ManifestV2
+from kedro_krt.krt.manifest_v2_checks import parse_manifest_v2
+from kedro_krt.plan import NodeRuntimePlan
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+FILES = ("krt.yml", "internal_nodes.proto", "docs/README.md")
+UPDATE = os.environ.get("KRT_UPDATE_GOLDEN") == "1"
+BRANCHES = Path(__file__).resolve().parents[1] / "fixtures" / "branches_project"
+
+
+@pytest.fixture(scope="module")
+def compiled_v2(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compiled-v2")
+    run_cli(
+        [
+            "kedro",
+            "krt",
+            "compile",
+            "--pipeline",
+            "inference",
+            "--krt-version",
+            "v2",
+            "--output",
+            str(out),
+        ],
+        cwd=trained_project,
+    )
+    return out
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_matches_golden_v2(compiled_v2: Path, name: str) -> None:
+    golden = GOLDEN / "example_v2" / name
+    text = (compiled_v2 / name).read_text(encoding="utf-8")
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert golden.exists(), f"{golden} is missing: run with KRT_UPDATE_GOLDEN=1"
+    assert text == golden.read_text(encoding="utf-8"), (
+        f"{name} differs from {golden}; if the change is intended, rerun with KRT_UPDATE_GOLDEN=1"
+    )
+
+
+def test_the_public_proto_is_v1s(compiled_v2: Path) -> None:
+    # The request and response (and the schema lock) do not depend on the KRT format.
+    v1 = (GOLDEN / "example" / "public_input.proto").read_text(encoding="utf-8")
+    assert (compiled_v2 / "public_input.proto").read_text(encoding="utf-8") == v1
+
+
+def test_the_example_subscribes_as_its_dag_reads(compiled_v2: Path) -> None:
+    manifest_v2, problems = parse_manifest_v2((compiled_v2 / "krt.yml").read_text())
+    assert manifest_v2 is not None, problems
+    (wf,) = manifest_v2.workflows
+    assert {n.name: n.subscriptions for n in wf.nodes} == {
+        "etl": ("entrypoint",),
+        # model reads etl.features and a per-message parameter (from the request)
+        "model": ("entrypoint", "etl"),
+        # output reads the request rows again, and model.predictions
+        "output": ("entrypoint", "model"),
+        "exitpoint": ("output",),
+    }
+    assert wf.exitpoint == "exitpoint"
+
+
+# -- the rules, on the branches fixture --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def branches_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import shutil
+
+    dest = tmp_path_factory.mktemp("branches") / "branches"
+    shutil.copytree(BRANCHES, dest, ignore=shutil.ignore_patterns("__pycache__", "dist"))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def branches_v1(branches_project: Path):  # type: ignore[no-untyped-def]
+    project = open_project(branches_project, None)
+    plan, _ = compile_locked(project, ["scoring"], krt_version="v1")
+    return plan
+
+
+def test_krt_version_from_krt_yml_and_the_flag_wins(branches_project: Path) -> None:
+    project = open_project(branches_project, None)
+    assert project.config.krt_version == "v2"
+    plan, _ = compile_locked(project, ["scoring"])
+    assert plan.krt_version == "v2"
+    assert isinstance(manifest(plan), ManifestV2)
+    plan, _ = compile_locked(project, ["scoring"], krt_version="v1")
+    assert plan.krt_version == "v1" and "krtVersion" not in manifest(plan).to_yaml()
+
+
+def test_independent_branches_subscribe_to_the_entrypoint_and_are_joined(branches_v1) -> None:  # type: ignore[no-untyped-def]
+    plan = to_v2(branches_v1)
+    (wf,) = plan.workflows
+    nodes = {n.name: n for n in wf.nodes}
+    assert [n.name for n in wf.nodes] == ["left", "right", "report", "exitpoint"]
+    assert nodes["left"].subscriptions == nodes["right"].subscriptions == ("entrypoint",)
+    assert nodes["report"].subscriptions == ("left", "right")
+    report_inputs = {i.source: i.datasets for i in nodes["report"].inputs}
+    assert report_inputs == {"left": ("left.totals",), "right": ("right.counts",)}
+    # Each node's output carries what others read of it, nothing else.
+    assert wf.message(nodes["left"].output_message).fields[0].original == "left.totals"
+    assert [f.original for f in wf.message(nodes["left"].output_message).fields] == ["left.totals"]
+    assert nodes["exitpoint"].kedro_nodes == () and nodes["exitpoint"].output_message == (
+        wf.response.name
+    )
+    # The runtime plan of a v2 node is format 3 and names its upstreams.
+    runtime = node_plans(plan)["report"]
+    text = runtime.dumps()
+    assert '"format": 3' in text
+    assert [u.source for u in NodeRuntimePlan.loads(text).upstreams] == ["left", "right"]
+    assert NodeRuntimePlan.loads(text) == runtime.__class__(**{**runtime.__dict__, "format": 3})
+
+
+def test_a_v1_plan_json_keeps_no_v2_key(branches_v1) -> None:  # type: ignore[no-untyped-def]
+    text = node_plans(branches_v1)["left"].dumps()
+    for key in ("upstreams", "inputs", "subscriptions", "replicas"):
+        assert f'"{key}"' not in text
+    assert '"format": 1' in text
+
+
+def test_replicas_from_the_config(branches_v1) -> None:  # type: ignore[no-untyped-def]
+    plan = to_v2(branches_v1, {"scoring": {"left": 3, "exitpoint": 2}})
+    data = yaml.safe_load(manifest(plan).to_yaml())
+    replicas = {n["name"]: n.get("replicas", 1) for n in data["workflows"][0]["nodes"]}
+    assert replicas == {"left": 3, "right": 1, "report": 1, "exitpoint": 2}
+
+
+@pytest.mark.parametrize(
+    ("replicas", "words"),
+    [
+        ({"report": 2}, "joins the messages of 2 subscriptions (left, right)"),
+        ({"middle": 2}, "names 'middle', which is not one of its KRT nodes"),
+        ({"left": 0}, "write a whole number of pods, 1 or more"),
+    ],
+)
+def test_replicas_that_cannot_work_are_refused(branches_v1, replicas, words) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CompileError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        to_v2(branches_v1, {"scoring": replicas})
