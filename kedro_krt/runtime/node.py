@@ -131,6 +131,12 @@ class KrtNode:
         decoded = {f.name for f in decode}
         passed_on = [f for f in self.plan.input.fields if f.name not in decoded]
         self._presence = PresenceCheck(self.input_cls, passed_on if entry else [])
+        # Bytes of another message type are a client's (or a hand-written node's) mistake: in
+        # a compiled KRT only the request can carry them. Between its nodes, the previous node
+        # of this very KRT wrote the message (its type is checked by `Is` on every message), so
+        # the unknown-field walk is not repeated there; a node of `kedro-krt build` (`project`
+        # given) may follow a hand-written node, and keeps it.
+        self._check_unknown = entry or self._project is not None
         self._decoder = MessageCodec(self.input_cls, decode)
         self._encoder = MessageCodec(self.output_cls, encode)
         self._relay = Relay(self.input_cls, self.output_cls, [f.name for f in relayed])
@@ -193,7 +199,7 @@ class KrtNode:
         msg = self.input_cls()
         if not data.Unpack(msg):  # cannot happen after Is(); never run on an empty message
             raise InvalidRequest(f"node '{self.plan.node.name}' could not unpack the message")
-        unknown = _unknown_fields_at(msg, "")
+        unknown = _unknown_fields_at(msg, "") if self._check_unknown else None
         if unknown is not None:
             raise InvalidRequest(
                 f"node '{self.plan.node.name}': the {expected.full_name} carries fields it does "

@@ -110,6 +110,42 @@ def _to_jsonable(v: Any, where: str) -> Any:
 
 
 
+def _series_builder(dtype: np.dtype, name: Any) -> Callable[[Any], pd.Series]:
+    """Values -> ``pd.Series(values, dtype=dtype, name=name)``, the cheapest sound way.
+
+    The public constructor infers and validates on every call; for a numpy dtype fixed by the
+    schema, pandas' single-block manager over a fresh array is the same Series. That internal
+    path is used only if it gives exactly what the public constructor gives on probe values.
+    """
+
+    def public(values: Any) -> pd.Series:
+        arr = np.asarray(values, dtype=dtype)
+        return pd.Series(arr, index=pd.RangeIndex(len(arr)), name=name, copy=False)
+
+    try:
+        from pandas.core.internals import SingleBlockManager
+
+        from_mgr = pd.Series._from_mgr  # type: ignore[attr-defined]
+
+        def direct(values: Any) -> pd.Series:
+            arr = np.asarray(values, dtype=dtype)
+            mgr = SingleBlockManager.from_array(arr, pd.RangeIndex(len(arr)))
+            out = from_mgr(mgr, axes=mgr.axes)
+            out._name = name  # what the `name` setter stores, once its check passed below
+            return cast(pd.Series, out)
+
+        for probe in ([1, 0], [1], []):
+            a, b = direct(probe), public(probe)
+            if not (a.dtype == b.dtype and a.name == b.name and a.equals(b)):
+                return public
+            if not (a.index.equals(b.index) and type(a.index) is type(b.index)):
+                return public
+        pd.Series([], dtype=dtype, name=name)  # the name is one pandas accepts
+    except Exception:
+        return public
+    return direct
+
+
 _Decoder = Callable[[Any], Any]
 _Encoder = Callable[[Any, Any], None]
 
@@ -272,7 +308,20 @@ class MessageCodec:
 
             series_name = json.loads(cast(str, spec.meta_get("series_name_json")))
 
-        def restore(values: list[Any]) -> Any:
+        np_series = None  # a Series of a numpy numeric dtype: built straight from its array
+        if container == "series" and dtype and kind in ("double", "int64", "bool"):
+            try:
+                candidate = np.dtype(dtype)
+            except TypeError:
+                candidate = None
+            if candidate is not None and candidate.kind in "fiub":
+                np_series = candidate
+
+        make_series = _series_builder(np_series, series_name) if np_series is not None else None
+
+        def restore(values: Any) -> Any:
+            if make_series is not None:
+                return make_series(values)
             if kind == "timestamp":
                 arr: Any = ns_to_datetime_array(values, dtype or "datetime64[ns]")
                 if container == "series":
@@ -297,7 +346,10 @@ class MessageCodec:
                 return _OMIT
             if kind == "timestamp":
                 return restore([t.seconds * NS_PER_S + t.nanos for t in rep])
-            return restore(list(rep))
+            return restore(rep if np_series is not None else list(rep))
+
+        # Series dtypes whose values go into the repeated field as they are.
+        fast_kinds = {"double": "fiu", "int64": "iu", "bool": "b"}.get(kind or "", "")
 
         def enc_list(msg: Any, value: Any) -> None:
             if value is None:
@@ -314,7 +366,13 @@ class MessageCodec:
                     ns = timestamp_ns(v, f"{where}[{i}]")
                     rep.add(seconds=ns // NS_PER_S, nanos=ns % NS_PER_S)
                 return
-            if isinstance(value, pd.Series):
+            if (
+                isinstance(value, pd.Series)
+                and isinstance(value.dtype, np.dtype)
+                and value.dtype.kind in fast_kinds
+            ):
+                values = value.to_numpy().tolist()  # numpy numbers: no null to look for
+            elif isinstance(value, pd.Series):
                 values = value.to_numpy(dtype=object, na_value=None).tolist()
             elif isinstance(value, np.ndarray):
                 if value.ndim != 1:

@@ -100,8 +100,91 @@ def ns_to_datetime_array(ns: list[int], dtype: str) -> Any:
 # --- tables ---------------------------------------------------------------------------------
 
 
-def _column_restorer(col: Column) -> Callable[[list[Any], list[int]], Any]:
-    """Decoded column values -> array of the original dtype.
+_Restorer = Callable[[Any, list[int]], Any]
+
+
+def _column_restorer(col: Column) -> _Restorer:
+    """Decoded column values -> array of the original dtype, the cheapest sound way.
+
+    The public constructors (``pd.array``, ``DatetimeIndex``...) validate and infer on every
+    call, which costs more than the data for a few rows. Where the schema fixes the dtype, a
+    direct constructor does the same job; it is used only if it gives exactly what the public
+    one gives on probe values of the column (dtype and values), else the public one is kept.
+    """
+    safe = _safe_restorer(col)
+    fast = _fast_restorer(col)
+    if fast is None:
+        return safe
+    for vals, missing in _probes(col):
+        try:
+            a, b = pd.Series(fast(list(vals), missing)), pd.Series(safe(list(vals), missing))
+        except Exception:
+            return safe
+        if a.dtype != b.dtype or not a.equals(b):
+            return safe
+    return fast
+
+
+def _probes(col: Column) -> list[tuple[list[Any], list[int]]]:
+    """Decoded values of ``col`` as the decode loops give them, with a null if it may have one."""
+    values: dict[str, list[Any]] = {
+        "double": [1.5, -0.25],
+        "int64": [1, 2],  # fits every integer dtype a column may restore to
+        "bool": [True, False],
+        "string": ["a", "é b"],
+        "bytes": [b"a", b"\x00"],
+        "timestamp": [1_600_000_000_123_456_000, -86_400_000_000_000],
+    }
+    vals = values[col.kind]
+    out: list[tuple[list[Any], list[int]]] = [(vals, []), (vals[:1], []), ([], [])]
+    if col.optional:
+        null = {"double": math.nan, "timestamp": _NAT, "int64": 0, "bool": False}.get(col.kind)
+        missing = [1] if col.kind in ("int64", "bool") else []
+        out.append(([vals[0], null], missing))
+    return out
+
+
+def _fast_restorer(col: Column) -> _Restorer | None:
+    """A direct constructor for the column's dtype, or None (see :func:`_column_restorer`)."""
+    try:
+        target: Any = pd.api.types.pandas_dtype(col.dtype)
+    except TypeError:
+        return None
+    if col.kind == "timestamp":
+        tz = isinstance(target, pd.DatetimeTZDtype)
+        if not tz and not (isinstance(target, np.dtype) and target.kind == "M"):
+            return None
+        unit: Any = target.unit if tz else np.datetime_data(target)[0]
+        step = int(np.timedelta64(1, unit) // np.timedelta64(1, "ns"))
+        m8 = np.dtype(f"M8[{unit}]")
+        slow = _safe_restorer(col)
+        simple_new = getattr(pd.arrays.DatetimeArray, "_simple_new", None)
+        if simple_new is None:
+            return None
+
+        def _ts(ns: Any, missing: list[int]) -> Any:
+            arr = np.asarray(ns, dtype=np.int64)
+            # Exact only when every value is a whole number of the unit (NaT is: iNaT % 1000 ==
+            # 0 for us, ms, s); else the public path rounds as pandas does.
+            if step > 1 and bool((arr % step).any()):
+                return slow(ns, missing)
+            out = arr.view("M8[ns]").astype(m8)
+            # A DatetimeArray already: the frame would wrap a bare datetime64 array by
+            # re-validating it (``_from_sequence``) on every call.
+            return simple_new(out, dtype=target if tz else m8)
+
+        return _ts
+    if col.kind == "string" and isinstance(target, pd.StringDtype) and _pa is not None:
+        if target.storage != "pyarrow":
+            return None
+        cls = target.construct_array_type()
+        large = _pa.large_string()
+        return lambda vals, missing: cls(_pa.array(vals, type=large), dtype=target)
+    return None
+
+
+def _safe_restorer(col: Column) -> _Restorer:
+    """Decoded column values -> array of the original dtype, by pandas' public constructors.
 
     The decode loop gives: doubles with NaN for unset; ints/bools with 0/False for unset and the
     unset row numbers in ``missing``; strings/bytes with None for unset; timestamps as int64
@@ -148,8 +231,7 @@ def _column_restorer(col: Column) -> Callable[[list[Any], list[int]], Any]:
         def _obj(vals: list[Any], missing: list[int]) -> Any:
             arr = np.empty(len(vals), dtype=obj)
             arr[:] = vals
-            # A bare object array of strings would be re-inferred as `str` by the DataFrame.
-            return pd.Series(arr, dtype=obj, copy=False)
+            return arr  # TableCodec._frame keeps it object (pandas would infer `str`)
 
         return _obj
     if isinstance(target, pd.CategoricalDtype):
@@ -161,6 +243,12 @@ def _column_restorer(col: Column) -> Callable[[list[Any], list[int]], Any]:
 
 
 _GC_PAUSE_ROWS = 2_000
+
+
+def _labels(df: pd.DataFrame) -> Any:
+    """The column labels, for ``in`` tests: a set when few (pandas builds a hash table per new
+    frame's columns on the first lookup, which costs more than a small encode)."""
+    return set(df.columns) if len(df.columns) < 256 else df.columns
 
 
 class TableCodec:
@@ -182,6 +270,8 @@ class TableCodec:
                 )
             self.numbers.append(fd.number)
         self.restorers = [_column_restorer(c) for c in self.columns]
+        self._index = pd.Index(self.originals)  # as DataFrame(dict) labels it
+        self._build_frame = self._frame_builder()
         self._decode_rows = self._gen_decoder()
         self._empty: pd.DataFrame | None = None
         self._positions: dict[tuple[Any, ...], list[int]] = {}
@@ -281,17 +371,101 @@ class TableCodec:
         return self._frame(arrays, len(rows))
 
     def _frame(self, arrays: list[Any], n: int) -> pd.DataFrame:
-        # The arrays are fresh from the restorers and owned by nobody else: no copy needed.
-        return pd.DataFrame(
-            dict(zip(self.originals, arrays, strict=True)), index=pd.RangeIndex(n), copy=False
-        )
+        """The DataFrame of the restored column arrays (fresh, owned by nobody else)."""
+        return self._build_frame(arrays, n)
+
+    def _public_frame(self, arrays: list[Any], n: int) -> pd.DataFrame:
+        # An object array would be re-inferred as `str` by the DataFrame: say object.
+        cols = {
+            name: pd.Series(a, dtype=a.dtype, copy=False)
+            if isinstance(a, np.ndarray) and a.dtype == object
+            else a
+            for name, a in zip(self.originals, arrays, strict=True)
+        }
+        return pd.DataFrame(cols, index=pd.RangeIndex(n), copy=False)
+
+    def _frame_builder(self) -> Callable[[list[Any], int], pd.DataFrame]:
+        """The cheapest sound way to make this table's frames, chosen once per codec.
+
+        ``pd.DataFrame(dict)`` checks and infers every column on every call, and then
+        consolidates columns of one dtype into 2-D blocks (copying them): for a few rows that
+        is most of a decode. The schema fixes the names, order and dtypes and the restorers
+        give fresh arrays of the right length, so a frame can be made from them directly:
+        pandas' own block manager without consolidation (one block per column, as a frame
+        after column assignments has; pandas consolidates later if an operation needs it),
+        else ``DataFrame._from_arrays`` without the integrity check. Both are internal APIs of
+        pandas, so each is used only if, on probe rows of every column, it gives exactly the
+        frame the public constructor gives (dtypes, values, labels) and raises nothing; else
+        the public constructor is kept.
+        """
+        index = self._index
+        if len(set(self.originals)) != len(self.originals):
+            return self._public_frame
+        candidates: list[Callable[[list[Any], int], pd.DataFrame]] = []
+        try:
+            from pandas.core.internals.construction import arrays_to_mgr
+
+            from_mgr = pd.DataFrame._from_mgr  # type: ignore[attr-defined]
+
+            def unconsolidated(arrays: list[Any], n: int) -> pd.DataFrame:
+                mgr = arrays_to_mgr(
+                    arrays, index, pd.RangeIndex(n), verify_integrity=False, consolidate=False
+                )
+                return cast(pd.DataFrame, from_mgr(mgr, axes=mgr.axes))
+
+            candidates.append(unconsolidated)
+        except (ImportError, AttributeError):  # pragma: no cover - another pandas
+            pass
+        from_arrays = getattr(pd.DataFrame, "_from_arrays", None)
+        if from_arrays is not None:
+
+            def unchecked(arrays: list[Any], n: int) -> pd.DataFrame:
+                return cast(
+                    pd.DataFrame,
+                    from_arrays(
+                        arrays, columns=index, index=pd.RangeIndex(n), verify_integrity=False
+                    ),
+                )
+
+            candidates.append(unchecked)
+        for build in candidates:
+            if self._builds_like_pandas(build):
+                return build
+        return self._public_frame
+
+    def _builds_like_pandas(self, build: Callable[[list[Any], int], pd.DataFrame]) -> bool:
+        for k in (2, 1, 0):
+            probes = [_probes(c)[0] for c in self.columns]
+            try:
+                arrays = [
+                    r(list(v)[:k], [i for i in m if i < k])
+                    for r, (v, m) in zip(self.restorers, probes, strict=True)
+                ]
+                fast = build(arrays, k)
+                arrays = [
+                    r(list(v)[:k], [i for i in m if i < k])
+                    for r, (v, m) in zip(self.restorers, probes, strict=True)
+                ]
+                public = self._public_frame(arrays, k)
+            except Exception:
+                return False
+            if not (
+                list(fast.dtypes) == list(public.dtypes)
+                and fast.columns.equals(public.columns)
+                and fast.columns.dtype == public.columns.dtype
+                and fast.index.equals(public.index)
+                and fast.equals(public)
+            ):
+                return False
+        return True
 
     # encode
 
     def encode(self, msg: Any, value: Any) -> None:
         """Append the rows of ``value`` to the (cleared) repeated field of ``msg``."""
         df = self._as_frame(value)
-        missing = [c for c in self.originals if c not in df.columns]
+        labels = _labels(df)
+        missing = [c for c in self.originals if c not in labels]
         if missing:
             raise CodecError(
                 f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
@@ -359,7 +533,9 @@ class TableCodec:
 
     def _as_frame(self, value: Any) -> pd.DataFrame:
         if isinstance(value, pd.DataFrame):
-            if value.columns.has_duplicates:
+            cols = value.columns
+            # A set of a few labels costs less than pandas' hash table (built per new frame).
+            if len(set(cols)) != len(cols) if len(cols) < 256 else cols.has_duplicates:
                 raise CodecError(f"{self.where}: the DataFrame has duplicate column names")
             return value
         if isinstance(value, (list, tuple)) or (
@@ -648,7 +824,8 @@ class ColumnsCodec(TableCodec):
     def encode(self, msg: Any, value: Any) -> None:
         """Set the (cleared) ``<Name>Columns`` field of ``msg`` from the DataFrame ``value``."""
         df = self._as_frame(value)
-        missing = [c for c in self.originals if c not in df.columns]
+        labels = _labels(df)
+        missing = [c for c in self.originals if c not in labels]
         if missing:
             raise CodecError(
                 f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
