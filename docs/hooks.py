@@ -346,17 +346,21 @@ def validator_rules() -> list[tuple[str, str, str]]:
         if not rel.startswith("kedro_krt/krt/"):
             continue
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or _call_name(node) not in ("error", "warning"):
+            name = _call_name(node) if isinstance(node, ast.Call) else ""
+            if name not in ("error", "warning", "kre_error"):
                 continue
-            if len(node.args) < 3:
+            assert isinstance(node, ast.Call)
+            # error/warning(where, message, rule[, kre]); kre_error(where, kre, hint, rule)
+            index = 3 if name == "kre_error" else 2
+            if len(node.args) <= index:
                 continue
-            rule = node.args[-1]
+            rule = node.args[index]
             if not (isinstance(rule, ast.Constant) and isinstance(rule.value, str)):
                 continue
             if not rule.value.startswith(("kre.", "krt.")):
                 continue
-            message = _render(node.args[1]) or "<…>"
-            found.append((rule.value, _call_name(node), message))
+            message = (_render(node.args[1]) or "<…>").replace("\n", " ")
+            found.append((rule.value, "error" if name == "kre_error" else name, message))
     return found
 
 
