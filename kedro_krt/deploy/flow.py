@@ -25,6 +25,7 @@ from kedro_krt.deploy.client import AdminClient
 from kedro_krt.deploy.errors import DeployError, KreRefused, VersionFailed
 from kedro_krt.deploy.settings import Target, cleartext_warning
 from kedro_krt.krt.manifest import MAX_NAME_LENGTH, Manifest, is_valid_name
+from kedro_krt.krt.manifest_v2 import ManifestV2
 from kedro_krt.krt.validate import format_report, validate_path
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,9 @@ class DeployResult:
     warnings: tuple[str, ...] = ()
 
 
-def check_krt(krt: Path) -> tuple[Manifest, tuple[str, ...]]:
-    """The .krt's manifest and the validator's warnings; refuses what KRE would refuse."""
+def check_krt(krt: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
+    """The .krt's manifest (KRT v1 or v2) and the validator's warnings; refuses what KRE would
+    refuse."""
     if krt.is_dir():
         raise DeployError(
             f"{krt} is a folder: deploy uploads a .krt archive. Package it with `kedro krt "
@@ -112,12 +114,13 @@ def check_krt(krt: Path) -> tuple[Manifest, tuple[str, ...]]:
     if not krt.is_file():
         raise DeployError(f"{krt}: no such file (give the .krt to upload)")
     report = validate_path(krt)
-    if not report.ok or report.manifest is None:
+    manifest = report.manifest or report.manifest_v2
+    if not report.ok or manifest is None:
         raise DeployError(
             f"{krt} is not uploaded: KRE would refuse it, or fail to run it.\n"
             + format_report(report)
         )
-    return report.manifest, tuple(str(w) for w in report.warnings)
+    return manifest, tuple(str(w) for w in report.warnings)
 
 
 def _size(n: int) -> str:
@@ -147,7 +150,7 @@ def _rename_hint(name: str, taken: Collection[str], from_project: bool) -> str:
     )
 
 
-def _check_config_names(manifest: Manifest, given: Collection[str]) -> None:
+def _check_config_names(manifest: Manifest | ManifestV2, given: Collection[str]) -> None:
     declared = (*manifest.config.variables, *manifest.config.files)
     unknown = [name for name in given if name not in declared]
     if unknown:

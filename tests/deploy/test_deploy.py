@@ -498,3 +498,26 @@ def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, proj
                   token=kre.api_token)  # fmt: skip
     assert proc.returncode == 2
     assert "--krt deploys the .krt as it is" in proc.stderr
+
+
+def test_a_krt_v2_is_deployed_too(kre: FakeKre, make_krt: Any, tmp_path: Path) -> None:
+    """A KRT v2 (issue 14) goes through the same checks and upload; its config variables are
+    read from its v2 manifest."""
+    from kedro_krt.krt.archive import read_krt, write_krt
+
+    files = read_krt(make_krt(variables=()))
+    files["krt.yml"] = (
+        b"version: price-estimator-v2\nkrtVersion: v2\ndescription: Prices\n"
+        b"entrypoint: {proto: public_input.proto, image: konstellation/kre-entrypoint:3.3.6}\n"
+        b"config: {variables: [OUTPUT_CURRENCY]}\n"
+        b"workflows:\n"
+        b"  - name: estimate\n    entrypoint: Predict\n    exitpoint: etl\n    nodes:\n"
+        b"      - {name: etl, image: konstellation/kre-py:3.4.1, src: src/etl/main.py,"
+        b" subscriptions: [entrypoint]}\n"
+    )
+    krt = write_krt(files, tmp_path / "v2.krt")
+    refused = deploy(kre, krt, "--config", "NOT_DECLARED=1")
+    assert refused.exit_code == 1 and "Its krt.yml declares: OUTPUT_CURRENCY" in refused.output
+    result = deploy(kre, krt)
+    assert result.exit_code == 0, result.output
+    assert kre.version("price-estimator-v2").status == "CREATED"
