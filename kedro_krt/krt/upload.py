@@ -2,7 +2,12 @@
 
 Source: konstellation-io/kre @ kre-7.0.0, ``engine/admin-api/domain/usecase/krt/parser.go``
 (``extractKrtYaml``, ``extractKrtFile``, ``processFile``) and ``version_interactor.go`` (both
-passes write into one fresh temporary folder). KRE 8.0.0 reads v1 archives the same way.
+passes write into one fresh temporary folder). KRE 8 reads every archive, v1 or v2, with the
+same two passes (konstellation-io/kre @ v8.0.0 and v8.2.0:
+``engine/admin-api/domain/usecase/krt/parser/parser.go``, the same functions, the same
+messages); only the src check words its error differently there
+(``validator/fields_validator.go``, ``ValidateSrcPaths``), and at 8.2 it checks the nodes of
+every workflow (a v2 manifest's): ``emulate_upload(..., kre="8.2")`` says it that way.
 
 - **Pass 1** walks the entries in order and takes the *first* whose name matches
   ``(^|/)krt.ya?ml$`` (an unescaped dot: ``krt_yml`` matches too) as the manifest; it writes it
@@ -347,10 +352,12 @@ def emulate_upload(
     srcs: tuple[tuple[str, str], ...] = (),
     *,
     keep_going: bool = True,
+    kre: str = "7",
 ) -> UploadOutcome:
     """Replay KRE's two passes over ``headers``, in order, then its src check.
 
-    ``srcs`` holds ``(node name, src)`` of each node of the manifest, for the src check.
+    ``srcs`` holds ``(node name, src)`` of each node of the manifest, for the src check;
+    ``kre`` (``"7"``, ``"8.0"``, ``"8.2"``, ...) chooses the words of its error.
 
     With ``keep_going=False`` the emulation stops where KRE stops.
     """
@@ -396,7 +403,11 @@ def emulate_upload(
         for node, src in srcs:
             rel = folder.join(src)
             if rel is None or rel not in folder.files:
-                message = f"error src File {src} for node {node} not exists"
+                message = (
+                    f'error src file "{src}" for node "{node}" does not exists '
+                    if kre.startswith("8")
+                    else f"error src File {src} for node {node} not exists"
+                )
                 failures.append(UploadFailure(3, src, "src-missing", message))
     files = frozenset(folder.files)
     return UploadOutcome(manifest.name if manifest else None, skipped, tuple(failures), files)

@@ -167,6 +167,17 @@ def test_a_src_that_pass_two_did_not_extract(make_krt: MakeKrt) -> None:
     ]
 
 
+def test_kre_8_words_the_src_check_its_own_way(make_krt: MakeKrt) -> None:
+    # konstellation-io/kre @ v8.2.0: validator/fields_validator.go, ValidateSrcPaths (the
+    # trailing space is KRE's); the two passes are parser/parser.go's, unchanged since 7.0.
+    files = good_files()
+    del files["src/model/main.py"]
+    outcome = emulate_upload(read_headers(make_krt(entries_for(files))), SRCS, kre="8.2")
+    assert outcome.kre_errors() == [
+        'error src file "src/model/main.py" for node "model" does not exists '
+    ]
+
+
 def test_write_krt_puts_the_manifest_first_and_passes_both_passes(tmp_path: Path) -> None:
     files = {**good_files(), "conf/base/parameters.yml": b"a: 1\n", "docs/README.md": b"#\n"}
     path = write_krt(files, tmp_path / "ok.krt")
