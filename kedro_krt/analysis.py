@@ -353,3 +353,14 @@ def liveness(
         )
         available = set(out)
     return Liveness(tuple(reads), tuple(writes), tuple(reads_p), tuple(writes_p))
+
+
+def text_table(rows: Sequence[Sequence[str]], indent: str = "    ") -> list[str]:
+    """Rows as aligned text lines, the format of every table in the compile report."""
+    if not rows:
+        return []
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip()
+        for r in rows
+    ]

@@ -34,11 +34,12 @@ from kedro_krt.build.config import BUILD_FILE, KedroSource
 from kedro_krt.build.errors import BuildError
 from kedro_krt.build.protos import CompiledProtos, module_of
 from kedro_krt.build.typecheck import Fitted, Mismatch, describe_field, fit
-from kedro_krt.compiler.build import _add_internal, _CatalogLoader, _copy_modes
+from kedro_krt.compiler.build import _add_internal, decide_copy_modes
 from kedro_krt.compiler.datatypes import TypeResolver
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.krt.manifest import Manifest
 from kedro_krt.plan import DatasetPlan, KrtNodePlan, NodeRuntimePlan
+from kedro_krt.runtime.catalog import CatalogView
 from kedro_krt.schema.relay import copyable
 from kedro_krt.schema.types import Field, Message, SchemaError, TypeSpec
 
@@ -186,7 +187,7 @@ def plan_kedro_node(
     consumed = {i for n in infos for i in n.inputs}
     free_inputs = sorted(consumed - produced)
     free_outputs = sorted(produced - consumed)
-    catalog = _CatalogLoader(project)
+    catalog = CatalogView(project.catalog)
     kedro_nodes = tuple(n.name for n in infos)
 
     unknown_art = [d for d in source.artifacts if d not in free_inputs]
@@ -295,7 +296,7 @@ def _plan_generated(
     infos: list[NodeInfo],
     free_inputs: list[str],
     free_outputs: list[str],
-    catalog: _CatalogLoader,
+    catalog: CatalogView,
     pipeline: Any,
 ) -> KedroNode:
     where = _where(name)
@@ -417,7 +418,7 @@ def _plan_generated(
     carried = tuple(f for f in free_fields if copyable(in_cls, out_cls, f))
     unset = tuple(f for f in free_fields if f not in carried)
 
-    copies = _copy_modes(decisions, preloaded, resolver, project.config)
+    copies = decide_copy_modes(decisions, preloaded, resolver, project.config)
     node_ns = source.namespace or ""
     datasets = tuple(
         DatasetPlan(

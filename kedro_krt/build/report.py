@@ -9,9 +9,9 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 
+from kedro_krt.analysis import text_table
 from kedro_krt.build.ignore import IGNORE_FILE
 from kedro_krt.build.kedro_node import KedroNode
-from kedro_krt.compiler.report import _table
 from kedro_krt.krt.manifest import Manifest
 from kedro_krt.plan import ROLE_LABELS
 
@@ -42,20 +42,20 @@ def render_kedro_node(node: KedroNode) -> str:
         [m.field, m.field_type, m.dataset, f"{m.dataset_type} ({m.type_source})"]
         for m in node.inputs
     ]
-    lines += _table(rows) if node.inputs else ["    (none)"]
+    lines += text_table(rows) if node.inputs else ["    (none)"]
     lines.append(f"  Outputs (dataset -> {node.output_message} field):")
     rows = [["dataset", "type (from)", "field", "type"]]
     rows += [
         [m.dataset, f"{m.dataset_type} ({m.type_source})", m.field, m.field_type]
         for m in node.outputs
     ]
-    lines += _table(rows)
+    lines += text_table(rows)
     lines.append(f"  Copied from the input message: {', '.join(node.carried) or '-'}")
     lines.append(f"  Left unset: {', '.join(node.unset) or '-'}")
     lines.append("  Datasets:")
     rows = [["dataset", "role", "rule"]]
     rows += [[d.name, ROLE_LABELS[d.role], d.rule] for d in node.datasets]
-    lines += _table(rows)
+    lines += text_table(rows)
     notes = [n for m in (*node.inputs, *node.outputs) for n in m.notes]
     if notes:
         lines.append("  Notes:")
@@ -97,7 +97,7 @@ def render_build_report(
         src = posixpath.normpath(spec.src)
         mark = " (executable)" if src in executable else ""
         rows.append([f"{i}.", spec.name, f"{src}{mark}", _kind(spec.name, src, kedro)])
-    lines += _table(rows, "  ")
+    lines += text_table(rows, "  ")
     lines.append("Workflows:")
     for wf in manifest.workflows:
         lines.append(f"  {wf.name} (rpc {wf.entrypoint}): {' -> '.join(wf.sequential)}")
@@ -107,7 +107,7 @@ def render_build_report(
     lines.append("")
     if placed:
         lines.append("Protos compiled into the node folders:")
-        lines += _table([[f"{f}/", ", ".join(m)] for f, m in sorted(placed.items())], "  ")
+        lines += text_table([[f"{f}/", ", ".join(m)] for f, m in sorted(placed.items())], "  ")
     if nodes:
         lines.append(
             "Runtime: kedro_krt vendored in lib/; requirements.txt merged from "

@@ -12,7 +12,6 @@ from kedro_krt.analysis import (
     Decision,
     Group,
     classify,
-    is_parameter,
     liveness,
     make_groups,
     param_path,
@@ -34,6 +33,7 @@ from kedro_krt.plan import (
     Plan,
     WorkflowPlan,
 )
+from kedro_krt.runtime.catalog import CatalogView
 from kedro_krt.runtime.copies import COPY_MODES, infer_copy_mode
 from kedro_krt.schema.infer import infer_type
 from kedro_krt.schema.types import (
@@ -197,7 +197,7 @@ def _check_layouts(config: KrtConfig, compiled: Sequence[WorkflowPlan]) -> None:
             )
 
 
-def _copy_modes(
+def decide_copy_modes(
     decisions: Mapping[str, Any],
     preloaded: Mapping[str, Any],
     resolver: TypeResolver,
@@ -254,7 +254,7 @@ def _compile_workflow(
         raise CompileError(f"pipeline '{pipeline_name}' has no nodes")
     kedro_nodes = {n.name: n for n in pipeline.nodes}
     groups = make_groups(infos, wf.grouping, wf.namespace)
-    catalog_loads = _CatalogLoader(project)
+    catalog_loads = CatalogView(project.catalog)
     decisions = classify(
         infos,
         wf.namespace,
@@ -373,7 +373,7 @@ def _compile_workflow(
         )
         incoming, incoming_proto = outgoing, outgoing_proto
 
-    copies = _copy_modes(decisions, preloaded, resolver, project.config)
+    copies = decide_copy_modes(decisions, preloaded, resolver, project.config)
     producer = {o: node_names[g.key] for g in groups for o in g.outputs}
     consumers: dict[str, list[str]] = {}
     for g in groups:
@@ -583,51 +583,3 @@ def _parameters_type(plans: Sequence[ParameterPlan], values: dict[str, Any]) -> 
             top.append(Field(to_identifier(ns), ns, record, len(top) + 1))
     return TypeSpec(kind="record", fields=tuple(top), container="dict")
 
-
-class _CatalogLoader:
-    """Loads datasets from the project's catalog at compile time, once each."""
-
-    def __init__(self, project: KedroProject) -> None:
-        self._project = project
-        self._cache: dict[str, tuple[bool, Any, str]] = {}
-
-    def available(self, name: str) -> bool:
-        if is_parameter(name):
-            return True
-        found, _, _ = self.load(name)
-        return found
-
-    def value(self, name: str) -> Any:
-        return self.load(name)[1]
-
-    def load(self, name: str) -> tuple[bool, Any, str]:
-        if name in self._cache:
-            return self._cache[name]
-        catalog = self._project.catalog
-        result: tuple[bool, Any, str] = (False, None, "")
-        try:
-            dataset = catalog.get(name)
-            if dataset is not None and (
-                is_parameter(name)
-                or (type(dataset).__name__ != "MemoryDataset" and dataset.exists())
-            ):
-                kind = type(dataset).__name__
-                result = (True, catalog.load(name), f"catalog ({kind})")
-        except Exception as exc:  # a dataset that cannot load now is typed another way
-            result = (False, None, f"catalog load failed: {exc}")
-        self._cache[name] = result
-        return result
-
-    def artifact_reason(self, name: str) -> str | None:
-        config = self._project.dataset_config(name)
-        if not config:
-            return None
-        if config.get("versioned"):
-            return "it is a versioned dataset in the catalog (loaded once, as an artifact)"
-        found, value, _ = self.load(name)
-        if found and infer_type(value) is None:
-            return (
-                f"its data ({type(value).__module__}.{type(value).__qualname__}) cannot travel "
-                "in a message (loaded once, as an artifact)"
-            )
-        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,11 +48,9 @@ class KedroProject:
 
     def dataset_config(self, name: str) -> dict[str, Any] | None:
         """The catalog config of a dataset (explicit entry or factory pattern), if any."""
-        resolver = self.catalog.config_resolver
-        config = resolver.config.get(name)
-        if config is None and resolver.match_dataset_pattern(name):
-            config = resolver.resolve_pattern(name)
-        return dict(config) if config else None
+        from kedro_krt.runtime.catalog import CatalogView
+
+        return CatalogView(self.catalog).dataset_config(name)
 
     def pipeline(self, name: str) -> Any:
         """A registered pipeline, with a suggestion when the name is wrong."""
@@ -88,49 +85,44 @@ def node_infos(pipeline: Any) -> list[NodeInfo]:
 
 
 def open_project(path: Path, env: str | None = None) -> KedroProject:
-    """Bootstrap the project at `path` and load its context in `env` (`base` by default)."""
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
+    """Open the project at `path` in `env` (`base` by default) for compiling.
+
+    Kedro starts as everywhere else in kedro-krt (:func:`kedro_krt.runtime.engine.start_kedro`);
+    what is added here is refusing `local` and naming the envs that exist.
+    """
+    from kedro_krt.analysis import CompileError
+    from kedro_krt.config import ConfigError
+    from kedro_krt.runtime.engine import start_kedro
+    from kedro_krt.runtime.errors import RuntimeSetupError
 
     path = Path(path).resolve()
-    metadata = bootstrap_project(path)
     env = env or "base"
     if env == "local":
-        from kedro_krt.config import ConfigError
-
         raise ConfigError(
             "env 'local' holds secrets and machine settings and never goes into a .krt: "
             "use base or another env"
         )
-    from kedro.framework.project import settings
 
-    conf_root = path / str(settings.CONF_SOURCE)
-    if conf_root.is_dir() and not (conf_root / env).is_dir():
-        # Kedro would fail later with a traceback; say which envs exist instead.
-        from kedro_krt.config import ConfigError
+    def env_exists(project_path: Path, settings: Any) -> None:
+        conf_root = project_path / str(settings.CONF_SOURCE)
+        if conf_root.is_dir() and not (conf_root / env).is_dir():
+            # Kedro would fail later with a traceback; say which envs exist instead.
+            envs = sorted(p.name for p in conf_root.iterdir() if p.is_dir() and p.name != "local")
+            raise ConfigError(
+                f"conf env '{env}' does not exist: there is no folder {conf_root.name}/{env}. "
+                f"Use one of: {', '.join(envs) or '(none)'}"
+            )
 
-        envs = sorted(p.name for p in conf_root.iterdir() if p.is_dir() and p.name != "local")
-        raise ConfigError(
-            f"conf env '{env}' does not exist: there is no folder {conf_root.name}/{env}. "
-            f"Use one of: {', '.join(envs) or '(none)'}"
-        )
-    session = KedroSession.create(project_path=path, env=env)
-    context = session.load_context()
-    quiet_kedro()
-    catalog = context.catalog
-    config = load_config(context.config_loader)
+    try:
+        metadata, context = start_kedro(path, env, check=env_exists)
+    except RuntimeSetupError as exc:
+        raise CompileError(str(exc)) from None
     return KedroProject(
         path=path,
         env=env,
         package_name=metadata.package_name,
         project_name=metadata.project_name,
         context=context,
-        catalog=catalog,
-        config=config,
+        catalog=context.catalog,
+        config=load_config(context.config_loader),
     )
-
-
-def quiet_kedro() -> None:
-    """Kedro logs every dataset load at INFO; our commands print their own report."""
-    for name in ("kedro", "kedro.io", "kedro.pipeline", "kedro.framework"):
-        logging.getLogger(name).setLevel(logging.WARNING)

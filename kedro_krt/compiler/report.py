@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
+from kedro_krt.analysis import text_table
 from kedro_krt.plan import ROLE_LABELS, Plan, WorkflowPlan
 from kedro_krt.schema.types import Message
-
-
-def _table(rows: list[list[str]], indent: str = "    ") -> list[str]:
-    if not rows:
-        return []
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        (indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))).rstrip()
-        for r in rows
-    ]
 
 
 def _message(msg: Message, title: str) -> list[str]:
@@ -33,7 +24,7 @@ def _message(msg: Message, title: str) -> list[str]:
                     for leaf in sub.type.fields:
                         typ = leaf.type.describe(leaf.name)
                         rows.append([f"    .{leaf.name}", typ, leaf.original])
-    return lines + _table(rows)
+    return lines + text_table(rows)
 
 
 _COPY_LABELS = {
@@ -55,17 +46,17 @@ def render_workflow(w: WorkflowPlan) -> list[str]:
         rows.append(
             [f"{i}.", n.name, f"{n.input_message} -> {n.output_message}", ", ".join(n.kedro_nodes)]
         )
-    lines += _table(rows)
+    lines += text_table(rows)
     lines.append("  Datasets:")
     rows = [["dataset", "role", "field", "type (from)", "rule"]]
     for d in w.datasets:
         typ = f"{d.type.describe(d.field or '')} ({d.type_source})" if d.type else "-"
         rows.append([d.name, ROLE_LABELS[d.role], d.field or "-", typ, d.rule])
-    lines += _table(rows)
+    lines += text_table(rows)
     copies = [d for d in w.datasets if d.copy_mode]
     if copies:
         lines.append("  Copies (what a node may change in place without anyone else seeing it):")
-        lines += _table([[d.name, _COPY_LABELS[d.copy_mode], d.copy_rule] for d in copies])
+        lines += text_table([[d.name, _COPY_LABELS[d.copy_mode], d.copy_rule] for d in copies])
     lines += _message(w.request, "Request")
     lines += _message(w.response, "Response")
     for msg in w.internal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,12 @@ def load_pipelines(project: Path, names: Sequence[str] | None) -> dict[str, Any]
     import warnings
 
     from kedro.framework.project import pipelines as registry
+    from kedro.framework.startup import bootstrap_project
 
     project = Path(project).resolve()
+    # Kedro's registry is process-wide and follows the last project bootstrapped: make it this
+    # project's again (`kedro-krt build` opens several projects in one process).
+    bootstrap_project(project)
     wanted = sorted(set(names)) if names else None
     registry.set_requested(wanted)
     with warnings.catch_warnings(record=True) as caught:
@@ -131,8 +135,36 @@ def _from_traceback(project: Path, text: str) -> str:
     return f"{cause}{where}; install what it needs in this environment"
 
 
+def start_kedro(
+    path: Path, env: str, check: Callable[[Path, Any], None] | None = None
+) -> tuple[Any, Any]:
+    """Kedro's own start, the one way kedro-krt opens a project (compile, package, serve, the
+    nodes of a .krt, KrtSession): ``bootstrap_project``, a session in ``env``, its context.
+
+    ``check(project_path, settings)`` runs once the project's settings are known and before the
+    session starts, to refuse what Kedro would only fail on later with a traceback. Returns the
+    project's metadata and the loaded context. Kedro's per-load INFO lines are turned down to
+    WARNING: they cost time per run, and our commands print their own report.
+    """
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project_path = Path(path).resolve()
+    if not (project_path / "pyproject.toml").is_file():
+        raise RuntimeSetupError(f"no Kedro project (pyproject.toml) at {project_path}")
+    metadata = bootstrap_project(project_path)
+    if check is not None:
+        from kedro.framework.project import settings
+
+        check(project_path, settings)
+    context = KedroSession.create(project_path=project_path, env=env).load_context()
+    for name in ("kedro", "kedro.io", "kedro.pipeline", "kedro.framework", "kedro.config"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return metadata, context
+
+
 def boot_project(path: Path, env: str, pipelines: Sequence[str] | None = None) -> ProjectRuntime:
-    """Bootstrap the Kedro project at `path` once per process, env and set of pipelines.
+    """Start the Kedro project at `path` once per process, env and set of pipelines.
 
     ``pipelines`` names the registered pipelines to import (all when None), as
     ``kedro run --pipelines`` does.
@@ -141,18 +173,8 @@ def boot_project(path: Path, env: str, pipelines: Sequence[str] | None = None) -
     with _BOOT_LOCK:
         if key in _BOOTED:
             return _BOOTED[key]
-        from kedro.framework.session import KedroSession
-        from kedro.framework.startup import bootstrap_project
-
         project_path = Path(key[0])
-        if not (project_path / "pyproject.toml").is_file():
-            raise RuntimeSetupError(f"no Kedro project (pyproject.toml) at {project_path}")
-        bootstrap_project(project_path)
-        session = KedroSession.create(project_path=project_path, env=env)
-        context = session.load_context()
-        # Kedro configures its own logging at bootstrap; per-load INFO lines cost time per run.
-        for name in ("kedro", "kedro.io", "kedro.pipeline", "kedro.framework", "kedro.config"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        _, context = start_kedro(project_path, env)
         runtime = ProjectRuntime(
             path=project_path,
             env=env,

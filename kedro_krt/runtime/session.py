@@ -6,8 +6,10 @@
     outputs = session.run(inputs={"etl.shuttles": df}, parameters={"output.markup": 0.0})
     quotes = outputs["output.quotes"]
 
-The same rules as `kedro krt compile` decide which datasets are request inputs, artifacts and
-parameters; artifacts are loaded once and shared; nothing is written to disk per run. Use it in
+The same rules as `kedro krt compile`, with the same catalog facts
+(:class:`~kedro_krt.runtime.catalog.CatalogView`), decide which datasets are request inputs,
+artifacts and parameters, and :meth:`KrtSession.report` says why, in the compile report's words;
+artifacts are loaded once and shared; nothing is written to disk per run. Use it in
 tests, in a notebook, or inside a hand-written KRT node (see docs: "a Kedro project as one node").
 """
 
@@ -17,7 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.analysis import NodeInfo, classify, select_nodes, toposort
+from kedro_krt.analysis import NodeInfo, classify, select_nodes, text_table, toposort
+from kedro_krt.plan import ROLE_LABELS
+from kedro_krt.runtime.catalog import CatalogView
 from kedro_krt.runtime.engine import CallList, boot_project
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 
@@ -44,15 +48,15 @@ class KrtSession:
         nodes = project.pipelines[pipeline].nodes
         infos = [NodeInfo(n.name, n.namespace, tuple(n.inputs), tuple(n.outputs)) for n in nodes]
         chosen = toposort(select_nodes(infos, namespace))
-        resolver = project.catalog.config_resolver
-
-        def versioned(name: str) -> str | None:
-            cfg = resolver.config.get(name) or {}
-            return "it is a versioned dataset" if cfg.get("versioned") else None
-
         decisions = classify(
-            chosen, namespace, inputs=inputs, artifacts=artifacts, artifact_reason=versioned
+            chosen,
+            namespace,
+            inputs=inputs,
+            artifacts=artifacts,
+            artifact_reason=CatalogView(project.catalog).artifact_reason,
         )
+        #: {dataset: (role, the rule that gave it)}, as `kedro krt compile` reports them.
+        self.decisions = {d: (x.role, x.rule) for d, x in sorted(decisions.items())}
         self.inputs = tuple(sorted(d for d, x in decisions.items() if x.role == "request"))
         self.outputs = tuple(sorted(d for d, x in decisions.items() if x.role == "response"))
         self.parameters = tuple(sorted(d for d, x in decisions.items() if x.role == "parameter"))
@@ -67,6 +71,12 @@ class KrtSession:
             observed=(*self.inputs, *self.outputs),
             shared=self._shared,
         )
+
+    def report(self) -> str:
+        """Each dataset's role and the rule behind it, as the compile report words them."""
+        rows = [["dataset", "role", "rule"]]
+        rows += [[d, ROLE_LABELS[role], rule] for d, (role, rule) in self.decisions.items()]
+        return "\n".join(text_table(rows, indent="")) + "\n"
 
     def run(
         self,

@@ -97,3 +97,23 @@ def test_many_runs_do_not_leak_state(session: KrtSession, shuttles: pd.DataFrame
     pd.testing.assert_frame_equal(again, baseline)
     pd.testing.assert_frame_equal(given, shuttles)  # the caller's frame is untouched
     assert session._shared["params:output.markup"] == 0.1
+
+
+def test_roles_and_rules_are_the_compilers(session: KrtSession, trained_project: Path) -> None:
+    """The library and the packaged nodes decide with the same rules and catalog facts: every
+    dataset the session sees gets the role and the rule text `kedro krt compile` reports."""
+    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.project import open_project
+
+    plan = compile_project(open_project(trained_project), ["inference"])
+    (workflow,) = plan.workflows
+    compiled = {
+        d.name: (d.role, d.rule)
+        for d in workflow.datasets
+        if d.role not in ("carried", "intermediate")  # between KRT nodes: no session has them
+    }
+    seen = {d: x for d, x in session.decisions.items() if x[0] != "intermediate"}
+    assert seen == compiled
+    report = session.report()
+    for name, (_, rule) in compiled.items():
+        assert name in report and rule in report
