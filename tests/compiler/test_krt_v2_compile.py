@@ -161,3 +161,15 @@ def test_replicas_from_the_config(branches_v1) -> None:  # type: ignore[no-untyp
 def test_replicas_that_cannot_work_are_refused(branches_v1, replicas, words) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CompileError, match=words.replace("(", r"\(").replace(")", r"\)")):
         to_v2(branches_v1, {"scoring": replicas})
+
+
+def test_two_workflows_get_exitpoints_of_their_own(tiny) -> None:  # type: ignore[no-untyped-def]
+    from kedro_krt.compiler.build import compile_project
+
+    plan = to_v2(compile_project(tiny, ["alpha", "beta"], version="tiny"))
+    exitpoints = [w.exitpoint for w in plan.workflows]
+    assert exitpoints == ["exitpoint", "beta-exitpoint"]
+    names = [n.name for w in plan.workflows for n in w.nodes]
+    assert len(names) == len(set(names)), "src/<node>/ folders must not clash"
+    parsed, problems = parse_manifest_v2(manifest(plan).to_yaml())
+    assert parsed is not None, problems
