@@ -11,7 +11,9 @@ A page asks for a table with a marker comment on a line of its own, e.g.
   columns, Python values and type hints, found by running :mod:`kedro_krt.schema.infer` on them;
 * ``schema-words``: the scalar names and aliases accepted under ``schemas:``;
 * ``validator-rules``: every rule of the KRT validator, read from ``kedro_krt/krt/*.py``;
-* ``error-catalog``: every message a user error can carry, read from the ``raise`` statements.
+* ``error-catalog``: every message a user error can carry, read from the ``raise`` statements;
+* ``warning-catalog``: every warning returned rather than raised (compile, package, build, serve),
+  read from the ``warnings.append(...)`` calls.
 
 An unknown marker fails the build, so a typo cannot leave a page silently empty.
 
@@ -339,6 +341,39 @@ def error_catalog() -> str:
     return "\n".join(out)
 
 
+def _is_warning_list(func: ast.expr) -> bool:
+    """`warnings.append`, `self.warnings.append`, `plan_warnings.append`: a list of warnings."""
+    if not (isinstance(func, ast.Attribute) and func.attr == "append"):
+        return False
+    owner = func.value
+    name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+    return name.endswith("warnings")
+
+
+def warning_messages() -> list[tuple[str, str]]:
+    """(message with <placeholders>, file) of every warning that is returned, not raised: what
+    compile, package, build and serve report and carry on after."""
+    found: list[tuple[str, str]] = []
+    for rel, tree in _sources():
+        if rel.startswith("kedro_krt/krt/"):
+            continue  # the validator's warnings have their own table, by rule
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and _is_warning_list(node.func) and node.args):
+                continue
+            text = _render(node.args[0])
+            if text and text.strip() not in ("", "<…>"):
+                found.append((text.replace("\n", " "), rel))
+    return found
+
+
+def warning_catalog() -> str:
+    """Every returned warning: the message and the file that returns it."""
+    rows = ["| message | returned by |", "|---|---|"]
+    for text, rel in sorted(set(warning_messages())):
+        rows.append(f"| {_code(text)} | {_code(rel)} |")
+    return "\n".join(rows)
+
+
 def validator_rules() -> list[tuple[str, str, str]]:
     """(rule id, severity, message with <placeholders>) of every check of the KRT validator."""
     found: list[tuple[str, str, str]] = []
@@ -399,6 +434,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "hint-table": hint_table,
     "schema-words": schema_words,
     "error-catalog": error_catalog,
+    "warning-catalog": warning_catalog,
     "validator-rules": validator_table,
 }
 
