@@ -127,11 +127,45 @@ def _median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def _boot_session(project: Path, pipeline: str) -> Any:
+    """kedro-boot's session over the bench copy, and a call of its ``session.run``."""
+    from kedro_boot.app.booter import boot_project
+    from kedro_boot.framework.compiler.specs import CompilationSpec
+
+    spec = PIPELINES[pipeline]
+    params = spec["boot_params"]
+    namespace = spec["boot_namespace"]
+    session = boot_project(
+        project,
+        kedro_args={"pipeline": spec["boot_pipeline"]},
+        compilation_specs=[
+            CompilationSpec(
+                namespace=namespace,
+                inputs=["shuttles"],
+                outputs=["quotes"],
+                parameters=list(params),
+            )
+        ],
+    )
+    quiet_logging()
+    df = _request_frame(project)
+
+    def run() -> Any:
+        # Parameters passed as a caller would (kedro-boot warns on every run without them).
+        return session.run(namespace=namespace, inputs={"shuttles": df}, parameters=params)
+
+    return run
+
+
 def run_krt(
     krt_dir: Path, project: Path, profile: Path | None = None, pipeline: str = "inference",
-    reps: int = 1, seconds: float = 10.0,
+    reps: int = 1, seconds: float = 10.0, with_boot: bool = False,
 ) -> dict[str, Any]:
-    """Handlers chained (Any in -> Any out) and the raw-function floor, in one process."""
+    """Handlers chained (Any in -> Any out) and the raw-function floor, in one process.
+
+    ``with_boot``: kedro-boot's ``session.run`` on the bench project (``project``) joins the
+    same interleaved loop, so each run gives its time above the same floor as ours.
+    """
     from google.protobuf import any_pb2, json_format
 
     from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
@@ -182,17 +216,28 @@ def run_krt(
     def engine() -> Any:
         return session.run({spec["request"]: df})
 
+    paths = {"handlers": chain, "floor": raw, "engine": engine}
+    boot_price = None
+    if with_boot:
+        # After our nodes' init: kedro-boot bootstraps the bench copy of the same project (the
+        # same package, already imported), which the loaded KRT nodes no longer consult.
+        paths["boot"] = _boot_session(project, pipeline)
+        boot_price = float(paths["boot"]()["price"].iloc[0])
     runs = []
-    for timed in _reps({"handlers": chain, "floor": raw, "engine": engine}, reps, seconds):
+    for timed in _reps(paths, reps, seconds):
         handlers, floor = timed["handlers"], timed["floor"]
-        runs.append({
+        run = {
             "handlers_ms": handlers.median_ms,
             "floor_ms": floor.median_ms,
             "engine_ms": timed["engine"].median_ms,
             "n": len(floor.samples),
             "overhead_ms": paired_overhead_ms(handlers, floor),
             "engine_overhead_ms": paired_overhead_ms(timed["engine"], floor),
-        })
+        }
+        if with_boot:
+            run["boot_ms"] = timed["boot"].median_ms
+            run["boot_overhead_ms"] = paired_overhead_ms(timed["boot"], floor)
+        runs.append(run)
     return {
         "handlers": {"median_ms": _median_of(runs, "handlers_ms")},
         "floor": {"median_ms": _median_of(runs, "floor_ms")},
@@ -201,6 +246,7 @@ def run_krt(
         "engine_overhead_ms": _median_of(runs, "engine_overhead_ms"),
         "runs": runs,
         "pipeline": pipeline,
+        "boot_price": boot_price,
         "nodes": [n.name for n in wf.nodes],
         "response": json_format.MessageToDict(response, preserving_proto_field_name=True),
         "floor_price": float(quotes["price"].iloc[0]),
@@ -228,31 +274,8 @@ def run_boot(
     of the project registers the same three node functions under one namespace ``inference``.
     """
     quiet_logging()
-    from kedro_boot.app.booter import boot_project
-    from kedro_boot.framework.compiler.specs import CompilationSpec
-
-    spec = PIPELINES[pipeline]
-    params = spec["boot_params"]
-    namespace = spec["boot_namespace"]
-    session = boot_project(
-        project,
-        kedro_args={"pipeline": spec["boot_pipeline"]},
-        compilation_specs=[
-            CompilationSpec(
-                namespace=namespace,
-                inputs=["shuttles"],
-                outputs=["quotes"],
-                parameters=list(params),
-            )
-        ],
-    )
-    quiet_logging()
+    run = _boot_session(project, pipeline)
     df = _request_frame(project)
-
-    def run() -> Any:
-        # Parameters passed as a caller would (kedro-boot warns on every run without them).
-        return session.run(namespace=namespace, inputs={"shuttles": df}, parameters=params)
-
     quotes = run()
     # Its own floor in this process, timed call by call with it (paired differences).
     raw = _pipeline_floor(pipeline, project, df)
@@ -317,10 +340,12 @@ def main() -> None:
     parser.add_argument("--pipeline", choices=sorted(PIPELINES), default="inference")
     parser.add_argument("--reps", type=int, default=1, help="krt, boot: interleaved loops")
     parser.add_argument("--seconds", type=float, default=None, help="krt, boot: per loop")
+    parser.add_argument("--with-boot", action="store_true",
+                        help="krt: kedro-boot's session.run in the same loop")
     args = parser.parse_args()
     if args.mode == "krt":
         emit(run_krt(args.krt_dir, args.project, args.profile, args.pipeline, args.reps,
-                     args.seconds or 10.0))
+                     args.seconds or 10.0, args.with_boot))
     elif args.mode == "boot":
         emit(run_boot(args.project, args.pipeline, args.reps, args.seconds or 8.0))
     else:
