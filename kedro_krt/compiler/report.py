@@ -39,13 +39,23 @@ def render_workflow(w: WorkflowPlan) -> list[str]:
     where = f"pipeline '{w.pipeline}'" + (f", namespace '{w.namespace}'" if w.namespace else "")
     lines = [
         f"Workflow {w.name}: rpc Entrypoint/{w.rpc}, {where}, grouping {w.grouping}",
-        "  KRT nodes (sequential):",
+        "  KRT nodes (sequential):"
+        if not w.exitpoint
+        else f"  KRT nodes (KRT v2: subscriptions; the exitpoint is {w.exitpoint}):",
     ]
     rows = []
     for i, n in enumerate(w.nodes, 1):
-        rows.append(
-            [f"{i}.", n.name, f"{n.input_message} -> {n.output_message}", ", ".join(n.kedro_nodes)]
-        )
+        if n.inputs:  # v2: each subscription, and what the node reads of its message
+            heard = "; ".join(
+                f"{inp.source}: "
+                + (", ".join([*inp.datasets, *(["parameters"] if inp.parameters else [])]) or "-")
+                for inp in n.inputs
+            )
+            flow = f"[{heard}] -> {n.output_message}"
+        else:
+            flow = f"{n.input_message} -> {n.output_message}"
+        what = ", ".join(n.kedro_nodes) or "(generated: assembles the response)"
+        rows.append([f"{i}.", n.name, flow, what])
     lines += text_table(rows)
     lines.append("  Datasets:")
     rows = [["dataset", "role", "field", "type (from)", "rule"]]
@@ -79,6 +89,8 @@ def render_report(plan: Plan) -> str:
         lines.append("")
         lines += render_workflow(w)
     warnings = [*plan.warnings, *(x for w in plan.workflows for x in w.warnings)]
+    if plan.warnings:  # the version's own (a workflow's are listed under it)
+        lines += ["", "Warnings:", *(f"  - {warning}" for warning in plan.warnings)]
     lines.append("")
     lines.append(
         f"{len(plan.workflows)} workflow(s), {sum(len(w.nodes) for w in plan.workflows)} KRT "

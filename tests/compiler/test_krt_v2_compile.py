@@ -1,14 +1,15 @@
 """Compiling to KRT v2 (kedro_krt/compiler/v2.py): golden files of the example, and the rules.
 
-Golden files: exactly what `kedro krt compile --pipeline inference --krt-version v2` writes for
-the example project (krt.yml, internal_nodes.proto, docs/README.md; public_input.proto is v1's,
-checked equal). Regenerate after an intended change with `KRT_UPDATE_GOLDEN=1 pytest
-tests/compiler`, then read the diff.
+Golden files: exactly what `kedro krt compile --pipeline inference --krt-version v2` writes and
+prints for the example project (krt.yml, internal_nodes.proto, docs/README.md, the report;
+public_input.proto is v1's, checked equal). Regenerate after an intended change with
+`KRT_UPDATE_GOLDEN=1 pytest tests/compiler`, then read the diff.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -30,27 +31,24 @@ UPDATE = os.environ.get("KRT_UPDATE_GOLDEN") == "1"
 BRANCHES = Path(__file__).resolve().parents[1] / "fixtures" / "branches_project"
 
 
+def _report(stdout: str) -> str:
+    """The report alone, without Kedro's logging lines and the written paths around it."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("KRT version "))
+    end = next(i for i, line in enumerate(lines) if re.match(r"\d+ workflow\(s\), ", line))
+    return "\n".join(lines[start : end + 1]) + "\n"
+
+
 @pytest.fixture(scope="module")
 def compiled_v2(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("compiled-v2")
-    run_cli(
-        [
-            "kedro",
-            "krt",
-            "compile",
-            "--pipeline",
-            "inference",
-            "--krt-version",
-            "v2",
-            "--output",
-            str(out),
-        ],
-        cwd=trained_project,
-    )
+    args = ["compile", "--pipeline", "inference", "--krt-version", "v2", "--output", str(out)]
+    proc = run_cli(["kedro", "krt", *args], cwd=trained_project)
+    (out / "report.txt").write_text(_report(proc.stdout), encoding="utf-8")
     return out
 
 
-@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize("name", [*FILES, "report.txt"])
 def test_matches_golden_v2(compiled_v2: Path, name: str) -> None:
     golden = GOLDEN / "example_v2" / name
     text = (compiled_v2 / name).read_text(encoding="utf-8")
