@@ -14,6 +14,7 @@ an error, worded as kre-py words it.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool
@@ -26,6 +27,10 @@ __all__ = [
     "MessageTooLarge",
     "compress_if_needed",
     "decode",
+    "field_proto",
+    "gunzip",
+    "gzip_over",
+    "message_class",
 ]
 
 #: kre-py's MESSAGE_THRESHOLD: NATS' default max payload, which KRE keeps.
@@ -40,16 +45,21 @@ class MessageTooLarge(Exception):
     """A message still over 1 MiB after gzip; KRE refuses it."""
 
 
-def _file_proto() -> descriptor_pb2.FileDescriptorProto:
+def field_proto(
+    name: str, number: int, kind: Any, type_name: str = "", *, repeated: bool = False
+) -> descriptor_pb2.FieldDescriptorProto:
+    """One field of an envelope declared by hand (proto3: optional unless ``repeated``)."""
     f = descriptor_pb2.FieldDescriptorProto
-    string, repeated, optional = f.TYPE_STRING, f.LABEL_REPEATED, f.LABEL_OPTIONAL
+    label = f.LABEL_REPEATED if repeated else f.LABEL_OPTIONAL
+    made = f(name=name, number=number, type=kind, label=label)
+    if type_name:
+        made.type_name = type_name
+    return made
 
-    def field(name: str, number: int, kind: Any, label: Any = optional, type_name: str = "") -> Any:
-        made = f(name=name, number=number, type=kind, label=label)
-        if type_name:
-            made.type_name = type_name
-        return made
 
+def _file_proto() -> descriptor_pb2.FileDescriptorProto:
+    f, field = descriptor_pb2.FieldDescriptorProto, field_proto
+    string = f.TYPE_STRING
     tracking = descriptor_pb2.DescriptorProto(
         name="Tracking",
         field=[field("node_name", 1, string), field("start", 2, string), field("end", 3, string)],
@@ -59,9 +69,9 @@ def _file_proto() -> descriptor_pb2.FileDescriptorProto:
         nested_type=[tracking],
         field=[
             field("tracking_id", 1, string),
-            field("tracking", 2, f.TYPE_MESSAGE, repeated, ".KreNatsMessage.Tracking"),
+            field("tracking", 2, f.TYPE_MESSAGE, ".KreNatsMessage.Tracking", repeated=True),
             field("reply", 3, string),
-            field("payload", 4, f.TYPE_MESSAGE, type_name=".google.protobuf.Any"),
+            field("payload", 4, f.TYPE_MESSAGE, ".google.protobuf.Any"),
             field("error", 5, string),
             field("replied", 6, f.TYPE_BOOL),
             field("early_exit", 7, f.TYPE_BOOL),
@@ -76,15 +86,18 @@ def _file_proto() -> descriptor_pb2.FileDescriptorProto:
     )
 
 
-def _message_class() -> type[Message]:
+def message_class(
+    full_name: str, file_proto: Callable[[], descriptor_pb2.FileDescriptorProto]
+) -> type[Message]:
+    """The class of message ``full_name``, its file added to the default pool the first time."""
     pool = descriptor_pool.Default()
     try:
-        descriptor = pool.FindMessageTypeByName("KreNatsMessage")
+        descriptor = pool.FindMessageTypeByName(full_name)
     except KeyError:
         # any.proto is in the default pool once any_pb2 is imported (above).
         assert any_pb2.Any.DESCRIPTOR.full_name == "google.protobuf.Any"
-        pool.AddSerializedFile(_file_proto().SerializeToString())
-        descriptor = pool.FindMessageTypeByName("KreNatsMessage")
+        pool.AddSerializedFile(file_proto().SerializeToString())
+        descriptor = pool.FindMessageTypeByName(full_name)
     try:
         from google.protobuf.message_factory import GetMessageClass
     except ImportError:  # protobuf < 4.21
@@ -95,7 +108,27 @@ def _message_class() -> type[Message]:
 
 
 #: The envelope's class; ``KreNatsMessage.Tracking`` is its nested tracking entry.
-KreNatsMessage: Any = _message_class()
+KreNatsMessage: Any = message_class("KreNatsMessage", _file_proto)
+
+
+def gzip_over(data: bytes, limit: int, too_large: str) -> bytes:
+    """``data`` as it goes on the wire: gzipped (level 9) when over ``limit`` bytes.
+
+    Raises:
+        MessageTooLarge: still over ``limit`` after gzip; ``too_large`` is its message, with
+            ``{size}`` and ``{limit}`` in KB.
+    """
+    if len(data) <= limit:
+        return data
+    out = gzip.compress(data, compresslevel=COMPRESS_LEVEL)
+    if len(out) > limit:
+        raise MessageTooLarge(too_large.format(size=len(out) / 1024, limit=limit / 1024))
+    return out
+
+
+def gunzip(data: bytes) -> bytes:
+    """``data`` gunzipped when it starts with gzip's magic bytes (how kre-py tells), else as is."""
+    return gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
 
 
 def compress_if_needed(data: bytes) -> bytes:
@@ -104,19 +137,12 @@ def compress_if_needed(data: bytes) -> bytes:
     Raises:
         MessageTooLarge: still over 1 MiB after gzip, with kre-py's message.
     """
-    if len(data) <= MESSAGE_THRESHOLD:
-        return data
-    out = gzip.compress(data, compresslevel=COMPRESS_LEVEL)
-    if len(out) > MESSAGE_THRESHOLD:
-        raise MessageTooLarge(
-            f"compressed message {len(out) / 1024:.2f} KB exceeds maximum size allowed of "
-            f"{MESSAGE_THRESHOLD / 1024:.2f} KB."
-        )
-    return out
+    return gzip_over(
+        data, MESSAGE_THRESHOLD,
+        "compressed message {size:.2f} KB exceeds maximum size allowed of {limit:.2f} KB.",
+    )
 
 
 def decode(data: bytes) -> Any:
     """A ``KreNatsMessage`` from the wire, gunzipped first when it starts with gzip's magic."""
-    if data[:2] == GZIP_MAGIC:
-        data = gzip.decompress(data)
-    return KreNatsMessage.FromString(data)
+    return KreNatsMessage.FromString(gunzip(data))

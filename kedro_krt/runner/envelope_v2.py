@@ -22,13 +22,17 @@ level 9; the limit is the smaller of the stream's ``max_msg_size`` and the serve
 
 from __future__ import annotations
 
-import gzip
 from typing import Any
 
-from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool
-from google.protobuf.message import Message
+from google.protobuf import descriptor_pb2
 
-from kedro_krt.runner.envelope import COMPRESS_LEVEL, GZIP_MAGIC, MESSAGE_THRESHOLD, MessageTooLarge
+from kedro_krt.runner.envelope import (
+    MESSAGE_THRESHOLD,
+    field_proto,
+    gunzip,
+    gzip_over,
+    message_class,
+)
 
 __all__ = [
     "EARLY_EXIT",
@@ -50,15 +54,7 @@ _PACKAGE = "kedro_krt.kre3"
 
 
 def _file_proto() -> descriptor_pb2.FileDescriptorProto:
-    f = descriptor_pb2.FieldDescriptorProto
-    string, optional = f.TYPE_STRING, f.LABEL_OPTIONAL
-
-    def field(name: str, number: int, kind: Any, type_name: str = "") -> Any:
-        made = f(name=name, number=number, type=kind, label=optional)
-        if type_name:
-            made.type_name = type_name
-        return made
-
+    f, field = descriptor_pb2.FieldDescriptorProto, field_proto
     enum = descriptor_pb2.EnumDescriptorProto(
         name="MessageType",
         value=[
@@ -69,10 +65,10 @@ def _file_proto() -> descriptor_pb2.FileDescriptorProto:
     message = descriptor_pb2.DescriptorProto(
         name="KreNatsMessage",
         field=[
-            field("request_id", 1, string),
+            field("request_id", 1, f.TYPE_STRING),
             field("payload", 2, f.TYPE_MESSAGE, ".google.protobuf.Any"),
-            field("error", 3, string),
-            field("from_node", 4, string),
+            field("error", 3, f.TYPE_STRING),
+            field("from_node", 4, f.TYPE_STRING),
             field("message_type", 5, f.TYPE_ENUM, f".{_PACKAGE}.MessageType"),
         ],
     )
@@ -86,26 +82,8 @@ def _file_proto() -> descriptor_pb2.FileDescriptorProto:
     )
 
 
-def _message_class() -> type[Message]:
-    pool = descriptor_pool.Default()
-    name = f"{_PACKAGE}.KreNatsMessage"
-    try:
-        descriptor = pool.FindMessageTypeByName(name)
-    except KeyError:
-        assert any_pb2.Any.DESCRIPTOR.full_name == "google.protobuf.Any"
-        pool.AddSerializedFile(_file_proto().SerializeToString())
-        descriptor = pool.FindMessageTypeByName(name)
-    try:
-        from google.protobuf.message_factory import GetMessageClass
-    except ImportError:  # protobuf < 4.21
-        from google.protobuf.message_factory import MessageFactory
-
-        return MessageFactory(pool).GetPrototype(descriptor)  # type: ignore[attr-defined,no-any-return]
-    return GetMessageClass(descriptor)
-
-
 #: kre-py 3's ``KreNatsMessage``.
-KreNatsMessageV2: Any = _message_class()
+KreNatsMessageV2: Any = message_class(f"{_PACKAGE}.KreNatsMessage", _file_proto)
 
 
 def type_name(message_type: int) -> str:
@@ -120,19 +98,13 @@ def compress_to(data: bytes, max_size: int = MESSAGE_THRESHOLD) -> bytes:
         MessageTooLarge: still over ``max_size`` after gzip (kre-py 3:
             ``compressed message exceeds maximum size allowed``), with both sizes.
     """
-    if len(data) <= max_size:
-        return data
-    out = gzip.compress(data, compresslevel=COMPRESS_LEVEL)
-    if len(out) > max_size:
-        raise MessageTooLarge(
-            f"compressed message exceeds maximum size allowed: {len(out) / 1024:.2f} KB "
-            f"after gzip, the limit is {max_size / 1024:.2f} KB"
-        )
-    return out
+    return gzip_over(
+        data, max_size,
+        "compressed message exceeds maximum size allowed: {size:.2f} KB after gzip, the limit "
+        "is {limit:.2f} KB",
+    )
 
 
 def decode_v2(data: bytes) -> Any:
     """A kre-py 3 ``KreNatsMessage`` from the wire, gunzipped first on gzip's magic bytes."""
-    if data[:2] == GZIP_MAGIC:
-        data = gzip.decompress(data)
-    return KreNatsMessageV2.FromString(data)
+    return KreNatsMessageV2.FromString(gunzip(data))
