@@ -48,8 +48,45 @@ class RunnerConfigError(Exception):
     """A required environment variable is missing."""
 
 
+def _required(env: Mapping[str, str], names: tuple[str, ...], pod: str) -> dict[str, str]:
+    """``names`` read from ``env``, keyed as kre-py names them (``KRT_NODE_NAME`` ->
+    ``node_name``).
+
+    Raises:
+        RunnerConfigError: ``error reading config: the 'X' env var is missing``, as kre-py
+            (2.1.5 and 3.4.1 alike), and who sets it (``pod`` names the KRE and the pod).
+    """
+    missing = next((name for name in names if name not in env), None)
+    if missing is not None:
+        raise RunnerConfigError(
+            f"error reading config: the '{missing}' env var is missing ({pod}; `kedro-krt "
+            "serve --nats` sets them for a local run)"
+        )
+    return {name.removeprefix("KRT_").lower(): env[name] for name in names}
+
+
+class _NodeNames:
+    """What a v1 and a v2 node pod's settings say alike: the node's name and its NATS server."""
+
+    version: str
+    node_name: str
+    nats_server: str
+
+    @property
+    def runner_name(self) -> str:
+        """``<version>-<node>``: the logger's name and the NATS connection's (and, in v1, the
+        durable consumer and its queue group)."""
+        return f"{self.version}-{self.node_name}"
+
+    @property
+    def nats_url(self) -> str:
+        """KRE gives ``host:port`` without a scheme (``kre-nats:4222``); the client wants one."""
+        server = self.nats_server
+        return server if "://" in server else f"nats://{server}"
+
+
 @dataclass(frozen=True)
-class RunnerConfig:
+class RunnerConfig(_NodeNames):
     """One node's settings, as kre-py names them."""
 
     workflow_name: str
@@ -69,17 +106,6 @@ class RunnerConfig:
     is_last_node: bool
     nats_entrypoint_subject: str
 
-    @property
-    def runner_name(self) -> str:
-        """``<version>-<node>``: the logger's name, the durable consumer and its queue group."""
-        return f"{self.version}-{self.node_name}"
-
-    @property
-    def nats_url(self) -> str:
-        """KRE gives ``host:port`` without a scheme (``kre-nats:4222``); the client wants one."""
-        server = self.nats_server
-        return server if "://" in server else f"nats://{server}"
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerConfig:
         """Read the sixteen variables.
@@ -88,14 +114,9 @@ class RunnerConfig:
             RunnerConfigError: ``error reading config: the 'X' env var is missing``, as kre-py.
         """
         env = os.environ if environ is None else environ
-        missing = next((name for name in ENV_VARS if name not in env), None)
-        if missing is not None:
-            raise RunnerConfigError(
-                f"error reading config: the '{missing}' env var is missing (KRE's k8s-manager "
-                "sets every KRT_* variable of a node pod; `kedro-krt serve --nats` sets them "
-                "for a local run)"
-            )
-        values = {name.removeprefix("KRT_").lower(): env[name] for name in ENV_VARS}
+        values = _required(
+            env, ENV_VARS, "KRE's k8s-manager sets every KRT_* variable of a node pod"
+        )
         # kre-py compares the string: only "true" makes the last node.
         last = values.pop("is_last_node") == "true"
         return cls(is_last_node=last, **values)  # type: ignore[arg-type]
@@ -137,7 +158,7 @@ def is_v2(environ: Mapping[str, str] | None = None) -> bool:
 
 
 @dataclass(frozen=True)
-class RunnerConfigV2:
+class RunnerConfigV2(_NodeNames):
     """One v2 node's settings, as kre-py 3.4.1 names them.
 
     The field names that v1 also has mean the same (so the ``ctx.db``/``ctx.measurement``
@@ -166,16 +187,6 @@ class RunnerConfigV2:
     nats_max_ack_pending: int = -1
     js_request_timeout_ms: int = 30000
 
-    @property
-    def runner_name(self) -> str:
-        """``<version>-<node>``: the logger's name and the NATS connection's."""
-        return f"{self.version}-{self.node_name}"
-
-    @property
-    def nats_url(self) -> str:
-        server = self.nats_server
-        return server if "://" in server else f"nats://{server}"
-
     def queue(self, subject: str) -> str:
         """kre-py 3's durable and queue group of one input: ``<subject, dots as dashes>-<node>``.
         """
@@ -194,16 +205,11 @@ class RunnerConfigV2:
                 or a number that is not one.
         """
         env = os.environ if environ is None else environ
-        missing = next((name for name in ENV_VARS_V2 if name not in env), None)
-        if missing is not None:
-            raise RunnerConfigError(
-                f"error reading config: the '{missing}' env var is missing (KRE 8's "
-                "k8s-manager sets every KRT_* variable of a v2 node pod; `kedro-krt serve "
-                "--nats` sets them for a local run)"
+        values: dict[str, object] = dict(
+            _required(
+                env, ENV_VARS_V2, "KRE 8's k8s-manager sets every KRT_* variable of a v2 node pod"
             )
-        values: dict[str, object] = {
-            name.removeprefix("KRT_").lower(): env[name] for name in ENV_VARS_V2
-        }
+        )
         # kre-py 3: os.environ["KRT_NATS_INPUTS"].split(",")
         values["nats_inputs"] = tuple(str(values["nats_inputs"]).split(","))
         values["nats_object_store"] = env.get("KRT_NATS_OBJECT_STORE") or None
