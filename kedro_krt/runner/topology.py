@@ -17,7 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ENTRYPOINT", "NodePod", "WorkflowTopology", "mongo_writer_subject", "topology"]
+__all__ = [
+    "ENTRYPOINT",
+    "NodePod",
+    "WorkflowTopology",
+    "mongo_writer_subject",
+    "pod_environ",
+    "topology",
+]
 
 #: The entrypoint's name in subjects and tracking entries.
 ENTRYPOINT = "entrypoint"
@@ -33,6 +40,45 @@ def stream_name(runtime_id: str, version: str, rpc: str) -> str:
 def mongo_writer_subject(runtime_id: str) -> str:
     """The core-NATS subject of KRE's mongo-writer for one runtime."""
     return f"mongo_writer_data.{runtime_id}"
+
+
+def pod_environ(
+    *,
+    runtime_id: str,
+    version: str,
+    version_id: str,
+    mongo_uri: str,
+    influx_uri: str,
+    base_path: str,
+    nats_server: str,
+    workflow: str,
+    node: str,
+    src: str,
+    stream: str,
+) -> dict[str, str]:
+    """What KRE 7 and KRE 8 give every node pod alike, in their order: ``getCommonEnvVars``
+    (``config.go``, the same at kre-7.0.0 and v8.2.0) and the first entries of
+    ``generateWorkflowConfig`` (``manager_node.go``); each version adds its subjects after."""
+    return {
+        # getCommonEnvVars (config.go)
+        "KRT_INFLUX_URI": influx_uri,
+        "KRT_RUNTIME_ID": runtime_id,
+        "KRT_VERSION_ID": version_id or version,
+        "KRT_VERSION": version,
+        "KRT_MONGO_URI": mongo_uri,
+        "KRT_MONGO_DB_NAME": "kre",
+        "KRT_MONGO_BUCKET": "krt",
+        "KRT_BASE_PATH": base_path,
+        "KRT_NATS_SERVER": nats_server,
+        # generateWorkflowConfig (manager_node.go)
+        "KRT_WORKFLOW_ID": workflow,
+        "KRT_WORKFLOW_NAME": workflow,
+        "KRT_NODE_ID": node,
+        "KRT_NODE_NAME": node,
+        "KRT_HANDLER_PATH": src,
+        "KRT_NATS_MONGO_WRITER": mongo_writer_subject(runtime_id),
+        "KRT_NATS_STREAM": stream,
+    }
 
 
 @dataclass(frozen=True)
@@ -90,22 +136,11 @@ def topology(
             last = index == len(nodes) - 1
             output = ENTRYPOINT if last else nodes[index + 1][0]
             environ = {
-                "KRT_INFLUX_URI": influx_uri,
-                "KRT_RUNTIME_ID": runtime_id,
-                "KRT_VERSION_ID": version_id or version,
-                "KRT_VERSION": version,
-                "KRT_MONGO_URI": mongo_uri,
-                "KRT_MONGO_DB_NAME": "kre",
-                "KRT_MONGO_BUCKET": "krt",
-                "KRT_BASE_PATH": base_path,
-                "KRT_NATS_SERVER": nats_server,
-                "KRT_WORKFLOW_ID": name,
-                "KRT_WORKFLOW_NAME": name,
-                "KRT_NODE_ID": node,
-                "KRT_NODE_NAME": node,
-                "KRT_HANDLER_PATH": src,
-                "KRT_NATS_MONGO_WRITER": mongo_writer_subject(runtime_id),
-                "KRT_NATS_STREAM": stream,
+                **pod_environ(
+                    runtime_id=runtime_id, version=version, version_id=version_id,
+                    mongo_uri=mongo_uri, influx_uri=influx_uri, base_path=base_path,
+                    nats_server=nats_server, workflow=name, node=node, src=src, stream=stream,
+                ),
                 "KRT_IS_LAST_NODE": "true" if last else "false",
                 "KRT_NATS_ENTRYPOINT_SUBJECT": f"{stream}.{ENTRYPOINT}",
                 "KRT_NATS_INPUT": f"{stream}.{node}",

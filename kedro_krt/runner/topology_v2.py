@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from kedro_krt.runner.topology import ENTRYPOINT, KRE_BASE_PATH, mongo_writer_subject
+from kedro_krt.runner.topology import ENTRYPOINT, KRE_BASE_PATH, pod_environ
 
 __all__ = [
     "NodePodV2",
@@ -148,24 +148,12 @@ def topology_v2(
             project_kv, workflow_kv, node_kv = kv_store_names(runtime_id, version, name, node.name)
             kv += [s for s in (project_kv, workflow_kv, node_kv) if s not in kv]
             environ = {
-                # getCommonEnvVars (config.go)
-                "KRT_INFLUX_URI": influx_uri,
-                "KRT_RUNTIME_ID": runtime_id,
-                "KRT_VERSION_ID": version_id or version,
-                "KRT_VERSION": version,
-                "KRT_MONGO_URI": mongo_uri,
-                "KRT_MONGO_DB_NAME": "kre",
-                "KRT_MONGO_BUCKET": "krt",
-                "KRT_BASE_PATH": base_path,
-                "KRT_NATS_SERVER": nats_server,
-                # generateWorkflowConfig (manager_node.go)
-                "KRT_WORKFLOW_ID": name,
-                "KRT_WORKFLOW_NAME": name,
-                "KRT_NODE_ID": node.name,
-                "KRT_NODE_NAME": node.name,
-                "KRT_HANDLER_PATH": node.src,
-                "KRT_NATS_MONGO_WRITER": mongo_writer_subject(runtime_id),
-                "KRT_NATS_STREAM": stream,
+                **pod_environ(
+                    runtime_id=runtime_id, version=version, version_id=version_id,
+                    mongo_uri=mongo_uri, influx_uri=influx_uri, base_path=base_path,
+                    nats_server=nats_server, workflow=name, node=node.name, src=node.src,
+                    stream=stream,
+                ),
                 "KRT_IS_EXITPOINT": "true" if node.name == exitpoint else "false",
                 "KRT_NATS_OUTPUT": f"{stream}.{node.name}",
                 "KRT_NATS_INPUTS": ",".join(f"{stream}.{s}" for s in node.subscriptions),
