@@ -53,7 +53,7 @@ def main() -> int:
     except RunnerConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    logger = setup_logging(config)  # type: ignore[arg-type]  # it reads runner_name only
+    logger = setup_logging(config)
     runner: Any
     try:
         if isinstance(config, RunnerConfigV2):

@@ -37,17 +37,18 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from google.protobuf.message import Message
 
-from kedro_krt.runner.config import RunnerConfig
+from kedro_krt.runner.config import RunnerConfig, RunnerConfigV2
 from kedro_krt.runner.context import RunnerContext
 from kedro_krt.runner.envelope import KreNatsMessage, compress_if_needed, decode
 
-__all__ = ["NodeRunner", "WorkerLoadError", "load_worker", "setup_logging"]
+__all__ = ["NodeRunner", "NodeRunnerBase", "WorkerLoadError", "load_worker", "setup_logging"]
 
 #: kre-py's log format (UTC), which KRE's fluent-bit parser expects.
 LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s"
@@ -66,7 +67,7 @@ class WorkerLoadError(Exception):
     """The node file cannot be imported, or has no ``handler``."""
 
 
-def setup_logging(config: RunnerConfig) -> logging.Logger:
+def setup_logging(config: RunnerConfig | RunnerConfigV2) -> logging.Logger:
     """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
 
     The node's logger (``ctx.logger``, named ``<version>-<node>``) has these handlers of its
@@ -94,8 +95,24 @@ def setup_logging(config: RunnerConfig) -> logging.Logger:
     return logger
 
 
-def load_worker(config: RunnerConfig) -> ModuleType:
-    """Import the node file as kre-py does: module ``worker``, its folder appended to sys.path.
+def check_v1_module(module: ModuleType, where: str) -> None:
+    """A v1 node needs ``handler`` (kre-py 2.1.5 calls ``handler(ctx, data)``).
+
+    Raises:
+        WorkerLoadError: with kre-py's wording.
+    """
+    if not callable(getattr(module, "handler", None)):
+        raise WorkerLoadError(
+            f"Handler module '{where}' must implement a function 'handler(ctx, data)'"
+        )
+
+
+def load_worker(
+    config: RunnerConfig | RunnerConfigV2,
+    check: Callable[[ModuleType, str], None] = check_v1_module,
+) -> ModuleType:
+    """Import the node file as kre-py 2 and 3 do: module ``worker``, its folder appended to
+    sys.path; then ``check`` what it defines (v1's ``handler`` by default).
 
     Raises:
         WorkerLoadError: with kre-py's wording and what to change.
@@ -117,10 +134,7 @@ def load_worker(config: RunnerConfig) -> ModuleType:
             f"Error loading handler script {config.handler_path}: {err}\n\n"
             f"{traceback.format_exc()}"
         ) from err
-    if not callable(getattr(module, "handler", None)):
-        raise WorkerLoadError(
-            f"Handler module '{path}' must implement a function 'handler(ctx, data)'"
-        )
+    check(module, path)
     return module
 
 
@@ -137,71 +151,89 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-class NodeRunner:
-    """Runs one node until SIGTERM/SIGINT; :meth:`run` returns the exit code."""
+class NodeRunnerBase:
+    """What a v1 and a v2 node's runner do alike (kre-py 2.1.5 and 3.4.1 keep one lifecycle):
+    load the node file, connect, run ``init``, subscribe, handle messages until SIGTERM/SIGINT
+    (or, under ``serve --nats``, until the server is gone), drain; :meth:`run` returns the exit
+    code. Subclasses make the ctx (:meth:`_make_ctx`), subscribe (:meth:`_subscribe_inputs`)
+    and handle the messages.
+    """
 
-    def __init__(self, config: RunnerConfig, logger: logging.Logger | None = None) -> None:
+    #: kre-py 3 logs its start-up steps ("Connecting to NATS ...", "Executing handler init...");
+    #: kre-py 2.1.5 does not.
+    STEP_LOGS = False
+    ctx: Any
+
+    def __init__(
+        self,
+        config: RunnerConfig | RunnerConfigV2,
+        logger: logging.Logger | None,
+        check: Callable[[ModuleType, str], None],
+    ) -> None:
         self.config = config
         self.logger = logger or logging.getLogger(config.runner_name)
-        self.module = load_worker(config)
-        self.handler = self.module.handler
+        if self.STEP_LOGS:
+            self.logger.info("Loading handler script %s...", config.handler_path)
+        self.module = load_worker(config, check)
         self.init = getattr(self.module, "init", None)
         self._nc: Any = None
         self._js: Any = None
         self._stop = asyncio.Event()
-        self._parent_watch: asyncio.Task[None] | None = None
-        self.ctx = RunnerContext(config, self.logger, self._request, self._send_early_reply)
-
-    # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self) -> int:
         """Connect, init, subscribe, handle messages until stopped, drain; 0 on a clean stop."""
         import nats
-        from nats.js.api import ConsumerConfig, DeliverPolicy
 
         config = self.config
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         parent = os.environ.get(PARENT_PID_ENV)
-        if parent:
-            self._parent_watch = loop.create_task(self._watch_parent(int(parent)))
+        watch = loop.create_task(self._watch_parent(int(parent))) if parent else None
+        if self.STEP_LOGS:
+            self.logger.info("Connecting to NATS %s...", config.nats_server)
         # A drain that cannot reach the server (it is stopping too) gives up after a few
         # seconds instead of nats-py's 30.
         self._nc = await nats.connect(
             config.nats_url, name=config.runner_name, max_reconnect_attempts=-1,
             drain_timeout=DRAIN_TIMEOUT_S,
         )
-        self._js = self._nc.jetstream()
+        self._js = self._nc.jetstream(**self._jetstream_options())
         try:
+            ctx = await self._make_ctx()
             if self.init is not None:
+                if self.STEP_LOGS:
+                    self.logger.info("Executing handler init...")
                 if inspect.iscoroutinefunction(self.init):
-                    await self.init(self.ctx)
+                    await self.init(ctx)
                 else:
-                    self.init(self.ctx)
+                    self.init(ctx)
             gc.collect()
             gc.freeze()
-            await self._js.subscribe(
-                config.nats_input,
-                stream=config.nats_stream,
-                queue=config.runner_name,
-                durable=config.runner_name,
-                cb=self._on_message,
-                manual_ack=True,
-                config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_wait=ACK_WAIT_S),
-            )
-            self.logger.info(
-                "Listening to '%s' subject with queue '%s' from stream '%s'",
-                config.nats_input, config.runner_name, config.nats_stream,
-            )
+            await self._subscribe_inputs()
             await self._stop.wait()
             self.logger.info("stopping: handling the messages already delivered, then exiting")
             await self._nc.drain()
         finally:
-            self.ctx.measurement.close()
+            if watch is not None:
+                watch.cancel()
+            if self.ctx is not None:
+                self.ctx.measurement.close()
             if not self._nc.is_closed:
                 await self._nc.close()
         return 0
+
+    def _jetstream_options(self) -> dict[str, Any]:
+        """nats-py's ``jetstream(...)`` options (its defaults unless a subclass says)."""
+        return {}
+
+    async def _make_ctx(self) -> Any:
+        """The node's ``ctx`` (connected: ``self._nc`` and ``self._js`` are set)."""
+        raise NotImplementedError
+
+    async def _subscribe_inputs(self) -> None:
+        """Bind the node's durable consumers (after ``init``)."""
+        raise NotImplementedError
 
     async def _watch_parent(self, parent: int) -> None:
         """Under ``serve --nats``: stop when the server that started us is gone."""
@@ -211,6 +243,46 @@ class NodeRunner:
                 self._stop.set()
                 return
             await asyncio.sleep(1.0)
+
+    async def _request(self, subject: str, payload: bytes, timeout: float) -> bytes:
+        """A core-NATS request (``ctx.db`` and ``ctx.prediction`` to KRE's mongo-writer)."""
+        answer = await self._nc.request(subject, payload, timeout=timeout)
+        return bytes(answer.data)
+
+
+class NodeRunner(NodeRunnerBase):
+    """Runs one v1 node (kre-py 2.1.5's contract) until SIGTERM/SIGINT."""
+
+    config: RunnerConfig
+
+    def __init__(self, config: RunnerConfig, logger: logging.Logger | None = None) -> None:
+        super().__init__(config, logger, check_v1_module)
+        self.handler = self.module.handler
+        self.ctx = RunnerContext(config, self.logger, self._request, self._send_early_reply)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _make_ctx(self) -> RunnerContext:
+        ctx: RunnerContext = self.ctx
+        return ctx
+
+    async def _subscribe_inputs(self) -> None:
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        config = self.config
+        await self._js.subscribe(
+            config.nats_input,
+            stream=config.nats_stream,
+            queue=config.runner_name,
+            durable=config.runner_name,
+            cb=self._on_message,
+            manual_ack=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_wait=ACK_WAIT_S),
+        )
+        self.logger.info(
+            "Listening to '%s' subject with queue '%s' from stream '%s'",
+            config.nats_input, config.runner_name, config.nats_stream,
+        )
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -270,10 +342,6 @@ class NodeRunner:
         await self._publish(
             self.config.nats_entrypoint_subject, compress_if_needed(message.SerializeToString())
         )
-
-    async def _request(self, subject: str, payload: bytes, timeout: float) -> bytes:
-        answer = await self._nc.request(subject, payload, timeout=timeout)
-        return bytes(answer.data)
 
     def _save_elapsed_time(self, request: Any, start: dt.datetime, end: dt.datetime) -> None:
         """kre-py's ``node_elapsed_time`` and, on the last node, ``workflow_elapsed_time``."""

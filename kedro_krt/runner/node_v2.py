@@ -40,13 +40,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gc
-import importlib.util
 import inspect
 import logging
-import os
-import signal
-import sys
 import traceback
 from types import ModuleType
 from typing import Any
@@ -59,10 +54,10 @@ from kedro_krt.runner.envelope import MESSAGE_THRESHOLD
 from kedro_krt.runner.envelope_v2 import ERROR, KreNatsMessageV2, compress_to, decode_v2
 from kedro_krt.runner.node import (
     ACK_WAIT_S,
-    DRAIN_TIMEOUT_S,
-    PARENT_PID_ENV,
+    NodeRunnerBase,
     WorkerLoadError,
     _utcnow,
+    load_worker,
 )
 from kedro_krt.runtime.context_v2 import select_handler
 
@@ -107,111 +102,64 @@ def check_v2_module(module: ModuleType, where: str) -> None:
 
 
 def load_worker_v2(config: RunnerConfigV2) -> ModuleType:
-    """Import the node file as kre-py 3 does: module ``worker``, its folder appended to sys.path.
+    """Import the node file as kre-py 3 does: module ``worker``, its folder appended to
+    sys.path (as kre-py 2), then :func:`check_v2_module`.
 
     Raises:
         WorkerLoadError: with kre-py's wording and what to change.
     """
-    path = os.path.join(config.base_path, config.handler_path)
-    if not os.path.isfile(path):
-        raise WorkerLoadError(
-            f"Error loading handler script {config.handler_path}: no such file {path} "
-            "(KRT_BASE_PATH + KRT_HANDLER_PATH, the node's src in krt.yml)"
-        )
-    sys.path.append(os.path.dirname(path))
-    spec = importlib.util.spec_from_file_location("worker", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:
-        raise WorkerLoadError(
-            f"Error loading handler script {config.handler_path}: {err}\n\n"
-            f"{traceback.format_exc()}"
-        ) from err
-    check_v2_module(module, path)
-    return module
+    return load_worker(config, check_v2_module)
 
 
-class NodeRunnerV2:
-    """Runs one v2 node until SIGTERM/SIGINT; :meth:`run` returns the exit code."""
+class NodeRunnerV2(NodeRunnerBase):
+    """Runs one v2 node (kre-py 3.4.1's contract) until SIGTERM/SIGINT: after connecting it
+    binds the stores, and subscribes to every input after ``init``."""
+
+    STEP_LOGS = True
+    config: RunnerConfigV2
+    ctx: RunnerContextV2 | None
 
     def __init__(self, config: RunnerConfigV2, logger: logging.Logger | None = None) -> None:
-        self.config = config
-        self.logger = logger or logging.getLogger(config.runner_name)
-        self.logger.info("Loading handler script %s...", config.handler_path)
-        self.module = load_worker_v2(config)
-        self.init = getattr(self.module, "init", None)
-        self._nc: Any = None
-        self._js: Any = None
-        self._stop = asyncio.Event()
+        super().__init__(config, logger, check_v2_module)
         self._max_size = MESSAGE_THRESHOLD
-        self.ctx: RunnerContextV2 | None = None
+        self.ctx = None
 
-    async def run(self) -> int:
-        """Connect, bind the stores, init, subscribe to every input, handle messages until
-        stopped, drain; 0 on a clean stop."""
-        import nats
+    def _jetstream_options(self) -> dict[str, Any]:
+        return {"timeout": self.config.js_request_timeout_ms / 1000}
+
+    async def _make_ctx(self) -> RunnerContextV2:
+        """Read the stream's size limit, bind the key-value (and object) stores."""
+        config = self.config
+        info = await self._js.stream_info(config.nats_stream)
+        stream_max = info.config.max_msg_size or -1
+        server_max = self._nc.max_payload
+        self._max_size = min(stream_max, server_max) if stream_max > 0 else server_max
+        self.logger.info("Creating context configuration...")
+        configuration = await NatsConfiguration.bind(self._js, config, self.logger)
+        object_store = None
+        if config.nats_object_store:
+            object_store = await NatsObjectStore.bind(
+                self._js, config.nats_object_store, self.logger
+            )
+        self.ctx = RunnerContextV2(
+            config, self.logger, self._request, self._publish_payload, configuration,
+            object_store,
+        )
+        return self.ctx
+
+    async def _subscribe_inputs(self) -> None:
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
         config = self.config
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
-        parent = os.environ.get(PARENT_PID_ENV)
-        watch = loop.create_task(self._watch_parent(int(parent))) if parent else None
-        self.logger.info("Connecting to NATS %s...", config.nats_server)
-        self._nc = await nats.connect(
-            config.nats_url, name=config.runner_name, max_reconnect_attempts=-1,
-            drain_timeout=DRAIN_TIMEOUT_S,
-        )
-        self._js = self._nc.jetstream(timeout=config.js_request_timeout_ms / 1000)
-        ctx: RunnerContextV2 | None = None
-        try:
-            info = await self._js.stream_info(config.nats_stream)
-            stream_max = info.config.max_msg_size or -1
-            server_max = self._nc.max_payload
-            self._max_size = min(stream_max, server_max) if stream_max > 0 else server_max
-            self.logger.info("Creating context configuration...")
-            configuration = await NatsConfiguration.bind(self._js, config, self.logger)
-            object_store = None
-            if config.nats_object_store:
-                object_store = await NatsObjectStore.bind(
-                    self._js, config.nats_object_store, self.logger
-                )
-            ctx = RunnerContextV2(
-                config, self.logger, self._request, self._publish_payload, configuration,
-                object_store,
+        for subject in config.nats_inputs:
+            queue = config.queue(subject)
+            consumer = ConsumerConfig(
+                deliver_policy=DeliverPolicy.NEW,
+                ack_wait=ACK_WAIT_S,
+                max_ack_pending=config.nats_max_ack_pending,
             )
-            self.ctx = ctx
-            if self.init is not None:
-                self.logger.info("Executing handler init...")
-                if inspect.iscoroutinefunction(self.init):
-                    await self.init(ctx)
-                else:
-                    self.init(ctx)
-            gc.collect()
-            gc.freeze()
-            for subject in config.nats_inputs:
-                queue = config.queue(subject)
-                consumer = ConsumerConfig(
-                    deliver_policy=DeliverPolicy.NEW,
-                    ack_wait=ACK_WAIT_S,
-                    max_ack_pending=config.nats_max_ack_pending,
-                )
-                await self._subscribe(subject, queue, consumer)
-                self.logger.info("Listening to '%s' subject with queue group '%s'", subject, queue)
-            await self._stop.wait()
-            self.logger.info("stopping: handling the messages already delivered, then exiting")
-            await self._nc.drain()
-        finally:
-            if watch is not None:
-                watch.cancel()
-            if ctx is not None:
-                ctx.measurement.close()
-            if not self._nc.is_closed:
-                await self._nc.close()
-        return 0
+            await self._subscribe(subject, queue, consumer)
+            self.logger.info("Listening to '%s' subject with queue group '%s'", subject, queue)
 
     async def _subscribe(self, subject: str, queue: str, consumer: Any) -> None:
         """Bind this input's durable queue consumer. Replicas that start together race to
@@ -228,15 +176,6 @@ class NodeRunnerV2:
                 if "already in use" not in str(err) or attempt == 49:
                     raise
                 await asyncio.sleep(0.1)
-
-    async def _watch_parent(self, parent: int) -> None:
-        """Under ``serve --nats``: stop when the server that started us is gone."""
-        while not self._stop.is_set():
-            if os.getppid() != parent:
-                self.logger.info("the serving process %d is gone: stopping", parent)
-                self._stop.set()
-                return
-            await asyncio.sleep(1.0)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -298,10 +237,6 @@ class NodeRunnerV2:
             self.logger.info("Publishing response to %s subject", subject)
         except Exception as err:
             self.logger.error("Error publishing response: %s", err)
-
-    async def _request(self, subject: str, payload: bytes, timeout: float) -> bytes:
-        answer = await self._nc.request(subject, payload, timeout=timeout)
-        return bytes(answer.data)
 
     def _save_elapsed_time(
         self, start: dt.datetime, end: dt.datetime, from_node: str, success: bool
