@@ -22,9 +22,13 @@ HELP_KRE = (
     "The KRE version the KRT goes to (7, 8.0, 8.1, 8.2, ...): adds what that KRE says of the "
     "format, e.g. KRE 8.1+ refuses KRT v1. Default: check by the KRT's own format."
 )
+HELP_DEPLOY_KRE = (
+    "The runtime's KRE version (e.g. 8.2): the .krt is checked for it before the upload "
+    "(KRE 8.1+ refuses KRT v1). Default: deploy.kre_version in krt.yml."
+)
 HELP_KRT_VERSION = (
     "KRT format: v1 (KRE 6.x-8.0) or v2 (KRE 8.0+, the only one KRE 8.1+ accepts). "
-    "Default: `krt_version:` in krt.yml, else v1."
+    "Default: `krt_version:` in krt.yml, else v2 if deploy.kre_version is 8.1+, else v1."
 )
 HELP_HOST = "Interface to bind (127.0.0.1 unless told otherwise)."
 HELP_PORT = "gRPC port of the entrypoint (KRE uses 9000)."
@@ -489,6 +493,7 @@ def _deploy_options(func: Any) -> Any:
             help=HELP_CA_FILE,
         ),
         click.option("--ui", default=None, metavar="URL", help=HELP_UI),
+        click.option("--kre", "kre", default=None, metavar="VERSION", help=HELP_DEPLOY_KRE),
     ]
     for option in reversed(options):
         func = option(func)
@@ -541,6 +546,7 @@ def _deploy_target(
         wait=options["wait"],
         config=config,
         project_path=project_path,
+        kre=options["kre"],
     )
 
 

@@ -132,6 +132,12 @@ class DeployConfig:
         "`--wait` wins.",
         600.0,
     )
+    kre_version: str = _doc(
+        "The KRE version deployed to, e.g. `8.2`: `package` then writes the KRT format it "
+        "accepts (v2 from 8.1 on) and refuses one it would not, and `deploy` checks the .krt "
+        "for it (as `kedro-krt validate --kre`). `--kre` wins.",
+        "",
+    )
 
 
 @schema_class
@@ -139,11 +145,12 @@ class KrtConfig:
     """The whole `conf/<env>/krt.yml`."""
 
     version: str = _doc("KRT version name (lowercase, digits, '-', at most 19 chars).", "")
-    krt_version: KrtVersion = _doc(
+    krt_version: KrtVersion | None = _doc(
         "The KRT format `package` writes: `v1` (a `sequential` chain; KRE 6.x to 8.0) or `v2` "
         "(nodes subscribe to the nodes they read from, branches run in parallel; KRE 8.0 and "
-        "later, the only one KRE 8.1+ accepts). `--krt-version` wins.",
-        "v1",
+        "later, the only one KRE 8.1+ accepts). Unset: `v2` when `deploy.kre_version` is 8.1 "
+        "or later, else `v1`. `--krt-version` wins.",
+        None,
     )
     description: str = _doc("The version's description shown by KRE.", "")
     workflows: tuple[WorkflowConfig, ...] = _doc(

@@ -217,17 +217,19 @@ def compile_locked(
 ) -> tuple[Plan, dict[str, Any]]:
     """Compile a project and number its public messages from the project's lock.
 
-    ``krt_version`` (else ``krt_version:`` of krt.yml) ``"v2"`` rewires the numbered plan
-    into a KRT v2 version (:func:`kedro_krt.compiler.v2.to_v2`); the public messages, and so
-    the lock, are the same in both formats.
+    The KRT format is ``krt_version``, else ``krt_version:`` of krt.yml, else what
+    ``deploy.kre_version`` accepts (:func:`kedro_krt.compiler.v2.choose_krt_version`); v2
+    rewires the numbered plan into a KRT v2 version (:func:`kedro_krt.compiler.v2.to_v2`); the
+    public messages, and so the lock, are the same in both formats.
     """
     from kedro_krt.compiler.build import compile_project
-    from kedro_krt.compiler.v2 import to_v2
+    from kedro_krt.compiler.v2 import choose_krt_version, to_v2
 
+    config = project.config
+    chosen = choose_krt_version(krt_version, config.krt_version, config.deploy.kre_version)
     plan = compile_project(project, pipelines, version=version, progress=progress)
     plan, messages, _ = apply_lock(plan, read_lock(Path(project.path) / LOCK_FILE))
-    config = project.config
-    if (krt_version or config.krt_version) == "v2":
+    if chosen == "v2":
         replicas = {w.name: dict(w.replicas) for w in config.workflows}
         plan = to_v2(plan, replicas)
     return plan, messages

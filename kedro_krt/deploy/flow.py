@@ -103,9 +103,9 @@ class DeployResult:
     warnings: tuple[str, ...] = ()
 
 
-def check_krt(krt: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
+def check_krt(krt: Path, kre: str | None = None) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
     """The .krt's manifest (KRT v1 or v2) and the validator's warnings; refuses what KRE would
-    refuse."""
+    refuse (KRE of version ``kre`` when given, see ``kedro-krt validate --kre``)."""
     if krt.is_dir():
         raise DeployError(
             f"{krt} is a folder: deploy uploads a .krt archive. Package it with `kedro krt "
@@ -113,7 +113,7 @@ def check_krt(krt: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
         )
     if not krt.is_file():
         raise DeployError(f"{krt}: no such file (give the .krt to upload)")
-    report = validate_path(krt)
+    report = validate_path(krt, kre=kre)
     manifest = report.manifest or report.manifest_v2
     if not report.ok or manifest is None:
         raise DeployError(
@@ -266,7 +266,7 @@ def deploy(
     """
     options = options or DeployOptions()
     reporter = reporter or Reporter()
-    manifest, warnings = check_krt(krt)
+    manifest, warnings = check_krt(krt, target.kre)
     name = manifest.version
     _check_config_names(manifest, options.config)
     start = options.start or options.publish

@@ -28,6 +28,7 @@ class Target:
         ca_file: a private CA's PEM file, trusted besides the system's trust store.
         ui: the admin UI's base URL when given (else derived from ``api``).
         wait: seconds to wait for each status.
+        kre: the KRE version of the runtime (``8.2``), when known: the .krt is checked for it.
     """
 
     api: str
@@ -36,6 +37,7 @@ class Target:
     ca_file: Path | None = None
     ui: str = ""
     wait: float = 600.0
+    kre: str | None = None
 
 
 def resolve_target(
@@ -48,6 +50,7 @@ def resolve_target(
     wait: float | None = None,
     config: DeployConfig | None = None,
     project_path: Path | None = None,
+    kre: str | None = None,
 ) -> Target:
     """Command-line values win over ``config`` (a project's ``deploy:``), which wins over the
     defaults. ``deploy.ca_file`` is relative to ``project_path``."""
@@ -92,7 +95,17 @@ def resolve_target(
         ca_file=ca_path,
         ui=(ui or cfg.ui).strip(),
         wait=float(seconds),
+        kre=_kre(kre or cfg.kre_version or None),
     )
+
+
+def _kre(text: str | None) -> str | None:
+    from kedro_krt.krt.validate import kre_target
+
+    try:
+        return kre_target(text)
+    except ValueError as exc:
+        raise DeployError(str(exc)) from None
 
 
 def read_token(token_env: str, environ: Mapping[str, str]) -> str:

@@ -171,3 +171,41 @@ def test_two_workflows_get_exitpoints_of_their_own(tiny) -> None:  # type: ignor
     assert len(names) == len(set(names)), "src/<node>/ folders must not clash"
     parsed, problems = parse_manifest_v2(manifest(plan).to_yaml())
     assert parsed is not None, problems
+
+
+@pytest.mark.parametrize(
+    ("flag", "configured", "kre", "chosen"),
+    [
+        (None, None, "", "v1"),
+        (None, None, "8.2", "v2"),
+        (None, None, "8.1.3", "v2"),
+        (None, None, "8.0", "v1"),
+        (None, "v2", "", "v2"),
+        ("v1", "v2", "8.0", "v1"),
+        ("v2", None, "8.0", "v2"),
+    ],
+)
+def test_the_krt_format_follows_the_flag_the_config_then_the_kre_deployed_to(
+    flag: str | None, configured: str | None, kre: str, chosen: str
+) -> None:
+    from kedro_krt.compiler.v2 import choose_krt_version
+
+    assert choose_krt_version(flag, configured, kre) == chosen
+
+
+@pytest.mark.parametrize(
+    ("flag", "configured", "kre", "words"),
+    [
+        ("v1", None, "8.2", "--krt-version is v1, but deploy.kre_version is 8.2"),
+        (None, "v1", "8.1", "krt_version in krt.yml is v1, but deploy.kre_version is 8.1"),
+        (None, "v2", "7.0.0", "KRE 7 reads only KRT v1"),
+        (None, None, "latest", "deploy.kre_version in krt.yml is 'latest'"),
+    ],
+)
+def test_a_format_the_kre_deployed_to_refuses_is_a_compile_error(
+    flag: str | None, configured: str | None, kre: str, words: str
+) -> None:
+    from kedro_krt.compiler.v2 import choose_krt_version
+
+    with pytest.raises(CompileError, match=re.escape(words)):
+        choose_krt_version(flag, configured, kre)

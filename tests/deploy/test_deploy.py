@@ -521,3 +521,11 @@ def test_a_krt_v2_is_deployed_too(kre: FakeKre, make_krt: Any, tmp_path: Path) -
     result = deploy(kre, krt)
     assert result.exit_code == 0, result.output
     assert kre.version("price-estimator-v2").status == "CREATED"
+
+
+def test_a_v1_krt_is_not_uploaded_to_a_kre_8_2_runtime(kre: FakeKre, make_krt: Any) -> None:
+    result = deploy(kre, make_krt(variables=()), "--kre", "8.2")
+    assert result.exit_code == 1
+    assert "is not uploaded" in result.output
+    assert 'the field "Workflows[0].Exitpoint" is required' in result.output
+    assert kre.requests == [], "nothing reaches KRE"
