@@ -35,6 +35,7 @@ from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.runtime.join import RequestJoin, join_settings
 from kedro_krt.runtime.node import NodeSession, _import_pb2, _unknown_fields_at
 from kedro_krt.schema.codec import CodecError, MessageCodec
+from kedro_krt.schema.relay import Relay
 
 __all__ = ["KrtNodeV2", "UpstreamError"]
 
@@ -57,20 +58,38 @@ def _error_text(ctx: Any) -> str:
 
 
 class _Upstream:
-    """How one upstream's messages are checked and decoded."""
+    """How one upstream's messages are checked and decoded (or relayed as bytes)."""
 
     def __init__(self, folder: Path, plan: UpstreamPlan) -> None:
         self.plan = plan
         self.cls = getattr(_import_pb2(folder, plan.module), plan.message.name)
-        wanted = set(plan.datasets)
+        self.relay: Relay | None = None
+        self._wanted = set(plan.datasets)
+        self._build_codec()
+
+    def _build_codec(self, relayed: frozenset[str] = frozenset()) -> None:
         decode = [
             f
-            for f in plan.message.fields
-            if f.original in wanted or (plan.parameters and f.name == PARAMETERS_FIELD)
+            for f in self.plan.message.fields
+            if (f.original in self._wanted and f.name not in relayed)
+            or (self.plan.parameters and f.name == PARAMETERS_FIELD)
         ]
         self.codec = MessageCodec(self.cls, decode)
 
-    def decode(self, node: str, data: Any) -> dict[str, Any]:
+    def relay_into(self, output_cls: Any, fields: list[Any]) -> list[str]:
+        """Copy the ``fields`` of the output that this upstream's message carries with the same
+        layout as bytes, never decoding them (the exitpoint's tables); the names relayed."""
+        names = [
+            f.name
+            for f in fields
+            if f.original in self._wanted and Relay.compatible(self.cls, output_cls, f.name)
+        ]
+        if names:
+            self.relay = Relay(self.cls, output_cls, names)
+            self._build_codec(frozenset(names))
+        return names
+
+    def unpack(self, node: str, data: Any) -> Any:
         expected = self.cls.DESCRIPTOR
         if not data.Is(expected):
             raise InvalidRequest(
@@ -86,6 +105,9 @@ class _Upstream:
                 f"fields it does not define, at {unknown}: send a message of type "
                 f"{expected.full_name}"
             )
+        return msg
+
+    def decode(self, msg: Any) -> dict[str, Any]:
         try:
             return self.codec.decode(msg)
         except CodecError as exc:
@@ -118,7 +140,14 @@ class KrtNodeV2:
         self.upstreams = {u.source: _Upstream(self.folder, u) for u in self.plan.upstreams}
         out_mod = _import_pb2(self.folder, self.plan.output_module)
         self.output_cls = getattr(out_mod, self.plan.output.name)
-        self._encoder = MessageCodec(self.output_cls, list(self.plan.output.fields))
+        encode = list(self.plan.output.fields)
+        if not self.plan.node.kedro_nodes:
+            # The exitpoint: the response's tables are the upstreams' bytes, copied as they are.
+            relayed = {
+                n for u in self.upstreams.values() for n in u.relay_into(self.output_cls, encode)
+            }
+            encode = [f for f in encode if f.name not in relayed]
+        self._encoder = MessageCodec(self.output_cls, encode)
         self._outputs = tuple(f.original for f in self.plan.output.fields)
         self.logger = logging.getLogger(f"kedro_krt.node.{self.name}")
         max_pending, timeout = join_settings()
@@ -196,11 +225,19 @@ class KrtNodeV2:
             self.init(None)
         values: dict[str, Any] = {}
         params = None
+        unpacked = []
         for source, data in messages.items():
-            decoded = self.upstreams[source].decode(self.name, data)
+            upstream = self.upstreams[source]
+            msg = upstream.unpack(self.name, data)
+            unpacked.append((upstream, msg))
+            decoded = upstream.decode(msg)
             if PARAMETERS_FIELD in decoded:
                 params = decoded.pop(PARAMETERS_FIELD)
             values.update(decoded)
         if self._session is not None:
             values = self._session.run(values, params, self._outputs)
-        return self._encoder.encode(values)
+        out = self._encoder.encode(values)
+        for upstream, msg in unpacked:
+            if upstream.relay is not None:
+                upstream.relay.copy(msg, out)
+        return out

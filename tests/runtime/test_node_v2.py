@@ -157,6 +157,9 @@ def test_the_compiled_nodes_keep_kre_py_3s_contract(scenarios: dict[str, Any]) -
     assert contract["model"]["custom"] == ["entrypoint", "etl"]
     assert contract["output"]["custom"] == ["entrypoint", "model"]
     assert contract["exitpoint"]["custom"] == ["output"]
+    # The exitpoint copies the response's table from output's message as bytes, undecoded.
+    assert contract["exitpoint"]["relayed"] == ["quotes"]
+    assert contract["model"]["relayed"] == []
     for node in contract.values():
         assert node["init"] and node["default_is_async"]
         assert not node["has_v1_handler"]  # kre-py 3 calls no v1 handler

@@ -132,6 +132,12 @@ def run_scenarios(krt: str, requests: dict[str, dict[str, Any]], bad: dict[str, 
                 "init": callable(module.init),
                 "default_is_async": asyncio.iscoroutinefunction(module.default_handler),
                 "has_v1_handler": hasattr(module, "handler"),
+                "relayed": sorted(
+                    name
+                    for u in module._node.upstreams.values()
+                    if u.relay is not None
+                    for name, _, _ in u.relay.fields
+                ),
             }
             for name, module in workers.items()
         }
