@@ -23,22 +23,25 @@ __all__ = [
     "is_v2",
 ]
 
-#: Every variable kre-py 2.1.5 requires, in its order.
-ENV_VARS = (
+#: What kre-py 2.1.5 and kre-py 3.4.1 both require (``src/config.py`` of each), in the order
+#: both read them: the node, then its NATS output, then its files and stores.
+_NODE = (
     "KRT_WORKFLOW_NAME",
     "KRT_RUNTIME_ID",
     "KRT_VERSION_ID",
     "KRT_VERSION",
     "KRT_NODE_NAME",
     "KRT_NATS_SERVER",
+)
+_OUTPUT = ("KRT_NATS_OUTPUT", "KRT_NATS_STREAM", "KRT_NATS_MONGO_WRITER")
+_FILES = ("KRT_BASE_PATH", "KRT_HANDLER_PATH", "KRT_MONGO_URI", "KRT_INFLUX_URI")
+
+#: Every variable kre-py 2.1.5 requires, in its order.
+ENV_VARS = (
+    *_NODE,
     "KRT_NATS_INPUT",
-    "KRT_NATS_OUTPUT",
-    "KRT_NATS_STREAM",
-    "KRT_NATS_MONGO_WRITER",
-    "KRT_BASE_PATH",
-    "KRT_HANDLER_PATH",
-    "KRT_MONGO_URI",
-    "KRT_INFLUX_URI",
+    *_OUTPUT,
+    *_FILES,
     "KRT_IS_LAST_NODE",
     "KRT_NATS_ENTRYPOINT_SUBJECT",
 )
@@ -65,12 +68,24 @@ def _required(env: Mapping[str, str], names: tuple[str, ...], pod: str) -> dict[
     return {name.removeprefix("KRT_").lower(): env[name] for name in names}
 
 
-class _NodeNames:
-    """What a v1 and a v2 node pod's settings say alike: the node's name and its NATS server."""
+@dataclass(frozen=True)
+class NodeSettings:
+    """What a v1 and a v2 node pod's settings say alike (the variables of ``_NODE``,
+    ``_OUTPUT`` and ``_FILES``), named as kre-py names them; the same meaning in both."""
 
+    workflow_name: str
+    runtime_id: str
+    version_id: str
     version: str
     node_name: str
     nats_server: str
+    nats_output: str
+    nats_stream: str
+    nats_mongo_writer: str
+    base_path: str
+    handler_path: str
+    mongo_uri: str
+    influx_uri: str
 
     @property
     def runner_name(self) -> str:
@@ -86,23 +101,10 @@ class _NodeNames:
 
 
 @dataclass(frozen=True)
-class RunnerConfig(_NodeNames):
+class RunnerConfig(NodeSettings):
     """One node's settings, as kre-py names them."""
 
-    workflow_name: str
-    runtime_id: str
-    version_id: str
-    version: str
-    node_name: str
-    nats_server: str
     nats_input: str
-    nats_output: str
-    nats_stream: str
-    nats_mongo_writer: str
-    base_path: str
-    handler_path: str
-    mongo_uri: str
-    influx_uri: str
     is_last_node: bool
     nats_entrypoint_subject: str
 
@@ -127,23 +129,13 @@ class RunnerConfig(_NodeNames):
 #: Every variable kre-py 3.4.1 requires (``src/config.py``), in its order. KRE 8.2's k8s-manager
 #: sets them (``engine/k8s-manager/kubernetes/version/manager_node.go`` and ``config.go``).
 ENV_VARS_V2 = (
-    "KRT_WORKFLOW_NAME",
-    "KRT_RUNTIME_ID",
-    "KRT_VERSION_ID",
-    "KRT_VERSION",
-    "KRT_NODE_NAME",
-    "KRT_NATS_SERVER",
+    *_NODE,
     "KRT_NATS_INPUTS",
-    "KRT_NATS_OUTPUT",
-    "KRT_NATS_STREAM",
-    "KRT_NATS_MONGO_WRITER",
+    *_OUTPUT,
     "KRT_NATS_KEY_VALUE_STORE_PROJECT",
     "KRT_NATS_KEY_VALUE_STORE_WORKFLOW",
     "KRT_NATS_KEY_VALUE_STORE_NODE",
-    "KRT_BASE_PATH",
-    "KRT_HANDLER_PATH",
-    "KRT_MONGO_URI",
-    "KRT_INFLUX_URI",
+    *_FILES,
 )
 
 #: The variable only a v2 node pod has: the runner runs a v2 node when it is set.
@@ -158,7 +150,7 @@ def is_v2(environ: Mapping[str, str] | None = None) -> bool:
 
 
 @dataclass(frozen=True)
-class RunnerConfigV2(_NodeNames):
+class RunnerConfigV2(NodeSettings):
     """One v2 node's settings, as kre-py 3.4.1 names them.
 
     The field names that v1 also has mean the same (so the ``ctx.db``/``ctx.measurement``
@@ -166,23 +158,10 @@ class RunnerConfigV2(_NodeNames):
     ``KRT_NATS_MAX_ACK_PENDING`` (``-1``), ``KRT_JS_REQUEST_TIMEOUT`` (milliseconds, 30000).
     """
 
-    workflow_name: str
-    runtime_id: str
-    version_id: str
-    version: str
-    node_name: str
-    nats_server: str
     nats_inputs: tuple[str, ...]
-    nats_output: str
-    nats_stream: str
-    nats_mongo_writer: str
     nats_key_value_store_project: str
     nats_key_value_store_workflow: str
     nats_key_value_store_node: str
-    base_path: str
-    handler_path: str
-    mongo_uri: str
-    influx_uri: str
     nats_object_store: str | None = None
     nats_max_ack_pending: int = -1
     js_request_timeout_ms: int = 30000

@@ -16,10 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:  # the runner's image needs no typing_extensions
+    from typing_extensions import Unpack
 
 __all__ = [
     "ENTRYPOINT",
     "NodePod",
+    "PodSettings",
     "WorkflowTopology",
     "mongo_writer_subject",
     "pod_environ",
@@ -42,34 +47,51 @@ def mongo_writer_subject(runtime_id: str) -> str:
     return f"mongo_writer_data.{runtime_id}"
 
 
+class _PodSettingsRequired(TypedDict):
+    runtime_id: str
+    nats_server: str
+
+
+class PodSettings(_PodSettingsRequired, total=False):
+    """What a run gives every node pod's environment, v1 and v2 alike: the keywords of
+    :func:`topology` and :func:`~kedro_krt.runner.topology_v2.topology_v2` besides the version
+    and its workflows. ``base_path`` is :data:`KRE_BASE_PATH` unless given, ``version_id`` the
+    version's name, the URIs empty; ``variables`` are the version's ``config.variables`` (KRE
+    adds them from a configmap)."""
+
+    base_path: str
+    version_id: str
+    mongo_uri: str
+    influx_uri: str
+    variables: Mapping[str, str] | None
+
+
 def pod_environ(
+    settings: PodSettings,
     *,
-    runtime_id: str,
     version: str,
-    version_id: str,
-    mongo_uri: str,
-    influx_uri: str,
-    base_path: str,
-    nats_server: str,
     workflow: str,
     node: str,
     src: str,
     stream: str,
+    own: Mapping[str, str],
 ) -> dict[str, str]:
-    """What KRE 7 and KRE 8 give every node pod alike, in their order: ``getCommonEnvVars``
-    (``config.go``, the same at kre-7.0.0 and v8.2.0) and the first entries of
-    ``generateWorkflowConfig`` (``manager_node.go``); each version adds its subjects after."""
+    """One node pod's environment: what KRE 7 and KRE 8 give every node pod alike, in their
+    order (``getCommonEnvVars`` in ``config.go``, the same at kre-7.0.0 and v8.2.0, and the
+    first entries of ``generateWorkflowConfig`` in ``manager_node.go``), then the version's
+    ``own`` (its subjects), then the config variables."""
+    runtime_id = settings["runtime_id"]
     return {
         # getCommonEnvVars (config.go)
-        "KRT_INFLUX_URI": influx_uri,
+        "KRT_INFLUX_URI": settings.get("influx_uri", ""),
         "KRT_RUNTIME_ID": runtime_id,
-        "KRT_VERSION_ID": version_id or version,
+        "KRT_VERSION_ID": settings.get("version_id", "") or version,
         "KRT_VERSION": version,
-        "KRT_MONGO_URI": mongo_uri,
+        "KRT_MONGO_URI": settings.get("mongo_uri", ""),
         "KRT_MONGO_DB_NAME": "kre",
         "KRT_MONGO_BUCKET": "krt",
-        "KRT_BASE_PATH": base_path,
-        "KRT_NATS_SERVER": nats_server,
+        "KRT_BASE_PATH": settings.get("base_path", KRE_BASE_PATH),
+        "KRT_NATS_SERVER": settings["nats_server"],
         # generateWorkflowConfig (manager_node.go)
         "KRT_WORKFLOW_ID": workflow,
         "KRT_WORKFLOW_NAME": workflow,
@@ -78,6 +100,8 @@ def pod_environ(
         "KRT_HANDLER_PATH": src,
         "KRT_NATS_MONGO_WRITER": mongo_writer_subject(runtime_id),
         "KRT_NATS_STREAM": stream,
+        **own,
+        **dict(settings.get("variables") or {}),
     }
 
 
@@ -92,18 +116,25 @@ class NodePod:
 
 
 @dataclass(frozen=True)
-class WorkflowTopology:
-    """One workflow on NATS: its rpc, stream, the first node's subject, and its node pods."""
+class WorkflowStream:
+    """One workflow's JetStream stream, in KRE 7 and KRE 8 alike: its name, rpc and stream."""
 
     name: str
     rpc: str
     stream: str
-    pods: tuple[NodePod, ...]
 
     @property
     def entrypoint_subject(self) -> str:
-        """Where the workflow's answer (or error) arrives."""
+        """``<stream>.entrypoint``: v1's answers (or errors) arrive there; the v2 entrypoint
+        publishes each request there."""
         return f"{self.stream}.{ENTRYPOINT}"
+
+
+@dataclass(frozen=True)
+class WorkflowTopology(WorkflowStream):
+    """One workflow on NATS: its rpc, stream, the first node's subject, and its node pods."""
+
+    pods: tuple[NodePod, ...]
 
     @property
     def first_subject(self) -> str:
@@ -115,38 +146,29 @@ def topology(
     *,
     version: str,
     workflows: list[tuple[str, str, list[tuple[str, str]]]],
-    runtime_id: str,
-    nats_server: str,
-    base_path: str = KRE_BASE_PATH,
-    version_id: str = "",
-    mongo_uri: str = "",
-    influx_uri: str = "",
-    variables: Mapping[str, str] | None = None,
+    **settings: Unpack[PodSettings],
 ) -> tuple[WorkflowTopology, ...]:
     """Every workflow's stream and node pods, with the environment KRE 7 gives each pod.
 
-    ``workflows`` holds ``(name, rpc, [(node, src), ...])`` in ``sequential`` order.
-    ``variables`` are the version's ``config.variables`` (KRE adds them from a configmap).
+    ``workflows`` holds ``(name, rpc, [(node, src), ...])`` in ``sequential`` order; ``settings``
+    are :class:`PodSettings`.
     """
     result = []
     for name, rpc, nodes in workflows:
-        stream = stream_name(runtime_id, version, rpc)
+        stream = stream_name(settings["runtime_id"], version, rpc)
         pods = []
         for index, (node, src) in enumerate(nodes):
             last = index == len(nodes) - 1
             output = ENTRYPOINT if last else nodes[index + 1][0]
-            environ = {
-                **pod_environ(
-                    runtime_id=runtime_id, version=version, version_id=version_id,
-                    mongo_uri=mongo_uri, influx_uri=influx_uri, base_path=base_path,
-                    nats_server=nats_server, workflow=name, node=node, src=src, stream=stream,
-                ),
+            own = {
                 "KRT_IS_LAST_NODE": "true" if last else "false",
                 "KRT_NATS_ENTRYPOINT_SUBJECT": f"{stream}.{ENTRYPOINT}",
                 "KRT_NATS_INPUT": f"{stream}.{node}",
                 "KRT_NATS_OUTPUT": f"{stream}.{output}",
-                **dict(variables or {}),
             }
+            environ = pod_environ(
+                settings, version=version, workflow=name, node=node, src=src, stream=stream, own=own
+            )
             pods.append(NodePod(name, node, src, environ))
         result.append(WorkflowTopology(name, rpc, stream, tuple(pods)))
     return tuple(result)

@@ -26,8 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kedro_krt.runner.topology import ENTRYPOINT, KRE_BASE_PATH, pod_environ
+from kedro_krt.runner.topology import PodSettings, WorkflowStream, pod_environ
+
+if TYPE_CHECKING:  # the runner's image needs no typing_extensions
+    from typing_extensions import Unpack
 
 __all__ = [
     "NodePodV2",
@@ -91,21 +95,13 @@ class NodePodV2:
 
 
 @dataclass(frozen=True)
-class WorkflowTopologyV2:
+class WorkflowTopologyV2(WorkflowStream):
     """One v2 workflow on NATS: its rpc, stream, exitpoint and node pods."""
 
-    name: str
-    rpc: str
-    stream: str
     exitpoint: str
     pods: tuple[NodePodV2, ...]
     kv_stores: tuple[str, ...]
     object_stores: tuple[str, ...]
-
-    @property
-    def entrypoint_subject(self) -> str:
-        """Where the entrypoint publishes each request."""
-        return f"{self.stream}.{ENTRYPOINT}"
 
     @property
     def exitpoint_subject(self) -> str:
@@ -125,19 +121,14 @@ def topology_v2(
     *,
     version: str,
     workflows: Sequence[tuple[str, str, str, Sequence[NodeV2]]],
-    runtime_id: str,
-    nats_server: str,
-    base_path: str = KRE_BASE_PATH,
-    version_id: str = "",
-    mongo_uri: str = "",
-    influx_uri: str = "",
-    variables: Mapping[str, str] | None = None,
+    **settings: Unpack[PodSettings],
 ) -> tuple[WorkflowTopologyV2, ...]:
     """Every workflow's stream, stores and node pods, with the environment KRE 8.2 gives each pod.
 
-    ``workflows`` holds ``(name, rpc, exitpoint, nodes)``. ``variables`` are the version's
-    ``config.variables`` (KRE adds them from a configmap).
+    ``workflows`` holds ``(name, rpc, exitpoint, nodes)``; ``settings``
+    are :class:`~kedro_krt.runner.topology.PodSettings`.
     """
+    runtime_id = settings["runtime_id"]
     result = []
     for name, rpc, exitpoint, nodes in workflows:
         stream = stream_name_v2(runtime_id, version, rpc)
@@ -147,21 +138,18 @@ def topology_v2(
         for node in nodes:
             project_kv, workflow_kv, node_kv = kv_store_names(runtime_id, version, name, node.name)
             kv += [s for s in (project_kv, workflow_kv, node_kv) if s not in kv]
-            environ = {
-                **pod_environ(
-                    runtime_id=runtime_id, version=version, version_id=version_id,
-                    mongo_uri=mongo_uri, influx_uri=influx_uri, base_path=base_path,
-                    nats_server=nats_server, workflow=name, node=node.name, src=node.src,
-                    stream=stream,
-                ),
+            own = {
                 "KRT_IS_EXITPOINT": "true" if node.name == exitpoint else "false",
                 "KRT_NATS_OUTPUT": f"{stream}.{node.name}",
                 "KRT_NATS_INPUTS": ",".join(f"{stream}.{s}" for s in node.subscriptions),
                 "KRT_NATS_KEY_VALUE_STORE_PROJECT": project_kv,
                 "KRT_NATS_KEY_VALUE_STORE_WORKFLOW": workflow_kv,
                 "KRT_NATS_KEY_VALUE_STORE_NODE": node_kv,
-                **dict(variables or {}),
             }
+            environ = pod_environ(
+                settings, version=version, workflow=name, node=node.name, src=node.src,
+                stream=stream, own=own,
+            )
             if node.object_store is not None:
                 store = object_store_name(runtime_id, version, name, *node.object_store)
                 environ["KRT_NATS_OBJECT_STORE"] = store
