@@ -44,7 +44,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from kedro_krt.runner.config import RunnerConfig, RunnerConfigV2
+from kedro_krt.runner.config import NodeSettings, RunnerConfig
 from kedro_krt.runner.context import RunnerContext
 from kedro_krt.runner.envelope import KreNatsMessage, compress_if_needed, decode
 
@@ -67,7 +67,7 @@ class WorkerLoadError(Exception):
     """The node file cannot be imported, or has no ``handler``."""
 
 
-def setup_logging(config: RunnerConfig | RunnerConfigV2) -> logging.Logger:
+def setup_logging(config: NodeSettings) -> logging.Logger:
     """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
 
     The node's logger (``ctx.logger``, named ``<version>-<node>``) has these handlers of its
@@ -108,7 +108,7 @@ def check_v1_module(module: ModuleType, where: str) -> None:
 
 
 def load_worker(
-    config: RunnerConfig | RunnerConfigV2,
+    config: NodeSettings,
     check: Callable[[ModuleType, str], None] = check_v1_module,
 ) -> ModuleType:
     """Import the node file as kre-py 2 and 3 do: module ``worker``, its folder appended to
@@ -166,7 +166,7 @@ class NodeRunnerBase:
 
     def __init__(
         self,
-        config: RunnerConfig | RunnerConfigV2,
+        config: NodeSettings,
         logger: logging.Logger | None,
         check: Callable[[ModuleType, str], None],
     ) -> None:
