@@ -21,7 +21,6 @@ subject into the same folder), so a node runs unchanged without MongoDB or Influ
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,7 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from google.protobuf.message import Message
 
-from kedro_krt.runner.config import RunnerConfig
+from kedro_krt.runner.config import NodeSettings, RunnerConfig
 from kedro_krt.runner.envelope import compress_if_needed
 from kedro_krt.runtime.context import (
     PREDICTION_COLLECTION,
@@ -40,9 +39,13 @@ from kedro_krt.runtime.context import (
     ContextMeasurement,
     ContextPrediction,
     JsonLines,
+    JsonLinesPoints,
+    Point,
+    PointSink,
+    Stores,
 )
 
-__all__ = ["RunnerContext", "local_folder"]
+__all__ = ["RunnerContext", "local_folder", "runner_stores"]
 
 #: kre-py's timeouts for the mongo-writer requests, in seconds.
 DB_SAVE_TIMEOUT_S = 60.0
@@ -79,7 +82,7 @@ async def _writer_request(
 class RunnerDB:
     """``ctx.db``: save through KRE's mongo-writer, find in MongoDB (or the local store)."""
 
-    def __init__(self, config: RunnerConfig, request: Request, logger: logging.Logger) -> None:
+    def __init__(self, config: NodeSettings, request: Request, logger: logging.Logger) -> None:
         self._config = config
         self._request = request
         self._logger = logger
@@ -124,34 +127,17 @@ class RunnerDB:
         return list(self._mongo[MONGO_DATA_DB][coll].find(query))
 
 
-class RunnerMeasurement:
-    """``ctx.measurement``: InfluxDB points, batched, with the ``version`` tag."""
+class InfluxPoints:
+    """Where the runner's ``ctx.measurement`` points go: InfluxDB at ``KRT_INFLUX_URI``,
+    bucket ``KRT_RUNTIME_ID``, batched (errors never reach the node, as kre-py)."""
 
-    PRECISION_S = "s"
-    PRECISION_MS = "ms"
-    PRECISION_US = "us"
-    PRECISION_NS = "ns"
-
-    def __init__(self, config: RunnerConfig) -> None:
+    def __init__(self, config: NodeSettings) -> None:
         self._config = config
-        folder = local_folder(config.influx_uri)
-        self._local = ContextMeasurement(JsonLines(folder), config.version) if folder else None
         self._write_api: Any = None
         self._client: Any = None
 
-    def save(
-        self,
-        measurement: str,
-        fields: Mapping[str, Any],
-        tags: Mapping[str, Any],
-        time: dt.datetime | None = None,
-        precision: str = "ns",
-    ) -> None:
-        """Queue one point (sync, as kre-py: errors never reach the node)."""
-        if self._local is not None:
-            self._local.save(measurement, fields, tags, time, precision)
-            return
-        from influxdb_client import Point
+    def write(self, point: Point) -> None:
+        from influxdb_client import Point as InfluxPoint
 
         if self._write_api is None:
             from influxdb_client import InfluxDBClient, WriteOptions
@@ -162,20 +148,49 @@ class RunnerMeasurement:
                 write_type=WriteType.batching, batch_size=1_000, flush_interval=1_000
             )
             self._write_api = self._client.write_api(write_options=options)
-        point = Point(measurement)
-        for key, value in fields.items():
-            point.field(key, value)
-        for key, value in tags.items():
-            point.tag(key, value)
-        point.tag("version", self._config.version)
-        point.time(time or dt.datetime.now(dt.timezone.utc), precision)
-        self._write_api.write(self._config.runtime_id, "", point)
+        influx = InfluxPoint(point.measurement)
+        for key, value in point.fields.items():
+            influx.field(key, value)
+        for key, value in point.tags.items():
+            influx.tag(key, value)
+        influx.time(point.time, point.precision)
+        self._write_api.write(self._config.runtime_id, "", influx)
 
     def close(self) -> None:
         """Flush what is batched (at shutdown)."""
         if self._write_api is not None:
             self._write_api.close()
             self._client.close()
+
+
+def measurement_sink(config: NodeSettings) -> PointSink:
+    """InfluxDB, or the local JSON-lines file for a ``file://`` ``KRT_INFLUX_URI``."""
+    folder = local_folder(config.influx_uri)
+    return JsonLinesPoints(JsonLines(folder)) if folder else InfluxPoints(config)
+
+
+def runner_stores(
+    config: NodeSettings,
+    request: Request,
+    logger: logging.Logger,
+    tags: Mapping[str, str] | None = None,
+) -> Stores:
+    """A node's stores under the runner (v1 and v2 alike, kre-py 3 kept kre-py 2's): ``db``
+    and ``prediction`` through KRE's mongo-writer, ``measurement`` to InfluxDB, with ``tags``
+    added to every point."""
+
+    async def send(doc: dict[str, Any]) -> None:
+        payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
+        await _writer_request(
+            request, config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S, logger,
+            "metric",
+        )
+
+    return Stores(
+        db=RunnerDB(config, request, logger),
+        prediction=ContextPrediction(config.version, config.version_id, send),
+        measurement=ContextMeasurement(measurement_sink(config), config.version, tags),
+    )
 
 
 class RunnerContext(ContextBase):
@@ -189,17 +204,10 @@ class RunnerContext(ContextBase):
         request: Request,
         early_reply: Callable[[Any, Message], Awaitable[None]],
     ) -> None:
-        super().__init__(node=config.node_name, base_path=config.base_path, logger=logger)
-        self.db = RunnerDB(config, request, logger)
-        async def send(doc: dict[str, Any]) -> None:
-            payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
-            await _writer_request(
-                request, config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S, logger,
-                "metric",
-            )
-
-        self.prediction = ContextPrediction(config.version, config.version_id, send)
-        self.measurement = RunnerMeasurement(config)
+        super().__init__(
+            node=config.node_name, base_path=config.base_path, logger=logger,
+            stores=runner_stores(config, request, logger),
+        )
         self._early_reply = early_reply
 
     def __repr__(self) -> str:

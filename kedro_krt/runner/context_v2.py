@@ -15,21 +15,12 @@ stores.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from kedro_krt.runner.config import RunnerConfigV2
-from kedro_krt.runner.context import (
-    PREDICTION_SAVE_TIMEOUT_S,
-    Request,
-    RunnerDB,
-    RunnerMeasurement,
-    _writer_request,
-)
-from kedro_krt.runtime.context import PREDICTION_COLLECTION, ContextPrediction
+from kedro_krt.runner.context import Request, runner_stores
 from kedro_krt.runtime.context_v2 import (
     _SCOPES_IN_ORDER,
     SCOPE_NODE,
@@ -40,24 +31,6 @@ from kedro_krt.runtime.context_v2 import (
 )
 
 __all__ = ["NatsConfiguration", "NatsObjectStore", "RunnerContextV2"]
-
-
-class RunnerMeasurementV2(RunnerMeasurement):
-    """kre-py 3's ``ctx.measurement``: v1's, with the ``workflow`` and ``node`` tags added."""
-
-    def __init__(self, config: RunnerConfigV2) -> None:
-        super().__init__(config)  # type: ignore[arg-type]  # the fields it reads are shared
-        self._extra_tags = {"workflow": config.workflow_name, "node": config.node_name}
-
-    def save(
-        self,
-        measurement: str,
-        fields: Mapping[str, Any],
-        tags: Mapping[str, Any],
-        time: dt.datetime | None = None,
-        precision: str = "ns",
-    ) -> None:
-        super().save(measurement, fields, {**tags, **self._extra_tags}, time, precision)
 
 
 class NatsConfiguration:
@@ -187,20 +160,12 @@ class RunnerContextV2(ContextV2Base):
         configuration: NatsConfiguration,
         object_store: NatsObjectStore | None,
     ) -> None:
+        # kre-py 3's measurement adds the workflow and node tags to v1's.
+        tags = {"workflow": config.workflow_name, "node": config.node_name}
         super().__init__(
-            node=config.node_name, base_path=config.base_path, logger=logger, publish=publish
+            node=config.node_name, base_path=config.base_path, logger=logger, publish=publish,
+            stores=runner_stores(config, request, logger, tags),
         )
-        self.db = RunnerDB(config, request, logger)  # type: ignore[arg-type]
-
-        async def send(doc: dict[str, Any]) -> None:
-            payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
-            await _writer_request(
-                request, config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S, logger,
-                "metric",
-            )
-
-        self.prediction = ContextPrediction(config.version, config.version_id, send)
-        self.measurement = RunnerMeasurementV2(config)
         self.configuration = configuration
         if object_store is not None:
             self.object_store = object_store

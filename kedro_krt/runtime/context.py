@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from google.protobuf.message import Message
 
@@ -170,12 +170,64 @@ class ContextDB:
         return [doc for doc in self._store.read(coll) if _matches(doc, query)]
 
 
-class ContextMeasurement:
-    """``ctx.measurement``: KRE's InfluxDB points, here one JSON line per point."""
+class Point(NamedTuple):
+    """One ``ctx.measurement`` point, with the tags KRE adds."""
 
-    def __init__(self, store: JsonLines, version: str) -> None:
+    measurement: str
+    fields: Mapping[str, Any]
+    tags: Mapping[str, Any]
+    time: dt.datetime
+    precision: str
+
+
+class PointSink(Protocol):
+    """Where the points go: a JSON-lines file here, InfluxDB under the runner."""
+
+    def write(self, point: Point) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesPoints:
+    """The local store of points: one JSON line each in ``measurements.jsonl``."""
+
+    def __init__(self, store: JsonLines) -> None:
         self._store = store
+
+    def write(self, point: Point) -> None:
+        self._store.append(
+            "measurements",
+            {
+                "measurement": point.measurement,
+                "fields": dict(point.fields),
+                "tags": {k: str(v) for k, v in point.tags.items()},
+                "time": point.time.isoformat(),
+                "precision": point.precision,
+            },
+        )
+
+    def close(self) -> None:
+        """Nothing is batched: each line is written at once."""
+
+
+class ContextMeasurement:
+    """``ctx.measurement``: KRE's InfluxDB points, written to ``sink``.
+
+    KRE adds the ``version`` tag to every point; kre-py 3 (KRT v2) adds ``workflow`` and
+    ``node`` too, given here as ``tags``.
+    """
+
+    PRECISION_S = "s"
+    PRECISION_MS = "ms"
+    PRECISION_US = "us"
+    PRECISION_NS = "ns"
+
+    def __init__(
+        self, sink: PointSink, version: str, tags: Mapping[str, str] | None = None
+    ) -> None:
+        self._sink = sink
         self._version = version
+        self._tags = dict(tags or {})
 
     def save(
         self,
@@ -185,18 +237,14 @@ class ContextMeasurement:
         time: dt.datetime | None = None,
         precision: str = "ns",
     ) -> None:
-        """Record one point; KRE adds the ``version`` tag, so do we."""
+        """Record one point (sync, as kre-py), with the tags KRE adds."""
         when = time or dt.datetime.now(dt.timezone.utc)
-        self._store.append(
-            "measurements",
-            {
-                "measurement": measurement,
-                "fields": dict(fields),
-                "tags": {**{k: str(v) for k, v in tags.items()}, "version": self._version},
-                "time": when.isoformat(),
-                "precision": precision,
-            },
-        )
+        tags = {**tags, **self._tags, "version": self._version}
+        self._sink.write(Point(measurement, fields, tags, when, precision))
+
+    def close(self) -> None:
+        """Flush what is batched (at shutdown)."""
+        self._sink.close()
 
 
 def _utc_rfc3339(when: dt.datetime) -> str:
@@ -288,37 +336,66 @@ def prediction_document(
     }
 
 
-class RequestState:
-    """What one request carries through a workflow (the KreNatsMessage's ``replied`` and friends).
+class Stores(NamedTuple):
+    """What backs a ctx's ``db``, ``prediction`` and ``measurement``: local files, or (under
+    the runner) KRE's mongo-writer, MongoDB and InfluxDB."""
 
-    The engine creates one per request and gives each node a ``ctx`` bound to it.
-    """
-
-    __slots__ = ("early_exit", "replied", "reply", "tracking_id")
-
-    def __init__(self, reply: ReplyFunc | None, tracking_id: str = "") -> None:
-        self.reply = reply
-        self.replied = False
-        self.early_exit = False
-        self.tracking_id = tracking_id
+    db: Any
+    prediction: ContextPrediction
+    measurement: ContextMeasurement
 
 
-class ContextBase:
-    """What every KRE v1 ``ctx`` has, whatever stores back it: ``path``, ``set`` / ``get`` and
-    the early replies, bound to one message at a time.
+def local_stores(
+    state_dir: Path | str,
+    *,
+    version: str,
+    version_id: str,
+    logger: logging.Logger,
+    tags: Mapping[str, str] | None = None,
+) -> Stores:
+    """The local server's stores: JSON-lines files in ``state_dir`` (``db/`` for the data and
+    the predictions, ``measurements.jsonl`` for the points)."""
+    state = Path(state_dir)
+    store = JsonLines(state / "db")
+
+    async def keep(doc: dict[str, Any]) -> None:
+        store.append(PREDICTION_COLLECTION, {"_id": uuid.uuid4().hex, **doc})
+
+    return Stores(
+        db=ContextDB(store, logger),
+        prediction=ContextPrediction(version, version_id or version, keep),
+        measurement=ContextMeasurement(JsonLinesPoints(JsonLines(state)), version, tags),
+    )
+
+
+class NodeContext:
+    """What every ``ctx`` has, KRT v1 (kre-py 2.1) and v2 (kre-py 3.4) alike, whatever stores
+    back it: ``logger``, ``path``, ``set`` / ``get``, ``db``, ``prediction`` and
+    ``measurement``, bound to one message at a time.
 
     One instance per node lives as long as the node (``set`` values are shared by all its
-    messages, as in KRE); :meth:`_bound` makes the shallow copy a message's handler gets. The
-    state it is bound to has ``replied`` and ``early_exit`` (a :class:`RequestState` here, the
-    ``KreNatsMessage`` itself under the runner); subclasses send the early reply.
+    messages, as in KRE); :meth:`_bound` makes the shallow copy a message's handler gets (kre-py
+    3: ``copy.copy(handler_ctx)`` and ``set_request_msg``).
     """
 
-    def __init__(self, *, node: str, base_path: Path | str, logger: logging.Logger) -> None:
+    #: What a call that needs the message says when made in ``init``.
+    _OUTSIDE_HANDLER = "ctx.{what}() can only be called inside handler, not in init"
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        base_path: Path | str,
+        logger: logging.Logger,
+        stores: Stores | None = None,
+    ) -> None:
         self.node = node
         self.base_path = str(base_path)
         self.logger = logger
         self._data: dict[str, Any] = {}
-        self._state: Any = None
+        self._request: Any = None  # the message bound (runtime/node_v2.py reads it)
+        if stores is not None:
+            self.db, self.prediction, self.measurement = stores
 
     def path(self, relative_path: str) -> str:
         """The absolute path of a file inside the KRT (the working directory is not the KRT)."""
@@ -338,6 +415,39 @@ class ContextBase:
                 "call ctx.set first (usually in init)"
             ) from None
 
+    def _bound(self, message: Any) -> Any:
+        bound = copy.copy(self)
+        bound._request = message
+        return bound
+
+    def _require(self, what: str) -> Any:
+        if self._request is None:
+            raise RuntimeError(self._OUTSIDE_HANDLER.format(what=what))
+        return self._request
+
+
+class RequestState:
+    """What one request carries through a workflow (the KreNatsMessage's ``replied`` and friends).
+
+    The engine creates one per request and gives each node a ``ctx`` bound to it.
+    """
+
+    __slots__ = ("early_exit", "replied", "reply", "tracking_id")
+
+    def __init__(self, reply: ReplyFunc | None, tracking_id: str = "") -> None:
+        self.reply = reply
+        self.replied = False
+        self.early_exit = False
+        self.tracking_id = tracking_id
+
+
+class ContextBase(NodeContext):
+    """What every KRE v1 ``ctx`` has besides :class:`NodeContext`: the early replies.
+
+    The message it is bound to has ``replied`` and ``early_exit`` (a :class:`RequestState`
+    here, the ``KreNatsMessage`` itself under the runner); subclasses send the early reply.
+    """
+
     async def early_reply(self, response: Message) -> None:
         """Answer the caller now; the rest of the workflow still runs (kre-py 2.1)."""
         state = self._require("early_reply")
@@ -354,26 +464,17 @@ class ContextBase:
         """Stop the workflow after this node; its output (if not replied yet) is the answer."""
         self._require("early_exit").early_exit = True
 
-    def _bound(self, state: Any) -> Any:
-        bound = copy.copy(self)
-        bound._state = state
-        return bound
-
-    def _require(self, what: str) -> Any:
-        if self._state is None:
-            raise RuntimeError(f"ctx.{what}() can only be called inside handler, not in init")
-        return self._state
-
     async def _send_early_reply(self, state: Any, response: Message) -> None:
         raise NotImplementedError
 
 
-class KreContext(ContextBase):
-    """The ``ctx`` of one KRT node in the local server, backed by files in a state folder.
+class LocalContext(NodeContext):
+    """A ``ctx`` of the local server, v1 or v2: its stores are files in ``state_dir``
+    (:func:`local_stores`). Mixed in before :class:`ContextBase` or ``ContextV2Base``, which
+    receive ``base`` (v2: ``publish``)."""
 
-    The engine binds a copy of it to each request with :meth:`for_request`, so early reply and
-    early exit act on that request only.
-    """
+    #: kre-py 3 (KRT v2) adds the ``workflow`` and ``node`` tags to every point.
+    TAG_POINTS = False
 
     def __init__(
         self,
@@ -385,22 +486,28 @@ class KreContext(ContextBase):
         state_dir: Path | str,
         version_id: str = "",
         logger: logging.Logger | None = None,
+        **base: Any,
     ) -> None:
         logger = logger or make_logger(version, node)
-        super().__init__(node=node, base_path=base_path, logger=logger)
+        tags = {"workflow": workflow, "node": node} if self.TAG_POINTS else None
+        stores = local_stores(
+            state_dir, version=version, version_id=version_id, logger=logger, tags=tags
+        )
+        super().__init__(node=node, base_path=base_path, logger=logger, stores=stores, **base)
         self.version = version
         self.workflow = workflow
         self.state_dir = Path(state_dir)
-        store = JsonLines(self.state_dir / "db")
-        self.db = ContextDB(store, self.logger)
-        self.measurement = ContextMeasurement(JsonLines(self.state_dir), version)
-        async def keep(doc: dict[str, Any]) -> None:
-            store.append(PREDICTION_COLLECTION, {"_id": uuid.uuid4().hex, **doc})
-
-        self.prediction = ContextPrediction(version, version_id or version, keep)
 
     def __repr__(self) -> str:
-        return f"KreContext(version={self.version!r}, node={self.node!r})"
+        return f"{type(self).__name__}(version={self.version!r}, node={self.node!r})"
+
+
+class KreContext(LocalContext, ContextBase):
+    """The ``ctx`` of one KRT v1 node in the local server, backed by files in a state folder.
+
+    The engine binds a copy of it to each request with :meth:`for_request`, so early reply and
+    early exit act on that request only.
+    """
 
     def for_request(self, request: RequestState) -> KreContext:
         """A copy bound to one request; the stores and ``set``/``get`` values are shared."""

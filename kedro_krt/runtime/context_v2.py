@@ -27,9 +27,7 @@ is published and which stores back ``configuration`` and ``object_store``.
 
 from __future__ import annotations
 
-import copy
 import logging
-import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -38,6 +36,8 @@ from urllib.parse import quote
 
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
+
+from kedro_krt.runtime.context import LocalContext, NodeContext, Stores
 
 __all__ = [
     "EARLY_EXIT",
@@ -49,6 +49,7 @@ __all__ = [
     "SCOPE_WORKFLOW",
     "ContextObjectStoreException",
     "ContextV2Base",
+    "KreContextV2",
     "LocalConfiguration",
     "LocalObjectStore",
     "select_handler",
@@ -84,30 +85,30 @@ def select_handler(module: Any, from_node: str) -> Any:
     return getattr(module, "default_handler", None)
 
 
-class ContextV2Base:
-    """What every v2 ``ctx`` has: ``path``, ``set`` / ``get``, the request and the sends.
+class ContextV2Base(NodeContext):
+    """What every v2 ``ctx`` has besides :class:`~kedro_krt.runtime.context.NodeContext`
+    (``path``, ``set`` / ``get``, the stores): the request and the sends.
 
-    One instance per node lives as long as the node; :meth:`_bound` makes the shallow copy a
-    message's handler gets (kre-py 3: ``copy.copy(handler_ctx)`` + ``set_request_msg``). The
-    request it is bound to has ``request_id`` and ``message_type`` (a ``KreNatsMessage`` under
-    the runner, a plain object in-process).
+    The request it is bound to has ``request_id`` and ``message_type`` (a ``KreNatsMessage``
+    under the runner, a plain object in-process). ``set`` / ``get`` are kept from kre-py
+    3.0-3.2 (3.3 dropped them for ``configuration``).
     """
 
+    _OUTSIDE_HANDLER = "ctx.{what}() can only be called inside a handler, not in init"
+
     def __init__(
-        self, *, node: str, base_path: Path | str, logger: logging.Logger, publish: Publish
+        self,
+        *,
+        node: str,
+        base_path: Path | str,
+        logger: logging.Logger,
+        publish: Publish,
+        stores: Stores | None = None,
     ) -> None:
-        self.node = node
-        self.base_path = str(base_path)
-        self.logger = logger
+        super().__init__(node=node, base_path=base_path, logger=logger, stores=stores)
         self._publish = publish
-        self._data: dict[str, Any] = {}
-        self._request: Any = None
 
     # -- kre-py 3.x ------------------------------------------------------------------------------
-
-    def path(self, relative_path: str) -> str:
-        """The absolute path of a file inside the KRT (the working directory is not the KRT)."""
-        return os.path.join(self.base_path, relative_path)
 
     def set_request_msg(self, request_msg: Any) -> None:
         """Bind this ctx to an incoming message (the runner does it on a copy per message)."""
@@ -153,33 +154,7 @@ class ContextV2Base:
     def is_message_early_exit(self) -> bool:
         return bool(self._require("is_message_early_exit").message_type == EARLY_EXIT)
 
-    # -- kre-py 3.0-3.2 (dropped in 3.3 for ``configuration``), kept ----------------------------
-
-    def set(self, key: str, value: Any) -> None:
-        """Keep a value for this node, shared by every message (e.g. a model loaded in init)."""
-        self._data[key] = value
-
-    def get(self, key: str) -> Any:
-        """A value stored with :meth:`set`; an unknown key raises AttributeError."""
-        try:
-            return self._data[key]
-        except KeyError:
-            raise AttributeError(
-                f"ctx.get({key!r}): nothing was stored under this key in node '{self.node}'; "
-                "call ctx.set first (usually in init)"
-            ) from None
-
     # -- inside -------------------------------------------------------------------------------
-
-    def _bound(self, request: Any) -> Any:
-        bound = copy.copy(self)
-        bound._request = request
-        return bound
-
-    def _require(self, what: str) -> Any:
-        if self._request is None:
-            raise RuntimeError(f"ctx.{what}() can only be called inside a handler, not in init")
-        return self._request
 
     async def _send(self, payload: any_pb2.Any, message_type: int, channel: str) -> None:
         await self._publish(payload, message_type, channel, self._require("send_output"))
@@ -271,3 +246,36 @@ class LocalObjectStore:
                 f"error deleting object with key {key} from the object store {self.name}: "
                 "object not found"
             ) from None
+
+
+class KreContextV2(LocalContext, ContextV2Base):
+    """The ``ctx`` of one v2 node in the local server, backed by files in the state folder
+    (``db``, ``prediction``, ``measurement``, ``object_store``) and dicts (``configuration``).
+
+    ``local`` are :class:`~kedro_krt.runtime.context.LocalContext`'s: ``version``, ``node``,
+    ``workflow``, ``base_path``, ``state_dir``, ``logger``.
+    """
+
+    TAG_POINTS = True
+
+    def __init__(
+        self,
+        *,
+        configuration: LocalConfiguration,
+        object_store: tuple[Path, str] | None = None,
+        **local: Any,
+    ) -> None:
+        super().__init__(publish=_unbound, **local)
+        self.configuration = configuration
+        if object_store is not None:
+            self.object_store = LocalObjectStore(*object_store)
+
+    def for_message(self, message: Any, publish: Any) -> KreContextV2:
+        """A copy bound to one incoming message, publishing through ``publish``."""
+        bound = self._bound(message)
+        bound._publish = publish
+        return bound  # type: ignore[no-any-return]
+
+
+async def _unbound(*_: Any) -> None:
+    raise RuntimeError("ctx.send_output() can only be called inside a handler, not in init")

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
@@ -40,6 +40,7 @@ log = logging.getLogger("kedro_krt.serve")
 
 Handler = Callable[[KreContext, Any], Awaitable[Any]]
 InitFunc = Callable[[KreContext], Any]
+WorkflowT = TypeVar("WorkflowT", bound="RpcTypes")
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,83 @@ def import_node_module(
     return module
 
 
+def version_environ(prepared: PreparedKrt) -> frozenset[str]:
+    """Set what every node of the version shares in the environment, for the whole process (v1
+    and v2 alike); what differs per node (KRT_NODE_NAME, ...) is set only while that node
+    imports and runs init. Returns the folders of all the nodes (see
+    :func:`import_node_module`)."""
+    manifest = prepared.manifest
+    folders = frozenset(
+        str((prepared.root / n.src).parent.resolve()) for n in manifest.nodes
+    )
+    os.environ.update(prepared.config)
+    os.environ.update(
+        {
+            "KRT_VERSION": manifest.version,
+            "KRT_VERSION_ID": manifest.version,
+            "KRT_BASE_PATH": str(prepared.root),
+        }
+    )
+    return folders
+
+
+def workflow_of(
+    cls: Callable[..., WorkflowT], prepared: PreparedKrt, name: str, rpc: str, **more: Any
+) -> WorkflowT:
+    """A workflow ready to serve (``cls``, an :class:`RpcTypes` dataclass: v1 or v2, loaded
+    or on NATS): its name, rpc and message classes, and ``more`` of its own."""
+    request, response = prepared.rpc_types(rpc)
+    return cls(
+        name=name,
+        rpc=rpc,
+        request_cls=message_factory.GetMessageClass(request),
+        response_cls=message_factory.GetMessageClass(response),
+        **more,
+    )
+
+
+def import_node(
+    prepared: PreparedKrt,
+    workflow: str,
+    node: str,
+    src: str,
+    environ: Mapping[str, str],
+    folders: frozenset[str],
+) -> tuple[ModuleType, logging.Logger]:
+    """Import one node file (v1 or v2) with its ``environ`` set, the other nodes' ``folders``
+    off ``sys.path``; the module and the node's logger.
+
+    Raises:
+        ServeError: naming the node, when its file fails to import.
+    """
+    path = (prepared.root / src).resolve()
+    logger = make_logger(prepared.manifest.version, node)
+    logger.info("Loading handler script %s...", src)
+    try:
+        shadow = shadow_for(path.parent, prepared.root, node)
+        with scoped_environ(environ):
+            module = import_node_module(
+                path, _module_name(workflow, node), folders - {str(path.parent)}, shadow
+            )
+    except Exception as exc:
+        raise ServeError(
+            f"node '{node}': error loading handler script {src}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return module, logger
+
+
+def init_of(module: ModuleType, node: str, src: str) -> InitFunc | None:
+    """The node's ``init`` (optional, sync or async, in v1 and v2).
+
+    Raises:
+        ServeError: when ``init`` is there but is not a function.
+    """
+    init: InitFunc | None = getattr(module, "init", None)
+    if init is not None and not callable(init):
+        raise ServeError(f"node '{node}': 'init' in {src} must be a function")
+    return init
+
+
 def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWorkflow]:
     """Import every node of every workflow; returns the workflows by rpc name.
 
@@ -406,32 +484,15 @@ def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWor
     manifest = prepared.manifest
     assert isinstance(manifest, Manifest), "a KRT v2 loads with loader_v2.load_nodes_v2"
     specs: dict[str, NodeSpec] = {n.name: n for n in manifest.nodes}
-    folders = frozenset(
-        str((prepared.root / n.src).parent.resolve()) for n in manifest.nodes
-    )
-    os.environ.update(prepared.config)
-    # What every node of the version shares is set for the whole process; what differs per
-    # node (KRT_NODE_NAME, ...) only while that node imports and runs init.
-    os.environ.update(
-        {
-            "KRT_VERSION": manifest.version,
-            "KRT_VERSION_ID": manifest.version,
-            "KRT_BASE_PATH": str(prepared.root),
-        }
-    )
+    folders = version_environ(prepared)
     workflows: dict[str, LoadedWorkflow] = {}
     for wf in manifest.workflows:
         nodes = []
         for node_name in wf.sequential:
             spec = specs[node_name]
             nodes.append(_load_node(prepared, wf.name, spec, state_dir, folders))
-        request, response = prepared.rpc_types(wf.entrypoint)
-        workflows[wf.entrypoint] = LoadedWorkflow(
-            name=wf.name,
-            rpc=wf.entrypoint,
-            request_cls=message_factory.GetMessageClass(request),
-            response_cls=message_factory.GetMessageClass(response),
-            nodes=tuple(nodes),
+        workflows[wf.entrypoint] = workflow_of(
+            LoadedWorkflow, prepared, wf.name, wf.entrypoint, nodes=tuple(nodes)
         )
     return workflows
 
@@ -440,25 +501,11 @@ def _load_node(
     prepared: PreparedKrt, workflow: str, spec: NodeSpec, state_dir: Path, folders: frozenset[str]
 ) -> LoadedNode:
     manifest = prepared.manifest
-    path = (prepared.root / spec.src).resolve()
-    folder = str(path.parent)
     environ = node_environ(
         version=manifest.version, node=spec.name, workflow=workflow,
         base_path=prepared.root, handler_path=spec.src,
     )
-    logger = make_logger(manifest.version, spec.name)
-    logger.info("Loading handler script %s...", spec.src)
-    try:
-        shadow = shadow_for(path.parent, prepared.root, spec.name)
-        with scoped_environ(environ):
-            module = import_node_module(
-                path, _module_name(workflow, spec.name), folders - {folder}, shadow
-            )
-    except Exception as exc:
-        raise ServeError(
-            f"node '{spec.name}': error loading handler script {spec.src}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+    module, logger = import_node(prepared, workflow, spec.name, spec.src, environ, folders)
     handler = getattr(module, "handler", None)
     if handler is None:
         raise ServeError(
@@ -470,9 +517,7 @@ def _load_node(
             f"node '{spec.name}': 'handler' in {spec.src} must be async "
             "('async def handler(ctx, data)'): KRE's runner awaits it"
         )
-    init = getattr(module, "init", None)
-    if init is not None and not callable(init):
-        raise ServeError(f"node '{spec.name}': 'init' in {spec.src} must be a function")
+    init = init_of(module, spec.name, spec.src)
     ctx = KreContext(
         version=manifest.version, node=spec.name, workflow=workflow,
         base_path=prepared.root, state_dir=state_dir, logger=logger,

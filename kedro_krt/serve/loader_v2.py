@@ -17,34 +17,23 @@ answers UNIMPLEMENTED), and a warning says why.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from google.protobuf import message_factory
-
 from kedro_krt.krt.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
-from kedro_krt.runtime.context import (
-    PREDICTION_COLLECTION,
-    ContextDB,
-    ContextMeasurement,
-    ContextPrediction,
-    JsonLines,
-    make_logger,
-    node_environ,
-)
-from kedro_krt.runtime.context_v2 import ContextV2Base, LocalConfiguration, LocalObjectStore
+from kedro_krt.runtime.context import make_logger, node_environ
+from kedro_krt.runtime.context_v2 import KreContextV2, LocalConfiguration
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.gencode import shadow_for
 from kedro_krt.serve.loader import (
     PreparedKrt,
     RpcTypes,
-    _module_name,
-    import_node_module,
-    scoped_environ,
+    import_node,
+    init_of,
+    version_environ,
+    workflow_of,
 )
 
 log = logging.getLogger("kedro_krt.serve")
@@ -135,72 +124,6 @@ def python_workflows_v2(manifest: ManifestV2) -> tuple[ManifestV2, tuple[str, ..
     return replace(manifest, workflows=tuple(kept_workflows)), tuple(warnings)
 
 
-class KreContextV2(ContextV2Base):
-    """The ``ctx`` of one v2 node in the local server, backed by files in the state folder
-    (``db``, ``prediction``, ``measurement``, ``object_store``) and dicts (``configuration``)."""
-
-    def __init__(
-        self,
-        *,
-        version: str,
-        node: str,
-        workflow: str,
-        base_path: Path | str,
-        state_dir: Path | str,
-        logger: logging.Logger,
-        configuration: LocalConfiguration,
-        object_store: tuple[Path, str] | None = None,
-    ) -> None:
-        super().__init__(node=node, base_path=base_path, logger=logger, publish=_unbound)
-        self.version = version
-        self.workflow = workflow
-        state = Path(state_dir)
-        store = JsonLines(state / "db")
-        self.db = ContextDB(store, logger)
-        self.measurement = _TaggedMeasurement(
-            ContextMeasurement(JsonLines(state), version), {"workflow": workflow, "node": node}
-        )
-
-        async def keep(doc: dict[str, Any]) -> None:
-            import uuid
-
-            store.append(PREDICTION_COLLECTION, {"_id": uuid.uuid4().hex, **doc})
-
-        self.prediction = ContextPrediction(version, version, keep)
-        self.configuration = configuration
-        if object_store is not None:
-            self.object_store = LocalObjectStore(*object_store)
-
-    def __repr__(self) -> str:
-        return f"KreContextV2(version={self.version!r}, node={self.node!r})"
-
-    def for_message(self, message: Any, publish: Any) -> KreContextV2:
-        """A copy bound to one incoming message, publishing through ``publish``."""
-        bound = self._bound(message)
-        bound._publish = publish
-        return bound  # type: ignore[no-any-return]
-
-
-async def _unbound(*_: Any) -> None:
-    raise RuntimeError("ctx.send_output() can only be called inside a handler, not in init")
-
-
-class _TaggedMeasurement:
-    """kre-py 3's measurement: v1's, with the ``workflow`` and ``node`` tags added."""
-
-    PRECISION_S, PRECISION_MS, PRECISION_US, PRECISION_NS = "s", "ms", "us", "ns"
-
-    def __init__(self, inner: ContextMeasurement, tags: Mapping[str, str]) -> None:
-        self._inner = inner
-        self._tags = dict(tags)
-
-    def save(
-        self, measurement: str, fields: Mapping[str, Any], tags: Mapping[str, Any],
-        time: Any = None, precision: str = "ns",
-    ) -> None:
-        self._inner.save(measurement, fields, {**tags, **self._tags}, time, precision)
-
-
 @dataclass(frozen=True)
 class LoadedNodeV2:
     """One v2 node of one workflow, imported."""
@@ -238,17 +161,7 @@ def load_nodes_v2(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, Loaded
     """
     manifest = prepared.manifest
     assert isinstance(manifest, ManifestV2)
-    folders = frozenset(
-        str((prepared.root / n.src).parent.resolve()) for n in manifest.nodes
-    )
-    os.environ.update(prepared.config)
-    os.environ.update(
-        {
-            "KRT_VERSION": manifest.version,
-            "KRT_VERSION_ID": manifest.version,
-            "KRT_BASE_PATH": str(prepared.root),
-        }
-    )
+    folders = version_environ(prepared)
     project: dict[str, str] = {}
     workflows: dict[str, LoadedWorkflowV2] = {}
     for wf in manifest.workflows:
@@ -266,12 +179,8 @@ def load_nodes_v2(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, Loaded
         for node in nodes:
             for subject in node.subscriptions:
                 subscribers.setdefault(subject, []).append(node)
-        request, response = prepared.rpc_types(wf.entrypoint)
-        workflows[wf.entrypoint] = LoadedWorkflowV2(
-            name=wf.name,
-            rpc=wf.entrypoint,
-            request_cls=message_factory.GetMessageClass(request),
-            response_cls=message_factory.GetMessageClass(response),
+        workflows[wf.entrypoint] = workflow_of(
+            LoadedWorkflowV2, prepared, wf.name, wf.entrypoint,
             nodes=tuple(nodes),
             exitpoint=wf.exitpoint,
             subscribers={k: tuple(v) for k, v in subscribers.items()},
@@ -292,8 +201,6 @@ def _load_node_v2(
     from kedro_krt.runner.topology_v2 import object_store_name
 
     manifest = prepared.manifest
-    path = (prepared.root / spec.src).resolve()
-    folder = str(path.parent)
     environ = node_environ(
         version=manifest.version, node=spec.name, workflow=wf.name,
         base_path=prepared.root, handler_path=spec.src,
@@ -305,26 +212,12 @@ def _load_node_v2(
     environ["KRT_NATS_INPUTS"] = ",".join(f"{stream}.{s}" for s in spec.subscriptions)
     environ["KRT_NATS_OUTPUT"] = f"{stream}.{spec.name}"
     environ["KRT_IS_EXITPOINT"] = "true" if spec.name == wf.exitpoint else "false"
-    logger = make_logger(manifest.version, spec.name)
-    logger.info("Loading handler script %s...", spec.src)
-    try:
-        shadow = shadow_for(path.parent, prepared.root, spec.name)
-        with scoped_environ(environ):
-            module = import_node_module(
-                path, _module_name(wf.name, spec.name), folders - {folder}, shadow
-            )
-    except Exception as exc:
-        raise ServeError(
-            f"node '{spec.name}': error loading handler script {spec.src}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+    module, logger = import_node(prepared, wf.name, spec.name, spec.src, environ, folders)
     try:
         check_v2_module(module, spec.src)
     except WorkerLoadError as exc:
         raise ServeError(f"node '{spec.name}' (workflow '{wf.name}'): {exc}") from None
-    init = getattr(module, "init", None)
-    if init is not None and not callable(init):
-        raise ServeError(f"node '{spec.name}': 'init' in {spec.src} must be a function")
+    init = init_of(module, spec.name, spec.src)
     store = None
     if spec.object_store is not None:
         name = object_store_name(
