@@ -40,15 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import any_pb2, message_factory
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from kedro_krt.krt.manifest_v2 import ManifestV2
-from kedro_krt.runner.envelope import KreNatsMessage, decode
+from kedro_krt.runner.envelope import KreNatsMessage, decode, gunzip
 from kedro_krt.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
 from kedro_krt.runner.topology import (
     ENTRYPOINT,
     NodePod,
+    PodSettings,
     WorkflowTopology,
     mongo_writer_subject,
     topology,
@@ -57,7 +58,7 @@ from kedro_krt.runner.topology_v2 import NodePodV2, NodeV2, WorkflowTopologyV2, 
 from kedro_krt.runtime.context import JsonLines
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.gencode import shadow_for
-from kedro_krt.serve.loader import PreparedKrt, RpcTypes
+from kedro_krt.serve.loader import PreparedKrt, RpcTypes, workflow_of
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -295,17 +296,11 @@ class NatsEngine:
         await asyncio.gather(*(self._start_runner(r) for r in self._runners))
         await self._wait_subscribed(self._runners)
 
-    def _build_workflows(self, url: str) -> None:
-        manifest = self.prepared.manifest
-        assert not isinstance(manifest, ManifestV2)
-        srcs = {n.name: n.src for n in manifest.nodes}
+    def _pods(self, url: str) -> PodSettings:
+        """What every node pod's environment takes from this run, v1 and v2 alike: the
+        runtime, NATS, the KRT's folder, the state folder as Mongo and Influx, the config."""
         state = self.state_dir.resolve().as_uri()
-        topologies = topology(
-            version=manifest.version,
-            workflows=[
-                (wf.name, wf.entrypoint, [(n, srcs[n]) for n in wf.sequential])
-                for wf in manifest.workflows
-            ],
+        return PodSettings(
             runtime_id=self.runtime_id,
             nats_server=url,
             base_path=str(self.prepared.root),
@@ -313,20 +308,32 @@ class NatsEngine:
             influx_uri=state,
             variables=self.prepared.config,
         )
-        for wf, topo in zip(manifest.workflows, topologies, strict=True):
-            request, response = self.prepared.rpc_types(wf.entrypoint)
-            self.workflows[wf.entrypoint] = NatsWorkflow(
-                name=wf.name,
-                rpc=wf.entrypoint,
-                request_cls=message_factory.GetMessageClass(request),
-                response_cls=message_factory.GetMessageClass(response),
-                topology=topo,
+
+    def _add_workflows(
+        self, workflows: Any, topologies: tuple[WorkflowTopology | WorkflowTopologyV2, ...]
+    ) -> None:
+        for wf, topo in zip(workflows, topologies, strict=True):
+            self.workflows[wf.entrypoint] = workflow_of(
+                NatsWorkflow, self.prepared, wf.name, wf.entrypoint, topology=topo
             )
+
+    def _build_workflows(self, url: str) -> None:
+        manifest = self.prepared.manifest
+        assert not isinstance(manifest, ManifestV2)
+        srcs = {n.name: n.src for n in manifest.nodes}
+        topologies = topology(
+            version=manifest.version,
+            workflows=[
+                (wf.name, wf.entrypoint, [(n, srcs[n]) for n in wf.sequential])
+                for wf in manifest.workflows
+            ],
+            **self._pods(url),
+        )
+        self._add_workflows(manifest.workflows, topologies)
 
     def _build_workflows_v2(self, url: str) -> None:
         manifest = self.prepared.manifest
         assert isinstance(manifest, ManifestV2)
-        state = self.state_dir.resolve().as_uri()
         topologies = topology_v2(
             version=manifest.version,
             workflows=[
@@ -343,22 +350,10 @@ class NatsEngine:
                 )
                 for wf in manifest.workflows
             ],
-            runtime_id=self.runtime_id,
-            nats_server=url,
-            base_path=str(self.prepared.root),
-            mongo_uri=state,
-            influx_uri=state,
-            variables=self.prepared.config,
+            **self._pods(url),
         )
-        for wf, topo in zip(manifest.workflows, topologies, strict=True):
-            request, response = self.prepared.rpc_types(wf.entrypoint)
-            self.workflows[wf.entrypoint] = NatsWorkflow(
-                name=wf.name,
-                rpc=wf.entrypoint,
-                request_cls=message_factory.GetMessageClass(request),
-                response_cls=message_factory.GetMessageClass(response),
-                topology=topo,
-            )
+        self._add_workflows(manifest.workflows, topologies)
+        for topo in topologies:
             for pod in topo.pods:
                 for subject in pod.environ["KRT_NATS_INPUTS"].split(","):
                     self._subscribers.setdefault(subject, []).append(pod.node)
@@ -494,99 +489,66 @@ class NatsEngine:
         reply: Callable[[Message], None],
         envelope: Any,
     ) -> None:
-        """Publish the request to the workflow's first node and answer with what comes back.
+        """Send the request as KRE's entrypoint does and answer with what comes back.
+
+        v1 (kre-entrypoint 1.8.1): to the first node's subject, with a fresh ``reply`` id and a
+        tracking entry ``entrypoint``; the answer comes on ``<stream>.entrypoint``. v2
+        (kre-entrypoint 3.3.6): to ``<stream>.entrypoint`` (``from_node`` ``entrypoint``, type
+        OK); the answer is the first exitpoint message for its id.
 
         Raises:
-            NodeError: ``error in '<node>': ...`` as the runner sent it.
+            NodeError: v1: ``error in '<node>': ...`` as the runner sent it; v2: the
+                exitpoint's ``error`` as KRE's entrypoint returns it (INTERNAL).
         """
-        if workflow.v2:
-            await self._run_v2(workflow, payload, reply, envelope)
-            return
-        request_id = str(uuid.uuid4())
-        start = _isonow()
-        message = KreNatsMessage(tracking_id=envelope.tracking_id, reply=request_id)
-        message.payload.CopyFrom(payload)
-        message.tracking.add(node_name=ENTRYPOINT, start=start, end=_isonow())
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         topo = workflow.topology
-        assert isinstance(topo, WorkflowTopology)
-        first = topo.pods[0].node
-        pending = _Pending(workflow, envelope, answer, first)
+        message: Any
+        if isinstance(topo, WorkflowTopologyV2):
+            request_id = envelope.tracking_id
+            message = KreNatsMessageV2(
+                request_id=request_id, from_node=ENTRYPOINT, message_type=OK
+            )
+            subject = topo.entrypoint_subject
+            first = ", ".join(self._subscribers.get(subject, []))
+        else:
+            request_id = str(uuid.uuid4())
+            start = _isonow()
+            message = KreNatsMessage(tracking_id=envelope.tracking_id, reply=request_id)
+            message.tracking.add(node_name=ENTRYPOINT, start=start, end=_isonow())
+            subject, first = topo.first_subject, topo.pods[0].node
+        message.payload.CopyFrom(payload)
+        pending = _Pending(workflow, envelope, asyncio.get_running_loop().create_future(), first)
         envelope.current = first
         self._pending[request_id] = pending
         try:
-            await self._js.publish(
-                topo.first_subject, message.SerializeToString(), stream=topo.stream
-            )
-            result = await answer
+            await self._js.publish(subject, message.SerializeToString(), stream=topo.stream)
+            result = await pending.answer
         finally:
             self._pending.pop(request_id, None)
-        if result.error:
-            node, detail = _split_error(result.error)
-            raise NodeError(node, detail)
-        response = workflow.response_cls()
-        expected = workflow.response_type
-        if result.payload.TypeName() != expected or not result.payload.Unpack(response):
-            got = result.payload.TypeName() or "nothing"
-            raise NodeError(
-                pending.node or workflow.topology.pods[-1].node,
-                f"returned {got}, expected {expected} (the response of rpc {workflow.rpc})",
-            )
-        envelope.replied = True
-        reply(response)
+        if isinstance(topo, WorkflowTopologyV2):
+            if result.error:
+                from kedro_krt.serve.engine import V2NodeError
 
-    async def _run_v2(
-        self,
-        workflow: NatsWorkflow,
-        payload: any_pb2.Any,
-        reply: Callable[[Message], None],
-        envelope: Any,
-    ) -> None:
-        """kre-entrypoint 3.3.6's side: the request to ``<stream>.entrypoint`` (``from_node``
-        ``entrypoint``, type OK), the answer the first exitpoint message for its id.
-
-        Raises:
-            NodeError: the exitpoint's ``error`` as KRE's entrypoint returns it (INTERNAL).
-        """
-        topo = workflow.topology
-        assert isinstance(topo, WorkflowTopologyV2)
-        request_id = envelope.tracking_id
-        message = KreNatsMessageV2(
-            request_id=request_id, from_node=ENTRYPOINT, message_type=OK
-        )
-        message.payload.CopyFrom(payload)
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        entry = f"{topo.stream}.{ENTRYPOINT}"
-        first = ", ".join(self._subscribers.get(entry, []))
-        pending = _Pending(workflow, envelope, answer, first)
-        envelope.current = first
-        self._pending[request_id] = pending
-        try:
-            await self._js.publish(entry, message.SerializeToString(), stream=topo.stream)
-            result = await answer
-        finally:
-            self._pending.pop(request_id, None)
-        if result.error:
-            from kedro_krt.serve.engine import V2NodeError
-
-            raise V2NodeError(result.from_node, result.error)
+                raise V2NodeError(result.from_node, result.error)
+            # KRE's entrypoint answers another type with an empty reply; we name the sender.
+            node, did = topo.exitpoint, "sent"
+        else:
+            if result.error:
+                raise NodeError(*_split_error(result.error))
+            node, did = pending.node or topo.pods[-1].node, "returned"
         response = workflow.response_cls()
         expected = workflow.response_type
         if result.payload.TypeName() != expected or not result.payload.Unpack(response):
             raise NodeError(
-                topo.exitpoint,
-                f"sent {result.payload.TypeName() or 'nothing'}, expected {expected} (the "
+                node,
+                f"{did} {result.payload.TypeName() or 'nothing'}, expected {expected} (the "
                 f"response of rpc {workflow.rpc})",
             )
         envelope.replied = True
         reply(response)
 
     async def _on_answer_v2(self, msg: Any) -> None:
-        await msg.ack()
-        try:
-            answer = decode_v2(msg.data)
-        except Exception as exc:
-            log.error("an undecodable message on %s: %s", msg.subject, exc)
+        answer = await _acked(msg, decode_v2)
+        if answer is None:
             return
         pending = self._pending.get(answer.request_id)
         if pending is not None and not pending.answer.done():
@@ -609,11 +571,8 @@ class NatsEngine:
                 pending.envelope.current = pending.node
 
     async def _on_answer(self, msg: Any) -> None:
-        await msg.ack()
-        try:
-            answer = decode(msg.data)
-        except Exception as exc:
-            log.error("an undecodable message on %s: %s", msg.subject, exc)
+        answer = await _acked(msg, decode)
+        if answer is None:
             return
         if answer.reply:
             pending = self._pending.get(answer.reply)
@@ -643,12 +602,7 @@ class NatsEngine:
         """KRE's mongo-writer: insert ``doc`` into ``coll``, answer ``{"success": ...}``."""
         ok = False
         try:
-            data = msg.data
-            if data[:2] == b"\x1f\x8b":
-                import gzip
-
-                data = gzip.decompress(data)
-            body = json.loads(data)
+            body = json.loads(gunzip(msg.data))
             record = {"_id": uuid.uuid4().hex, **body["doc"]}
             await asyncio.to_thread(self._db.append, str(body["coll"]), record)
             ok = True
@@ -656,6 +610,16 @@ class NatsEngine:
             log.error("mongo-writer: cannot save %r: %s", msg.data[:200], exc)
         if msg.reply:
             await msg.respond(json.dumps({"success": ok}).encode())
+
+
+async def _acked(msg: Any, decode: Callable[[bytes], Any]) -> Any:
+    """An answer acked and decoded; ``None`` (logged) when it does not decode."""
+    await msg.ack()
+    try:
+        return decode(msg.data)
+    except Exception as exc:
+        log.error("an undecodable message on %s: %s", msg.subject, exc)
+        return None
 
 
 def _fail(pending: _Pending, error: Exception) -> None:
