@@ -290,6 +290,10 @@ TEMPLATE = """\
 version: {version}
 description: {description}
 
+# The KRT format: v1 (KRE 6.x to 8.0) or v2 (KRE 8.0 and later, the only one of KRE 8.1+;
+# independent branches run in parallel). Unset: v2 if deploy.kre_version is 8.1+, else v1.
+# krt_version: v2
+
 # One workflow per registered pipeline (or per namespace of one). The rpc is its name in
 # `service Entrypoint`. grouping: namespace (one KRT node per top-level namespace), single, node.
 # inputs / artifacts override what the compiler infers for a dataset.
@@ -325,6 +329,7 @@ exclude: []
 # deploy:
 #   api: https://api.kre.example.com
 #   runtime: demo
+#   kre_version: "8.2"
 """
 
 
