@@ -17,7 +17,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,23 @@ def ask(topo: TopologyV2, loop: asyncio.AbstractEventLoop, value: str) -> Any:
     return loop.run_until_complete(topo.request(wrappers_pb2.StringValue(value=value)))
 
 
+def seen_once(
+    topo: TopologyV2,
+    loop: asyncio.AbstractEventLoop,
+    request_id: str,
+    ready: Callable[[list[tuple[str, Any]]], bool],
+    timeout: float = 10.0,
+) -> list[tuple[str, Any]]:
+    """The request's messages once `ready` holds of them: the answer can come through one branch
+    before the test's observer has seen another branch's message (they travel independently)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = topo.messages(request_id)
+        if ready(found) or time.monotonic() > deadline:
+            return found
+        loop.run_until_complete(asyncio.sleep(0.02))
+
+
 def text(message: Any) -> str:
     out = wrappers_pb2.StringValue()
     assert message.payload.Unpack(out), message.payload.type_url
@@ -245,11 +263,13 @@ def test_send_output_to_a_subtopic_reaches_only_its_subscribers(
     side subscribes to `split.side` (KRE 8.2 nats-manager: <stream>.<subscription>)."""
     answer = ask(topo, loop, "side-1")
     assert text(answer) == "side-1|side|exit-side"  # custom_handlers["side"]
-    subjects = [s for s, _ in topo.messages(answer.request_id)]
     stream = topo.topology.stream  # type: ignore[union-attr]
+    wanted = {f"{stream}.split.side", f"{stream}.left"}
+    seen = seen_once(topo, loop, answer.request_id, lambda ms: wanted <= {s for s, _ in ms})
+    subjects = [s for s, _ in seen]
     assert f"{stream}.split.side" in subjects
     # left got split's plain output only: its value shows no subtopic message reached it.
-    left = [text(m) for s, m in topo.messages(answer.request_id) if s == f"{stream}.left"]
+    left = [text(m) for s, m in seen if s == f"{stream}.left"]
     assert left == ["side-1|split|left"]
 
 
@@ -260,9 +280,13 @@ def test_early_reply_is_a_typed_message_the_exitpoint_forwards(
     with send_any, and the entrypoint answers the first exitpoint message of the request."""
     answer = ask(topo, loop, "early")
     assert text(answer) == "early answer"
-    kinds = [
-        (s.rsplit(".", 1)[1], m.message_type) for s, m in topo.messages(answer.request_id)
-    ]
+
+    def kinds_of(ms: list[tuple[str, Any]]) -> list[tuple[str, int]]:
+        return [(s.rsplit(".", 1)[1], m.message_type) for s, m in ms]
+
+    kinds = kinds_of(
+        seen_once(topo, loop, answer.request_id, lambda ms: ("split", OK) in kinds_of(ms))
+    )
     assert ("split", EARLY_REPLY) in kinds and ("split", OK) in kinds
 
 
@@ -338,8 +362,8 @@ def test_branches_run_at_the_same_time(topo: TopologyV2, loop: asyncio.AbstractE
                 return float(start), float(end)
         return None
 
-    for _ in range(100):  # side's message may come after the answer
-        if interval("side") is not None:
+    for _ in range(200):  # either branch's message may come after the answer
+        if interval("side") is not None and interval("left") is not None:
             break
         loop.run_until_complete(asyncio.sleep(0.05))
     left, side = interval("left"), interval("side")
