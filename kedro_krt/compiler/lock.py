@@ -229,6 +229,15 @@ def compile_locked(
     chosen = choose_krt_version(krt_version, config.krt_version, config.deploy.kre_version)
     plan = compile_project(project, pipelines, version=version, progress=progress)
     plan, messages, _ = apply_lock(plan, read_lock(Path(project.path) / LOCK_FILE))
+    if chosen == "v1" and any(w.replicas for w in config.workflows):
+        plan = replace(
+            plan,
+            warnings=(
+                *plan.warnings,
+                "`replicas:` in krt.yml applies to KRT v2 only (KRE 8): this v1 version runs "
+                "one pod per node; package with --krt-version v2 to use it",
+            ),
+        )
     if chosen == "v2":
         replicas = {w.name: dict(w.replicas) for w in config.workflows}
         plan = to_v2(plan, replicas)
