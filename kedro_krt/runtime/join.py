@@ -39,8 +39,9 @@ __all__ = [
 
 #: Requests a node keeps waiting for their other messages, at most.
 DEFAULT_MAX_PENDING = 1000
-#: Seconds a request waits for its other messages before it is dropped. KRE's entrypoint has
-#: given up on the caller long before (30 s by default).
+#: Seconds a request waits for its other messages before it is dropped: twice the default
+#: timeout of ``kedro-krt serve`` (30 s). kre-entrypoint 3.3.6 passes ``KRT_REQUEST_TIMEOUT``
+#: (30000 by default) to nats-py's ``next_msg``, which reads seconds: it hardly gives up.
 DEFAULT_TIMEOUT_S = 60.0
 #: Environment variables that change them (set through krt.yml's ``config.variables``).
 MAX_PENDING_ENV = "KEDRO_KRT_JOIN_MAX_PENDING"
