@@ -133,3 +133,16 @@ def test_subscription_parse() -> None:
     assert not Subscription.parse("entrypoint.x").is_entrypoint
     assert str(Subscription.parse("a.b.c")) == "a.b.c"
     assert Subscription.parse("a.b.c") == Subscription("a", "b.c")
+
+
+def test_parse_any_manifest_reads_v1_with_or_without_krt_version() -> None:
+    from krt_helpers import GOOD_YML
+
+    from kedro_krt.krt.manifest import Manifest
+
+    for text in (GOOD_YML, "krtVersion: v1\n" + GOOD_YML):
+        manifest, problems = parse_any_manifest(text)
+        assert isinstance(manifest, Manifest), problems
+    manifest, problems = parse_any_manifest("krtVersion: v2\n" + GOOD_YML)
+    assert manifest is None
+    assert "krt.v1-key" in [p.rule for p in problems]  # a v1 body under krtVersion: v2
