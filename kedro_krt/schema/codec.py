@@ -123,13 +123,24 @@ def _series_builder(dtype: np.dtype, name: Any) -> Callable[[Any], pd.Series]:
         return pd.Series(arr, index=pd.RangeIndex(len(arr)), name=name, copy=False)
 
     try:
+        from pandas._libs.internals import BlockPlacement
         from pandas.core.internals import SingleBlockManager
+        from pandas.core.internals.blocks import get_block_type
 
         from_mgr = pd.Series._from_mgr  # type: ignore[attr-defined]
+        klass = get_block_type(dtype)
+        range_index = pd.RangeIndex.from_range
+        fromiter = np.fromiter
 
         def direct(values: Any) -> pd.Series:
-            arr = np.asarray(values, dtype=dtype)
-            mgr = SingleBlockManager.from_array(arr, pd.RangeIndex(len(arr)))
+            # SingleBlockManager.from_array without its per-call dtype checks (a fresh array
+            # of a numeric numpy dtype needs no coercion) and a RangeIndex from its range. A
+            # few values are read by iteration: numpy's buffer probing of a protobuf repeated
+            # field costs more than the values (same conversions and errors either way).
+            n = len(values)
+            arr = fromiter(values, dtype, n) if n <= 64 else np.asarray(values, dtype=dtype)
+            block = klass(arr, ndim=1, placement=BlockPlacement(slice(0, n)))
+            mgr = SingleBlockManager(block, range_index(range(n)))
             out = from_mgr(mgr, axes=mgr.axes)
             out._name = name  # what the `name` setter stores, once its check passed below
             return cast(pd.Series, out)

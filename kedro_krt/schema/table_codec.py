@@ -163,10 +163,18 @@ def _fast_restorer(col: Column) -> _Restorer | None:
             return None
 
         def _ts(ns: Any, missing: list[int]) -> Any:
+            # Exact only when every value but NaT is a whole number of the unit; else the
+            # public path rounds as pandas does.
+            if isinstance(ns, list) and len(ns) <= _SMALL_TABLE:
+                # A few values: integer division in Python costs less than numpy's calls.
+                if step > 1:
+                    if any(v % step for v in ns if v != _NAT):
+                        return slow(ns, missing)
+                    ns = [v if v == _NAT else v // step for v in ns]
+                out = np.array(ns, dtype=np.int64).view(m8)
+                return simple_new(out, dtype=target if tz else m8)
             arr = np.asarray(ns, dtype=np.int64)
-            # Exact only when every value is a whole number of the unit (NaT is: iNaT % 1000 ==
-            # 0 for us, ms, s); else the public path rounds as pandas does.
-            if step > 1 and bool((arr % step).any()):
+            if step > 1 and bool(((arr % step != 0) & (arr != _NAT)).any()):
                 return slow(ns, missing)
             out = arr.view("M8[ns]").astype(m8)
             # A DatetimeArray already: the frame would wrap a bare datetime64 array by
@@ -179,7 +187,26 @@ def _fast_restorer(col: Column) -> _Restorer | None:
             return None
         cls = target.construct_array_type()
         large = _pa.large_string()
-        return lambda vals, missing: cls(_pa.array(vals, type=large), dtype=target)
+        chunked = _pa.chunked_array
+
+        def _str(vals: list[Any], missing: list[int]) -> Any:
+            # What pandas' own ``_from_pyarrow_array`` does: the public constructor re-checks
+            # the Arrow type and builds an ArrowDtype it then discards, on every call.
+            out = cls.__new__(cls)
+            out._pa_array = chunked([_pa.array(vals, type=large)])
+            out._dtype = target
+            out._cache = {}
+            return out
+
+        def _str_of(arr: Any) -> Any:  # the same, from an Arrow array (a table's slice)
+            out = cls.__new__(cls)
+            out._pa_array = chunked([arr])
+            out._dtype = target
+            out._cache = {}
+            return out
+
+        _str.from_arrow = _str_of  # type: ignore[attr-defined]
+        return _str
     return None
 
 
@@ -242,13 +269,38 @@ def _safe_restorer(col: Column) -> _Restorer:
     return lambda vals, missing: pd.array(vals, dtype=target)
 
 
+def _label_list(cols: pd.Index) -> list[Any]:
+    """``cols.tolist()``, cheaper for pandas' default (Arrow) string labels: read from the
+    Arrow array in one call (its interchange protocol) rather than through numpy objects."""
+    values = cols.array
+    to_arrow = getattr(values, "__arrow_array__", None)
+    if to_arrow is not None and isinstance(values.dtype, pd.StringDtype):
+        arr = to_arrow()
+        if arr.null_count == 0:  # a null would be None here and NaN in tolist()
+            return cast(list[Any], arr.to_pylist())
+    return cast(list[Any], cols.tolist())
+
+
+def _plain_dtype(col: Column) -> np.dtype | None:
+    """The numpy dtype a column's decoded values go into as they are, or None.
+
+    Numbers and booleans that need no null restored (doubles carry NaN; a non-optional int
+    or bool column has none): :func:`_safe_restorer` makes them ``np.array(values, dtype)``.
+    """
+    try:
+        target: Any = pd.api.types.pandas_dtype(col.dtype)
+    except TypeError:
+        return None
+    if not isinstance(target, np.dtype):
+        return None
+    if col.kind == "double" and target.kind == "f":
+        return target
+    if col.kind in ("int64", "bool") and not col.optional and target.kind in "iub":
+        return target
+    return None
+
+
 _GC_PAUSE_ROWS = 2_000
-
-
-def _labels(df: pd.DataFrame) -> Any:
-    """The column labels, for ``in`` tests: a set when few (pandas builds a hash table per new
-    frame's columns on the first lookup, which costs more than a small encode)."""
-    return set(df.columns) if len(df.columns) < 256 else df.columns
 
 
 class TableCodec:
@@ -272,9 +324,9 @@ class TableCodec:
         self.restorers = [_column_restorer(c) for c in self.columns]
         self._index = pd.Index(self.originals)  # as DataFrame(dict) labels it
         self._build_frame = self._frame_builder()
+        self._from_rows = self._blocks_builder() or self._restored_frame
         self._decode_rows = self._gen_decoder()
         self._empty: pd.DataFrame | None = None
-        self._positions: dict[tuple[Any, ...], list[int]] = {}
 
     def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
         lines = ["def _decode(rows):"]
@@ -367,8 +419,11 @@ class TableCodec:
             finally:
                 if paused:
                     gc.enable()
+        return self._from_rows(cols, len(rows))
+
+    def _restored_frame(self, cols: list[tuple[list[Any], list[int]]], n: int) -> pd.DataFrame:
         arrays = [r(v, m) for r, (v, m) in zip(self.restorers, cols, strict=True)]
-        return self._frame(arrays, len(rows))
+        return self._frame(arrays, n)
 
     def _frame(self, arrays: list[Any], n: int) -> pd.DataFrame:
         """The DataFrame of the restored column arrays (fresh, owned by nobody else)."""
@@ -396,9 +451,11 @@ class TableCodec:
         else ``DataFrame._from_arrays`` without the integrity check. Both are internal APIs of
         pandas, so each is used only if, on probe rows of every column, it gives exactly the
         frame the public constructor gives (dtypes, values, labels) and raises nothing; else
-        the public constructor is kept.
+        the public constructor is kept. Each frame gets a view of the cached labels (its own
+        Index object: a node that names its columns' index names no other frame's).
         """
         index = self._index
+        range_index = pd.RangeIndex.from_range
         if len(set(self.originals)) != len(self.originals):
             return self._public_frame
         candidates: list[Callable[[list[Any], int], pd.DataFrame]] = []
@@ -409,7 +466,8 @@ class TableCodec:
 
             def unconsolidated(arrays: list[Any], n: int) -> pd.DataFrame:
                 mgr = arrays_to_mgr(
-                    arrays, index, pd.RangeIndex(n), verify_integrity=False, consolidate=False
+                    arrays, index.view(), range_index(range(n)), verify_integrity=False,
+                    consolidate=False,
                 )
                 return cast(pd.DataFrame, from_mgr(mgr, axes=mgr.axes))
 
@@ -423,7 +481,8 @@ class TableCodec:
                 return cast(
                     pd.DataFrame,
                     from_arrays(
-                        arrays, columns=index, index=pd.RangeIndex(n), verify_integrity=False
+                        arrays, columns=index.view(), index=range_index(range(n)),
+                        verify_integrity=False,
                     ),
                 )
 
@@ -433,30 +492,111 @@ class TableCodec:
                 return build
         return self._public_frame
 
-    def _builds_like_pandas(self, build: Callable[[list[Any], int], pd.DataFrame]) -> bool:
-        for k in (2, 1, 0):
-            probes = [_probes(c)[0] for c in self.columns]
-            try:
-                arrays = [
-                    r(list(v)[:k], [i for i in m if i < k])
-                    for r, (v, m) in zip(self.restorers, probes, strict=True)
-                ]
-                fast = build(arrays, k)
-                arrays = [
-                    r(list(v)[:k], [i for i in m if i < k])
-                    for r, (v, m) in zip(self.restorers, probes, strict=True)
-                ]
-                public = self._public_frame(arrays, k)
-            except Exception:
-                return False
-            if not (
-                list(fast.dtypes) == list(public.dtypes)
-                and fast.columns.equals(public.columns)
-                and fast.columns.dtype == public.columns.dtype
-                and fast.index.equals(public.index)
-                and fast.equals(public)
-            ):
-                return False
+    def _blocks_builder(
+        self,
+    ) -> Callable[[list[tuple[list[Any], list[int]]], int], pd.DataFrame] | None:
+        """Frames straight from the decode loop's lists, as pandas' constructor lays them out.
+
+        ``pd.DataFrame(dict)`` stacks the columns of one numpy dtype into one 2-D block; here
+        the schema says which columns those are (:func:`_plain_dtype`: numbers and booleans
+        that need no null restored), so each group's block is one ``np.array`` of the decoded
+        lists, with no 1-D array per column to make and stack, and every other column is
+        restored and gets a block of its own. Built with pandas' internal block manager, so
+        kept only if, on probe rows with and without nulls, it gives exactly the frame the
+        public constructor gives; else None.
+        """
+        if len(set(self.originals)) != len(self.originals):
+            return None
+        try:
+            from pandas._libs.internals import BlockPlacement
+            from pandas.core.internals.blocks import (
+                ensure_block_shape,
+                get_block_type,
+                new_block_2d,
+            )
+            from pandas.core.internals.managers import BlockManager
+
+            from_mgr = pd.DataFrame._from_mgr  # type: ignore[attr-defined]
+            positions: dict[np.dtype, list[int]] = {}
+            others: list[tuple[int, _Restorer, Any]] = []
+            texts: list[tuple[int, Callable[[Any], Any], Any]] = []
+            for i, (c, restore) in enumerate(zip(self.columns, self.restorers, strict=True)):
+                dtype = _plain_dtype(c)
+                from_arrow = getattr(restore, "from_arrow", None)
+                if dtype is not None:
+                    positions.setdefault(dtype, []).append(i)
+                elif from_arrow is not None:
+                    texts.append((i, from_arrow, BlockPlacement(slice(i, i + 1))))
+                else:
+                    others.append((i, restore, BlockPlacement(slice(i, i + 1))))
+            if len(texts) < 2:  # one Arrow array per column anyway: restore it as the others
+                others = sorted(
+                    others + [(i, self.restorers[i], bp) for i, _, bp in texts],
+                    key=lambda o: o[0],
+                )
+                texts = []
+            groups = [
+                (dtype, get_block_type(dtype), BlockPlacement(pos), tuple(pos))
+                for dtype, pos in positions.items()
+            ]
+        except (ImportError, AttributeError, TypeError, ValueError):  # pragma: no cover
+            return None
+        index = self._index
+        range_index = pd.RangeIndex.from_range
+        np_array = np.array
+        if texts:
+            assert _pa is not None  # an Arrow string restorer exists only with pyarrow
+            arrow_array, large = _pa.array, _pa.large_string()
+
+        def blocks(cols: list[tuple[list[Any], list[int]]], n: int) -> pd.DataFrame:
+            out = [
+                klass(np_array([cols[i][0] for i in pos], dtype=dtype), ndim=2, placement=bp)
+                for dtype, klass, bp, pos in groups
+            ]
+            for i, restore, bp in others:
+                v, m = cols[i]
+                out.append(new_block_2d(ensure_block_shape(restore(v, m), 2), bp))
+            if texts:
+                # The string columns' cells in one Arrow array, each column a slice of it:
+                # one conversion instead of one per column.
+                cells: list[Any] = []
+                for i, _, _ in texts:
+                    cells += cols[i][0]
+                whole = arrow_array(cells, type=large)
+                for k, (_, make, bp) in enumerate(texts):
+                    out.append(new_block_2d(make(whole.slice(k * n, n)), bp))
+            mgr = BlockManager(out, [index.view(), range_index(range(n))], verify_integrity=False)
+            return cast(pd.DataFrame, from_mgr(mgr, axes=mgr.axes))
+
+        return blocks if self._builds_like_pandas(blocks, from_rows=True) else None
+
+    def _builds_like_pandas(self, build: Callable[[Any, int], pd.DataFrame], *,
+                            from_rows: bool = False) -> bool:
+        """``build`` gives the public constructor's frame on probe rows (with and without
+        nulls); ``from_rows``: it takes the decode loop's lists, else restored arrays."""
+        for nulls in (False, True):  # the last probe of an optional column has a null
+            probes = [_probes(c)[-1 if nulls and c.optional else 0] for c in self.columns]
+            for k in (2, 1, 0):
+                cols = [(list(v)[:k], [i for i in m if i < k]) for v, m in probes]
+                try:
+                    fast = build(
+                        cols if from_rows else
+                        [r(v, m) for r, (v, m) in zip(self.restorers, cols, strict=True)], k
+                    )
+                    arrays = [r(v, m) for r, (v, m) in zip(self.restorers, cols, strict=True)]
+                    public = self._public_frame(arrays, k)
+                except Exception:
+                    return False
+                if not (
+                    list(fast.dtypes) == list(public.dtypes)
+                    and fast.columns.equals(public.columns)
+                    and fast.columns.dtype == public.columns.dtype
+                    and fast.columns is not self._index
+                    and type(fast.index) is type(public.index)
+                    and fast.index.equals(public.index)
+                    and fast.equals(public)
+                ):
+                    return False
         return True
 
     # encode
@@ -464,15 +604,9 @@ class TableCodec:
     def encode(self, msg: Any, value: Any) -> None:
         """Append the rows of ``value`` to the (cleared) repeated field of ``msg``."""
         df = self._as_frame(value)
-        labels = _labels(df)
-        missing = [c for c in self.originals if c not in labels]
-        if missing:
-            raise CodecError(
-                f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
-                f"{self.originals} (its schema)"
-            )
+        positions = self._positions_in(df)
         if len(df) <= _SMALL_TABLE:
-            self._encode_small(msg, df)
+            self._encode_small(msg, df, positions)
             return
         wires = [
             self._column_wire(c, number, df[c.original])
@@ -484,14 +618,35 @@ class TableCodec:
         except Exception as exc:  # our bug, not the user's: say so
             raise CodecError(f"{self.where}: internal error encoding the table: {exc}") from exc
 
-    def _encode_small(self, msg: Any, df: pd.DataFrame) -> None:
+    def _positions_in(self, df: pd.DataFrame) -> list[int]:
+        """Where each of the schema's columns is in ``df``; refuses duplicate or missing ones.
+
+        The labels are read once, as a list: a frame made by a node has a new column Index,
+        whose every iteration (``in``, ``set``, ``tuple``) converts its Arrow strings again.
+        """
+        cols = df.columns
+        where: dict[Any, int] | None = None
+        if len(cols) < 256:
+            names = _label_list(cols)
+            where = {name: j for j, name in enumerate(names)}
+            duplicates = len(where) != len(names)
+        else:
+            duplicates = bool(cols.has_duplicates)
+        if duplicates:
+            raise CodecError(f"{self.where}: the DataFrame has duplicate column names")
+        labels: Any = where if where is not None else cols
+        missing = [c for c in self.originals if c not in labels]
+        if missing:
+            raise CodecError(
+                f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
+                f"{self.originals} (its schema)"
+            )
+        if where is not None:
+            return [where[c] for c in self.originals]
+        return cast(list[int], cols.get_indexer(self.originals).tolist())
+
+    def _encode_small(self, msg: Any, df: pd.DataFrame, positions: list[int]) -> None:
         """Cell by cell: for a few rows, numpy's per-call overhead costs more than the loop."""
-        key = tuple(df.columns)
-        positions = self._positions.get(key)
-        if positions is None:  # a node returns frames of the same columns: look them up once
-            positions = df.columns.get_indexer(self.originals).tolist()
-            if len(self._positions) < 8:
-                self._positions[key] = positions
         rows = getattr(msg, self.field.name)
         for i, row in enumerate(df.to_numpy(dtype=object).tolist()):
             r = rows.add()
@@ -533,11 +688,7 @@ class TableCodec:
 
     def _as_frame(self, value: Any) -> pd.DataFrame:
         if isinstance(value, pd.DataFrame):
-            cols = value.columns
-            # A set of a few labels costs less than pandas' hash table (built per new frame).
-            if len(set(cols)) != len(cols) if len(cols) < 256 else cols.has_duplicates:
-                raise CodecError(f"{self.where}: the DataFrame has duplicate column names")
-            return value
+            return value  # its labels are checked by _positions_in
         if isinstance(value, (list, tuple)) or (
             isinstance(value, Mapping) and all(isinstance(v, (list, tuple)) for v in value.values())
         ):
@@ -824,13 +975,7 @@ class ColumnsCodec(TableCodec):
     def encode(self, msg: Any, value: Any) -> None:
         """Set the (cleared) ``<Name>Columns`` field of ``msg`` from the DataFrame ``value``."""
         df = self._as_frame(value)
-        labels = _labels(df)
-        missing = [c for c in self.originals if c not in labels]
-        if missing:
-            raise CodecError(
-                f"{self.where}: the DataFrame lacks the column(s) {missing}; expected the columns "
-                f"{self.originals} (its schema)"
-            )
+        self._positions_in(df)
         if not len(df):
             return
         chunks: list[bytes] = []
