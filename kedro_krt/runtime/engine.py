@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kedro_krt.runtime.copies import CopyMode, copy_value, infer_copy_mode
 from kedro_krt.runtime.errors import RuntimeSetupError
@@ -186,6 +186,75 @@ def boot_project(path: Path, env: str, pipelines: Sequence[str] | None = None) -
         return runtime
 
 
+def node_runner(n: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``n.run``, or the very same steps without its per-call overhead.
+
+    Kedro's ``Node.run`` (kedro/pipeline/node.py, 1.x) logs ``Running node: <str(node)>`` at
+    INFO, formatting the node's description on every call even when that level is off (as it
+    is in a KRT node: :func:`start_kedro` turns Kedro's loggers down to WARNING), checks that
+    the inputs given are the node's (a CallList builds them from ``n.inputs``, so they are),
+    calls the function with its inputs as one argument, positional arguments or keywords, maps
+    the result to the output names (``_outputs_to_dictionary``, used as it is for list, dict and
+    absent outputs: its checks and messages are Kedro's), and on an exception logs ``Node ...
+    failed with error`` at ERROR and re-raises it. The runner returned does the same, with the
+    INFO line formatted only when INFO is enabled for Kedro's logger. ``n.run`` itself is kept
+    for anything else: a subclass of ``Node`` with its own ``run``, a function Kedro could only
+    name by ``repr`` (a ``partial``: Kedro warns each time it formats such a node), or another
+    Kedro whose ``Node`` lacks what this relies on. The function is read from the node on
+    every call, so one set through ``node.func`` (a hook may decorate it) is honoured.
+    """
+    try:
+        from kedro.pipeline.node import Node
+    except ImportError:  # pragma: no cover - kedro is a requirement
+        return cast(Callable[[dict[str, Any]], dict[str, Any]], n.run)
+    cls = type(n)
+    try:
+        plain = (
+            isinstance(n, Node)
+            and cls.run is Node.run
+            and cls._outputs_to_dictionary is Node._outputs_to_dictionary  # type: ignore[attr-defined]
+            and cls.__str__ is Node.__str__
+        )
+        func = n._func
+        spec = n._inputs
+        outputs = n._outputs
+        to_dict = n._outputs_to_dictionary
+        logger = n._logger
+    except AttributeError:
+        plain = False
+    if not plain or not hasattr(func, "__name__"):
+        return cast(Callable[[dict[str, Any]], dict[str, Any]], n.run)
+    if not (spec is None or isinstance(spec, (str, list, dict))):
+        return cast(Callable[[dict[str, Any]], dict[str, Any]], n.run)
+    named = isinstance(outputs, str)
+    kedro_run = n.run
+    info = logging.INFO
+
+    def run(inputs: dict[str, Any]) -> dict[str, Any]:
+        f = n._func
+        if f is not func:  # a new function was set: Kedro's own run, as for any other node
+            return cast(dict[str, Any], kedro_run(inputs))
+        if logger.isEnabledFor(info):
+            logger.info("Running node: %s", str(n), extra={"markup": False})
+        try:
+            if not spec:
+                result = f()
+            elif isinstance(spec, str):
+                result = f(inputs[spec])
+            elif isinstance(spec, list):
+                result = f(*(inputs[item] for item in spec))
+            else:
+                result = f(**{arg: inputs[alias] for arg, alias in spec.items()})
+            return {outputs: result} if named else cast(dict[str, Any], to_dict(result))
+        except Exception as exc:
+            logger.error(
+                "Node %s failed with error: \n%s", str(n), str(exc), extra={"markup": False}
+            )
+            raise
+
+    return run
+
+
 class CallList:
     """Kedro nodes as a straight list of calls over a dict of values.
 
@@ -223,7 +292,7 @@ class CallList:
                 if modes.get(name) != "assign"
                 and (name in shared or name in observed or reads[name][-1] > index)
             )
-            self._steps.append((n.run, inputs, guarded, tuple(n.outputs)))
+            self._steps.append((node_runner(n), inputs, guarded, tuple(n.outputs)))
         # An output that is a shared object is copied in the output's own mode, whatever the
         # artifact's: `assign` on an artifact says its readers leave it alone, not theirs.
         self._shared_ids = {id(v) for v in shared.values() if infer_copy_mode(v) != "assign"}
