@@ -45,19 +45,37 @@ def _unknown_fields_at(msg: Any, path: str) -> str | None:
     if len(unknown):
         numbers = sorted({f.field_number for f in unknown})
         return f"{path or 'the message'} (field number(s) {', '.join(map(str, numbers))})"
-    for fd, value in msg.ListFields():
-        if fd.message_type is None or fd.message_type.GetOptions().map_entry:
-            continue
-        if is_repeated(fd):
+    for name, repeated in _message_fields(msg.DESCRIPTOR):
+        if repeated:
+            value = getattr(msg, name)
             if not len(value):
                 continue
-            value, where = value[0], f"{path}{'.' if path else ''}{fd.name}[0]"
+            value, where = value[0], f"{path}{'.' if path else ''}{name}[0]"
+        elif msg.HasField(name):
+            value, where = getattr(msg, name), f"{path}{'.' if path else ''}{name}"
         else:
-            where = f"{path}{'.' if path else ''}{fd.name}"
+            continue
         found = _unknown_fields_at(value, where)
         if found:
             return found
     return None
+
+
+_MESSAGE_FIELDS: dict[Any, tuple[tuple[str, bool], ...]] = {}
+
+
+def _message_fields(desc: Any) -> tuple[tuple[str, bool], ...]:
+    """The message-typed fields of a message type (maps left out), in field-number order (the
+    order ``ListFields`` gives), with whether each is repeated; worked out once per type."""
+    fields = _MESSAGE_FIELDS.get(desc)
+    if fields is None:
+        fields = tuple(
+            (fd.name, is_repeated(fd))
+            for fd in sorted(desc.fields, key=lambda fd: fd.number)
+            if fd.message_type is not None and not fd.message_type.GetOptions().map_entry
+        )
+        _MESSAGE_FIELDS[desc] = fields
+    return fields
 
 
 def _import_pb2(folder: Path, module: str) -> Any:

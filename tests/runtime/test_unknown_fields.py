@@ -1,0 +1,72 @@
+"""The unknown-field check of a request (runtime/node.py) finds what protobuf leaves unknown.
+
+Bytes of another message type parse without error in proto3 and leave unknown fields: the
+check looks at the message and the first element of each repeated message field, depth first,
+and names where it found them. The walk's field list is worked out once per message type; these
+cases hold it to a walk over ``ListFields()`` on every message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from google.protobuf import descriptor_pb2, struct_pb2, unknown_fields
+
+from kedro_krt.runtime.node import _unknown_fields_at
+from kedro_krt.schema.relay import is_repeated
+
+
+def _walk(msg: Any, path: str) -> str | None:
+    """The same check, reading the set fields of every message with ListFields()."""
+    unknown = unknown_fields.UnknownFieldSet(msg)
+    if len(unknown):
+        numbers = sorted({f.field_number for f in unknown})
+        return f"{path or 'the message'} (field number(s) {', '.join(map(str, numbers))})"
+    for fd, value in msg.ListFields():
+        if fd.message_type is None or fd.message_type.GetOptions().map_entry:
+            continue
+        if is_repeated(fd):
+            value, where = value[0], f"{path}{'.' if path else ''}{fd.name}[0]"
+        else:
+            where = f"{path}{'.' if path else ''}{fd.name}"
+        found = _walk(value, where)
+        if found:
+            return found
+    return None
+
+
+def _file(where: str) -> descriptor_pb2.FileDescriptorProto:
+    msg = descriptor_pb2.FileDescriptorProto(name="x.proto")
+    msg.message_type.add(name="A")
+    msg.message_type.add(name="B").field.add(name="f", number=1)
+    foreign = b"\xa8\x06\x01"  # field 101, varint 1: unknown to these types
+    if where == "top":
+        msg.MergeFromString(foreign)
+    elif where == "first row":
+        msg.message_type[0].MergeFromString(foreign)
+    elif where == "second row":  # not looked at: the walk reads the first element only
+        msg.message_type[1].MergeFromString(foreign)
+    elif where == "nested":
+        msg.options.MergeFromString(b"\xa0\x38\x01")  # field 900 of FileOptions
+    return msg
+
+
+@pytest.mark.parametrize("where", ["none", "top", "first row", "second row", "nested"])
+def test_the_check_finds_what_a_full_walk_finds(where: str) -> None:
+    msg = _file(where)
+    assert _unknown_fields_at(msg, "") == _walk(msg, "")
+    expected = {
+        "none": None,
+        "top": "the message (field number(s) 101)",
+        "first row": "message_type[0] (field number(s) 101)",
+        "second row": None,
+        "nested": "options (field number(s) 900)",
+    }[where]
+    assert _unknown_fields_at(msg, "") == expected
+
+
+def test_map_fields_are_not_walked() -> None:
+    msg = struct_pb2.Struct()
+    msg.fields["a"].number_value = 1
+    assert _unknown_fields_at(msg, "") is None
