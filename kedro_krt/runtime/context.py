@@ -85,23 +85,43 @@ def node_environ(
 class JsonLines:
     """Append-only JSON-lines files, one per collection, safe across threads of one process.
 
-    Processes (server workers) share the folder: each line is written with one ``write`` call on
-    a file opened in append mode, which POSIX keeps whole for lines this small.
+    Processes (server workers, runners) share the folder: each line is written with one
+    ``write`` call on a file opened in append mode, which POSIX keeps whole for lines this
+    small. A collection's file is opened once, on its first record, and kept open until
+    :meth:`close`: the descriptor is unbuffered, so each record is in the file (the kernel's)
+    when :meth:`append` returns, and a process killed at any point loses none it wrote. (It
+    used to create the folder and open the file for every record: a few percent of a runner's
+    busy time under ``serve --nats``.) A file removed while it is open is not created again.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._lock = threading.Lock()
+        self._fds: dict[str, int] = {}
 
     def file(self, name: str) -> Path:
         return self.folder / f"{name}.jsonl"
 
     def append(self, name: str, record: Mapping[str, Any]) -> None:
-        line = json.dumps(record, default=_json_default, separators=(",", ":")) + "\n"
+        line = (json.dumps(record, default=_json_default, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.file(name), "a", encoding="utf-8") as stream:
-                stream.write(line)
+            fd = self._fds.get(name)
+            if fd is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(
+                    self.file(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
+                )
+                self._fds[name] = fd
+            written = os.write(fd, line)
+            while written < len(line):  # a regular file takes it whole, short of a full disk
+                written += os.write(fd, line[written:])
+
+    def close(self) -> None:
+        """Close the open files (each record is already written); a later append reopens."""
+        with self._lock:
+            fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
 
     def read(self, name: str) -> list[dict[str, Any]]:
         path = self.file(name)
@@ -207,7 +227,8 @@ class JsonLinesPoints:
         )
 
     def close(self) -> None:
-        """Nothing is batched: each line is written at once."""
+        """Nothing is batched (each line is written at once): close the file."""
+        self._store.close()
 
 
 class ContextMeasurement:

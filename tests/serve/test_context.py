@@ -120,3 +120,48 @@ def test_logger_name_and_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO hello", line)
     make_logger("v9", "node-x")
     assert len(logger.handlers) == 1  # loading a node twice does not double its lines
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from kedro_krt.runtime.context import JsonLines, JsonLinesPoints, ContextMeasurement
+folder = Path(sys.argv[1])
+measurement = ContextMeasurement(JsonLinesPoints(JsonLines(folder)), "v1")
+db = JsonLines(folder / "db")
+for n in range(200):
+    measurement.save("node_elapsed_time", {"n": n}, {"node": "a"})
+    db.append("things", {"n": n})
+os.kill(os.getpid(), signal.SIGKILL)  # as a runner killed mid-run: no close, no flush
+"""
+
+
+def test_json_lines_keep_every_record_of_a_killed_process(tmp_path: Path) -> None:
+    """The stores keep their files open between records (no open per record) and write each
+    record at once: a process killed without closing them has lost none."""
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(tmp_path)], check=False)
+    assert done.returncode == -signal.SIGKILL
+    points = [json.loads(x) for x in (tmp_path / "measurements.jsonl").read_text().splitlines()]
+    things = [json.loads(x) for x in (tmp_path / "db" / "things.jsonl").read_text().splitlines()]
+    assert [p["fields"]["n"] for p in points] == list(range(200))
+    assert [t["n"] for t in things] == list(range(200))
+
+
+def test_json_lines_append_after_close_and_share_a_file(tmp_path: Path) -> None:
+    """Two stores on one folder (two processes' workers) append whole lines to one file, a
+    record is readable as soon as it is appended, and a closed store opens its file again."""
+    from kedro_krt.runtime.context import JsonLines
+
+    first, second = JsonLines(tmp_path), JsonLines(tmp_path)
+    first.append("c", {"n": 1})
+    assert second.read("c") == [{"n": 1}]
+    second.append("c", {"n": 2})
+    first.close()
+    first.append("c", {"n": 3})
+    first.close()
+    second.close()
+    assert first.read("c") == [{"n": 1}, {"n": 2}, {"n": 3}]
