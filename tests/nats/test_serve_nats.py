@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -130,6 +131,59 @@ def test_timeout_names_the_running_node(krt_dir: Path, start_nats_server) -> Non
     # the late answer of the first finds nobody waiting and is dropped.
     time.sleep(2.0)
     assert greet(server, "Quick")["greeting"].startswith("Hello, Quick")
+
+
+_SLOW_MODEL = """
+
+_handler = handler
+
+
+async def handler(ctx, data):
+    import asyncio
+
+    prepared = Prepared()
+    data.Unpack(prepared)
+    if prepared.name == "SlowModel":
+        await asyncio.sleep(2)
+    return await _handler(ctx, data)
+"""
+
+
+def test_timeout_names_a_later_node_from_the_hops(
+    krt_dir: Path, tmp_path: Path, start_nats_server  # type: ignore[no-untyped-def]
+) -> None:
+    """The front learns that a request left 'prep' for 'model' only from the hop it observes
+    (it reads the envelope's ``reply`` and nothing else): the timeout names 'model'."""
+    slow = tmp_path / "slow-model"
+    shutil.copytree(krt_dir, slow)
+    model = slow / "src" / "model" / "main.py"
+    model.write_text(model.read_text() + _SLOW_MODEL)
+    server = start_nats_server(slow, "--timeout", "0.8")
+    with pytest.raises(CallError) as info:
+        greet(server, "SlowModel")
+    assert info.value.code == "DEADLINE_EXCEEDED"
+    assert "node 'model' was running" in info.value.details
+
+
+def test_the_hop_headers_read_the_envelopes_fields() -> None:
+    """The hop observer's headers read, from the bytes of both envelopes (payload and tracking
+    left unread), the same id, type and error as the full decode."""
+    from google.protobuf import wrappers_pb2
+
+    from kedro_krt.runner.envelope import KreNatsMessage, compress_if_needed
+    from kedro_krt.runner.envelope_v2 import ERROR, KreNatsMessageV2
+    from kedro_krt.serve.nats import _HopV1, _HopV2, gunzip
+
+    v1 = KreNatsMessage(tracking_id="t", reply="req-1", replied=True)
+    v1.tracking.add(node_name="entrypoint", start="s", end="e")
+    v1.payload.Pack(wrappers_pb2.BytesValue(value=b"k" * (2 << 20)))  # gzipped on the wire
+    wire = compress_if_needed(v1.SerializeToString())
+    assert wire[:2] == b"\x1f\x8b"
+    assert _HopV1.FromString(gunzip(wire)).reply == "req-1"
+    v2 = KreNatsMessageV2(request_id="req-2", from_node="a", message_type=ERROR, error="bad")
+    v2.payload.Pack(wrappers_pb2.StringValue(value="x"))
+    hop = _HopV2.FromString(v2.SerializeToString())
+    assert (hop.request_id, hop.message_type, hop.error) == ("req-2", ERROR, "bad")
 
 
 def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:
