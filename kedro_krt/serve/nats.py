@@ -314,10 +314,8 @@ class NatsEngine:
                 cb=self._on_answer_v2 if wf.v2 else self._on_answer,
             )
             # Core NATS sees every publish on the stream's subjects: where each request is.
-            if isinstance(topo, WorkflowTopologyV2):
-                await self._nc.subscribe(f"{stream}.>", cb=self._on_hop_v2)
-            else:
-                await self._nc.subscribe(f"{stream}.*", cb=self._on_hop)
+            for subject in _observed(topo):
+                await self._nc.subscribe(subject, cb=self._on_hop_v2 if wf.v2 else self._on_hop)
         await self._nc.subscribe(mongo_writer_subject(self.runtime_id), cb=self._on_db_save)
         for wf in self.workflows.values():
             for pod in wf.topology.pods:
@@ -652,6 +650,26 @@ async def _acked(msg: Any, decode: Callable[[bytes], Any]) -> Any:
     except Exception as exc:
         log.error("an undecodable message on %s: %s", msg.subject, exc)
         return None
+
+
+def _observed(topo: WorkflowTopology | WorkflowTopologyV2) -> list[str]:
+    """The subjects the hop observer listens to: where a request goes after the front sent it.
+
+    Not the subject the front publishes each request to (it knows who reads it), nor the one
+    the answers come back on (its consumer reads them): every message observed wakes the front,
+    which costs a hop about 0.1 ms on 2 busy cores. v1: the subjects of the nodes after the
+    first (none for a one-node workflow); v2: every node's subject and subtopics but the
+    exitpoint's answer subject, so that errors are still logged as they pass.
+    """
+    stream = topo.stream
+    if isinstance(topo, WorkflowTopologyV2):
+        out: list[str] = []
+        for pod in topo.pods:
+            if pod.node != topo.exitpoint:
+                out.append(f"{stream}.{pod.node}")
+            out.append(f"{stream}.{pod.node}.*")
+        return out
+    return [f"{stream}.{pod.node}" for pod in topo.pods[1:]]
 
 
 def _fail(pending: _Pending, error: Exception) -> None:

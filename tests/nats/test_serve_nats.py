@@ -186,6 +186,34 @@ def test_the_hop_headers_read_the_envelopes_fields() -> None:
     assert (hop.request_id, hop.message_type, hop.error) == ("req-2", ERROR, "bad")
 
 
+def test_the_observer_skips_the_front_s_own_subjects() -> None:
+    """Each observed message wakes the front: it listens where a request goes next, not to the
+    subject it publishes requests to (it knows who reads them), nor to the answers' subject."""
+    from kedro_krt.runner.topology import topology
+    from kedro_krt.runner.topology_v2 import NodeV2, topology_v2
+    from kedro_krt.serve.nats import _observed
+
+    pods = {"runtime_id": "local", "nats_server": "nats://127.0.0.1:4222"}
+    (three,) = topology(
+        version="v", workflows=[("wf", "Rpc", [("a", "a.py"), ("b", "b.py"), ("c", "c.py")])],
+        **pods,  # type: ignore[arg-type]
+    )
+    assert _observed(three) == ["local-v-Rpc.b", "local-v-Rpc.c"]
+    (one,) = topology(version="v", workflows=[("wf", "Rpc", [("a", "a.py")])], **pods)  # type: ignore[arg-type]
+    assert _observed(one) == []
+    (v2,) = topology_v2(
+        version="v",
+        workflows=[(
+            "wf", "Rpc", "exit",
+            [NodeV2("etl", "etl.py", ("entrypoint",)), NodeV2("exit", "exit.py", ("etl",))],
+        )],
+        **pods,  # type: ignore[arg-type]
+    )
+    stream = v2.stream
+    assert _observed(v2) == [f"{stream}.etl", f"{stream}.etl.*", f"{stream}.exit.*"]
+    assert v2.entrypoint_subject not in _observed(v2)
+
+
 def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:
     server = ServerProcess(krt_dir, tmp_path, "--nats", "--workers", "2")
     assert server.wait_exit(timeout=30) == 1
