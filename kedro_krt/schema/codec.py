@@ -38,16 +38,12 @@ from kedro_krt.schema.table_codec import (
     CodecError,
     ColumnsCodec,
     TableCodec,
+    field_of,
     is_null,
     ns_to_datetime_array,
     timestamp_ns,
 )
 from kedro_krt.schema.types import Field
-
-try:  # pyarrow makes string columns cheaper to encode; it is optional
-    import pyarrow as _pa
-except ImportError:  # pragma: no cover - exercised only where pyarrow is absent
-    _pa = None
 
 __all__ = ["CodecError", "MessageCodec", "PresenceCheck"]
 
@@ -203,12 +199,7 @@ class MessageCodec:
         self._decoders: list[tuple[str, _Decoder]] = []
         self._encoders: dict[str, _Encoder] = {}
         for f in self.fields:
-            fd = desc.fields_by_name.get(f.name)
-            if fd is None:
-                raise CodecError(
-                    f"{self.name} has no field {f.name!r} (for {f.original!r}); the generated code "
-                    "does not match the compiled plan, recompile the KRT"
-                )
+            fd = field_of(desc, f.name, f"{self.name} (for {f.original!r})")
             dec, enc = self._build(f, fd)
             self._decoders.append((f.original, dec))
             self._encoders[f.original] = enc

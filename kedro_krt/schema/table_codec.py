@@ -44,6 +44,20 @@ class CodecError(ValueError):
     """A value does not fit the field it is encoded into (or a message does not fit its codec)."""
 
 
+def field_of(desc: Any, name: str, what: str) -> Any:
+    """The field `name` of the message `desc`; a CodecError when the generated code lacks it.
+
+    ``what`` says where it was looked for, e.g. ``"the row message my.Row"``.
+    """
+    fd = desc.fields_by_name.get(name)
+    if fd is None:
+        raise CodecError(
+            f"{what} has no field {name!r}; the generated code does not match the compiled "
+            "plan, recompile the KRT"
+        )
+    return fd
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -314,13 +328,8 @@ class TableCodec:
         self.originals = [c.original for c in self.columns]
         self.numbers: list[int] = []
         for c in self.columns:
-            fd = row_desc.fields_by_name.get(c.name)
-            if fd is None:
-                raise CodecError(
-                    f"{self.where}: the row message {row_desc.full_name} has no field {c.name!r}; "
-                    "the generated code does not match the compiled plan, recompile the KRT"
-                )
-            self.numbers.append(fd.number)
+            what = f"{self.where}: the row message {row_desc.full_name}"
+            self.numbers.append(field_of(row_desc, c.name, what).number)
         self.restorers = [_column_restorer(c) for c in self.columns]
         self._index = pd.Index(self.originals)  # as DataFrame(dict) labels it
         self._build_frame = self._frame_builder()
@@ -893,12 +902,8 @@ class ColumnsCodec(TableCodec):
         self.valid_numbers: list[int] = []
         for c in self.columns:
             name = validity.get(c.name, (None, 0))[0]
-            fd = cols_desc.fields_by_name.get(name) if name else None
-            if name and fd is None:
-                raise CodecError(
-                    f"{self.where}: the message {cols_desc.full_name} has no field {name!r}; "
-                    "the generated code does not match the compiled plan, recompile the KRT"
-                )
+            what = f"{self.where}: the message {cols_desc.full_name}"
+            fd = field_of(cols_desc, name, what) if name else None
             self.valid_names.append(name)
             self.valid_numbers.append(fd.number if fd is not None else 0)
         self._np_types = [
