@@ -288,7 +288,13 @@ def _label_list(cols: pd.Index) -> list[Any]:
     Arrow array in one call (its interchange protocol) rather than through numpy objects."""
     values = cols.array
     to_arrow = getattr(values, "__arrow_array__", None)
-    if to_arrow is not None and isinstance(values.dtype, pd.StringDtype):
+    # A python-backed StringDtype has __arrow_array__ too, which imports pyarrow: only Arrow
+    # storage takes this path (the runner image has no pyarrow unless the project asks for it).
+    if (
+        to_arrow is not None
+        and isinstance(values.dtype, pd.StringDtype)
+        and values.dtype.storage == "pyarrow"
+    ):
         arr = to_arrow()
         if arr.null_count == 0:  # a null would be None here and NaN in tolist()
             return cast(list[Any], arr.to_pylist())
