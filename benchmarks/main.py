@@ -32,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import light, spread
+from benchmarks import krt_versions, light, spread
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
 from benchmarks.protection import write_flights
 
@@ -417,6 +417,8 @@ def build_table(r: dict[str, Any]) -> Rows:
                      f"({m['nats_processes']} processes: front, nats-server, one per node)",
                      "", "", "", ""))
     rows += _table_cold(r)
+    if "krt_versions" in r:
+        rows += krt_versions.table(r["krt_versions"])
     return rows
 
 
@@ -656,8 +658,9 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 
 
 #: Groups of rows ``--only`` can pick; the default runs them all (``profile``: py-spy of
-#: ``serve --nats`` under sequential calls).
-GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile")
+#: ``serve --nats`` under sequential calls; ``versions``: row 8, KRT v1 against KRT v2,
+#: ``benchmarks/krt_versions.py``).
+GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile", "versions")
 OPTIONAL_GROUPS: tuple[str, ...] = ()
 
 #: How many times each ratio is measured (rows 1, 2 and 4's 100,000 rows).
@@ -745,6 +748,12 @@ def run_all(
         nats_rows(r, cold, work, project, krts, request, body, load_seconds, reps)
     if "profile" in only:
         r["profile"] = profile_nats(work, krt_light, request)
+    if "versions" in only:
+        _progress("row 8: KRT v1 against KRT v2 (the example; two branches joined)")
+        r["krt_versions"] = _measure(
+            "krt_versions", "--project", str(project), "--work", str(work / "krt-versions"),
+            timeout=900,
+        )
     r["cold"] = cold
     return r
 
