@@ -246,7 +246,15 @@ def _type_name(value: object) -> str:
 
 
 class _Checker:
-    """Walks the parsed YAML once, collecting problems and a best-effort manifest."""
+    """Walks the parsed YAML once, collecting problems and a best-effort manifest.
+
+    The KRT v1 rules; the v2 checker (manifest_v2_checks.py) keeps the walk and changes the
+    keys, the hints and KRE 8's words.
+    """
+
+    #: {path shape: the keys KRE reads there}, and what to add where a value is missing.
+    known_keys: Mapping[str, Sequence[str]] = _KNOWN_KEYS
+    hints: Mapping[str, str] = _REQUIRED_HINTS
 
     def __init__(self, marks: Mapping[str, int]) -> None:
         self.marks = marks
@@ -258,33 +266,38 @@ class _Checker:
             return f"krt.yml:{line}" if line else "krt.yml"
         return f"krt.yml:{line} {path}" if line else f"krt.yml {path}"
 
-    def error(self, path: str, message: str, rule: str) -> None:
-        self.problems.append(error(self.loc(path), message, rule))
+    def error(self, path: str, message: str, rule: str, kre: str = "") -> None:
+        self.problems.append(error(self.loc(path), message, rule, kre))
 
     def warning(self, path: str, message: str, rule: str) -> None:
         self.problems.append(warning(self.loc(path), message, rule))
 
     def required(self, path: str) -> None:
-        hint = _REQUIRED_HINTS.get(_shape(path), "a value")
+        hint = self.hints.get(_shape(path), "a value")
         self.error(path, f'The field "{_go_path(path)}" is required: add {hint}', "kre.required")
 
+    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
+        """Whether an unknown ``key`` was dealt with here (reported or accepted) rather than as
+        a typo. v1: ``krtVersion``."""
+        if path == "" and key == "krtVersion" and data[key] == "v1":
+            return True  # KRE 8.0 reads it as v1 (krt/parser/parser.go); KRE 7 ignores it
+        if path == "" and key == "krtVersion":
+            self.error(
+                "krtVersion",
+                f'Unknown key "krtVersion"{where}: this is a KRT v2 manifest, and only '
+                "KRT v1 is supported; remove krtVersion and write a v1 krt.yml",
+                "krt.unknown-key",
+            )
+            return True
+        return False
+
     def unknown_keys(self, data: Mapping[Any, Any], path: str) -> None:
-        known = _KNOWN_KEYS[_shape(path)]
+        known = self.known_keys[_shape(path)]
         where = f' at "{path}"' if path else " at the top level"
         for key in data:
-            if key in known:
+            if key in known or self.special_key(data, key, path, where):
                 continue
             child = f"{path}.{key}" if path else str(key)
-            if path == "" and key == "krtVersion" and data[key] == "v1":
-                continue  # KRE 8.0 reads it as v1 (krt/parser/parser.go); KRE 7 ignores it
-            if path == "" and key == "krtVersion":
-                self.error(
-                    child,
-                    f'Unknown key "krtVersion"{where}: this is a KRT v2 manifest, and only '
-                    "KRT v1 is supported; remove krtVersion and write a v1 krt.yml",
-                    "krt.unknown-key",
-                )
-                continue
             close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
             hint = f'did you mean "{close[0]}"? ' if close else ""
             self.error(
@@ -294,11 +307,15 @@ class _Checker:
                 "krt.unknown-key",
             )
 
-    def mapping(self, data: Mapping[Any, Any], key: str, path: str) -> Mapping[Any, Any] | None:
-        """The mapping at ``data[key]``; reports a missing or mistyped value."""
+    def mapping(
+        self, data: Mapping[Any, Any], key: str, path: str, required: bool = True
+    ) -> Mapping[Any, Any] | None:
+        """The mapping at ``data[key]``; reports a mistyped value, and a missing one if
+        `required`."""
         value = data.get(key)
         if value is None:
-            self.required(path)
+            if required:
+                self.required(path)
             return None
         if not isinstance(value, Mapping):
             self.error(path, f'"{path}" must be a mapping, found {_type_name(value)}', "krt.type")
@@ -368,6 +385,35 @@ class _Checker:
                     "krt.type",
                 )
         return items
+
+    def entries(
+        self, data: Mapping[Any, Any], key: str, path: str, required: bool = False
+    ) -> list[tuple[int, Mapping]]:
+        """(index, mapping) of the entries of the list ``data[key]``, each checked for unknown
+        keys; a `required` list must be there and not be empty."""
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.required(path)
+            return []
+        if not isinstance(value, list):
+            self.error(path, f'"{path}" must be a list, found {_type_name(value)}', "krt.type")
+            return []
+        if required and not value:
+            self.error(path, f'"{path}" is empty: add {self.hints[_shape(path)]}', "kre.required")
+        entries = []
+        for index, item in enumerate(value):
+            item_path = f"{path}[{index}]"
+            if not isinstance(item, Mapping):
+                self.error(
+                    item_path,
+                    f'"{item_path}" must be a mapping, found {_type_name(item)}',
+                    "krt.type",
+                )
+                continue
+            self.unknown_keys(item, item_path)
+            entries.append((index, item))
+        return entries
 
 
 def _name_suggestion(value: str) -> str:
@@ -474,32 +520,10 @@ def _config_names(c: _Checker, cfg: Mapping[Any, Any], key: str) -> tuple[str, .
     return tuple(names)
 
 
-def _entries(c: _Checker, data: Mapping[Any, Any], key: str) -> list[tuple[int, Mapping]]:
-    """(index, mapping) of the entries of the required, non-empty list ``data[key]``."""
-    value = data.get(key)
-    if value is None:
-        c.required(key)
-        return []
-    if not isinstance(value, list):
-        c.error(key, f'"{key}" must be a list, found {_type_name(value)}', "krt.type")
-        return []
-    if not value:
-        c.error(key, f'"{key}" is empty: add {_REQUIRED_HINTS[key]}', "kre.required")
-    entries = []
-    for index, item in enumerate(value):
-        path = f"{key}[{index}]"
-        if not isinstance(item, Mapping):
-            c.error(path, f'"{path}" must be a mapping, found {_type_name(item)}', "krt.type")
-            continue
-        c.unknown_keys(item, path)
-        entries.append((index, item))
-    return entries
-
-
 def _check_nodes(c: _Checker, data: Mapping[Any, Any]) -> list[tuple[int, NodeSpec]]:
     nodes: list[tuple[int, NodeSpec]] = []
     first_index: dict[str, int] = {}
-    for index, item in _entries(c, data, "nodes"):
+    for index, item in c.entries(data, "nodes", "nodes", required=True):
         path = f"nodes[{index}]"
         name = c.string(item, "name", f"{path}.name")
         c.name(name, f"{path}.name")
@@ -536,7 +560,7 @@ def _check_workflows(
     workflows: list[tuple[int, WorkflowSpec]] = []
     first_name: dict[str, int] = {}
     first_rpc: dict[str, int] = {}
-    for index, item in _entries(c, data, "workflows"):
+    for index, item in c.entries(data, "workflows", "workflows", required=True):
         path = f"workflows[{index}]"
         name = c.string(item, "name", f"{path}.name")
         c.name(name, f"{path}.name")

@@ -37,7 +37,6 @@ from kedro_krt.krt.manifest_checks import (
     _check_images,
     _Checker,
     _collect_marks,
-    _short,
     _type_name,
     _yaml_problem,
     parse_manifest,
@@ -54,7 +53,7 @@ from kedro_krt.krt.manifest_v2 import (
     WorkflowV2,
     krt_version_of,
 )
-from kedro_krt.krt.problems import Problem, error, warning
+from kedro_krt.krt.problems import Problem, error
 from kedro_krt.plan import PUBLIC_PROTO
 
 __all__ = [
@@ -183,13 +182,8 @@ _WORKFLOW_RULES = frozenset(
 class _V2Checker(_Checker):
     """The v1 checker's locations and warnings, with v2's keys, paths and KRE 8.2's words."""
 
-    def error(  # type: ignore[override]
-        self, path: str, message: str, rule: str, kre: str = ""
-    ) -> None:
-        self.problems.append(error(self.loc(path), message, rule, kre))
-
-    def warning(self, path: str, message: str, rule: str) -> None:
-        self.problems.append(warning(self.loc(path), message, rule))
+    known_keys = _KNOWN_KEYS
+    hints = _REQUIRED_HINTS
 
     def kre_error(self, path: str, kre: str, hint: str, rule: str) -> None:
         """An error KRE reports: its text first, then what to change."""
@@ -201,31 +195,17 @@ class _V2Checker(_Checker):
             path, f'the field "{go_path(path)}" is required', f"add {hint}", "kre.required"
         )
 
-    def unknown_keys(self, data: Mapping[Any, Any], path: str) -> None:
-        shape = _shape(path)
-        known = _KNOWN_KEYS[shape]
-        where = f' at "{path}"' if path else " at the top level"
-        for key in data:
-            if key in known:
-                continue
-            child = f"{path}.{key}" if path else str(key)
-            v1 = _V1_KEYS.get((shape, str(key)))
-            if v1:
-                self.error(
-                    child,
-                    f'"{key}"{where} is a KRT v1 key, which KRE 8 ignores in a v2 krt.yml: {v1}; '
-                    "remove it",
-                    "krt.v1-key",
-                )
-                continue
-            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"? ' if close else ""
+    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
+        """v1's keys, which KRE 8 ignores in a v2 krt.yml, get their own message."""
+        v1 = _V1_KEYS.get((_shape(path), str(key)))
+        if v1:
             self.error(
-                child,
-                f'Unknown key "{key}"{where}: {hint}KRE ignores unknown keys silently, so this '
-                f"value would be lost; known keys here: {', '.join(known)}",
-                "krt.unknown-key",
+                f"{path}.{key}" if path else str(key),
+                f'"{key}"{where} is a KRT v1 key, which KRE 8 ignores in a v2 krt.yml: {v1}; '
+                "remove it",
+                "krt.v1-key",
             )
+        return bool(v1)
 
     def string(self, data: Mapping[Any, Any], key: str, path: str, required: bool = True) -> str:
         value = data.get(key)
@@ -273,61 +253,6 @@ class _V2Checker(_Checker):
                 f"it has {len(value)} characters; KRE allows at most {MAX_NAME_LENGTH}" + fix,
                 "kre.name-length",
             )
-
-    def mapping(self, data: Mapping[Any, Any], key: str, path: str) -> Mapping[Any, Any] | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            self.error(path, f'"{path}" must be a mapping, found {_type_name(value)}', "krt.type")
-            return None
-        self.unknown_keys(value, path)
-        return value
-
-    def entries(self, data: Mapping[Any, Any], key: str, path: str) -> list[tuple[int, Mapping]]:
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(path, f'"{path}" must be a list, found {_type_name(value)}', "krt.type")
-            return []
-        out = []
-        for index, item in enumerate(value):
-            item_path = f"{path}[{index}]"
-            if not isinstance(item, Mapping):
-                self.error(
-                    item_path,
-                    f'"{item_path}" must be a mapping, found {_type_name(item)}',
-                    "krt.type",
-                )
-                continue
-            self.unknown_keys(item, item_path)
-            out.append((index, item))
-        return out
-
-    def string_list(self, data: Mapping[Any, Any], key: str, path: str) -> list[tuple[int, str]]:
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(
-                path,
-                f'"{path}" must be a list, found {_type_name(value)}: write it as '
-                f'[{_short(value)}] or one "- item" per line',
-                "krt.type",
-            )
-            return []
-        items = []
-        for index, item in enumerate(value):
-            if isinstance(item, str) and item:
-                items.append((index, item))
-            else:
-                self.error(
-                    f"{path}[{index}]",
-                    f'"{path}[{index}]" must be a non-empty string, found {_type_name(item)}',
-                    "krt.type",
-                )
-        return items
 
 
 @dataclass
@@ -398,7 +323,7 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
         )
 
     entrypoint = Entrypoint(proto="", image="")
-    ep = c.mapping(data, "entrypoint", "entrypoint") if "entrypoint" in data else None
+    ep = c.mapping(data, "entrypoint", "entrypoint", required=False)
     ep = ep if ep is not None else {}
     proto = c.string(ep, "proto", "entrypoint.proto")
     if proto and not proto.endswith(".proto"):
@@ -420,7 +345,7 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
     entrypoint = Entrypoint(proto=proto, image=image)
 
     config = ConfigSpec()
-    cfg = c.mapping(data, "config", "config")
+    cfg = c.mapping(data, "config", "config", required=False)
     if cfg is not None:
         variables = []
         for index, name in c.string_list(cfg, "variables", "config.variables"):
@@ -605,7 +530,7 @@ def _fields_of_node(c: _V2Checker, path: str, item: Mapping[Any, Any]) -> _RawNo
             replicas = raw
 
     object_store = None
-    store = c.mapping(item, "objectStore", f"{path}.objectStore")
+    store = c.mapping(item, "objectStore", f"{path}.objectStore", required=False)
     if store is not None:
         store_path = f"{path}.objectStore"
         store_name = c.string(store, "name", f"{store_path}.name", required=False)
