@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 
@@ -96,15 +96,14 @@ def parse_manifest(text: str) -> tuple[Manifest | None, list[Problem]]:
         The manifest (``None`` when there is any error) and every problem found, with the
         line of each in its location.
     """
-    parsed = parse_manifest_lenient(text)
-    problems = list(parsed.problems)
-    if any(p.severity == "error" for p in problems):
-        return None, problems
-    return parsed.manifest, problems
+    return parse_manifest_lenient(text).strict()
+
+
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
-class ParsedManifest:
+class ParsedManifest(Generic[M]):
     """A best-effort reading of ``krt.yml``, for checks that go on after an error.
 
     ``manifest`` is ``None`` only when the text is not a YAML mapping; fields of the wrong
@@ -113,7 +112,7 @@ class ParsedManifest:
     skipped, so indexes may differ). Never use this manifest for anything but more checks.
     """
 
-    manifest: Manifest | None
+    manifest: M | None
     problems: tuple[Problem, ...]
     node_paths: tuple[str, ...] = ()
     workflow_paths: tuple[str, ...] = ()
@@ -128,40 +127,58 @@ class ParsedManifest:
         """The location string of a YAML path, with its line when known."""
         return _Checker(self.marks).loc(path)
 
+    def strict(self) -> tuple[M | None, list[Problem]]:
+        """The manifest only when no problem is an error, and every problem."""
+        problems = list(self.problems)
+        if any(p.severity == "error" for p in problems):
+            return None, problems
+        return self.manifest, problems
 
-def parse_manifest_lenient(text: str) -> ParsedManifest:
+
+def parse_manifest_lenient(text: str) -> ParsedManifest[Manifest]:
     """Like :func:`parse_manifest`, but keeps a best-effort manifest even with errors.
 
     This lets the file checks (``src`` exists, the rpc exists) run on a manifest that also
     breaks a naming rule, so that every problem is reported at once.
     """
+    return read_lenient(
+        text,
+        check_manifest,
+        "version, description, entrypoint, nodes and workflows",
+        ParsedManifest,
+    )
+
+
+P = TypeVar("P", bound=ParsedManifest[Any])
+
+
+def read_lenient(
+    text: str, check: Callable[[Any, Mapping[str, int]], P], what: str, parsed: type[P]
+) -> P:
+    """Read krt.yml text with the line of each YAML path, and run `check` (v1's or v2's) on it;
+    a text that is not YAML, or empty, is one problem (`what` says what to write)."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        return ParsedManifest(None, (_yaml_problem(exc),))
+        return parsed(None, (_yaml_problem(exc),))
     except yaml.YAMLError as exc:
-        return ParsedManifest(
+        return parsed(
             None, (error("krt.yml", f"krt.yml is not valid YAML: {exc}", "krt.yaml-syntax"),)
         )
     finally:
         loader.dispose()
     if node is None:
-        empty = error(
-            "krt.yml",
-            "krt.yml is empty: write version, description, entrypoint, nodes and workflows",
-            "kre.required",
-        )
-        return ParsedManifest(None, (empty,))
+        return parsed(None, (error("krt.yml", f"krt.yml is empty: write {what}", "kre.required"),))
     marks: dict[str, int] = {}
     problems = _collect_marks(node, "", marks)
-    parsed = check_manifest(data, marks)
-    return ParsedManifest(
-        parsed.manifest,
-        tuple(problems) + parsed.problems,
-        parsed.node_paths,
-        parsed.workflow_paths,
+    checked = check(data, marks)
+    return parsed(
+        checked.manifest,
+        tuple(problems) + checked.problems,
+        checked.node_paths,
+        checked.workflow_paths,
         marks,
     )
 
@@ -423,7 +440,7 @@ def _name_suggestion(value: str) -> str:
         return ""
 
 
-def check_manifest(data: Any, marks: Mapping[str, int]) -> ParsedManifest:
+def check_manifest(data: Any, marks: Mapping[str, int]) -> ParsedManifest[Manifest]:
     """Every manifest check, on parsed YAML; returns a best-effort manifest and the problems."""
     c = _Checker(marks)
     if not isinstance(data, Mapping):

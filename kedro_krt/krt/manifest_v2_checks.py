@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -34,12 +34,12 @@ from kedro_krt.krt.manifest import (
 )
 from kedro_krt.krt.manifest_checks import (
     VARIABLE_RE,
+    ParsedManifest,
     _check_images,
     _Checker,
-    _collect_marks,
     _type_name,
-    _yaml_problem,
     parse_manifest,
+    read_lenient,
 )
 from kedro_krt.krt.manifest_v2 import (
     ENTRYPOINT,
@@ -53,7 +53,7 @@ from kedro_krt.krt.manifest_v2 import (
     WorkflowV2,
     krt_version_of,
 )
-from kedro_krt.krt.problems import Problem, error
+from kedro_krt.krt.problems import Problem
 from kedro_krt.plan import PUBLIC_PROTO
 
 __all__ = [
@@ -129,29 +129,10 @@ def go_path(path: str) -> str:
     return ".".join(part[:1].upper() + part[1:] for part in path.split("."))
 
 
-@dataclass(frozen=True)
-class ParsedManifestV2:
-    """A best-effort reading of a v2 ``krt.yml``, for checks that go on after an error.
-
-    ``manifest`` is ``None`` only when the text is not a YAML mapping. ``node_paths[i]`` is the
-    YAML path of ``manifest.nodes[i]`` (``workflows[0].nodes[2]``), ``workflow_paths[i]`` that
-    of ``manifest.workflows[i]``. Never use this manifest for anything but more checks.
-    """
-
-    manifest: ManifestV2 | None
-    problems: tuple[Problem, ...]
-    node_paths: tuple[str, ...] = ()
-    workflow_paths: tuple[str, ...] = ()
-    marks: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether no problem is an error."""
-        return self.manifest is not None and all(p.severity != "error" for p in self.problems)
-
-    def location(self, path: str) -> str:
-        """The location string of a YAML path, with its line when known."""
-        return _V2Checker(self.marks).loc(path)
+class ParsedManifestV2(ParsedManifest[ManifestV2]):
+    """A best-effort reading of a v2 ``krt.yml``, for checks that go on after an error
+    (``node_paths[i]`` is the YAML path of the i-th node of all workflows,
+    ``workflows[0].nodes[2]``). Never use this manifest for anything but more checks."""
 
 
 def kre_answer(problems: tuple[Problem, ...] | list[Problem]) -> list[str]:
@@ -781,39 +762,11 @@ def _find_cycle(edges: dict[str, set[str]], order: list[str]) -> list[str]:
 
 def parse_manifest_v2_lenient(text: str) -> ParsedManifestV2:
     """Parse v2 ``krt.yml`` text and run every check, keeping a best-effort manifest."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        return ParsedManifestV2(None, (_yaml_problem(exc),))
-    except yaml.YAMLError as exc:
-        return ParsedManifestV2(
-            None, (error("krt.yml", f"krt.yml is not valid YAML: {exc}", "krt.yaml-syntax"),)
-        )
-    finally:
-        loader.dispose()
-    if node is None:
-        return ParsedManifestV2(
-            None,
-            (
-                error(
-                    "krt.yml",
-                    "krt.yml is empty: write version, krtVersion, description, "
-                    "entrypoint and workflows",
-                    "kre.required",
-                ),
-            ),
-        )
-    marks: dict[str, int] = {}
-    problems = _collect_marks(node, "", marks)
-    parsed = check_manifest_v2(data, marks)
-    return ParsedManifestV2(
-        parsed.manifest,
-        tuple(problems) + parsed.problems,
-        parsed.node_paths,
-        parsed.workflow_paths,
-        marks,
+    return read_lenient(
+        text,
+        check_manifest_v2,
+        "version, krtVersion, description, entrypoint and workflows",
+        ParsedManifestV2,
     )
 
 
@@ -823,11 +776,7 @@ def parse_manifest_v2(text: str) -> tuple[ManifestV2 | None, list[Problem]]:
     Returns:
         The manifest (``None`` when there is any error) and every problem found.
     """
-    parsed = parse_manifest_v2_lenient(text)
-    problems = list(parsed.problems)
-    if any(p.severity == "error" for p in problems):
-        return None, problems
-    return parsed.manifest, problems
+    return parse_manifest_v2_lenient(text).strict()
 
 
 def parse_any_manifest(text: str) -> tuple[Manifest | ManifestV2 | None, list[Problem]]:
