@@ -72,6 +72,27 @@ class ConfigSpec:
     variables: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """``config:`` as plain data, empty lists left out (empty when there is nothing)."""
+        config: dict[str, Any] = {}
+        if self.variables:
+            config["variables"] = list(self.variables)
+        if self.files:
+            config["files"] = list(self.files)
+        return config
+
+
+def krt_yaml(data: Mapping[str, Any]) -> str:
+    """The ``krt.yml`` text of plain data: keys in their order, block style, deterministic."""
+    return yaml.dump(
+        dict(data),
+        Dumper=_IndentedDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+    )
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -95,11 +116,7 @@ class Manifest:
             "description": self.description,
             "entrypoint": {"proto": self.entrypoint.proto, "image": self.entrypoint.image},
         }
-        config: dict[str, Any] = {}
-        if self.config.variables:
-            config["variables"] = list(self.config.variables)
-        if self.config.files:
-            config["files"] = list(self.config.files)
+        config = self.config.to_dict()
         if config:
             data["config"] = config
         nodes = []
@@ -121,14 +138,7 @@ class Manifest:
         Key order: version, description, entrypoint, config (left out when empty), nodes,
         workflows; ``gpu`` is written only when true.
         """
-        return yaml.dump(
-            self.to_dict(),
-            Dumper=_IndentedDumper,
-            sort_keys=False,
-            default_flow_style=False,
-            allow_unicode=True,
-            width=4096,
-        )
+        return krt_yaml(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Manifest:

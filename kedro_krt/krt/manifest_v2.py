@@ -45,9 +45,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import yaml
-
-from kedro_krt.krt.manifest import ConfigSpec, Entrypoint, _IndentedDumper
+from kedro_krt.krt.manifest import ConfigSpec, Entrypoint, krt_yaml
 
 __all__ = [
     "ENTRYPOINT",
@@ -262,11 +260,7 @@ class ManifestV2:
             "description": self.description,
             "entrypoint": {"proto": self.entrypoint.proto, "image": self.entrypoint.image},
         }
-        config: dict[str, Any] = {}
-        if self.config.variables:
-            config["variables"] = list(self.config.variables)
-        if self.config.files:
-            config["files"] = list(self.config.files)
+        config = self.config.to_dict()
         if config:
             data["config"] = config
         data["workflows"] = [w.to_dict() for w in self.workflows]
@@ -279,14 +273,7 @@ class ManifestV2:
         entrypoint, config (left out when empty), workflows (name, entrypoint, exitpoint,
         nodes); a node's ``gpu`` is written only when true, ``replicas`` only when not 1.
         """
-        return yaml.dump(
-            self.to_dict(),
-            Dumper=_IndentedDumper,
-            sort_keys=False,
-            default_flow_style=False,
-            allow_unicode=True,
-            width=4096,
-        )
+        return krt_yaml(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ManifestV2:
