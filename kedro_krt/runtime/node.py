@@ -94,6 +94,17 @@ def _import_pb2(folder: Path, module: str) -> Any:
             sys.path.remove(str(folder))
 
 
+def read_node_plan(folder: Path) -> NodeRuntimePlan:
+    """The compiled plan of the KRT node at `folder` (its plan.json), for v1 and v2 nodes."""
+    plan_path = folder / "plan.json"
+    if not plan_path.is_file():
+        raise RuntimeSetupError(f"no compiled plan at {plan_path}: rebuild the KRT")
+    try:
+        return NodeRuntimePlan.loads(plan_path.read_text(encoding="utf-8"))
+    except PlanFormatError as exc:
+        raise RuntimeSetupError(f"KRT node at {folder}: {exc}") from None
+
+
 class KrtNode:
     """One KRT node compiled from Kedro nodes; build it at import, start it in `init`.
 
@@ -104,13 +115,7 @@ class KrtNode:
     def __init__(self, folder: Path | str, project: Path | str | None = None) -> None:
         self.folder = Path(folder).resolve()
         self._project = Path(project).resolve() if project is not None else None
-        plan_path = self.folder / "plan.json"
-        if not plan_path.is_file():
-            raise RuntimeSetupError(f"no compiled plan at {plan_path}: rebuild the KRT")
-        try:
-            self.plan = NodeRuntimePlan.loads(plan_path.read_text(encoding="utf-8"))
-        except PlanFormatError as exc:
-            raise RuntimeSetupError(f"KRT node at {self.folder}: {exc}") from None
+        self.plan = read_node_plan(self.folder)
         # Import the generated classes now, while the runner has our folder on sys.path.
         in_mod = _import_pb2(self.folder, self.plan.input_module)
         out_mod = _import_pb2(self.folder, self.plan.output_module)

@@ -30,10 +30,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.plan import PARAMETERS_FIELD, NodeRuntimePlan, PlanFormatError, UpstreamPlan
+from kedro_krt.plan import PARAMETERS_FIELD, UpstreamPlan
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.runtime.join import RequestJoin, join_settings
-from kedro_krt.runtime.node import NodeSession, _import_pb2, _unknown_fields_at
+from kedro_krt.runtime.node import NodeSession, _import_pb2, _unknown_fields_at, read_node_plan
 from kedro_krt.schema.codec import CodecError, MessageCodec
 from kedro_krt.schema.relay import Relay
 
@@ -124,13 +124,7 @@ class KrtNodeV2:
     def __init__(self, folder: Path | str, project: Path | str | None = None) -> None:
         self.folder = Path(folder).resolve()
         self._project = Path(project).resolve() if project is not None else None
-        plan_path = self.folder / "plan.json"
-        if not plan_path.is_file():
-            raise RuntimeSetupError(f"no compiled plan at {plan_path}: rebuild the KRT")
-        try:
-            self.plan = NodeRuntimePlan.loads(plan_path.read_text(encoding="utf-8"))
-        except PlanFormatError as exc:
-            raise RuntimeSetupError(f"KRT node at {self.folder}: {exc}") from None
+        self.plan = read_node_plan(self.folder)
         if not self.plan.upstreams:
             raise RuntimeSetupError(
                 f"KRT node at {self.folder}: its plan.json is a KRT v1 node's (no upstreams); "
