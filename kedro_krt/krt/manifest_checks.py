@@ -293,6 +293,31 @@ class _Checker:
         hint = self.hints.get(_shape(path), "a value")
         self.error(path, f'The field "{_go_path(path)}" is required: add {hint}', "kre.required")
 
+    #: What a blank description gets told (KRE takes it; the admin UI then shows nothing).
+    blank_description = (
+        'The field "Description" is blank: write one line saying what this version does'
+    )
+
+    def version_and_description(self, data: Mapping[Any, Any]) -> tuple[str, str]:
+        """``version`` (a valid resource name) and ``description`` (not blank), checked."""
+        version = self.string(data, "version", "version")
+        self.name(version, "version")
+        description = self.string(data, "description", "description")
+        if description and not description.strip():
+            self.error("description", self.blank_description, "krt.description-empty")
+        return version, description
+
+    def proto_name(self, proto: str) -> None:
+        """KRE's entrypoint image reads public_input.proto whatever krt.yml names."""
+        if proto and proto != PUBLIC_PROTO:
+            self.error(
+                "entrypoint.proto",
+                f'"entrypoint.proto" is "{proto}", but KRE\'s entrypoint always reads '
+                f'"{PUBLIC_PROTO}" (the name is hard-coded in its image): rename the file to '
+                f'{PUBLIC_PROTO} and write "proto: {PUBLIC_PROTO}"',
+                "krt.proto-name",
+            )
+
     def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
         """Whether an unknown ``key`` was dealt with here (reported or accepted) rather than as
         a typo. v1: ``krtVersion``."""
@@ -453,16 +478,7 @@ def check_manifest(data: Any, marks: Mapping[str, int]) -> ParsedManifest[Manife
         return ParsedManifest(None, tuple(c.problems), marks=marks)
     c.unknown_keys(data, "")
 
-    version = c.string(data, "version", "version")
-    c.name(version, "version")
-
-    description = c.string(data, "description", "description")
-    if description and not description.strip():
-        c.error(
-            "description",
-            'The field "Description" is blank: write one line saying what this version does',
-            "krt.description-empty",
-        )
+    version, description = c.version_and_description(data)
 
     entrypoint = Entrypoint(proto="", image="")
     ep = c.mapping(data, "entrypoint", "entrypoint")
@@ -475,14 +491,8 @@ def check_manifest(data: Any, marks: Mapping[str, int]) -> ParsedManifest[Manife
                 f'write "proto: {PUBLIC_PROTO}"',
                 "kre.proto-suffix",
             )
-        elif proto and proto != PUBLIC_PROTO:
-            c.error(
-                "entrypoint.proto",
-                f'"entrypoint.proto" is "{proto}", but KRE\'s entrypoint always reads '
-                f'"{PUBLIC_PROTO}" (the name is hard-coded in its image): rename the file to '
-                f'{PUBLIC_PROTO} and write "proto: {PUBLIC_PROTO}"',
-                "krt.proto-name",
-            )
+        else:
+            c.proto_name(proto)
         entrypoint = Entrypoint(proto=proto, image=c.string(ep, "image", "entrypoint.image"))
 
     config = ConfigSpec()

@@ -165,6 +165,7 @@ class _V2Checker(_Checker):
 
     known_keys = _KNOWN_KEYS
     hints = _REQUIRED_HINTS
+    blank_description = '"description" is blank: write one line saying what this version does'
 
     def kre_error(self, path: str, kre: str, hint: str, rule: str) -> None:
         """An error KRE reports: its text first, then what to change."""
@@ -292,16 +293,7 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
             "kre.krt-version",
         )
 
-    version = c.string(data, "version", "version")
-    c.name(version, "version")
-
-    description = c.string(data, "description", "description")
-    if description and not description.strip():
-        c.error(
-            "description",
-            '"description" is blank: write one line saying what this version does',
-            "krt.description-empty",
-        )
+    version, description = c.version_and_description(data)
 
     entrypoint = Entrypoint(proto="", image="")
     ep = c.mapping(data, "entrypoint", "entrypoint", required=False)
@@ -314,14 +306,8 @@ def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
             f'write "proto: {PUBLIC_PROTO}"',
             "kre.proto-suffix",
         )
-    elif proto and proto != PUBLIC_PROTO:
-        c.error(
-            "entrypoint.proto",
-            f'"entrypoint.proto" is "{proto}", but KRE\'s entrypoint always reads '
-            f'"{PUBLIC_PROTO}" (the name is hard-coded in its image): rename the file to '
-            f'{PUBLIC_PROTO} and write "proto: {PUBLIC_PROTO}"',
-            "krt.proto-name",
-        )
+    else:
+        c.proto_name(proto)
     image = c.string(ep, "image", "entrypoint.image")
     entrypoint = Entrypoint(proto=proto, image=image)
 
