@@ -307,6 +307,18 @@ class _Checker:
             self.error("description", self.blank_description, "krt.description-empty")
         return version, description
 
+    def flag(self, data: Mapping[Any, Any], key: str, path: str) -> bool:
+        """The true/false at ``data[key]`` (false when missing or mistyped, after reporting)."""
+        value = data.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.error(
+                path, f'"{path}" must be true or false, found {_type_name(value)}', "krt.type"
+            )
+            return False
+        return value
+
     def proto_name(self, proto: str) -> None:
         """KRE's entrypoint image reads public_input.proto whatever krt.yml names."""
         if proto and proto != PUBLIC_PROTO:
@@ -565,16 +577,7 @@ def _check_nodes(c: _Checker, data: Mapping[Any, Any]) -> list[tuple[int, NodeSp
             first_index[name] = index
         image = c.string(item, "image", f"{path}.image")
         src = c.string(item, "src", f"{path}.src")
-        gpu = item.get("gpu", False)
-        if gpu is None:
-            gpu = False
-        if not isinstance(gpu, bool):
-            c.error(
-                f"{path}.gpu",
-                f'"{path}.gpu" must be true or false, found {_type_name(gpu)}',
-                "krt.type",
-            )
-            gpu = False
+        gpu = c.flag(item, "gpu", f"{path}.gpu")
         nodes.append((index, NodeSpec(name=name, image=image, src=src, gpu=gpu)))
     return nodes
 

@@ -456,16 +456,7 @@ def _fields_of_node(c: _V2Checker, path: str, item: Mapping[Any, Any]) -> _RawNo
     image = c.string(item, "image", f"{path}.image")
     src = c.string(item, "src", f"{path}.src")
 
-    gpu = item.get("gpu", False)
-    if gpu is None:
-        gpu = False
-    if not isinstance(gpu, bool):
-        c.error(
-            f"{path}.gpu",
-            f'"{path}.gpu" must be true or false, found {_type_name(gpu)}',
-            "krt.type",
-        )
-        gpu = False
+    gpu = c.flag(item, "gpu", f"{path}.gpu")
 
     subscriptions = c.string_list(item, "subscriptions", f"{path}.subscriptions")
 
