@@ -152,20 +152,28 @@ class Topology:
 
     async def stop(self) -> dict[str, int]:
         """SIGTERM every runner; their exit codes."""
-        codes = {}
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for node, proc in self.procs.items():
-            try:
-                codes[node] = proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[node] = proc.wait()
-        if self.nc is not None:
-            await self.nc.close()
-        await self.server.stop()
-        return codes
+        return await stop_topology(self.procs, self.nc, self.server)
+
+
+async def stop_topology(
+    procs: Mapping[Any, subprocess.Popen], nc: Any, server: Any
+) -> dict[Any, int]:
+    """SIGTERM every runner process (killed after 20 s), close the client, stop nats-server;
+    the runners' exit codes (v1 and v2 harnesses alike)."""
+    codes = {}
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for key, proc in procs.items():
+        try:
+            codes[key] = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[key] = proc.wait()
+    if nc is not None and not nc.is_closed:
+        await nc.close()
+    await server.stop()
+    return codes
 
 
 def unpack(answer: Any, cls: type[Message]) -> Message:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
+from nats_harness import stop_topology
 
 from kedro_krt.runner.envelope_v2 import OK, KreNatsMessageV2, decode_v2
 from kedro_krt.runner.topology_v2 import NodeV2, WorkflowTopologyV2, topology_v2
@@ -178,17 +178,4 @@ class TopologyV2:
 
     async def stop(self) -> dict[str, int]:
         """SIGTERM every runner; their exit codes."""
-        codes = {}
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for key, proc in self.procs.items():
-            try:
-                codes[key] = proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[key] = proc.wait()
-        if self.nc is not None and not self.nc.is_closed:
-            await self.nc.close()
-        await self.server.stop()
-        return codes
+        return await stop_topology(self.procs, self.nc, self.server)
