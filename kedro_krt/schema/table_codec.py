@@ -737,19 +737,8 @@ class TableCodec:
     def _column_wire(self, c: Column, number: int, s: pd.Series) -> ColumnWire:
         where = f"{self.where}[{c.original!r}]"
         kind = c.kind
-        dtype = s.dtype
-        np_dtype = dtype if isinstance(dtype, np.dtype) else None
         if kind == "double":
-            try:
-                if np_dtype is not None and np_dtype.kind in "fiub":
-                    arr = s.to_numpy(dtype=np.float64)
-                else:
-                    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            except (TypeError, ValueError) as exc:
-                raise CodecError(f"{where}: expected numbers for a double column: {exc}") from exc
-            # NaN is a valid double: a non-optional column sends it as such.
-            mask = self._present(c, ~np.isnan(arr)) if c.optional else None
-            return ColumnWire.double(number, arr, mask)
+            return ColumnWire.double(number, *self._double_values(c, s, where))
         if kind in ("int64", "bool"):
             arr, present = self._int_values(c, s, where)
             return ColumnWire.varint(number, arr, self._present(c, present))
@@ -761,6 +750,21 @@ class TableCodec:
             mask = None if bool(present.all()) else present
             return ColumnWire.timestamp(number, secs, nanos, mask)
         return self._text_wire(c, number, s, where)
+
+    def _double_values(
+        self, c: Column, s: pd.Series, where: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A double column as float64 values and its present mask (None: all present)."""
+        dtype = s.dtype
+        try:
+            if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+                arr = s.to_numpy(dtype=np.float64)
+            else:
+                arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise CodecError(f"{where}: expected numbers for a double column: {exc}") from exc
+        # NaN is a valid double: a non-optional column sends it as such.
+        return arr, (self._present(c, ~np.isnan(arr)) if c.optional else None)
 
     def _int_values(self, c: Column, s: pd.Series, where: str) -> tuple[np.ndarray, np.ndarray]:
         dtype = s.dtype
@@ -1011,16 +1015,7 @@ class ColumnsCodec(TableCodec):
         where = f"{self.where}[{c.original!r}]"
         kind = c.kind
         if kind == "double":
-            dtype = s.dtype
-            try:
-                if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
-                    arr = s.to_numpy(dtype=np.float64)
-                else:
-                    arr = s.to_numpy(dtype=np.float64, na_value=np.nan)
-            except (TypeError, ValueError) as exc:
-                raise CodecError(f"{where}: expected numbers for a double column: {exc}") from exc
-            # NaN is a valid double: a non-optional column sends it as such.
-            mask = self._present(c, ~np.isnan(arr)) if c.optional else None
+            arr, mask = self._double_values(c, s, where)
             return packed_doubles(number, arr), mask
         if kind in ("int64", "bool"):
             arr, present = self._int_values(c, s, where)
