@@ -203,3 +203,13 @@ def tree_cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
     return total
+
+
+def drive(coro: Any) -> Any:
+    """Run a coroutine that never awaits anything pending (our handler) to its result."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("the handler awaited something: drive it with an event loop instead")

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from benchmarks.common import (
     RPC,
+    drive,
     emit,
     one_row_request_json,
     paired_overhead_ms,
@@ -34,16 +35,6 @@ from benchmarks.common import (
     time_interleaved,
     time_loop,
 )
-
-
-def _drive(coro: Any) -> Any:
-    """Run a coroutine that never awaits anything pending (our handler) to its result."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("the handler awaited something: drive it with an event loop instead")
 
 
 def _floor(project_root: Path, df: Any) -> Any:
@@ -185,7 +176,7 @@ def run_krt(
     def chain() -> Any:
         data = payload
         for handler, ctx in nodes:
-            out = _drive(handler(ctx, data))
+            out = drive(handler(ctx, data))
             data = any_pb2.Any()
             data.Pack(out)
         return data

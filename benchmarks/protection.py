@@ -53,6 +53,7 @@ from typing import Any, cast
 
 from benchmarks.common import (
     RPC,
+    drive,
     emit,
     one_row_request_json,
     paired_overhead_ms,
@@ -151,16 +152,6 @@ def run_expect(project: Path) -> dict[str, Any]:
 # -- loading KRTs, driving handlers ------------------------------------------------------------
 
 
-def _drive(coro: Any) -> Any:
-    """Run a coroutine that never awaits anything pending (our handler) to its result."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("the handler awaited something: drive it with an event loop instead")
-
-
 class Loaded:
     """An unpacked KRT's workflow, its nodes imported and inited by the server's loader."""
 
@@ -192,7 +183,7 @@ class Loaded:
 
         data = payload
         for handler, ctx in self.handlers:
-            out = _drive(handler(ctx, data))
+            out = drive(handler(ctx, data))
             data = any_pb2.Any()
             data.Pack(out)
         return data
