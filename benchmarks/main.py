@@ -402,8 +402,7 @@ def build_table(r: dict[str, Any]) -> Rows:
         rows += _table_profile(r["profile"])
     if "load_w1" in r:
         rows += _table_load(r)
-    if "load_nats" in r:
-        rows += _table_nats_load(r)
+    rows += _table_nats_load(r)
     if "payload" in r:
         rows += _table_payload(r)
     if "memory" in r:
@@ -447,27 +446,36 @@ def _table_profile(p: dict[str, Any]) -> Rows:
 def _table_load(r: dict[str, Any]) -> Rows:
     rows: Rows = []
     w1, w2, we = r["load_w1"], r["load_w2"], r["load_echo"]
-    rows.append(("3", "throughput c=8, --workers 1", _load_cell(w1), _load_cell(we), "", "", ""))
-    rows.append(("3", "throughput c=8, --workers 2", _load_cell(w2), "", "", "", ""))
-    rows.append(("3", "2 workers / 1 worker", f"{w2['rps'] / w1['rps']:.2f}x", "", "",
+    rows.append(("3", "example: throughput c=8, --workers 1 (3 nodes)", _load_cell(w1),
+                 f"echo {_load_cell(we)}", "", "", ""))
+    rows.append(("3", "example: throughput c=8, --workers 2 (3 nodes)", _load_cell(w2), "", "",
+                 "", ""))
+    rows.append(("3", "example: 2 workers / 1 worker", f"{w2['rps'] / w1['rps']:.2f}x", "", "",
                  ">= 1.7x", verdict(w2["rps"] >= 1.7 * w1["rps"])))
     return rows
 
 
 def _table_nats_load(r: dict[str, Any]) -> Rows:
-    ln = r["load_nats"]
-    inproc, nats = ln["in-process"], ln["nats"]
-    windows = len(nats["windows_rps"])
-    errors = inproc["errors"] + nats["errors"]
-    return [
-        ("3", f"throughput c=8, --nats, 3 nodes ({windows} alternating windows)",
-         _load_cell(nats), f"--workers 1: {_load_cell(inproc)}",
-         f"{nats['rps'] / inproc['rps']:.2f}x", "", ""),
-        ("3", "  per window, --nats / --workers 1 (req/s)",
-         f"{' '.join(f'{x:.0f}' for x in nats['windows_rps'])} / "
-         f"{' '.join(f'{x:.0f}' for x in inproc['windows_rps'])}; errors {errors}",
-         "", "", "", ""),
-    ]
+    """Row 3 of ``serve --nats`` on each pipeline: its throughput against ``--workers 1``,
+    measured in alternating windows (``load_nats``, ``load_nats_light``)."""
+    rows: Rows = []
+    for suffix, label in spread.PIPELINES:
+        ln = r.get(f"load_nats{suffix}")
+        if not ln:
+            continue
+        inproc, nats = ln["in-process"], ln["nats"]
+        windows = len(nats["windows_rps"])
+        errors = inproc["errors"] + nats["errors"]
+        rows += [
+            ("3", f"{label}: throughput c=8, --nats, 3 nodes ({windows} alternating windows)",
+             _load_cell(nats), f"--workers 1: {_load_cell(inproc)}",
+             f"{nats['rps'] / inproc['rps']:.2f}x", "", ""),
+            ("3", f"{label}:   per window, --nats / --workers 1 (req/s)",
+             f"{' '.join(f'{x:.0f}' for x in nats['windows_rps'])} / "
+             f"{' '.join(f'{x:.0f}' for x in inproc['windows_rps'])}; errors {errors}",
+             "", "", "", ""),
+        ]
+    return rows
 
 
 def _table_payload(r: dict[str, Any]) -> Rows:
@@ -839,8 +847,8 @@ def nats_rows(
     The trivial one-node KRT: echo / in-process / ``--nats``. Then each pipeline (the example,
     the light one): an echo of the same messages, ``serve`` and ``serve --nats`` of its 3-node
     and single KRTs, and kedro-boot's FastAPI app, all up together and called in alternation
-    (``grpc_bench paired``, ``reps`` runs). Throughput of the example in alternating windows,
-    ``--nats`` against ``--workers 1``.
+    (``grpc_bench paired``, ``reps`` runs). Then, on the same servers, each pipeline's
+    throughput in alternating windows, ``--nats`` (3 nodes) against ``--workers 1``.
     """
     _progress(f"row 2: the trivial one-node KRT, echo / in-process / --nats ({reps} runs)")
     trivial = _measure("trivial", "--dest", str(work / "trivial"))
@@ -857,26 +865,28 @@ def nats_rows(
     finally:
         _stop_all(servers)
 
-    # The example's rounds are long (its functions take 6 to 19 ms on each of 5 servers): no
-    # --nats single there (the light pipeline prices a hop), fewer warm-up rounds, longer runs.
+    # Both pipelines run the same six servers, so that each gives the per-hop cost of --nats
+    # (3 nodes against single, same rounds). The example's rounds are long (its functions take
+    # 6 to 19 ms on each of five KRT servers, 100 to 130 ms a round): fewer warm-up rounds,
+    # longer runs (45 to 60 rounds each).
     for label, suffix, pipe, echo_json, secs, warmup in (
         ("example", "", "inference", "", 6.0, 20),
         ("light", "_light", "light", LIGHT_ECHO, 2.0, 100),
     ):
         krt, krt_single, krt_dir = krts[label]
         _progress(f"row 2: the {label} pipeline: echo / serve (3 nodes, single) / --nats (3 "
-                  f"nodes{', single' if suffix else ''}) / kedro-boot FastAPI ({reps} runs)")
+                  f"nodes, single) / kedro-boot FastAPI ({reps} runs)")
         servers = {}
         try:
             servers["echo"] = start_echo(krt_dir, work, f"echo{suffix}", echo_json)
             servers["in-process"] = start_krt(krt, 1, work, f"serve{suffix}")
             servers["in-process-single"] = start_krt(krt_single, 1, work, f"serve-single{suffix}")
             servers["nats"] = start_krt(krt, 1, work, f"serve-nats{suffix}", nats=True)
-            if suffix:
-                servers["nats-single"] = start_krt(krt_single, 1, work,
-                                                   f"serve-nats-single{suffix}", nats=True)
+            servers["nats-single"] = start_krt(krt_single, 1, work,
+                                               f"serve-nats-single{suffix}", nats=True)
             servers["boot-http"] = start_boot_http(project, pipe, work, f"boot-http{suffix}")
             cold[f"serving_nats{suffix}_s"] = servers["nats"].ready_s
+            cold[f"serving_nats_single{suffix}_s"] = servers["nats-single"].ready_s
             cold[f"serving_w1_nats_row{suffix}_s"] = servers["in-process"].ready_s
             cold[f"serving_single{suffix}_s"] = servers["in-process-single"].ready_s
             cold[f"serving_boot_http{suffix}_s"] = servers["boot-http"].ready_s
@@ -891,12 +901,13 @@ def nats_rows(
                 servers, request, seconds=secs, reps=reps,
                 http={"boot-http": f"/{BOOT_NAMESPACE[pipe]}"}, http_body=body, warmup=warmup,
             )
-            if not suffix:
-                _progress("row 3 (--nats): throughput c=8, alternating windows")
-                r["load_nats"] = alternate_load(
-                    {"in-process": servers["in-process"], "nats": servers["nats"]}, request,
-                    seconds=load_seconds,
-                )
+            # Only the loaded server works; the others of the group are up and idle.
+            _progress(f"row 3 (--nats): the {label} pipeline, throughput c=8, alternating "
+                      "windows")
+            r[f"load_nats{suffix}"] = alternate_load(
+                {"in-process": servers["in-process"], "nats": servers["nats"]}, request,
+                seconds=load_seconds,
+            )
         finally:
             _stop_all(servers)
 

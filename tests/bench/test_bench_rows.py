@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import light, spread
+from benchmarks import light, main, spread
 from benchmarks.pyspy import summarise
 from tests.conftest import copy_example, run_cli
 
@@ -59,19 +59,60 @@ def test_light_targets_miss() -> None:
     assert _row(rows, "light: kedro-boot's time above the floor / our 3 nodes'")[6] == "**MISS**"
 
 
-def test_e2e_per_hop_takes_the_in_process_difference_out() -> None:
-    def run(nats3: float, in3: float, nats1: float, in1: float) -> dict[str, object]:
-        servers = {n: {"p50_ms": v, "p99_ms": v} for n, v in (
-            ("echo", 1.0), ("in-process", in3), ("in-process-single", in1), ("nats", nats3),
-            ("nats-single", nats1), ("boot-http", 8.0))}
-        return {"rounds": 10, "servers": servers, "paired_ms": {
-            "nats - in-process": nats3 - in3, "nats-single - in-process-single": nats1 - in1}}
+def _e2e_run(nats3: float, in3: float, nats1: float, in1: float) -> dict[str, object]:
+    servers = {n: {"p50_ms": v, "p99_ms": v} for n, v in (
+        ("echo", 1.0), ("in-process", in3), ("in-process-single", in1), ("nats", nats3),
+        ("nats-single", nats1), ("boot-http", 8.0))}
+    return {"rounds": 10, "servers": servers, "paired_ms": {
+        "nats - in-process": nats3 - in3, "nats-single - in-process-single": nats1 - in1}}
 
+
+def test_e2e_per_hop_takes_the_in_process_difference_out() -> None:
     # 3 nodes: 6 ms over in-process (4 hops); 1 node: 2 ms (2 hops) -> 2 ms per extra hop.
-    e2e = {"runs": [run(10.0, 4.0, 5.0, 3.0)] * 5, "answers": {}, "http_replies": {}}
+    e2e = {"runs": [_e2e_run(10.0, 4.0, 5.0, 3.0)] * 5, "answers": {}, "http_replies": {}}
     rows = spread.table_e2e({"e2e_light": e2e})
     assert _row(rows, "light:   --nats per hop")[2] == "2.000 ms [2.000 ms, 2.000 ms]"
     assert _row(rows, "light:   kedro-boot FastAPI p50 / our serve p50")[2].startswith("2.00x")
+
+
+def test_e2e_rows_of_the_example_match_the_light_ones() -> None:
+    # Both pipelines run the same six servers: the example gets --nats single, its paired
+    # cost, the per-hop row and the single's same-bytes sanity, labelled `example:`.
+    runs = [_e2e_run(30.0, 16.0, 20.0, 14.0)] * 4 + [_e2e_run(40.0, 16.0, 20.0, 14.0)]
+    answers = {"in-process": "a", "nats": "a", "in-process-single": "b", "nats-single": "c"}
+    e2e = {"runs": runs, "answers": answers, "http_replies": {}}
+    rows = spread.table_e2e({"e2e": e2e, "e2e_light": e2e})
+    for label in ("example", "light"):
+        single = _row(rows, f"{label}: e2e p50 / p99, kedro-krt serve --nats, single")
+        assert single[2].startswith("20.000 ms [20.000 ms, 20.000 ms]")
+        assert single[4] == "20.00x [20.00x, 20.00x]"
+        one = _row(rows, f"{label}:   --nats - in-process, 1 KRT node")
+        assert one[2] == "6.000 ms [6.000 ms, 6.000 ms]"
+        # ((14 - 6) / 2) in four runs, ((24 - 6) / 2) in one: the median is 4.
+        assert _row(rows, f"{label}:   --nats per hop")[2] == "4.000 ms [4.000 ms, 9.000 ms]"
+        assert _row(rows, f"{label}:   --nats answers the same bytes as in-process (3 nodes"
+                    )[6] == "pass"
+        assert _row(rows, f"{label}:   --nats answers the same bytes as in-process (single"
+                    )[5:] == ("equal", "**MISS**")
+
+
+def test_nats_throughput_rows_per_pipeline() -> None:
+    def window(rps: list[float]) -> dict[str, object]:
+        return {"rps": sum(rps) / len(rps), "errors": 0, "server_cpu": 1.5, "client_cpu": 0.1,
+                "windows_rps": rps}
+
+    r = {"load_nats_light": {"in-process": window([300.0, 200.0]), "nats": window([100.0, 150.0])}}
+    rows = main._table_nats_load(r)
+    assert [row[1] for row in rows] == [
+        "light: throughput c=8, --nats, 3 nodes (2 alternating windows)",
+        "light:   per window, --nats / --workers 1 (req/s)",
+    ]
+    assert rows[0][2].startswith("125 req/s") and rows[0][4] == "0.50x"
+    assert rows[1][2] == "100 150 / 300 200; errors 0"
+    r["load_nats"] = r["load_nats_light"]
+    assert [row[1].split(":")[0] for row in main._table_nats_load(r)] == ["example"] * 2 + [
+        "light"] * 2
+    assert main._table_nats_load({}) == []
 
 
 def test_bulk_payload_row_says_when_a_layout_is_not_available() -> None:
