@@ -269,12 +269,26 @@ class NatsEngine:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """NATS up, streams made, runners started and subscribed; raises ServeError."""
+        """NATS up, streams made, runners started and subscribed; raises ServeError.
+
+        A start that fails or is cancelled (a missing or refusing nats-server, a runner that
+        exits while starting, a stop asked for meanwhile) runs :meth:`stop` before it raises:
+        nothing it started is left running, and its scratch folder is removed.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         import nats
         from nats.js.api import RetentionPolicy, StreamConfig
 
         url = self._given_url
         if url is None:
+            # JetStream's store. Removed by stop(), which every exit of the serving process
+            # runs but SIGKILL's (its runners and nats-server still die: PR_SET_PDEATHSIG).
             self._scratch = Path(tempfile.mkdtemp(prefix="kedro-krt-nats-"))
             self._server = NatsServer(self._scratch / "jetstream")
             await self._server.start()
@@ -486,29 +500,49 @@ class NatsEngine:
             await self._wait_subscribed([runner])
 
     async def stop(self) -> None:
-        """SIGTERM the runners (each drains), then close NATS and stop the server."""
+        """SIGTERM the runners (each drains), then close NATS, stop the server, remove the
+        scratch folder (JetStream's store) of a server we started.
+
+        Safe after a partial or failed start, and twice. The serving process runs it on every
+        exit it can handle (SIGINT, SIGTERM, a failed start, an error); SIGKILL runs nothing:
+        the runners and nats-server die with the process (PR_SET_PDEATHSIG, Linux) but the
+        ``kedro-krt-nats-*`` folder stays in the temporary folder.
+        """
         self._stopping = True
-        procs = [r.proc for r in self._runners if r.proc is not None and r.proc.returncode is None]
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
-            except asyncio.TimeoutError:
-                proc.kill()
-                await proc.wait()
-        for runner in self._runners:
-            if runner.watcher is not None:
-                runner.watcher.cancel()
-        if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
-        self._db.close()
-        if self._server is not None:
-            await self._server.stop()
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        try:
+            # No restart from here on: a watcher that is starting a runner again finishes first.
+            watchers = [r.watcher for r in self._runners if r.watcher is not None]
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
+            procs = [
+                r.proc for r in self._runners if r.proc is not None and r.proc.returncode is None
+            ]
+            for proc in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+                except asyncio.TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+            if self._nc is not None and not self._nc.is_closed:
+                with contextlib.suppress(Exception):
+                    await self._nc.drain()
+            self._db.close()
+            if self._server is not None:
+                await self._server.stop()
+        finally:
+            # Even when the stop itself fails or is cancelled: no process, no folder left.
+            for runner in self._runners:
+                _kill_now(runner.proc)
+            if self._server is not None:
+                _kill_now(self._server.proc)
+            if self._scratch is not None:
+                shutil.rmtree(self._scratch, ignore_errors=True)
+                self._scratch = None
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -670,6 +704,13 @@ def _observed(topo: WorkflowTopology | WorkflowTopologyV2) -> list[str]:
             out.append(f"{stream}.{pod.node}.*")
         return out
     return [f"{stream}.{pod.node}" for pod in topo.pods[1:]]
+
+
+def _kill_now(proc: asyncio.subprocess.Process | None) -> None:
+    """SIGKILL a child that is still running (the last resort of a stop that did not finish)."""
+    if proc is not None and proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
 
 
 def _fail(pending: _Pending, error: Exception) -> None:

@@ -182,10 +182,9 @@ class Worker:
         """Begin a graceful stop (signal handlers call this); repeats are ignored."""
         self._stop.set()
 
-    async def wait_and_stop(self) -> None:
-        """Wait for :meth:`request_stop`, then drain: NOT_SERVING, finish in-flight, stop."""
+    async def stop_requested(self) -> None:
+        """Return once :meth:`request_stop` has been called."""
         await self._stop.wait()
-        await self.stop()
 
     async def stop(self) -> None:
         """Drain and stop: health NOT_SERVING, refuse new calls, let in-flight ones finish."""
@@ -312,26 +311,44 @@ async def serve_worker(
     on_ready: Callable[[Worker], None],
     on_start: Callable[[Worker], None] = lambda worker: None,
 ) -> int:
+    """Serve until SIGTERM/SIGINT (or :meth:`Worker.request_stop`), then drain and stop.
+
+    A stop asked for while the nodes load cancels the load first (which undoes itself: a
+    ``--nats`` engine stops what it started), then stops; a load that fails, or any error,
+    stops the gRPC server and the engine before it raises. Either way the ``--nats`` runners,
+    nats-server and its scratch folder are gone when this returns or raises.
+    """
     worker = Worker(prepared, options, state_dir, reuse_port=reuse_port)
     loop = asyncio.get_running_loop()
     _install_signals(loop, worker.request_stop)
     await worker.start()
-    on_start(worker)
-    stopper = loop.create_task(worker.wait_and_stop())
+    asked = loop.create_task(worker.stop_requested())
+    loader: asyncio.Task[None] | None = None
     try:
+        on_start(worker)
         loader = loop.create_task(worker.load())
-        done, _ = await asyncio.wait({loader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({loader, asked}, return_when=asyncio.FIRST_COMPLETED)
         if loader in done:
             loader.result()  # an init failure raises ServeError here
             on_ready(worker)
-            await stopper
+            await asked
         else:
+            # Not beside the load: a stop would SIGTERM runners the load is waiting for.
             loader.cancel()
+            await asyncio.wait({loader})
+            if not loader.cancelled():
+                loader.exception()  # retrieved: the user asked to stop, not for its error
+        await worker.stop()
         return 0
     except BaseException:
+        if loader is not None and not loader.done():
+            loader.cancel()
+            await asyncio.wait({loader})
+        asked.cancel()
         if worker.server is not None:
             await worker.server.stop(0)
-        stopper.cancel()
+        if isinstance(worker.engine, NatsEngine):
+            await worker.engine.stop()  # safe twice: a failed start has already run it
         raise
 
 

@@ -29,11 +29,13 @@ def krt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def start_nats_server(tmp_path: Path) -> Iterator[object]:
-    """A factory of `serve --nats` processes, all stopped at the end of the test."""
+    """A factory of `serve --nats` processes, all stopped at the end of the test (a failed
+    one too). Their temporary folder is the test's: what a killed one leaves (its
+    ``kedro-krt-nats-*`` store) goes with the test's folder, not into the machine's /tmp."""
     started: list[ServerProcess] = []
 
     def start(source: Path, *args: str) -> ServerProcess:
-        server = ServerProcess(source, tmp_path, "--nats", *args)
+        server = ServerProcess(source, tmp_path, "--nats", *args, env={"TMPDIR": str(tmp_path)})
         started.append(server)
         server.wait_status("SERVING", timeout=90)
         return server
