@@ -106,6 +106,16 @@ def _to_jsonable(v: Any, where: str) -> Any:
 
 
 
+def _extend(rep: Any, values: list[Any], where: str, kind: str | None) -> None:
+    """``rep.extend(values)``; a value the field cannot hold is the user's error, said so."""
+    try:
+        rep.extend(values)
+    except (TypeError, ValueError) as exc:
+        bad = next((v for v in values if v is None or is_null(v)), None)
+        detail = "a null, which a repeated field cannot hold" if bad is None else str(exc)
+        raise CodecError(f"{where}: expected a list of {kind}; {detail}") from exc
+
+
 def _series_builder(dtype: np.dtype, name: Any) -> Callable[[Any], pd.Series]:
     """Values -> ``pd.Series(values, dtype=dtype, name=name)``, the cheapest sound way.
 
@@ -356,6 +366,15 @@ class MessageCodec:
         def enc_list(msg: Any, value: Any) -> None:
             if value is None:
                 return
+            if value.__class__ is pd.Series:
+                # A numeric Series, the usual case: its numpy array's values go in as they are.
+                arr = value._values
+                if isinstance(arr, np.ndarray) and arr.dtype.kind in fast_kinds:
+                    rep = getattr(msg, name)
+                    if len(rep):
+                        del rep[:]
+                    _extend(rep, arr.tolist(), where, kind)
+                    return
             if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
                 raise CodecError(
                     f"{where}: expected a list of {kind} (list, tuple, Series or 1-D array), "
@@ -384,12 +403,7 @@ class MessageCodec:
                 values = [v.item() if isinstance(v, np.generic) else v for v in value]
             if kind == "double":
                 values = [math.nan if v is None else v for v in values]
-            try:
-                rep.extend(values)
-            except (TypeError, ValueError) as exc:
-                bad = next((v for v in values if v is None or is_null(v)), None)
-                detail = "a null, which a repeated field cannot hold" if bad is None else str(exc)
-                raise CodecError(f"{where}: expected a list of {kind}; {detail}") from exc
+            _extend(rep, values, where, kind)
 
         return dec_list, enc_list
 

@@ -8,6 +8,7 @@ rows. :class:`kedro_krt.schema.codec.MessageCodec` uses it for every table field
 
 from __future__ import annotations
 
+import functools
 import gc
 import keyword
 import math
@@ -38,6 +39,9 @@ __all__ = ["CodecError", "ColumnsCodec", "TableCodec"]
 NS_PER_S = 1_000_000_000
 _NAT = int(np.iinfo(np.int64).min)  # NaT's int64 representation
 _SMALL_TABLE = 32  # rows; above this the vectorised wire encoder wins
+#: Per column kind, the numpy dtype kinds whose cells go into its field as they are.
+_PLAIN_KINDS = {"double": "fiu", "int64": "i", "bool": "b"}
+_PLAIN_KINDS.update(dict.fromkeys(("string", "bytes", "timestamp"), ""))
 
 
 class CodecError(ValueError):
@@ -195,6 +199,7 @@ def _fast_restorer(col: Column) -> _Restorer | None:
             # re-validating it (``_from_sequence``) on every call.
             return simple_new(out, dtype=target if tz else m8)
 
+        _ts.dtype = target if tz else m8  # type: ignore[attr-defined]  # every call's
         return _ts
     if col.kind == "string" and isinstance(target, pd.StringDtype) and _pa is not None:
         if target.storage != "pyarrow":
@@ -206,15 +211,11 @@ def _fast_restorer(col: Column) -> _Restorer | None:
         def _str(vals: list[Any], missing: list[int]) -> Any:
             # What pandas' own ``_from_pyarrow_array`` does: the public constructor re-checks
             # the Arrow type and builds an ArrowDtype it then discards, on every call.
-            out = cls.__new__(cls)
-            out._pa_array = chunked([_pa.array(vals, type=large)])
-            out._dtype = target
-            out._cache = {}
-            return out
+            return _str_of(chunked([vals], type=large))
 
-        def _str_of(arr: Any) -> Any:  # the same, from an Arrow array (a table's slice)
+        def _str_of(arr: Any) -> Any:  # the same, from a chunked Arrow array (a slice of one)
             out = cls.__new__(cls)
-            out._pa_array = chunked([arr])
+            out._pa_array = arr
             out._dtype = target
             out._cache = {}
             return out
@@ -320,6 +321,33 @@ def _plain_dtype(col: Column) -> np.dtype | None:
     return None
 
 
+@functools.cache
+def _column_array_reader() -> Callable[[pd.DataFrame, int], Any] | None:
+    """``(df, j) -> the values of df's j-th column``, read without building a Series; or None.
+
+    ``df.iloc[:, j]`` makes a Series (tens of microseconds); pandas' internal
+    ``DataFrame._get_column_array`` returns the column's array itself. Used only if, on a probe
+    frame with columns in several blocks, it gives what ``df.iloc[:, j].to_numpy()`` gives.
+    """
+    read = getattr(pd.DataFrame, "_get_column_array", None)
+    if read is None:  # pragma: no cover - another pandas
+        return None
+    probe = pd.DataFrame({"a": [1.5, np.nan], "b": [1, 2], "c": [True, False]})
+    probe["d"] = probe["b"] * 3  # a block of its own, after the frame was made
+    try:
+        for j in range(probe.shape[1]):
+            got, want = read(probe, j), probe.iloc[:, j].to_numpy()
+            if not (
+                isinstance(got, np.ndarray)
+                and got.dtype == want.dtype
+                and np.array_equal(got, want, equal_nan=got.dtype.kind == "f")
+            ):
+                return None  # pragma: no cover - another pandas
+    except Exception:  # pragma: no cover - another pandas
+        return None
+    return cast(Callable[[pd.DataFrame, int], Any], read)
+
+
 _GC_PAUSE_ROWS = 2_000
 
 
@@ -342,6 +370,7 @@ class TableCodec:
         self._from_rows = self._blocks_builder() or self._restored_frame
         self._decode_rows = self._gen_decoder()
         self._empty: pd.DataFrame | None = None
+        self._column_array = _column_array_reader()
 
     def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
         lines = ["def _decode(rows):"]
@@ -525,6 +554,7 @@ class TableCodec:
         try:
             from pandas._libs.internals import BlockPlacement
             from pandas.core.internals.blocks import (
+                ExtensionBlock,
                 ensure_block_shape,
                 get_block_type,
                 new_block_2d,
@@ -533,7 +563,9 @@ class TableCodec:
 
             from_mgr = pd.DataFrame._from_mgr  # type: ignore[attr-defined]
             positions: dict[np.dtype, list[int]] = {}
-            others: list[tuple[int, _Restorer, Any]] = []
+            # (position, restorer, placement, the block class of its 2-D values when the
+            # restorer's dtype is fixed, else None: new_block_2d looks it up per call)
+            others: list[tuple[int, _Restorer, Any, Any]] = []
             texts: list[tuple[int, Callable[[Any], Any], Any]] = []
             for i, (c, restore) in enumerate(zip(self.columns, self.restorers, strict=True)):
                 dtype = _plain_dtype(c)
@@ -543,10 +575,15 @@ class TableCodec:
                 elif from_arrow is not None:
                     texts.append((i, from_arrow, BlockPlacement(slice(i, i + 1))))
                 else:
-                    others.append((i, restore, BlockPlacement(slice(i, i + 1))))
+                    klass = None
+                    fixed = getattr(restore, "dtype", None)
+                    # an ExtensionBlock holds 1-D values: new_block_2d's way for those
+                    if fixed is not None and not issubclass(get_block_type(fixed), ExtensionBlock):
+                        klass = get_block_type(fixed)
+                    others.append((i, restore, BlockPlacement(slice(i, i + 1)), klass))
             if len(texts) < 2:  # one Arrow array per column anyway: restore it as the others
                 others = sorted(
-                    others + [(i, self.restorers[i], bp) for i, _, bp in texts],
+                    others + [(i, self.restorers[i], bp, None) for i, _, bp in texts],
                     key=lambda o: o[0],
                 )
                 texts = []
@@ -561,25 +598,30 @@ class TableCodec:
         np_array = np.array
         if texts:
             assert _pa is not None  # an Arrow string restorer exists only with pyarrow
-            arrow_array, large = _pa.array, _pa.large_string()
+            chunked, large = _pa.chunked_array, _pa.large_string()
+            # The block class of the string arrays (new_block_2d would look it up per column).
+            text_block = get_block_type(texts[0][1](chunked([[]], type=large)).dtype)
 
         def blocks(cols: list[tuple[list[Any], list[int]]], n: int) -> pd.DataFrame:
             out = [
                 klass(np_array([cols[i][0] for i in pos], dtype=dtype), ndim=2, placement=bp)
                 for dtype, klass, bp, pos in groups
             ]
-            for i, restore, bp in others:
+            for i, restore, bp, klass in others:
                 v, m = cols[i]
-                out.append(new_block_2d(ensure_block_shape(restore(v, m), 2), bp))
+                if klass is not None:
+                    out.append(klass(restore(v, m).reshape(1, -1), ndim=2, placement=bp))
+                else:
+                    out.append(new_block_2d(ensure_block_shape(restore(v, m), 2), bp))
             if texts:
-                # The string columns' cells in one Arrow array, each column a slice of it:
-                # one conversion instead of one per column.
+                # The string columns' cells in one chunked Arrow array, each column a slice of
+                # it: one conversion instead of one per column.
                 cells: list[Any] = []
                 for i, _, _ in texts:
                     cells += cols[i][0]
-                whole = arrow_array(cells, type=large)
+                whole = chunked([cells], type=large)
                 for k, (_, make, bp) in enumerate(texts):
-                    out.append(new_block_2d(make(whole.slice(k * n, n)), bp))
+                    out.append(text_block(make(whole.slice(k * n, n)), ndim=2, placement=bp))
             mgr = BlockManager(out, [index.view(), range_index(range(n))], verify_integrity=False)
             return cast(pd.DataFrame, from_mgr(mgr, axes=mgr.axes))
 
@@ -660,8 +702,47 @@ class TableCodec:
             return [where[c] for c in self.originals]
         return cast(list[int], cols.get_indexer(self.originals).tolist())
 
+    def _plain_columns(self, df: pd.DataFrame, positions: list[int]) -> list[list[Any]] | None:
+        """Each column's cells as Python numbers, when every column is a numpy array whose
+        cells go into its field as they are (doubles from numbers, int64 from ints, bools from
+        bools); else None (the cell-by-cell path, with its conversions and messages).
+
+        ``tolist`` of a numpy array gives Python ``float``/``int``/``bool``: no ``np.generic`` to
+        unwrap, and only a double can be null (NaN). A model's output table is usually this.
+        """
+        column_array = self._column_array
+        if column_array is None:
+            return None
+        out = []
+        for c, j in zip(self.columns, positions, strict=True):
+            arr = column_array(df, j)
+            if not isinstance(arr, np.ndarray) or arr.ndim != 1:
+                return None
+            if arr.dtype.kind not in _PLAIN_KINDS[c.kind]:
+                return None
+            out.append(arr.tolist())
+        return out
+
+    def _encode_plain(self, msg: Any, cells: list[list[Any]], n: int) -> None:
+        rows = getattr(msg, self.field.name)
+        named = [
+            (c.name, values, c.kind == "double" and c.optional)
+            for c, values in zip(self.columns, cells, strict=True)
+        ]
+        for i in range(n):
+            r = rows.add()
+            for name, values, optional in named:
+                v = values[i]
+                if optional and v != v:  # NaN in an optional double: null, left unset
+                    continue
+                setattr(r, name, v)
+
     def _encode_small(self, msg: Any, df: pd.DataFrame, positions: list[int]) -> None:
         """Cell by cell: for a few rows, numpy's per-call overhead costs more than the loop."""
+        cells = self._plain_columns(df, positions)
+        if cells is not None:
+            self._encode_plain(msg, cells, len(df))
+            return
         rows = getattr(msg, self.field.name)
         for i, row in enumerate(df.to_numpy(dtype=object).tolist()):
             r = rows.add()
