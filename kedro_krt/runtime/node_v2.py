@@ -33,7 +33,12 @@ from typing import Any
 from kedro_krt.plan import PARAMETERS_FIELD, UpstreamPlan
 from kedro_krt.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.runtime.join import RequestJoin, join_settings
-from kedro_krt.runtime.node import NodeSession, _import_pb2, _unknown_fields_at, read_node_plan
+from kedro_krt.runtime.node import (
+    NodeSession,
+    _import_pb2,
+    read_node_plan,
+    unknown_fields_in,
+)
 from kedro_krt.schema.codec import CodecError, MessageCodec
 from kedro_krt.schema.relay import Relay
 
@@ -98,7 +103,7 @@ class _Upstream:
             )
         msg = self.cls()
         data.Unpack(msg)
-        unknown = _unknown_fields_at(msg, "")
+        unknown = unknown_fields_in(msg, data.value)
         if unknown is not None:
             raise InvalidRequest(
                 f"node '{node}': the {expected.full_name} from '{self.plan.source}' carries "

@@ -1,9 +1,11 @@
 """The unknown-field check of a request (runtime/node.py) finds what protobuf leaves unknown.
 
-Bytes of another message type parse without error in proto3 and leave unknown fields: the
-check looks at the message and the first element of each repeated message field, depth first,
-and names where it found them. The walk's field list is worked out once per message type; these
-cases hold it to a walk over ``ListFields()`` on every message.
+Bytes of another message type parse without error in proto3 and leave unknown fields. A message
+of up to 64 KiB is checked whole (``unknown_fields_in``: its size with and without them); a
+bigger one by a walk that looks at the message and the first element of each repeated message
+field, depth first (``_unknown_fields_at``), and names where it found them. The walk's field
+list is worked out once per message type; these cases hold it to a walk over ``ListFields()``
+on every message.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2, struct_pb2, unknown_fields
 
-from kedro_krt.runtime.node import _unknown_fields_at
+from kedro_krt.runtime import node as node_module
+from kedro_krt.runtime.node import _unknown_fields_at, unknown_fields_in
 from kedro_krt.schema.relay import is_repeated
 
 
@@ -70,3 +73,29 @@ def test_map_fields_are_not_walked() -> None:
     msg = struct_pb2.Struct()
     msg.fields["a"].number_value = 1
     assert _unknown_fields_at(msg, "") is None
+
+
+@pytest.mark.parametrize("where", ["none", "top", "first row", "second row", "nested"])
+def test_a_small_message_is_checked_whole(where: str) -> None:
+    payload = _file(where).SerializeToString()
+    msg = descriptor_pb2.FileDescriptorProto.FromString(payload)
+    found = unknown_fields_in(msg, payload)
+    expected = {
+        "none": None,
+        "top": "the message (field number(s) 101)",
+        "first row": "message_type[0] (field number(s) 101)",
+        # the sampling walk does not look there; the whole check does, and says so
+        "second row": "an element after the first of a repeated field",
+        "nested": "options (field number(s) 900)",
+    }[where]
+    assert found == expected
+
+
+def test_a_big_message_gets_the_sampling_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node_module, "_WHOLE_CHECK_BYTES", 4)
+    first = "message_type[0] (field number(s) 101)"
+    for where, expected in (("second row", None), ("first row", first)):
+        payload = _file(where).SerializeToString()
+        assert len(payload) > 4
+        msg = descriptor_pb2.FileDescriptorProto.FromString(payload)
+        assert unknown_fields_in(msg, payload) == expected
