@@ -322,30 +322,51 @@ def _plain_dtype(col: Column) -> np.dtype | None:
 
 
 @functools.cache
-def _column_array_reader() -> Callable[[pd.DataFrame, int], Any] | None:
-    """``(df, j) -> the values of df's j-th column``, read without building a Series; or None.
+def _columns_reader() -> Callable[[pd.DataFrame, list[int]], list[Any]] | None:
+    """``(df, positions) -> the values of df's columns at positions``, read without building a
+    Series per column (``df.iloc[:, j]``: tens of microseconds each); or None.
 
-    ``df.iloc[:, j]`` makes a Series (tens of microseconds); pandas' internal
-    ``DataFrame._get_column_array`` returns the column's array itself. Used only if, on a probe
-    frame with columns in several blocks, it gives what ``df.iloc[:, j].to_numpy()`` gives.
+    A frame of one 2-D numpy block in column order (a node's ``to_frame``, a frame of numbers
+    only) gives row ``j`` of its block; any other through pandas' internal
+    ``DataFrame._get_column_array``. Used only if, on probe frames (one block, one block in
+    another column order, several blocks), it gives what ``df.iloc[:, j].to_numpy()`` gives.
     """
-    read = getattr(pd.DataFrame, "_get_column_array", None)
-    if read is None:  # pragma: no cover - another pandas
+    get = getattr(pd.DataFrame, "_get_column_array", None)
+    if get is None:  # pragma: no cover - another pandas
         return None
-    probe = pd.DataFrame({"a": [1.5, np.nan], "b": [1, 2], "c": [True, False]})
-    probe["d"] = probe["b"] * 3  # a block of its own, after the frame was made
-    try:
-        for j in range(probe.shape[1]):
-            got, want = read(probe, j), probe.iloc[:, j].to_numpy()
-            if not (
-                isinstance(got, np.ndarray)
-                and got.dtype == want.dtype
-                and np.array_equal(got, want, equal_nan=got.dtype.kind == "f")
+
+    def read(df: pd.DataFrame, positions: list[int]) -> list[Any]:
+        blocks = df._mgr.blocks
+        if len(blocks) == 1:
+            values = blocks[0].values
+            where = blocks[0].mgr_locs
+            if (
+                isinstance(values, np.ndarray)
+                and values.ndim == 2
+                and where.is_slice_like
+                and where.as_slice == slice(0, len(values), 1)
             ):
-                return None  # pragma: no cover - another pandas
+                return [values[j] for j in positions]
+        return [get(df, j) for j in positions]
+
+    one = pd.DataFrame({"a": [1.5, np.nan], "b": [2.5, 3.0], "c": [4.0, 5.0]})
+    several = pd.DataFrame({"a": [1.5, np.nan], "b": [1, 2], "c": [True, False]})
+    several["d"] = several["b"] * 3  # a block of its own, after the frame was made
+    probes = [one, one[["c", "a", "b"]], pd.Series([1.5, 2.0]).to_frame("x"), several]
+    try:
+        for probe in probes:
+            positions = list(range(probe.shape[1]))[::-1]
+            for got, j in zip(read(probe, positions), positions, strict=True):
+                want = probe.iloc[:, j].to_numpy()
+                if not (
+                    isinstance(got, np.ndarray)
+                    and got.dtype == want.dtype
+                    and np.array_equal(got, want, equal_nan=got.dtype.kind == "f")
+                ):
+                    return None  # pragma: no cover - another pandas
     except Exception:  # pragma: no cover - another pandas
         return None
-    return cast(Callable[[pd.DataFrame, int], Any], read)
+    return read
 
 
 _GC_PAUSE_ROWS = 2_000
@@ -370,7 +391,7 @@ class TableCodec:
         self._from_rows = self._blocks_builder() or self._restored_frame
         self._decode_rows = self._gen_decoder()
         self._empty: pd.DataFrame | None = None
-        self._column_array = _column_array_reader()
+        self._read_columns = _columns_reader()
 
     def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
         lines = ["def _decode(rows):"]
@@ -710,12 +731,11 @@ class TableCodec:
         ``tolist`` of a numpy array gives Python ``float``/``int``/``bool``: no ``np.generic`` to
         unwrap, and only a double can be null (NaN). A model's output table is usually this.
         """
-        column_array = self._column_array
-        if column_array is None:
+        read = self._read_columns
+        if read is None:
             return None
         out = []
-        for c, j in zip(self.columns, positions, strict=True):
-            arr = column_array(df, j)
+        for c, arr in zip(self.columns, read(df, positions), strict=True):
             if not isinstance(arr, np.ndarray) or arr.ndim != 1:
                 return None
             if arr.dtype.kind not in _PLAIN_KINDS[c.kind]:
