@@ -284,9 +284,8 @@ def _safe_restorer(col: Column) -> _Restorer:
     return lambda vals, missing: pd.array(vals, dtype=target)
 
 
-def _label_list(cols: pd.Index) -> list[Any]:
-    """``cols.tolist()``, cheaper for pandas' default (Arrow) string labels: read from the
-    Arrow array in one call (its interchange protocol) rather than through numpy objects."""
+def _arrow_labels(cols: pd.Index) -> Any:
+    """The Arrow array of pandas' default (Arrow) string labels without a null, or None."""
     values = cols.array
     to_arrow = getattr(values, "__arrow_array__", None)
     # A python-backed StringDtype has __arrow_array__ too, which imports pyarrow: only Arrow
@@ -297,8 +296,17 @@ def _label_list(cols: pd.Index) -> list[Any]:
         and values.dtype.storage == "pyarrow"
     ):
         arr = to_arrow()
-        if arr.null_count == 0:  # a null would be None here and NaN in tolist()
-            return cast(list[Any], arr.to_pylist())
+        if arr.null_count == 0:  # a null would be None in to_pylist() and NaN in tolist()
+            return arr
+    return None
+
+
+def _label_list(cols: pd.Index) -> list[Any]:
+    """``cols.tolist()``, cheaper for pandas' default (Arrow) string labels: read from the
+    Arrow array in one call (its interchange protocol) rather than through numpy objects."""
+    arr = _arrow_labels(cols)
+    if arr is not None:
+        return cast(list[Any], arr.to_pylist())
     return cast(list[Any], cols.tolist())
 
 
@@ -392,6 +400,10 @@ class TableCodec:
         self._decode_rows = self._gen_decoder()
         self._empty: pd.DataFrame | None = None
         self._read_columns = _columns_reader()
+        # Labels compared as Arrow arrays (see _positions_in); never with duplicate names.
+        unique = len(set(self.originals)) == len(self.originals)
+        self._schema_labels = _arrow_labels(self._index) if unique else None
+        self._in_order = list(range(len(self.originals)))
 
     def _gen_decoder(self) -> Callable[[Any], list[tuple[list[Any], list[int]]]]:
         lines = ["def _decode(rows):"]
@@ -703,6 +715,12 @@ class TableCodec:
         whose every iteration (``in``, ``set``, ``tuple``) converts its Arrow strings again.
         """
         cols = df.columns
+        if self._schema_labels is not None:
+            # The schema's columns in its order, and no other (a frame the node built from
+            # them): one comparison of the Arrow arrays, no Python string per label.
+            arr = _arrow_labels(cols)
+            if arr is not None and arr.equals(self._schema_labels):
+                return self._in_order
         where: dict[Any, int] | None = None
         if len(cols) < 256:
             names = _label_list(cols)

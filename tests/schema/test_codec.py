@@ -271,3 +271,55 @@ def test_unknown_key_and_mismatched_class(build: Any) -> None:
         codec.encode({"b": 1.0})
     with pytest.raises(CodecError, match="has no field 'c'"):
         MessageCodec(cls, fields_of(c=TypeSpec(kind="scalar", scalar="double")))
+
+
+@pytest.mark.parametrize("n", [1, 3, _SMALL_TABLE + 5])
+def test_reply_columns_found_by_label_in_any_order(build: Any, n: int) -> None:
+    """The schema's columns are found by label whatever the frame's order or extra columns:
+    the frame in the schema's order takes a shortcut (one comparison of the labels), every
+    other layout looks each label up; both must encode the same rows."""
+    spec = type_from_config({"table": {"a": "int64", "b": "double", "c": "bool"}}, where="w")
+    cls, codec = build(fields_of(rows=spec))
+    a = np.arange(n, dtype=np.int64)
+    b = np.linspace(0.5, 2.5, n)
+    c = a % 2 == 0
+    expected = {"a": a.tolist(), "b": b.tolist(), "c": c.tolist()}
+    layouts = {
+        "schema order": pd.DataFrame({"a": a, "b": b, "c": c}),
+        "another order": pd.DataFrame({"c": c, "b": b, "a": a}),
+        "an extra column": pd.DataFrame({"z": a * 3, "b": b, "a": a, "c": c}),
+        "one numpy block": pd.DataFrame(
+            np.column_stack([b, b * 2]), columns=["b", "x"]
+        ).assign(a=a, c=c),
+    }
+    for layout, df in layouts.items():
+        assert wire(cls, codec, {"rows": df})["rows"].to_dict("list") == expected, layout
+    doubles = type_from_config({"table": {"p": "double", "q": "double"}}, where="w")
+    dcls, dcodec = build(fields_of(rows=doubles))
+    block = pd.DataFrame(np.column_stack([b * 2, b]), columns=["q", "p"])  # one 2-D block
+    assert wire(dcls, dcodec, {"rows": block})["rows"].to_dict("list") == {
+        "p": b.tolist(), "q": (b * 2).tolist()
+    }
+    twice = pd.DataFrame([[1, 2.0, True, 3]], columns=["a", "b", "c", "a"])
+    with pytest.raises(CodecError, match="duplicate column names"):
+        codec.encode({"rows": twice})
+    with pytest.raises(CodecError, match=r"lacks the column\(s\) \['c'\]"):
+        codec.encode({"rows": pd.DataFrame({"a": a, "b": b})})
+
+
+def test_plain_number_reply_keeps_nan_and_nulls(build: Any) -> None:
+    """A reply of numpy numbers goes in as Python numbers: NaN stays NaN in a double column,
+    is a null (unset) in an optional one, and an int64 column of floats is still checked."""
+    spec = type_from_config({"table": {"x": "double", "y": "double?"}}, where="w")
+    cls, codec = build(fields_of(rows=spec))
+    df = pd.Series([1.5, np.nan]).to_frame("x").assign(y=[np.nan, 2.0])
+    msg = codec.encode({"rows": df})
+    assert [r.HasField("y") for r in msg.rows] == [False, True]
+    out = wire(cls, codec, {"rows": df})["rows"]
+    assert np.isnan(out["x"][1]) and out["x"][0] == 1.5
+    assert np.isnan(out["y"][0]) and out["y"][1] == 2.0
+    ints = type_from_config({"table": {"k": "int64"}}, where="w")
+    _, int_codec = build(fields_of(rows=ints))
+    with pytest.raises(CodecError, match=r"expected int64, got float 1\.5"):
+        int_codec.encode({"rows": pd.DataFrame({"k": [1.5]})})
+    assert [r.k for r in int_codec.encode({"rows": pd.DataFrame({"k": [2.0]})}).rows] == [2]
