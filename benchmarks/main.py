@@ -715,6 +715,10 @@ def run_all(
             r[key] = _measure("inproc", "krt", "--krt-dir", str(krt_dir), "--project",
                               str(project), "--pipeline", pipe, *rep_args, "--seconds",
                               str(secs), *boot)
+        _progress(f"row 1: where the light pipeline's time above the floor goes ({reps} runs)")
+        r["breakdown_light"] = _measure("breakdown", "--krt-dir", str(dir_light), "--project",
+                                        str(project), "--pipeline", "light", *rep_args,
+                                        "--seconds", "2")
         _progress("row 1: KedroSession per request")
         r["naive"] = _measure("inproc", "naive", "--project", str(project))
 

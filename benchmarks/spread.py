@@ -127,11 +127,33 @@ def table_inproc(r: dict[str, Any]) -> Rows:
         rows.append(("1", f"{label}: same quote on every path (sanity)",
                      ", ".join(f"{k} {v}" for k, v in prices.items()), "", "", "all equal",
                      verdict(same)))
+    rows += table_breakdown(r)
     if "naive" in r and "krt_namespace" in r:
         naive = r["naive"]["naive"]["median_ms"]
         floor = r["krt_namespace"]["floor"]["median_ms"]
         rows.append(("1", "example: KedroSession.create().run() per request (CSV in/out)",
                      ms(naive), ms(floor), f"{naive / floor:.1f}x", "", ""))
+    return rows
+
+
+def table_breakdown(r: dict[str, Any]) -> Rows:
+    """Row 1, light pipeline: each codec stage's cost in the chain, and the rest
+    (``benchmarks/breakdown.py``: each stage measured by its absence, paired)."""
+    b = r.get("breakdown_light")
+    if not b:
+        return []
+    runs = _runs(b)
+    n = len(runs)
+    rows: Rows = [("1", f"light: where the 3 nodes' time above the floor goes: each codec stage "
+                   f"measured by its absence in the chain (paired; {n} runs)",
+                   spread([x["overhead_ms"] for x in runs], ms) + " in all",
+                   spread([x["floor_ms"] for x in runs], ms), "", "", "")]
+    for name in runs[0]["stages_ms"]:
+        rows.append(("1", f"light:   {name}", spread([x["stages_ms"][name] for x in runs], ms),
+                     "", "", "", ""))
+    rows.append(("1", "light:   the rest (Any, the unknown-field check, the engine, Kedro's "
+                 "node call, relayed bytes)", spread([x["rest_ms"] for x in runs], ms),
+                 "", "", "", ""))
     return rows
 
 

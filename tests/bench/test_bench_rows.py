@@ -156,3 +156,20 @@ def test_light_pipeline_packages_into_three_krt_nodes(tmp_path: Path) -> None:
     assert "sequential:\n      - prep\n      - score\n      - post" in text
     assert "rpc Inference (InferenceRequest) returns (InferenceResponse)" in public
     assert "repeated ShuttlesRow shuttles = 1;" in public  # the example's request table
+
+
+def test_breakdown_rows_give_each_stage_and_the_rest_over_the_runs() -> None:
+    def run(prep: float, rest: float) -> dict[str, object]:
+        stages = {"prep decode": prep, "post encode": 0.02}
+        return {"overhead_ms": prep + 0.02 + rest, "stages_ms": stages, "rest_ms": rest,
+                "floor_ms": 0.35, "n": 300}
+
+    result = {"breakdown_light": {"runs": [run(0.14, 0.15), run(0.10, 0.13), run(0.12, 0.2)]}}
+    rows = spread.table_breakdown(result)
+    assert _row(rows, "light: where the 3 nodes' time")[2] == (
+        "0.310 ms [0.250 ms, 0.340 ms] in all"
+    )
+    assert _row(rows, "light:   prep decode")[2] == "0.120 ms [0.100 ms, 0.140 ms]"
+    assert _row(rows, "light:   post encode")[2] == "0.020 ms [0.020 ms, 0.020 ms]"
+    assert _row(rows, "light:   the rest")[2] == "0.150 ms [0.130 ms, 0.200 ms]"
+    assert spread.table_breakdown({}) == []
