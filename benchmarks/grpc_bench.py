@@ -63,7 +63,10 @@ EXAMPLE_RESPONSE = (
 
 
 async def _serve_echo(krt_dir: Path, port: int, response_json: str) -> None:
-    pb2 = compile_public_proto(krt_dir, Path(tempfile.mkdtemp(prefix="krt-echo-")))
+    # The module is imported (its descriptors are in the pool) before the folder goes: the
+    # echo is stopped by SIGTERM, which runs no clean-up.
+    with tempfile.TemporaryDirectory(prefix="krt-echo-") as tmp:
+        pb2 = compile_public_proto(krt_dir, Path(tmp))
     method = pb2.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]].methods_by_name[RPC]
     request_cls = getattr(pb2, method.input_type.name)
     response = json_format.Parse(response_json, getattr(pb2, method.output_type.name)())

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, cast
@@ -162,6 +164,8 @@ def run_krt(
     from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
 
     work = Path(tempfile.mkdtemp(prefix="krt-bench-"))
+    # Removed when the measurement process exits (after it printed its result).
+    atexit.register(shutil.rmtree, work, True)
     prepared = prepare_krt(krt_dir, work_dir=work, validate=False)
     workflows = load_nodes(prepared, state_dir=work)
     asyncio.run(run_inits(workflows))

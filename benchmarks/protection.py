@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import math
 import shutil
@@ -159,6 +160,8 @@ class Loaded:
         from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
 
         work = Path(tempfile.mkdtemp(prefix="krt-bench-protection-"))
+        # Removed when the measurement process exits (after it printed its result).
+        atexit.register(shutil.rmtree, work, True)
         prepared = prepare_krt(krt_dir, work_dir=work, validate=False)
         workflows = load_nodes(prepared, state_dir=work)
         asyncio.run(run_inits(workflows))
