@@ -365,11 +365,17 @@ def serve(
         _run_server(krt_file, **options)
         return
     from kedro_krt.package import package as write_package
+    from kedro_krt.serve.server import StopRequested, sigterm_unwinds
 
-    with tempfile.TemporaryDirectory(prefix="kedro-krt-serve-") as tmp, _friendly():
-        project, plan, _ = _compile(metadata, env, pipelines)
-        result = write_package(project, plan, Path(tmp), progress=_progress)
-        _run_server(result.path, **options)
+    # A SIGTERM while the project compiles unwinds too: the packaged .krt's folder goes.
+    try:
+        with sigterm_unwinds(), tempfile.TemporaryDirectory(prefix="kedro-krt-serve-") as tmp, \
+                _friendly():
+            project, plan, _ = _compile(metadata, env, pipelines)
+            result = write_package(project, plan, Path(tmp), progress=_progress)
+            _run_server(result.path, **options)
+    except StopRequested:
+        sys.exit(0)
 
 
 def _call(rpc: str, data: str | None, file: Path | None, address: str, timeout: float) -> None:

@@ -68,6 +68,8 @@ _SHADOWS: dict[Path, Path | None] = {}
 
 
 def _scratch() -> Path:
+    """The process's folder of regenerated modules (``kedro-krt-pb2-*``), made on first use
+    and removed at exit (every exit the serving process handles: SIGTERM/SIGINT, an error)."""
     global _SCRATCH
     if _SCRATCH is None:
         import atexit
@@ -82,11 +84,15 @@ def _scratch() -> Path:
 def shadow_for(node_folder: Path, root: Path, node: str) -> Path | None:
     """The folder of regenerated modules for one node's folder (None: nothing is old).
 
-    Made once per folder and process; the warning naming the files is logged once.
+    Made once per folder and process; the warning naming the files is logged once. A folder
+    with no old file makes no scratch folder.
     """
     node_folder = node_folder.resolve()
     if node_folder in _SHADOWS:
         return _SHADOWS[node_folder]
+    if not legacy_pb2_files(node_folder):
+        _SHADOWS[node_folder] = None
+        return None
     dest = _scratch() / f"{len(_SHADOWS)}-{node}"
     legacy, protos = regenerate(node_folder, root, dest)
     shadow = dest if legacy else None

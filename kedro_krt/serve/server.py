@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -352,6 +352,40 @@ async def serve_worker(
         raise
 
 
+class StopRequested(BaseException):
+    """SIGTERM while the server is not in its event loop (the KRT is being checked, unpacked,
+    compiled): raised in the main thread so that every ``finally`` removes what it made."""
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, the first SIGTERM raises :class:`StopRequested` (later ones are
+    ignored: they must not interrupt its clean-up).
+
+    Without it, a SIGTERM outside the event loop (whose handler drains the server) kills the
+    process at once: no ``finally`` runs, no atexit hook, and the scratch folders
+    (``kedro-krt-serve-*``, ``krt-protoc-*``, ``kedro-krt-pb2-*``) stay in the temporary
+    folder. Only in the main thread (signals are delivered there); the previous handler comes
+    back at the end.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def unwind(signum: int, frame: object) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise StopRequested
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _work_dir(options: ServeOptions) -> tuple[Path, Path]:
     """A scratch folder (unpacked .krt, ...) and the state folder (inside it by default)."""
     work = Path(tempfile.mkdtemp(prefix="kedro-krt-serve-"))
@@ -382,7 +416,9 @@ def run_server(
 
     Prints ``Serving <version> on <host>:<port> (workflows: ...)`` once every node's init has run
     (and writes that line to ``ready_file`` when given), then serves until SIGTERM/SIGINT, lets
-    in-flight requests finish and returns 0.
+    in-flight requests finish and returns 0. A SIGTERM while it starts returns 0 too (SIGINT
+    raises KeyboardInterrupt); either way its scratch folder is removed (SIGKILL alone leaves
+    ``kedro-krt-serve-*``).
 
     Raises:
         ServeError: when it cannot start: an invalid or unsafe KRT, a missing config value, a
@@ -405,20 +441,26 @@ def run_server(
         config=dict(config or {}), state_dir=state_dir, ready_file=ready_file, nats=nats,
         nats_url=nats_url,
     )
-    work, state = _work_dir(options)
+    work: Path | None = None
     try:
-        prepared = prepare_krt(Path(source), work_dir=work, config=options.config)
-        for warning in prepared.warnings:
-            log.warning("%s", warning)
-        log.info("state (db, measurements) in %s", state)
-        if workers == 1:
-            return _run_single(prepared, options, state)
-        from kedro_krt.serve.supervisor import run_supervisor
+        with sigterm_unwinds():
+            work, state = _work_dir(options)
+            prepared = prepare_krt(Path(source), work_dir=work, config=options.config)
+            for warning in prepared.warnings:
+                log.warning("%s", warning)
+            log.info("state (db, measurements) in %s", state)
+            if workers == 1:
+                return _run_single(prepared, options, state)
+            from kedro_krt.serve.supervisor import run_supervisor
 
-        return run_supervisor(prepared, options, state)
+            return run_supervisor(prepared, options, state)
+    except StopRequested:
+        log.info("stopped while starting")
+        return 0
     finally:
         # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def announce(line: str, ready_file: Path | None) -> None:

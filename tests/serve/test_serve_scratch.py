@@ -1,0 +1,55 @@
+"""`kedro-krt serve` leaves nothing in the temporary folder when it is stopped: no
+``kedro-krt-serve-*`` (its scratch folder), no ``krt-protoc-*``, no ``kedro-krt-pb2-*``.
+
+A SIGTERM while it starts (the KRT is checked and its protos compiled, before the event loop
+and its signal handler) used to kill it at once, so no ``finally`` ran. Each server gets a
+temporary folder of its own (``TMPDIR``), so what it leaves is its own. SIGKILL is the one exit
+that cannot clean (test harnesses give their servers the test's folder as ``TMPDIR``).
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from serve_helpers import ServerProcess
+
+from kedro_krt.serve import gencode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["starting", "serving"])
+def test_sigterm_leaves_nothing_in_the_temporary_folder(
+    krt_dir: Path, tmp_path: Path, when: str
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    server = ServerProcess(krt_dir, tmp_path, env={"TMPDIR": str(tmp)})
+    try:
+        if when == "serving":
+            server.wait_status("SERVING", timeout=90)
+        else:
+            # Its scratch folder is made first thing; then the KRT is checked for a while.
+            deadline = time.monotonic() + 60
+            while not list(tmp.glob("kedro-krt-serve-*")):
+                assert server.proc.poll() is None, server.stderr
+                assert time.monotonic() < deadline, server.stderr
+                time.sleep(0.005)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_exit(timeout=60) == 0, server.stderr
+        assert sorted(p.name for p in tmp.iterdir()) == [], server.stderr
+    finally:
+        server.kill()
+
+
+def test_nodes_without_old_generated_code_make_no_scratch_folder(
+    krt_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(gencode, "_SCRATCH", None)
+    monkeypatch.setattr(gencode, "_SHADOWS", {})
+    assert gencode.shadow_for(krt_dir / "src" / "prep", krt_dir, "prep") is None
+    assert list(tmp_path.iterdir()) == []
