@@ -74,7 +74,11 @@ class ServedKrt:
         work.mkdir(parents=True, exist_ok=True)
         self.out = work / f"serve-{self.port}.out"
         self.err = work / f"serve-{self.port}.err"
-        env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
+        env = {
+            **os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore",
+            # What a killed server leaves goes with the test's folder, not into /tmp.
+            "TMPDIR": str(work),
+        }
         cmd = [
             str(BIN / "kedro-krt"), "serve", str(source), "--port", str(self.port),
             "--web-port", "0", "--state-dir", str(work / f"state-{self.port}"), *args,
@@ -101,7 +105,7 @@ class ServedKrt:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)  # a --nats stop may take a runner's drain (5 s) each
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

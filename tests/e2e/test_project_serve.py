@@ -26,7 +26,7 @@ def project_server(
         proc = subprocess.Popen(
             [str(BIN / "kedro"), "krt", "serve", "--port", str(port), "--web-port", "0"],
             cwd=trained_project,
-            env=ENV,
+            env={**ENV, "TMPDIR": str(log.parent)},  # what a kill leaves stays in the test's
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -79,8 +79,18 @@ def health_status(address: str, timeout: float = 1.0) -> str | None:
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
 
+#: How long :meth:`ServerProcess.kill` waits after SIGTERM before SIGKILL: longer than a
+#: ``--nats`` stop, whose runners may each take their NATS drain timeout (5 s) to exit.
+STOP_WAIT_S = 30.0
+
+
 class ServerProcess:
-    """``python -m kedro_krt.serve`` in a subprocess, with its output in files."""
+    """``python -m kedro_krt.serve`` in a subprocess, with its output in files.
+
+    Its temporary folder (``TMPDIR``) is ``tmp`` unless ``env`` says otherwise: what a server
+    that had to be killed leaves (``kedro-krt-serve-*``, ``kedro-krt-pb2-*``,
+    ``kedro-krt-nats-*``) goes with the test's folder, not into the machine's /tmp.
+    """
 
     def __init__(
         self, source: Path, tmp: Path, *args: str, env: dict[str, str] | None = None,
@@ -94,7 +104,7 @@ class ServerProcess:
         self.err = tmp / f"err-{self.port}.txt"
         full_env = {
             **os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "GREETING": "Hello",
-            **(env or {}),
+            "TMPDIR": str(tmp), **(env or {}),
         }
         for name, value in list(full_env.items()):
             if value is None:
@@ -138,7 +148,7 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=STOP_WAIT_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
