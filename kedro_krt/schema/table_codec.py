@@ -201,6 +201,21 @@ def _fast_restorer(col: Column) -> _Restorer | None:
 
         _ts.dtype = target if tz else m8  # type: ignore[attr-defined]  # every call's
         return _ts
+    if col.kind == "string" and isinstance(target, pd.StringDtype) and target.storage == "python":
+        # pandas' default string dtype without pyarrow (the runner image): an object array of
+        # str and the dtype's NA, which ``pd.array`` would check and convert cell by cell.
+        from_backing = getattr(target.construct_array_type(), "_simple_new", None)
+        if from_backing is None:  # pragma: no cover - another pandas
+            return None
+        na, obj = target.na_value, np.dtype(object)
+
+        def _pystr(vals: list[Any], missing: list[int]) -> Any:
+            arr = np.array(vals, dtype=obj)
+            if None in vals:  # unset cells of an optional column
+                arr[[i for i, v in enumerate(vals) if v is None]] = na
+            return from_backing(arr, dtype=target)
+
+        return _pystr
     if col.kind == "string" and isinstance(target, pd.StringDtype) and _pa is not None:
         if target.storage != "pyarrow":
             return None

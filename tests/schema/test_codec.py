@@ -323,3 +323,25 @@ def test_plain_number_reply_keeps_nan_and_nulls(build: Any) -> None:
     with pytest.raises(CodecError, match=r"expected int64, got float 1\.5"):
         int_codec.encode({"rows": pd.DataFrame({"k": [1.5]})})
     assert [r.k for r in int_codec.encode({"rows": pd.DataFrame({"k": [2.0]})}).rows] == [2]
+
+
+def test_python_string_storage_table_round_trip(build: Any) -> None:
+    """Without pyarrow (the runner image) pandas' default string dtype keeps Python str in an
+    object array: the decoder makes it directly, and must give what ``pd.array`` gives."""
+    from kedro_krt.schema.table_codec import _fast_restorer, _safe_restorer
+    from kedro_krt.schema.types import Column
+
+    with pd.option_context("mode.string_storage", "python"):
+        col = Column(name="s", original="s", kind="string", optional=True, dtype="str")
+        fast, safe = _fast_restorer(col), _safe_restorer(col)
+        assert fast is not None and fast.__name__ == "_pystr"
+        for values in (["a", None, "c"], ["x"], [], [None]):
+            a, b = fast(list(values), []), safe(list(values), [])
+            assert a.dtype == b.dtype and a.dtype.storage == "python"
+            assert pd.Series(a).equals(pd.Series(b)), values
+        spec = type_from_config({"table": {"name": "string?", "n": "int64"}}, where="w")
+        cls, codec = build(fields_of(rows=spec))
+        df = pd.DataFrame({"name": pd.array(["a", None, "é"], dtype="str"), "n": [1, 2, 3]})
+        out = wire(cls, codec, {"rows": df})["rows"]
+        assert out["name"].dtype.storage == "python"
+        pd.testing.assert_frame_equal(out, df, check_dtype=True)
