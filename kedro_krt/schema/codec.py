@@ -105,7 +105,6 @@ def _to_jsonable(v: Any, where: str) -> Any:
     )
 
 
-
 def _extend(rep: Any, values: list[Any], where: str, kind: str | None) -> None:
     """``rep.extend(values)``; a value the field cannot hold is the user's error, said so."""
     try:
