@@ -179,6 +179,8 @@ class NodeRunnerBase:
         self._nc: Any = None
         self._js: Any = None
         self._stop = asyncio.Event()
+        #: The input subscriptions, drained first when stopping (see :meth:`_drain_inputs`).
+        self._inputs: list[Any] = []
 
     async def run(self) -> int:
         """Connect, init, subscribe, handle messages until stopped, drain; 0 on a clean stop."""
@@ -213,6 +215,7 @@ class NodeRunnerBase:
             await self._subscribe_inputs()
             await self._stop.wait()
             self.logger.info("stopping: handling the messages already delivered, then exiting")
+            await self._drain_inputs()
             await self._nc.drain()
         finally:
             if watch is not None:
@@ -222,6 +225,24 @@ class NodeRunnerBase:
             if not self._nc.is_closed:
                 await self._nc.close()
         return 0
+
+    async def _drain_inputs(self) -> None:
+        """Stop the deliveries and let the handlers of the messages already delivered finish,
+        while the connection is whole.
+
+        ``nc.drain()`` drains every subscription at once, the inbox that JetStream's publish
+        acknowledgements come back on included: a handler still running (a node's slow work
+        after an early reply) would publish its result after that inbox is gone, wait for an
+        acknowledgement that cannot come, and the drain would end on its timeout with the
+        result lost. Draining the inputs first keeps the inbox until they are done.
+        """
+        if not self._inputs:
+            return
+        drains = asyncio.gather(*(sub.drain() for sub in self._inputs), return_exceptions=True)
+        try:
+            await asyncio.wait_for(drains, DRAIN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            self.logger.warning("stopping: a handler still runs after %s s", DRAIN_TIMEOUT_S)
 
     def _jetstream_options(self) -> dict[str, Any]:
         """nats-py's ``jetstream(...)`` options (its defaults unless a subclass says)."""
@@ -270,7 +291,7 @@ class NodeRunner(NodeRunnerBase):
         from nats.js.api import ConsumerConfig, DeliverPolicy
 
         config = self.config
-        await self._js.subscribe(
+        sub = await self._js.subscribe(
             config.nats_input,
             stream=config.nats_stream,
             queue=config.runner_name,
@@ -279,6 +300,7 @@ class NodeRunner(NodeRunnerBase):
             manual_ack=True,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_wait=ACK_WAIT_S),
         )
+        self._inputs.append(sub)
         self.logger.info(
             "Listening to '%s' subject with queue '%s' from stream '%s'",
             config.nats_input, config.runner_name, config.nats_stream,

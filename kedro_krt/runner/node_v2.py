@@ -167,10 +167,11 @@ class NodeRunnerV2(NodeRunnerBase):
         (kre-py exits there, and Kubernetes restarts the pod, which then binds)."""
         for attempt in range(50):
             try:
-                await self._js.subscribe(
+                sub = await self._js.subscribe(
                     subject, stream=self.config.nats_stream, queue=queue, durable=queue,
                     cb=self._on_message, manual_ack=True, config=consumer,
                 )
+                self._inputs.append(sub)
                 return
             except Exception as err:
                 if "already in use" not in str(err) or attempt == 49:
