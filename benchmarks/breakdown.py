@@ -21,17 +21,13 @@ which is why the rest is reported as what is left, not as a stage.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shutil
 import statistics
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    RPC,
-    drive,
+    LoadedKrt,
     emit,
     one_row_request_json,
     paired_overhead_ms,
@@ -60,76 +56,57 @@ class _Replay:
 
 def run(krt_dir: Path, project: Path, pipeline: str, reps: int, seconds: float) -> dict[str, Any]:
     """The chain, the floor and one variant per node and codec stage, interleaved ``reps`` times."""
-    from google.protobuf import any_pb2, json_format
-
     from benchmarks.inproc import PIPELINES, _pipeline_floor
-    from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
 
-    work = Path(tempfile.mkdtemp(prefix="krt-bench-breakdown-"))
-    try:
-        prepared = prepare_krt(krt_dir, work_dir=work, validate=False)
-        workflows = load_nodes(prepared, state_dir=work)
-        asyncio.run(run_inits(workflows))
-        quiet_logging()
-        wf = workflows[RPC]
-        request = json_format.Parse(one_row_request_json(project), wf.request_cls())
-        payload = any_pb2.Any(
-            type_url="type.googleapis.com/" + wf.request_type, value=request.SerializeToString()
-        )
-        handlers = [(n.handler, n.ctx) for n in wf.nodes]
-        krt_nodes = [n.module._node for n in wf.nodes]  # the KrtNode each main.py built
-        names = [n.name for n in wf.nodes]
+    loaded = LoadedKrt(krt_dir, prefix="krt-bench-breakdown-")
+    quiet_logging()
+    payload = loaded.payload(one_row_request_json(project))
+    krt_nodes = loaded.krt_nodes
+    names = [n.name for n in loaded.wf.nodes]
 
-        def chain() -> Any:
-            data = payload
-            for handler, ctx in handlers:
-                out = drive(handler(ctx, data))
-                data = any_pb2.Any()
-                data.Pack(out)
-            return data
+    def chain() -> Any:
+        return loaded.chain(payload)
 
-        expected = chain().SerializeToString()
-        recorded = _record(krt_nodes, chain)
-        paths: dict[str, Callable[[], Any]] = {"chain": chain}
-        for i, node in enumerate(krt_nodes):
-            for stage in STAGES:
-                attr = f"_{stage}r"
-                real = getattr(node, attr)
-                replay = _Replay(real, recorded[i][stage])
-                paths[f"{names[i]} {stage}"] = _with(node, attr, replay, real, chain)
-        for name, fn in paths.items():  # a replayed stage must not change the answer
-            if fn().SerializeToString() != expected:
-                raise RuntimeError(f"the variant without '{name}' answers differently")
-        first = krt_nodes[0]
-        msg = first.input_cls()
-        payload.Unpack(msg)
-        df = first._decoder.decode(msg)[PIPELINES[pipeline]["request"]]
-        paths["floor"] = _pipeline_floor(pipeline, prepared.root, df)
-        runs: list[dict[str, Any]] = []
-        for i in range(reps):
-            timed = time_interleaved(paths, max_iters=3000, max_seconds=seconds,
-                                     warmup=20 if i == 0 else 5)
-            stages = {
-                name: paired_overhead_ms(timed["chain"], timed[name])
-                for name in paths if name not in ("chain", "floor")
-            }
-            overhead = paired_overhead_ms(timed["chain"], timed["floor"])
-            runs.append({"overhead_ms": overhead, "stages_ms": stages,
-                         "rest_ms": overhead - sum(stages.values()),
-                         "floor_ms": timed["floor"].median_ms, "n": len(timed["floor"].samples)})
-        return {
-            "pipeline": pipeline,
-            "nodes": names,
-            "runs": runs,
-            "overhead_ms": statistics.median(r["overhead_ms"] for r in runs),
-            "stages_ms": {
-                name: statistics.median(r["stages_ms"][name] for r in runs)
-                for name in runs[0]["stages_ms"]
-            },
-            "rest_ms": statistics.median(r["rest_ms"] for r in runs),
+    expected = chain().SerializeToString()
+    recorded = _record(krt_nodes, chain)
+    paths: dict[str, Callable[[], Any]] = {"chain": chain}
+    for i, node in enumerate(krt_nodes):
+        for stage in STAGES:
+            attr = f"_{stage}r"
+            real = getattr(node, attr)
+            replay = _Replay(real, recorded[i][stage])
+            paths[f"{names[i]} {stage}"] = _with(node, attr, replay, real, chain)
+    for name, fn in paths.items():  # a replayed stage must not change the answer
+        if fn().SerializeToString() != expected:
+            raise RuntimeError(f"the variant without '{name}' answers differently")
+    first = krt_nodes[0]
+    msg = first.input_cls()
+    payload.Unpack(msg)
+    df = first._decoder.decode(msg)[PIPELINES[pipeline]["request"]]
+    paths["floor"] = _pipeline_floor(pipeline, loaded.prepared.root, df)
+    runs: list[dict[str, Any]] = []
+    for i in range(reps):
+        timed = time_interleaved(paths, max_iters=3000, max_seconds=seconds,
+                                 warmup=20 if i == 0 else 5)
+        stages = {
+            name: paired_overhead_ms(timed["chain"], timed[name])
+            for name in paths if name not in ("chain", "floor")
         }
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        overhead = paired_overhead_ms(timed["chain"], timed["floor"])
+        runs.append({"overhead_ms": overhead, "stages_ms": stages,
+                     "rest_ms": overhead - sum(stages.values()),
+                     "floor_ms": timed["floor"].median_ms, "n": len(timed["floor"].samples)})
+    return {
+        "pipeline": pipeline,
+        "nodes": names,
+        "runs": runs,
+        "overhead_ms": statistics.median(r["overhead_ms"] for r in runs),
+        "stages_ms": {
+            name: statistics.median(r["stages_ms"][name] for r in runs)
+            for name in runs[0]["stages_ms"]
+        },
+        "rest_ms": statistics.median(r["rest_ms"] for r in runs),
+    }
 
 
 def _record(krt_nodes: list[Any], chain: Callable[[], Any]) -> list[dict[str, Any]]:

@@ -7,11 +7,15 @@ session each bootstrap a project, and Kedro's project globals must not mix in on
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,3 +217,53 @@ def drive(coro: Any) -> Any:
         return done.value
     coro.close()
     raise RuntimeError("the handler awaited something: drive it with an event loop instead")
+
+
+class LoadedKrt:
+    """An unpacked KRT's workflow, its nodes imported and inited by the server's loader
+    (``load_nodes`` + ``run_inits``), in a scratch folder removed when the process exits (after
+    it printed its result); its handlers chained as KRE does."""
+
+    def __init__(self, krt_dir: Path, rpc: str = RPC, prefix: str = "krt-bench-") -> None:
+        from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
+
+        work = Path(tempfile.mkdtemp(prefix=prefix))
+        atexit.register(shutil.rmtree, work, True)
+        self.prepared = prepare_krt(krt_dir, work_dir=work, validate=False)
+        workflows = load_nodes(self.prepared, state_dir=work)
+        asyncio.run(run_inits(workflows))
+        self.wf = workflows[rpc]
+        self.handlers = [(n.handler, n.ctx) for n in self.wf.nodes]
+        #: The KrtNode each node's main.py built.
+        self.krt_nodes = [n.module._node for n in self.wf.nodes]
+        #: Each KRT node's NodeSession (its CallList is `_calls`).
+        self.sessions = [k._session for k in self.krt_nodes]
+
+    def payload(self, body_json: str) -> Any:
+        """The request as the first node gets it: an ``Any``."""
+        from google.protobuf import any_pb2, json_format
+
+        request = json_format.Parse(body_json, self.wf.request_cls())
+        return any_pb2.Any(
+            type_url="type.googleapis.com/" + self.wf.request_type,
+            value=request.SerializeToString(),
+        )
+
+    def chain(self, payload: Any) -> Any:
+        """The handlers chained as KRE does: each output packed into the next ``Any``."""
+        from google.protobuf import any_pb2
+
+        data = payload
+        for handler, ctx in self.handlers:
+            out = drive(handler(ctx, data))
+            data = any_pb2.Any()
+            data.Pack(out)
+        return data
+
+    def reply(self, payload: Any) -> dict[str, Any]:
+        """The response of one message, as proto3 JSON (a dict)."""
+        from google.protobuf import json_format
+
+        response = self.wf.response_cls()
+        self.chain(payload).Unpack(response)
+        return json_format.MessageToDict(response, preserving_proto_field_name=True)

@@ -20,16 +20,11 @@ and parameters loaded once.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import atexit
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, cast
 
 from benchmarks.common import (
-    RPC,
-    drive,
+    LoadedKrt,
     emit,
     one_row_request_json,
     paired_overhead_ms,
@@ -159,31 +154,15 @@ def run_krt(
     ``with_boot``: kedro-boot's ``session.run`` on the bench project (``project``) joins the
     same interleaved loop, so each run gives its time above the same floor as ours.
     """
-    from google.protobuf import any_pb2, json_format
+    from google.protobuf import json_format
 
-    from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
-
-    work = Path(tempfile.mkdtemp(prefix="krt-bench-"))
-    # Removed when the measurement process exits (after it printed its result).
-    atexit.register(shutil.rmtree, work, True)
-    prepared = prepare_krt(krt_dir, work_dir=work, validate=False)
-    workflows = load_nodes(prepared, state_dir=work)
-    asyncio.run(run_inits(workflows))
+    loaded = LoadedKrt(krt_dir)
     quiet_logging()
-    wf = workflows[RPC]
-    request = json_format.Parse(one_row_request_json(project), wf.request_cls())
-    payload = any_pb2.Any(
-        type_url="type.googleapis.com/" + wf.request_type, value=request.SerializeToString()
-    )
-    nodes = [(n.handler, n.ctx) for n in wf.nodes]
+    prepared, wf = loaded.prepared, loaded.wf
+    payload = loaded.payload(one_row_request_json(project))
 
     def chain() -> Any:
-        data = payload
-        for handler, ctx in nodes:
-            out = drive(handler(ctx, data))
-            data = any_pb2.Any()
-            data.Pack(out)
-        return data
+        return loaded.chain(payload)
 
     packed = chain()
     response = wf.response_cls()
@@ -192,7 +171,7 @@ def run_krt(
         _profile(chain, profile)
 
     # The decoded request, as the first node's codec gives it to the Kedro nodes.
-    first = wf.nodes[0].module._node  # the KrtNode the generated main.py built
+    first = loaded.krt_nodes[0]
     from kedro_krt.schema.codec import MessageCodec
 
     decoder = MessageCodec(first.input_cls, first.plan.input.fields)

@@ -39,13 +39,10 @@ result that is not the value itself).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import atexit
 import json
 import math
 import shutil
 import sys
-import tempfile
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -54,7 +51,7 @@ from typing import Any, cast
 
 from benchmarks.common import (
     RPC,
-    drive,
+    LoadedKrt,
     emit,
     one_row_request_json,
     paired_overhead_ms,
@@ -153,59 +150,12 @@ def run_expect(project: Path) -> dict[str, Any]:
 # -- loading KRTs, driving handlers ------------------------------------------------------------
 
 
-class Loaded:
-    """An unpacked KRT's workflow, its nodes imported and inited by the server's loader."""
-
-    def __init__(self, krt_dir: Path, rpc: str) -> None:
-        from kedro_krt.serve.loader import load_nodes, prepare_krt, run_inits
-
-        work = Path(tempfile.mkdtemp(prefix="krt-bench-protection-"))
-        # Removed when the measurement process exits (after it printed its result).
-        atexit.register(shutil.rmtree, work, True)
-        prepared = prepare_krt(krt_dir, work_dir=work, validate=False)
-        workflows = load_nodes(prepared, state_dir=work)
-        asyncio.run(run_inits(workflows))
-        self.wf = workflows[rpc]
-        self.handlers = [(n.handler, n.ctx) for n in self.wf.nodes]
-        #: Each KRT node's NodeSession (its CallList is `_calls`).
-        self.sessions = [n.module._node._session for n in self.wf.nodes]
-
-    def payload(self, body_json: str) -> Any:
-        """The request as the first node gets it: an ``Any``."""
-        from google.protobuf import any_pb2, json_format
-
-        request = json_format.Parse(body_json, self.wf.request_cls())
-        return any_pb2.Any(
-            type_url="type.googleapis.com/" + self.wf.request_type,
-            value=request.SerializeToString(),
-        )
-
-    def chain(self, payload: Any) -> Any:
-        """The handlers chained as KRE does: each output packed into the next ``Any``."""
-        from google.protobuf import any_pb2
-
-        data = payload
-        for handler, ctx in self.handlers:
-            out = drive(handler(ctx, data))
-            data = any_pb2.Any()
-            data.Pack(out)
-        return data
-
-    def reply(self, payload: Any) -> dict[str, Any]:
-        """The response of one message, as proto3 JSON (a dict)."""
-        from google.protobuf import json_format
-
-        response = self.wf.response_cls()
-        self.chain(payload).Unpack(response)
-        return json_format.MessageToDict(response, preserving_proto_field_name=True)
-
-
-def _call_list_module(loaded: Loaded) -> Any:
+def _call_list_module(loaded: LoadedKrt) -> Any:
     """The globals the nodes' CallList.run reads ``copy_value`` from."""
     return type(loaded.sessions[0]._calls).run.__globals__
 
 
-def count_copies(loaded: Loaded, payload: Any) -> dict[str, Any]:
+def count_copies(loaded: LoadedKrt, payload: Any) -> dict[str, Any]:
     """What one message copies: ``copy_value`` wrapped for one chain call.
 
     A call whose result is the value itself (an immutable parameter, ``assign``) is a check, not
@@ -239,7 +189,7 @@ def count_copies(loaded: Loaded, payload: Any) -> dict[str, Any]:
     return {"copies": sum(copies.values()), "checks": checks, "by_dataset": dict(copies)}
 
 
-def guarded(loaded: Loaded) -> list[list[str]]:
+def guarded(loaded: LoadedKrt) -> list[list[str]]:
     """Per KRT node, the inputs its CallList hands over through ``copy_value`` (static)."""
     return [[f"{name} ({mode or 'inferred'})" for _, _, g, _ in s._calls._steps
              for name, mode in g] for s in loaded.sessions]
@@ -267,7 +217,7 @@ def stubbed(call_list: Any, values: dict[str, Any]) -> Any:
     return out
 
 
-def _record(loaded: Loaded, payload: Any) -> list[dict[str, Any]]:
+def _record(loaded: LoadedKrt, payload: Any) -> list[dict[str, Any]]:
     """Each KRT node's CallList values for one message: ``before`` (what the message brings:
     decoded inputs and parameters, deep-copied before the calls) and ``after`` (every value)."""
     import copy
@@ -330,7 +280,7 @@ class _Fresh:
         return values
 
 
-def time_calls(prot: Loaded, payload: Any, bare: Loaded | None = None) -> dict[str, Any]:
+def time_calls(prot: LoadedKrt, payload: Any, bare: LoadedKrt | None = None) -> dict[str, Any]:
     """The Kedro calls of every KRT node, real functions, decoded inputs, no codec: the
     protected CallLists against the same calls on values copied beforehand (``fresh``), and the
     all-``assign`` KRT's CallLists if given; the message's values are deep-copied before each
@@ -418,8 +368,8 @@ def run_flights(protected_dir: Path, assign_dir: Path, expect: Path,
                 big_rows: int = 1000) -> dict[str, Any]:
     """The spaceflights-shaped KRT packaged as it is against the all-``assign`` one."""
     expected = json.loads(expect.read_text(encoding="utf-8"))["expected"]
-    prot = Loaded(protected_dir, FLIGHTS_RPC)
-    bare = Loaded(assign_dir, FLIGHTS_RPC)
+    prot = LoadedKrt(protected_dir, FLIGHTS_RPC, "krt-bench-protection-")
+    bare = LoadedKrt(assign_dir, FLIGHTS_RPC, "krt-bench-protection-")
     quiet_logging()
     payloads = [prot.payload(json.dumps(b)) for b in BODIES]
     # Sanity on fresh nodes: the replies to the same requests in a row, against Kedro's.
@@ -465,7 +415,7 @@ def run_flights(protected_dir: Path, assign_dir: Path, expect: Path,
 
 def run_example(krt_dir: Path, project: Path) -> dict[str, Any]:
     """The example's KRT as packaged, against its CallLists swapped for unprotected ones."""
-    loaded = Loaded(krt_dir, RPC)
+    loaded = LoadedKrt(krt_dir, RPC, "krt-bench-protection-")
     quiet_logging()
     payload = loaded.payload(one_row_request_json(project))
     sessions = loaded.sessions
