@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -365,14 +364,13 @@ def serve(
         _run_server(krt_file, **options)
         return
     from kedro_krt.package import package as write_package
-    from kedro_krt.serve.server import StopRequested, sigterm_unwinds
+    from kedro_krt.scratch import StopRequested, scratch_folder, sigterm_unwinds
 
     # A SIGTERM while the project compiles unwinds too: the packaged .krt's folder goes.
     try:
-        with sigterm_unwinds(), tempfile.TemporaryDirectory(prefix="kedro-krt-serve-") as tmp, \
-                _friendly():
+        with sigterm_unwinds(), scratch_folder("kedro-krt-serve-") as tmp, _friendly():
             project, plan, _ = _compile(metadata, env, pipelines)
-            result = write_package(project, plan, Path(tmp), progress=_progress)
+            result = write_package(project, plan, tmp, progress=_progress)
             _run_server(result.path, **options)
     except StopRequested:
         sys.exit(0)

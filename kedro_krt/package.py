@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fnmatch
 import shlex
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -24,6 +23,7 @@ from kedro_krt.krt.archive import write_krt
 from kedro_krt.krt.validate import validate_files
 from kedro_krt.plan import Plan
 from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.scratch import scratch_folder
 
 Progress = Callable[[str], None]
 
@@ -199,8 +199,8 @@ def build_files(
     files["docs/README.md"] = generate.docs_readme(plan).encode()
 
     say("compiling protos with protoc")
-    with tempfile.TemporaryDirectory(prefix="krt-pb2-") as tmp:
-        generated = compile_protos(protos, Path(tmp), pyi=False)
+    with scratch_folder("krt-pb2-") as tmp:
+        generated = compile_protos(protos, tmp, pyi=False)
         pb2 = {p.name: p.read_bytes() for p in generated}
     for name, node_plan in generate.node_plans(plan).items():
         base = f"src/{name}"
@@ -366,8 +366,8 @@ def write_compiled(plan: Plan, output_dir: Path) -> list[Path]:
     """`compile --output DIR`: krt.yml and the protos (checked by protoc), nothing else."""
     output_dir.mkdir(parents=True, exist_ok=True)
     protos = generate.protos(plan)
-    with tempfile.TemporaryDirectory(prefix="krt-check-") as tmp:
-        compile_protos(protos, Path(tmp), pyi=False)
+    with scratch_folder("krt-check-") as tmp:
+        compile_protos(protos, tmp, pyi=False)
     written = []
     outputs: Mapping[str, str] = {
         "krt.yml": generate.manifest(plan).to_yaml(),

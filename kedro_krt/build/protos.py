@@ -11,16 +11,15 @@ and those their own imports need.
 from __future__ import annotations
 
 import ast
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor
 
 from kedro_krt.build.errors import BuildError
 from kedro_krt.schema.protoc import ProtoCompileError, compile_protos, descriptor_set
+from kedro_krt.scratch import scratch_folder
 
 
 def module_of(proto: str) -> str:
@@ -47,8 +46,8 @@ class CompiledProtos:
             return cls({}, {}, {}, descriptor_pool.DescriptorPool(), {})
         try:
             files = descriptor_set(sources)
-            with tempfile.TemporaryDirectory(prefix="krt-build-pb2-") as tmp:
-                generated = compile_protos(sources, Path(tmp), pyi=False)
+            with scratch_folder("krt-build-pb2-") as tmp:
+                generated = compile_protos(sources, tmp, pyi=False)
                 modules = {p.stem: p.read_bytes() for p in generated if p.suffix == ".py"}
         except ProtoCompileError as exc:
             raise BuildError(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
+
+from kedro_krt.scratch import scratch_folder
 
 _PROTOC_TIMEOUT_S = 120
 
@@ -90,8 +91,8 @@ def descriptor_set_of(
     if not proto_path.is_file():
         raise ProtoError(f"{proto_path}: no such proto file")
     name, includes = _virtual_name(proto_path, include_dirs)
-    with tempfile.TemporaryDirectory(prefix="krt-protoc-") as tmp:
-        out = Path(tmp) / "descriptor.pb"
+    with scratch_folder("krt-protoc-") as tmp:
+        out = tmp / "descriptor.pb"
         # protoc resolves the input name against the include folders; cwd only matters for
         # relative -I, which we never pass.
         code, report = run_protoc(

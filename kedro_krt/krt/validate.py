@@ -19,7 +19,6 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from kedro_krt.krt.problems import Problem, error, warning
 from kedro_krt.krt.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.krt.upload import TarFormatError, emulate_upload, read_headers
 from kedro_krt.plan import PUBLIC_PROTO
+from kedro_krt.scratch import scratch_folder
 
 __all__ = [
     "Problem",
@@ -343,8 +343,7 @@ def _check_proto(
         ]
 
     problems: list[Problem] = []
-    with tempfile.TemporaryDirectory(prefix="krt-validate-") as tmp:
-        root = Path(tmp)
+    with scratch_folder("krt-validate-") as root:
         # Every .proto of the KRT, so that imports between them (internal_nodes.proto, ...)
         # resolve as they will for the entrypoint.
         for name, data in files.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +15,7 @@ from types import ModuleType
 from google.protobuf import descriptor_pb2
 
 from kedro_krt.runtime.imports import exec_module_file
+from kedro_krt.scratch import scratch_folder
 
 __all__ = ["ProtoCompileError", "compile_protos", "descriptor_set", "import_generated"]
 
@@ -50,9 +50,9 @@ def compile_protos(sources: Mapping[str, str], out_dir: Path, *, pyi: bool = Tru
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = sorted(sources)
-    with tempfile.TemporaryDirectory(prefix="krt-proto-") as tmp:
-        src = Path(tmp) / "src"
-        gen = Path(tmp) / "gen"
+    with scratch_folder("krt-proto-") as tmp:
+        src = tmp / "src"
+        gen = tmp / "gen"
         src.mkdir()
         gen.mkdir()
         for name in names:
@@ -81,13 +81,13 @@ def descriptor_set(sources: Mapping[str, str]) -> descriptor_pb2.FileDescriptorS
     :class:`ProtoCompileError` when protoc rejects any of them.
     """
     names = sorted(sources)
-    with tempfile.TemporaryDirectory(prefix="krt-proto-") as tmp:
-        src = Path(tmp) / "src"
+    with scratch_folder("krt-proto-") as tmp:
+        src = tmp / "src"
         src.mkdir()
         for name in names:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             (src / name).write_text(sources[name], encoding="utf-8")
-        out = Path(tmp) / "descriptors.pb"
+        out = tmp / "descriptors.pb"
         args = [
             f"-I{src}",
             "--include_imports",

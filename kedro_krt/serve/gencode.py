@@ -76,8 +76,11 @@ def _scratch() -> Path:
         import shutil
         import tempfile
 
-        _SCRATCH = Path(tempfile.mkdtemp(prefix="kedro-krt-pb2-"))
-        atexit.register(shutil.rmtree, _SCRATCH, True)
+        from kedro_krt.scratch import sigterm_held
+
+        with sigterm_held():  # a SIGTERM between the two would leave the folder
+            _SCRATCH = Path(tempfile.mkdtemp(prefix="kedro-krt-pb2-"))
+            atexit.register(shutil.rmtree, _SCRATCH, True)
     return _SCRATCH
 
 

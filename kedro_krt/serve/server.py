@@ -12,13 +12,11 @@ import contextlib
 import gc
 import logging
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from kedro_krt.krt.manifest_v2 import ManifestV2
+from kedro_krt.scratch import StopRequested, scratch_folder, sigterm_unwinds
 from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.loader import (
@@ -352,50 +351,24 @@ async def serve_worker(
         raise
 
 
-class StopRequested(BaseException):
-    """SIGTERM while the server is not in its event loop (the KRT is being checked, unpacked,
-    compiled): raised in the main thread so that every ``finally`` removes what it made."""
+def ignore_sigterm_from_here() -> None:
+    """Once the event loop is closed, the process is on its way out: a further SIGTERM is
+    ignored. asyncio's closing loop puts SIG_DFL back, which would kill it in the middle of
+    its clean-up and leave its scratch folders behind. Main thread only; the caller's
+    :func:`sigterm_unwinds` (when any) restores the previous handler at its end."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-@contextlib.contextmanager
-def sigterm_unwinds() -> Iterator[None]:
-    """While the block runs, the first SIGTERM raises :class:`StopRequested` (later ones are
-    ignored: they must not interrupt its clean-up).
-
-    Without it, a SIGTERM outside the event loop (whose handler drains the server) kills the
-    process at once: no ``finally`` runs, no atexit hook, and the scratch folders
-    (``kedro-krt-serve-*``, ``krt-protoc-*``, ``kedro-krt-pb2-*``) stay in the temporary
-    folder. Only in the main thread (signals are delivered there); the previous handler comes
-    back at the end.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    raised = False
-
-    def unwind(signum: int, frame: object) -> None:
-        nonlocal raised
-        if not raised:
-            raised = True
-            raise StopRequested
-
-    previous = signal.signal(signal.SIGTERM, unwind)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _work_dir(options: ServeOptions) -> tuple[Path, Path]:
-    """A scratch folder (unpacked .krt, ...) and the state folder (inside it by default)."""
-    work = Path(tempfile.mkdtemp(prefix="kedro-krt-serve-"))
+def _state_dir(work: Path, options: ServeOptions) -> Path:
+    """The state folder (db, measurements): ``--state-dir``, else inside the scratch folder."""
     if options.state_dir is not None:
         state = Path(options.state_dir)
         state.mkdir(parents=True, exist_ok=True)
-        return work, state.resolve()
+        return state.resolve()
     state = work / "state"
     state.mkdir()
-    return work, state
+    return state
 
 
 def run_server(
@@ -441,10 +414,10 @@ def run_server(
         config=dict(config or {}), state_dir=state_dir, ready_file=ready_file, nats=nats,
         nats_url=nats_url,
     )
-    work: Path | None = None
     try:
-        with sigterm_unwinds():
-            work, state = _work_dir(options)
+        # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.
+        with sigterm_unwinds(), scratch_folder("kedro-krt-serve-") as work:
+            state = _state_dir(work, options)
             prepared = prepare_krt(Path(source), work_dir=work, config=options.config)
             for warning in prepared.warnings:
                 log.warning("%s", warning)
@@ -457,10 +430,6 @@ def run_server(
     except StopRequested:
         log.info("stopped while starting")
         return 0
-    finally:
-        # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def announce(line: str, ready_file: Path | None) -> None:
@@ -488,6 +457,7 @@ def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> in
             )
         )
     finally:
+        ignore_sigterm_from_here()
         for server in web:
             server.shutdown()
             server.server_close()

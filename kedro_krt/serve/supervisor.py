@@ -22,12 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kedro_krt.scratch import StopRequested, sigterm_unwinds
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import PreparedKrt, prepare_krt
 from kedro_krt.serve.server import (
     WORKER_SPEC_ENV,
     ServeOptions,
     announce,
+    ignore_sigterm_from_here,
     ready_line,
     serve_worker,
     setup_logging,
@@ -150,7 +152,10 @@ def _supervise(
                     f"{'while serving' if announced else 'before it was ready'}; see its log above"
                 )
     codes = _stop_children(children, options.grace)
-    return 0 if all(code == 0 for code in codes) else 1
+    # A worker still starting Python when the stop came dies of the SIGTERM sent (no handler
+    # yet, nothing made yet): stopped as asked. From its first import of the KRT on, it unwinds
+    # and exits 0.
+    return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1
 
 
 def _stop_children(
@@ -185,17 +190,24 @@ def run_worker_from_env() -> int:
         timeout=spec["timeout"], config=spec["config"],
     )
     try:
-        # The supervisor validated the KRT already.
-        prepared = prepare_krt(
-            Path(spec["root"]), work_dir=Path(spec["state_dir"]), config=spec["config"],
-            validate=False,
-        )
-        return asyncio.run(
-            serve_worker(
-                prepared, options, Path(spec["state_dir"]), reuse_port=True,
-                on_ready=lambda worker: send("ready", pid=os.getpid()),
+        # A SIGTERM from the supervisor before the event loop has its handler unwinds, as in
+        # run_server; the supervisor validated the KRT already.
+        with sigterm_unwinds():
+            prepared = prepare_krt(
+                Path(spec["root"]), work_dir=Path(spec["state_dir"]), config=spec["config"],
+                validate=False,
             )
-        )
+            try:
+                return asyncio.run(
+                    serve_worker(
+                        prepared, options, Path(spec["state_dir"]), reuse_port=True,
+                        on_ready=lambda worker: send("ready", pid=os.getpid()),
+                    )
+                )
+            finally:
+                ignore_sigterm_from_here()
+    except StopRequested:
+        return 0
     except ServeError as exc:
         send("error", message=str(exc))
         return 1

@@ -21,16 +21,26 @@ from kedro_krt.serve import gencode
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("when", ["starting", "serving"])
+@pytest.mark.parametrize("when", ["starting", "serving", "workers starting"])
 def test_sigterm_leaves_nothing_in_the_temporary_folder(
     krt_dir: Path, tmp_path: Path, when: str
 ) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    server = ServerProcess(krt_dir, tmp_path, env={"TMPDIR": str(tmp)})
+    workers = ["--workers", "2"] if when == "workers starting" else []
+    server = ServerProcess(krt_dir, tmp_path, *workers, env={"TMPDIR": str(tmp)})
     try:
         if when == "serving":
             server.wait_status("SERVING", timeout=90)
+        elif workers:
+            # The supervisor forwards it to workers still starting, before their event loop:
+            # each unwinds, or dies of it before its first import of the KRT, having made
+            # nothing; either is a clean stop (it used to end the supervisor with 1).
+            deadline = time.monotonic() + 60
+            while "worker 2 started" not in server.stderr:
+                assert server.proc.poll() is None, server.stderr
+                assert time.monotonic() < deadline, server.stderr
+                time.sleep(0.005)
         else:
             # Its scratch folder is made first thing; then the KRT is checked for a while.
             deadline = time.monotonic() + 60
