@@ -57,6 +57,7 @@ RUNTIME_MODULES = (
     "kedro_krt/py.typed",
     "kedro_krt/plan.py",
     "kedro_krt/analysis.py",
+    "kedro_krt/scratch.py",  # schema/protoc.py's temporary folders
     "kedro_krt/runtime/",
     "kedro_krt/runner/",
     "kedro_krt/schema/",

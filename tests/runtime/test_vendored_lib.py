@@ -11,6 +11,9 @@ from kedro_krt.krt.archive import extract_krt
 
 PROBE = """
 import sys
+# The test env's editable install of kedro-krt adds a finder of its own, which would find any
+# module lib/ lacks in the checkout (as it did kedro_krt.scratch): the image has no such finder.
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in f.__module__]
 sys.path.insert(0, sys.argv[1])
 import kedro_krt
 from kedro_krt.runtime.node import KrtNode
