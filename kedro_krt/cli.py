@@ -368,7 +368,7 @@ def serve(
 
     # A SIGTERM while the project compiles unwinds too: the packaged .krt's folder goes.
     try:
-        with sigterm_unwinds(), scratch_folder("kedro-krt-serve-") as tmp, _friendly():
+        with sigterm_unwinds(), scratch_folder("kedro-krt-serve-", owned=True) as tmp, _friendly():
             project, plan, _ = _compile(metadata, env, pipelines)
             result = write_package(project, plan, tmp, progress=_progress)
             _run_server(result.path, **options)

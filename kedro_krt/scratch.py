@@ -14,17 +14,31 @@ a process-directed signal may be taken by any thread whose mask lets it in (gRPC
 while Python runs the handler in the main thread whatever thread took it.
 
 Main thread only: Python runs signal handlers there; elsewhere these are no-ops.
+
+SIGKILL (``kill -9``, the OOM killer, a CI job's timeout) runs no code at all. A folder made
+with ``owned=True`` (serve's ``kedro-krt-serve-*``, which holds the unpacked KRT and its
+artifacts, and ``--nats``'s ``kedro-krt-nats-*``) carries an owner file locked (``flock``) for
+as long as its process lives; the kernel drops the lock when the process dies, however it dies.
+The next one to make such a folder first removes those of the same prefix whose lock is free.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
+import os
 import shutil
 import signal
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+log = logging.getLogger("kedro_krt.serve")
+
+#: In an owned folder: locked by its owner while it lives (never read, only locked).
+OWNER_FILE = ".kedro-krt-owner"
 
 
 class StopRequested(BaseException):
@@ -94,16 +108,80 @@ def sigterm_held() -> Iterator[None]:
         unwind.fire()
 
 
+class OwnedFolder:
+    """A new folder (as :func:`tempfile.mkdtemp`) whose owner file this process keeps locked
+    until :meth:`remove`; made after removing the folders of the same prefix left by dead
+    processes (:func:`sweep_orphans`)."""
+
+    def __init__(self, prefix: str, dir: Path | None = None) -> None:
+        sweep_orphans(prefix, dir)
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+        try:
+            # Locked before it gets its name: a sweeper never sees it unlocked while we live.
+            fd = os.open(self.path / (OWNER_FILE + ".new"), os.O_WRONLY | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(self.path / (OWNER_FILE + ".new"), self.path / OWNER_FILE)
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        self._fd: int | None = fd
+
+    def remove(self) -> None:
+        """Remove the folder, then let its lock go; twice is harmless."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def sweep_orphans(prefix: str, dir: Path | None = None) -> list[Path]:
+    """Remove the ``prefix*`` folders of the temporary folder whose owner died (their owner
+    file's lock is free); the removed ones. Folders without an owner file (still being made,
+    or not made by :class:`OwnedFolder`) and the ones we may not open are left alone."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(dir if dir is not None else tempfile.gettempdir()))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        try:
+            fd = os.open(os.path.join(entry.path, OWNER_FILE), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its owner lives
+        else:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+        finally:
+            os.close(fd)
+    if removed:
+        log.info(
+            "removed %d scratch folder(s) left by killed processes: %s",
+            len(removed), ", ".join(p.name for p in removed),
+        )
+    return removed
+
+
 @contextlib.contextmanager
-def scratch_folder(prefix: str, dir: Path | None = None) -> Iterator[Path]:
+def scratch_folder(prefix: str, dir: Path | None = None, *, owned: bool = False) -> Iterator[Path]:
     """A new folder (as :func:`tempfile.mkdtemp`) for the block, removed at its end however it
-    ends; a SIGTERM can neither come between its making and the block nor cut its removal."""
-    path: Path | None = None
+    ends; a SIGTERM can neither come between its making and the block nor cut its removal.
+    ``owned``: an :class:`OwnedFolder`, which the next owned folder of the prefix removes if
+    this process is killed outright."""
+    folder: OwnedFolder | Path | None = None
     try:
         with sigterm_held():
-            path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
-        yield path
+            folder = OwnedFolder(prefix, dir) if owned else Path(tempfile.mkdtemp(prefix, dir=dir))
+        yield folder.path if isinstance(folder, OwnedFolder) else folder
     finally:
-        if path is not None:
+        if folder is not None:
             with sigterm_held():
-                shutil.rmtree(path, ignore_errors=True)
+                if isinstance(folder, OwnedFolder):
+                    folder.remove()
+                else:
+                    shutil.rmtree(folder, ignore_errors=True)

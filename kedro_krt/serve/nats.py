@@ -32,7 +32,6 @@ import signal
 import socket
 import sys
 import sysconfig
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -56,6 +55,7 @@ from kedro_krt.runner.topology import (
 )
 from kedro_krt.runner.topology_v2 import NodePodV2, NodeV2, WorkflowTopologyV2, topology_v2
 from kedro_krt.runtime.context import JsonLines
+from kedro_krt.scratch import OwnedFolder
 from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.gencode import shadow_for
 from kedro_krt.serve.loader import PreparedKrt, RpcTypes, workflow_of
@@ -255,7 +255,7 @@ class NatsEngine:
         self._given_url = nats_url
         self._thread_env = thread_env or {}
         self._server: NatsServer | None = None
-        self._scratch: Path | None = None
+        self._scratch: OwnedFolder | None = None
         self._nc: Any = None
         self._js: Any = None
         self._pending: dict[str, _Pending] = {}
@@ -288,9 +288,10 @@ class NatsEngine:
         url = self._given_url
         if url is None:
             # JetStream's store. Removed by stop(), which every exit of the serving process
-            # runs but SIGKILL's (its runners and nats-server still die: PR_SET_PDEATHSIG).
-            self._scratch = Path(tempfile.mkdtemp(prefix="kedro-krt-nats-"))
-            self._server = NatsServer(self._scratch / "jetstream")
+            # runs but SIGKILL's (its runners and nats-server still die: PR_SET_PDEATHSIG),
+            # and after a SIGKILL by the next --nats serve (an owned folder).
+            self._scratch = OwnedFolder("kedro-krt-nats-")
+            self._server = NatsServer(self._scratch.path / "jetstream")
             await self._server.start()
             url = self._server.url
             log.info("nats-server with JetStream on %s", url)
@@ -541,7 +542,7 @@ class NatsEngine:
             if self._server is not None:
                 _kill_now(self._server.proc)
             if self._scratch is not None:
-                shutil.rmtree(self._scratch, ignore_errors=True)
+                self._scratch.remove()
                 self._scratch = None
 
     # -- requests ----------------------------------------------------------------------------

@@ -416,7 +416,7 @@ def run_server(
     )
     try:
         # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.
-        with sigterm_unwinds(), scratch_folder("kedro-krt-serve-") as work:
+        with sigterm_unwinds(), scratch_folder("kedro-krt-serve-", owned=True) as work:
             state = _state_dir(work, options)
             prepared = prepare_krt(Path(source), work_dir=work, config=options.config)
             for warning in prepared.warnings:

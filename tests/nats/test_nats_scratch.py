@@ -4,7 +4,7 @@ SIGINT (Ctrl-C) or SIGTERM, while serving or while its runners start, or a start
 
 Each server gets a temporary folder of its own (``TMPDIR``), so what it leaves is its own.
 SIGKILL is the one exit that cannot clean (tests/nats/test_serve_nats.py checks that its
-processes still die).
+processes still die): the next server removes what it left.
 """
 
 from __future__ import annotations
@@ -130,3 +130,32 @@ def test_the_engine_cleans_up_a_failed_start_itself(
     with pytest.raises(ServeError, match="exited with code 3 while starting"):
         asyncio.run(engine.start())
     assert _left(tmp, os.getpid()) == ([], {})
+
+
+def test_the_next_server_removes_what_a_killed_one_left(krt_dir: Path, tmp_path: Path) -> None:
+    killed, tmp = _serve(krt_dir, tmp_path)
+    try:
+        killed.wait_status("SERVING", timeout=90)
+        killed.proc.kill()  # SIGKILL: the OOM killer, kill -9, a CI job's timeout
+        killed.proc.wait()
+        left = sorted(p.name for p in tmp.iterdir())
+        assert [name.rsplit("-", 1)[0] for name in left] == [
+            "kedro-krt-nats", "kedro-krt-serve"
+        ], left
+    finally:
+        killed.kill()
+    _left(tmp, killed.proc.pid)  # its runners and nats-server die with it (PR_SET_PDEATHSIG)
+    server = ServerProcess(krt_dir, tmp_path, "--nats", env={"TMPDIR": str(tmp)})
+    try:
+        server.wait_status("SERVING", timeout=90)
+        now = sorted(p.name for p in tmp.iterdir())
+        assert not set(left) & set(now), now
+        assert [name.rsplit("-", 1)[0] for name in now] == [
+            "kedro-krt-nats", "kedro-krt-serve"
+        ], now
+        assert "removed 1 scratch folder(s) left by killed processes" in server.stderr
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_exit(timeout=60) == 0, server.stderr
+        assert list(tmp.iterdir()) == [], server.stderr
+    finally:
+        server.kill()

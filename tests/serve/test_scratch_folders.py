@@ -1,5 +1,6 @@
-"""A SIGTERM before the event loop unwinds (``StopRequested``) and leaves no scratch folder,
-wherever it lands: even in the step that makes the folder, or in the one that removes it.
+"""kedro_krt/scratch.py. A SIGTERM before the event loop unwinds (``StopRequested``) and leaves
+no scratch folder, wherever it lands: even in the step that makes the folder, or in the one
+that removes it. And an owned folder that a SIGKILL left is removed by the next one.
 
 The signal is sent to this process from inside those steps (``mkdtemp`` and ``rmtree``
 wrapped), where, without the hold, the handler's exception would cut them: the folder made but
@@ -77,3 +78,48 @@ def test_a_held_sigterm_is_not_raised_again_after_the_block_raised() -> None:
     with pytest.raises(ValueError), sigterm_unwinds(), sigterm_held():
         _sigterm_self()
         raise ValueError("the block's own error")
+
+
+# -- SIGKILL: the next owned folder of the prefix sweeps what a dead process left ------------
+
+OWNER = """
+import sys, time
+from kedro_krt.scratch import OwnedFolder
+folder = OwnedFolder("krt-owned-", dir=sys.argv[1])
+print(folder.path, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_owners_folder_is_swept_a_live_ones_is_not(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from kedro_krt.scratch import OWNER_FILE, OwnedFolder, sweep_orphans
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert owner.stdout is not None
+        theirs = Path(owner.stdout.readline().strip())
+        assert (theirs / OWNER_FILE).is_file()
+        (theirs / "artifact.pkl").write_bytes(b"x" * 1000)
+        not_owned = tmp_path / "krt-owned-by-nobody"  # no owner file: never ours to remove
+        not_owned.mkdir()
+        ours = OwnedFolder("krt-owned-", dir=tmp_path)  # sweeps first: theirs lives
+
+        assert sweep_orphans("krt-owned-", tmp_path) == []
+        assert theirs.is_dir()
+        owner.kill()  # SIGKILL: no code of theirs runs
+        owner.wait()
+        assert sweep_orphans("krt-owned-", tmp_path) == [theirs]
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            [ours.path.name, not_owned.name]
+        )
+        ours.remove()
+        ours.remove()
+        assert [p.name for p in tmp_path.iterdir()] == [not_owned.name]
+    finally:
+        owner.kill()
+        owner.wait()
