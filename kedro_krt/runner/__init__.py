@@ -12,6 +12,7 @@ runner itself is vendored into every ``.krt`` under ``lib/``.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -20,13 +21,12 @@ from kedro_krt.runner.config import RunnerConfig, RunnerConfigError
 __all__ = ["RunnerConfig", "main"]
 
 
-def _stop_with_server() -> None:
-    """Under ``serve --nats`` (``KEDRO_KRT_PARENT_PID``): on Linux, SIGTERM when that process
-    dies, even by SIGKILL; the runner then drains and exits."""
-    import os
+def stop_with_parent(parent: str | int | None) -> None:
+    """On Linux, SIGTERM when the process ``parent`` (our parent; None: none) dies, even by
+    SIGKILL; exits at once if it is already gone. A ``serve --nats`` runner then drains and
+    exits, a ``serve --workers`` worker too."""
     import signal
 
-    parent = os.environ.get("KEDRO_KRT_PARENT_PID")
     if not parent or not sys.platform.startswith("linux"):
         return
     try:
@@ -44,7 +44,7 @@ def main() -> int:
     from kedro_krt.runner.config import RunnerConfigV2, is_v2
     from kedro_krt.runner.node import NodeRunner, WorkerLoadError, setup_logging
 
-    _stop_with_server()
+    stop_with_parent(os.environ.get("KEDRO_KRT_PARENT_PID"))  # under serve --nats
     v2 = is_v2()
     try:
         config: RunnerConfig | RunnerConfigV2 = (

@@ -64,6 +64,7 @@ def run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path) ->
         "timeout": options.timeout,
         "config": dict(prepared.config),
         "state_dir": str(state),
+        "parent": os.getpid(),
     }
     stop_requested = threading.Event()
     previous = {
@@ -177,8 +178,13 @@ def _stop_children(
 
 def run_worker_from_env() -> int:
     """Entry of a worker process started by the supervisor (spec in an env var)."""
+    from kedro_krt.runner import stop_with_parent
+
     setup_logging()
     spec = json.loads(os.environ.pop(WORKER_SPEC_ENV))
+    # A supervisor killed outright (SIGKILL) must not leave its workers serving, on a port and
+    # a state folder nobody owns any more: they get SIGTERM and stop as asked.
+    stop_with_parent(spec["parent"])
     status = os.fdopen(spec["status_fd"], "w", buffering=1)
 
     def send(event: str, **extra: Any) -> None:

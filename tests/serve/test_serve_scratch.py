@@ -9,6 +9,7 @@ that cannot clean (test harnesses give their servers the test's folder as ``TMPD
 
 from __future__ import annotations
 
+import re
 import signal
 import tempfile
 import time
@@ -63,3 +64,41 @@ def test_nodes_without_old_generated_code_make_no_scratch_folder(
     monkeypatch.setattr(gencode, "_SHADOWS", {})
     assert gencode.shadow_for(krt_dir / "src" / "prep", krt_dir, "prep") is None
     assert list(tmp_path.iterdir()) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text()  # a zombie is dead
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_killed_supervisors_workers_stop_and_the_next_server_removes_its_folder(
+    krt_dir: Path, tmp_path: Path
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    killed = ServerProcess(krt_dir, tmp_path, "--workers", "2", env={"TMPDIR": str(tmp)})
+    try:
+        killed.wait_status("SERVING", timeout=90)
+        workers = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", killed.stderr)]
+        assert len(workers) == 2, killed.stderr
+        killed.proc.kill()  # SIGKILL: no code of the supervisor runs
+        killed.proc.wait()
+    finally:
+        killed.kill()
+    # They get SIGTERM from the kernel (PR_SET_PDEATHSIG) and drain; they used to serve on.
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if _alive(pid)]
+    (left,) = tmp.glob("kedro-krt-serve-*")
+    server = ServerProcess(krt_dir, tmp_path, env={"TMPDIR": str(tmp)})
+    try:
+        server.wait_status("SERVING", timeout=90)
+        assert not left.exists(), server.stderr
+        assert f"left by killed processes: {left.name}" in server.stderr
+    finally:
+        server.kill()
+    assert list(tmp.iterdir()) == [], server.stderr
