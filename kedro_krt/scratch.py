@@ -16,8 +16,9 @@ while Python runs the handler in the main thread whatever thread took it.
 Main thread only: Python runs signal handlers there; elsewhere these are no-ops.
 
 SIGKILL (``kill -9``, the OOM killer, a CI job's timeout) runs no code at all. A folder made
-with ``owned=True`` (serve's ``kedro-krt-serve-*``, which holds the unpacked KRT and its
-artifacts, and ``--nats``'s ``kedro-krt-nats-*``) carries an owner file locked (``flock``) for
+with ``owned=True``, or as an :class:`OwnedFolder` (serve's ``kedro-krt-serve-*``, which holds
+the unpacked KRT and its artifacts, ``--nats``'s ``kedro-krt-nats-*``, ``kedro-krt-pb2-*``)
+carries an owner file locked (``flock``) for
 as long as its process lives; the kernel drops the lock when the process dies, however it dies.
 The next one to make such a folder first removes those of the same prefix whose lock is free.
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kedro_krt.krt.proto import is_legacy_pb2
 from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.scratch import OwnedFolder, sigterm_held
 from kedro_krt.serve.errors import ServeError
 
 __all__ = ["legacy_pb2_files", "regenerate", "shadow_for"]
@@ -63,25 +64,22 @@ def regenerate(node_folder: Path, root: Path, dest: Path) -> tuple[list[Path], l
     return legacy, wanted
 
 
-_SCRATCH: Path | None = None
+_SCRATCH: OwnedFolder | None = None
 _SHADOWS: dict[Path, Path | None] = {}
 
 
 def _scratch() -> Path:
     """The process's folder of regenerated modules (``kedro-krt-pb2-*``), made on first use
-    and removed at exit (every exit the serving process handles: SIGTERM/SIGINT, an error)."""
+    and removed at exit (every exit the serving process handles: SIGTERM/SIGINT, an error);
+    after a SIGKILL, by the next process that makes one (an owned folder)."""
     global _SCRATCH
     if _SCRATCH is None:
         import atexit
-        import shutil
-        import tempfile
-
-        from kedro_krt.scratch import sigterm_held
 
         with sigterm_held():  # a SIGTERM between the two would leave the folder
-            _SCRATCH = Path(tempfile.mkdtemp(prefix="kedro-krt-pb2-"))
-            atexit.register(shutil.rmtree, _SCRATCH, True)
-    return _SCRATCH
+            _SCRATCH = OwnedFolder("kedro-krt-pb2-")
+            atexit.register(_SCRATCH.remove)
+    return _SCRATCH.path
 
 
 def shadow_for(node_folder: Path, root: Path, node: str) -> Path | None:

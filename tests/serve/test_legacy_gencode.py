@@ -17,6 +17,7 @@ import pytest
 from serve_helpers import NODES, ServerProcess, build_krt_dir
 
 from kedro_krt.krt.validate import validate_path
+from kedro_krt.scratch import OWNER_FILE
 from kedro_krt.serve.client import call
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -69,6 +70,9 @@ def test_served_with_regenerated_code_and_one_warning_per_node(
     server = ServerProcess(legacy_krt, tmp_path, *mode)
     try:
         server.wait_status("SERVING", timeout=90)
+        # Its folder of regenerated modules is owned: the next server removes it after a SIGKILL.
+        (regenerated,) = tmp_path.glob("kedro-krt-pb2-*")
+        assert (regenerated / OWNER_FILE).is_file()
         reply = json.loads(call("Greet", '{"name": "Old"}', server.address, timeout=30))
         assert reply["greeting"] == "Hello, Old! Have a nice day"
         early = json.loads(call("EarlyGreet", '{"name": "Old"}', server.address, timeout=30))
