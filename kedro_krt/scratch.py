@@ -18,9 +18,10 @@ Main thread only: Python runs signal handlers there; elsewhere these are no-ops.
 SIGKILL (``kill -9``, the OOM killer, a CI job's timeout) runs no code at all. A folder made
 with ``owned=True``, or as an :class:`OwnedFolder` (serve's ``kedro-krt-serve-*``, which holds
 the unpacked KRT and its artifacts, ``--nats``'s ``kedro-krt-nats-*``, ``kedro-krt-pb2-*``)
-carries an owner file locked (``flock``) for
-as long as its process lives; the kernel drops the lock when the process dies, however it dies.
-The next one to make such a folder first removes those of the same prefix whose lock is free.
+carries an owner file locked (``flock``, shared) for
+as long as its process lives, and by any process that works in it too (:func:`hold`: the
+``--workers`` workers); the kernel drops a lock when its process dies, however it dies. The
+next one to make such a folder first removes those of the same prefix that nobody holds.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class OwnedFolder:
         try:
             # Locked before it gets its name: a sweeper never sees it unlocked while we live.
             fd = os.open(self.path / (OWNER_FILE + ".new"), os.O_WRONLY | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_SH)
             os.rename(self.path / (OWNER_FILE + ".new"), self.path / OWNER_FILE)
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
@@ -135,10 +136,26 @@ class OwnedFolder:
             self._fd = None
 
 
+_HELD: list[int] = []
+
+
+def hold(folder: Path) -> None:
+    """Keep ``folder`` (an :class:`OwnedFolder` of another process) from being swept for as
+    long as this process lives, even if its owner dies first. A folder without an owner file
+    is never swept: nothing to do."""
+    try:
+        fd = os.open(Path(folder) / OWNER_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _HELD.append(fd)
+
+
 def sweep_orphans(prefix: str, dir: Path | None = None) -> list[Path]:
-    """Remove the ``prefix*`` folders of the temporary folder whose owner died (their owner
-    file's lock is free); the removed ones. Folders without an owner file (still being made,
-    or not made by :class:`OwnedFolder`) and the ones we may not open are left alone."""
+    """Remove the ``prefix*`` folders of the temporary folder that nobody holds any more
+    (their owner file's lock is free: its owner died); the removed ones. Folders without an
+    owner file (still being made, or not made by :class:`OwnedFolder`) and the ones we may
+    not open are left alone."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(dir if dir is not None else tempfile.gettempdir()))
@@ -154,7 +171,7 @@ def sweep_orphans(prefix: str, dir: Path | None = None) -> list[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            continue  # its owner lives
+            continue  # its owner, or a process it started, lives
         else:
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))

@@ -426,7 +426,7 @@ def run_server(
                 return _run_single(prepared, options, state)
             from kedro_krt.serve.supervisor import run_supervisor
 
-            return run_supervisor(prepared, options, state)
+            return run_supervisor(prepared, options, state, work)
     except StopRequested:
         log.info("stopped while starting")
         return 0

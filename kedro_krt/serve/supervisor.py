@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.scratch import StopRequested, sigterm_unwinds
+from kedro_krt.scratch import StopRequested, hold, sigterm_unwinds
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import PreparedKrt, prepare_krt
 from kedro_krt.serve.server import (
@@ -52,8 +52,9 @@ def _pick_port(host: str, port: int) -> int:
         return int(sock.getsockname()[1])
 
 
-def run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path) -> int:
-    """Start ``options.workers`` worker processes on one port and supervise them."""
+def run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path, work: Path) -> int:
+    """Start ``options.workers`` worker processes on one port and supervise them; ``work`` is
+    the server's owned scratch folder, which each worker holds while it lives."""
     from kedro_krt.serve.web import start_web
 
     port = _pick_port(options.host, options.port)
@@ -65,6 +66,7 @@ def run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path) ->
         "config": dict(prepared.config),
         "state_dir": str(state),
         "parent": os.getpid(),
+        "work": str(work),
     }
     stop_requested = threading.Event()
     previous = {
@@ -185,6 +187,7 @@ def run_worker_from_env() -> int:
     # A supervisor killed outright (SIGKILL) must not leave its workers serving, on a port and
     # a state folder nobody owns any more: they get SIGTERM and stop as asked.
     stop_with_parent(spec["parent"])
+    hold(Path(spec["work"]))  # a worker still draining keeps its folder from the next server
     status = os.fdopen(spec["status_fd"], "w", buffering=1)
 
     def send(event: str, **extra: Any) -> None:

@@ -123,3 +123,45 @@ def test_a_killed_owners_folder_is_swept_a_live_ones_is_not(tmp_path: Path) -> N
     finally:
         owner.kill()
         owner.wait()
+
+
+HOLDER = """
+import sys, time
+from kedro_krt.scratch import hold
+hold(sys.argv[1])
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_folder_held_by_a_live_process_outlives_its_owner(tmp_path: Path) -> None:
+    """As a --workers worker still draining holds its supervisor's folder."""
+    import subprocess
+    import sys
+
+    from kedro_krt.scratch import sweep_orphans
+
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    holder = None
+    try:
+        assert owner.stdout is not None
+        folder = Path(owner.stdout.readline().strip())
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True
+        )
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        owner.kill()
+        owner.wait()
+        assert sweep_orphans("krt-owned-", tmp_path) == []
+        assert folder.is_dir()
+        holder.kill()
+        holder.wait()
+        assert sweep_orphans("krt-owned-", tmp_path) == [folder]
+    finally:
+        for proc in (owner, holder):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
