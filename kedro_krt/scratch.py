@@ -154,8 +154,8 @@ def hold(folder: Path) -> None:
 def sweep_orphans(prefix: str, dir: Path | None = None) -> list[Path]:
     """Remove the ``prefix*`` folders of the temporary folder that nobody holds any more
     (their owner file's lock is free: its owner died); the removed ones. Folders without an
-    owner file (still being made, or not made by :class:`OwnedFolder`) and the ones we may
-    not open are left alone."""
+    owner file (still being made, or not made by :class:`OwnedFolder`), links, and other
+    users' folders are left alone."""
     removed: list[Path] = []
     try:
         entries = list(os.scandir(dir if dir is not None else tempfile.gettempdir()))
@@ -165,6 +165,11 @@ def sweep_orphans(prefix: str, dir: Path | None = None) -> list[Path]:
         if not entry.name.startswith(prefix):
             continue
         try:
+            # Our own real folders only: never through a link, never another user's.
+            if not entry.is_dir(follow_symlinks=False) or (
+                entry.stat(follow_symlinks=False).st_uid != os.getuid()
+            ):
+                continue
             fd = os.open(os.path.join(entry.path, OWNER_FILE), os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             continue

@@ -107,6 +107,11 @@ def test_a_killed_owners_folder_is_swept_a_live_ones_is_not(tmp_path: Path) -> N
         (theirs / "artifact.pkl").write_bytes(b"x" * 1000)
         not_owned = tmp_path / "krt-owned-by-nobody"  # no owner file: never ours to remove
         not_owned.mkdir()
+        # A link named like ours to a folder with a free owner file: never followed.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / OWNER_FILE).write_text("")
+        (tmp_path / "krt-owned-link").symlink_to(elsewhere, target_is_directory=True)
         ours = OwnedFolder("krt-owned-", dir=tmp_path)  # sweeps first: theirs lives
 
         assert sweep_orphans("krt-owned-", tmp_path) == []
@@ -115,11 +120,14 @@ def test_a_killed_owners_folder_is_swept_a_live_ones_is_not(tmp_path: Path) -> N
         owner.wait()
         assert sweep_orphans("krt-owned-", tmp_path) == [theirs]
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-            [ours.path.name, not_owned.name]
+            [ours.path.name, not_owned.name, "krt-owned-link", "elsewhere"]
         )
+        assert (elsewhere / OWNER_FILE).is_file()
         ours.remove()
         ours.remove()
-        assert [p.name for p in tmp_path.iterdir()] == [not_owned.name]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [
+            "elsewhere", "krt-owned-by-nobody", "krt-owned-link"
+        ]
     finally:
         owner.kill()
         owner.wait()
