@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,13 +351,17 @@ async def serve_worker(
         raise
 
 
-def ignore_sigterm_from_here() -> None:
-    """Once the event loop is closed, the process is on its way out: a further SIGTERM is
-    ignored. asyncio's closing loop puts SIG_DFL back, which would kill it in the middle of
-    its clean-up and leave its scratch folders behind. Main thread only; the caller's
-    :func:`sigterm_unwinds` (when any) restores the previous handler at its end."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def run_serving(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)`` (a :func:`serve_worker`); once its loop is closed, the process is
+    on its way out and a further SIGTERM is ignored. asyncio's closing loop puts SIG_DFL back,
+    which would kill it in the middle of its clean-up and leave its scratch folders behind.
+    Main thread only; the caller's :func:`sigterm_unwinds` (when any) restores the previous
+    handler at its end."""
+    try:
+        return asyncio.run(main)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _state_dir(work: Path, options: ServeOptions) -> Path:
@@ -390,8 +394,8 @@ def run_server(
     Prints ``Serving <version> on <host>:<port> (workflows: ...)`` once every node's init has run
     (and writes that line to ``ready_file`` when given), then serves until SIGTERM/SIGINT, lets
     in-flight requests finish and returns 0. A SIGTERM while it starts returns 0 too (SIGINT
-    raises KeyboardInterrupt); either way its scratch folder is removed (SIGKILL alone leaves
-    ``kedro-krt-serve-*``).
+    raises KeyboardInterrupt); either way its scratch folder is removed (after a SIGKILL, by
+    the next server: an owned folder, :mod:`kedro_krt.scratch`).
 
     Raises:
         ServeError: when it cannot start: an invalid or unsafe KRT, a missing config value, a
@@ -451,13 +455,12 @@ def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> in
         announce(ready_line(prepared, options.host, worker.port), options.ready_file)
 
     try:
-        return asyncio.run(
+        return run_serving(
             serve_worker(
                 prepared, options, state, reuse_port=False, on_ready=on_ready, on_start=on_start
             )
         )
     finally:
-        ignore_sigterm_from_here()
         for server in web:
             server.shutdown()
             server.server_close()

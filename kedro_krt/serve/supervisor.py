@@ -7,7 +7,6 @@ pipe, forwards SIGTERM/SIGINT and stops them all if one fails.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -29,8 +28,8 @@ from kedro_krt.serve.server import (
     WORKER_SPEC_ENV,
     ServeOptions,
     announce,
-    ignore_sigterm_from_here,
     ready_line,
+    run_serving,
     serve_worker,
     setup_logging,
     worker_thread_env,
@@ -206,15 +205,12 @@ def run_worker_from_env() -> int:
                 Path(spec["root"]), work_dir=Path(spec["state_dir"]), config=spec["config"],
                 validate=False,
             )
-            try:
-                return asyncio.run(
-                    serve_worker(
-                        prepared, options, Path(spec["state_dir"]), reuse_port=True,
-                        on_ready=lambda worker: send("ready", pid=os.getpid()),
-                    )
+            return run_serving(
+                serve_worker(
+                    prepared, options, Path(spec["state_dir"]), reuse_port=True,
+                    on_ready=lambda worker: send("ready", pid=os.getpid()),
                 )
-            finally:
-                ignore_sigterm_from_here()
+            )
     except StopRequested:
         return 0
     except ServeError as exc:
