@@ -36,7 +36,7 @@ from benchmarks.common import (
 
 def _floor(project_root: Path, df: Any) -> Any:
     """The raw node functions on the decoded request (artifacts and parameters preloaded)."""
-    from kedro_krt.runtime.engine import boot_project
+    from kedro_krt.node.runtime.engine import boot_project
 
     runtime = boot_project(project_root, "base")
     shared = runtime.load(
@@ -172,7 +172,7 @@ def run_krt(
 
     # The decoded request, as the first node's codec gives it to the Kedro nodes.
     first = loaded.krt_nodes[0]
-    from kedro_krt.schema.codec import MessageCodec
+    from kedro_krt.node.schema.codec import MessageCodec
 
     decoder = MessageCodec(first.input_cls, first.plan.input.fields)
     msg = first.input_cls()
@@ -183,7 +183,7 @@ def run_krt(
     quotes = raw()
     # The engine alone, DataFrames in and out (what kedro-boot's session.run does): KrtSession
     # on the same booted project, no protobuf.
-    from kedro_krt.runtime.session import KrtSession
+    from kedro_krt.node.runtime.session import KrtSession
 
     session = KrtSession(prepared.root, pipeline=spec["pipeline"])
 

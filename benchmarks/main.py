@@ -176,7 +176,7 @@ def package(project: Path, out: str, *extra: str) -> tuple[Path, float]:
 
 def unpack(krt: Path, dest: Path) -> Path:
     """Unpack a .krt the way the server does."""
-    from kedro_krt.krt.archive import extract_krt
+    from kedro_krt.formats.archive import extract_krt
 
     return Path(extract_krt(krt, dest))
 
@@ -936,9 +936,9 @@ layout:
 
 def columnar_krt(project: Path, work: Path) -> Path | str:
     """The example's single-node KRT with ``layout: columns`` on its tables, unpacked; or why
-    not (the layout is checked in ``kedro_krt/config.py``: a kedro-krt without it refuses the
-    key)."""
-    from kedro_krt import config
+    not (the layout is checked in ``kedro_krt/compiler/config.py``: a kedro-krt without it
+    refuses the key)."""
+    from kedro_krt.compiler import config
 
     if "layout" not in getattr(config, "__dict__", {}) and "layout" not in Path(
         config.__file__

@@ -87,8 +87,8 @@ def _pandas_builder(dtypes: dict[str, Any]) -> Any:
 
 def _setup(node_dir: Path) -> dict[str, Any]:
     """The node's generated classes, codecs and table fields (from its compiled plan)."""
-    from kedro_krt.plan import NodeRuntimePlan
-    from kedro_krt.schema.codec import MessageCodec
+    from kedro_krt.node.plan import NodeRuntimePlan
+    from kedro_krt.node.schema.codec import MessageCodec
 
     plan = NodeRuntimePlan.loads((node_dir / "plan.json").read_text(encoding="utf-8"))
     sys.path.insert(0, str(node_dir))

@@ -26,7 +26,7 @@ def _label(pid: int) -> str:
     text = " ".join(a.decode("utf-8", "replace") for a in args if a)
     if "nats-server" in text.split(" ", 1)[0]:
         return "nats-server"
-    if "kedro_krt.runner" in text:
+    if "kedro_krt.node.runner" in text:
         env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         node = next((e.split(b"=", 1)[1].decode() for e in env
                      if e.startswith(b"KRT_NODE_NAME=")), str(pid))

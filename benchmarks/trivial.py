@@ -5,7 +5,7 @@
 writes ``DIR/krt`` (``krt.yml``, ``public_input.proto`` with a tiny ``Request``/``Response`` and
 rpc ``Inference``, ``src/echo/main.py`` whose async handler unpacks the ``Any`` and answers a
 ``Response`` with the same text, the proto compiled into the node folder with
-:func:`kedro_krt.schema.protoc.compile_protos`, as KRT authors do) and ``DIR/request.bin``
+:func:`kedro_krt.emit.protoc.compile_protos`, as KRT authors do) and ``DIR/request.bin``
 (the serialised request), and prints ``{"krt_dir": ..., "request_file": ..., "response_json":
 ...}``. A process of its own: the trivial ``public_input.proto`` must not meet the example's in
 one descriptor pool.
@@ -76,7 +76,7 @@ async def handler(ctx, data):
 
 def build(dest: Path) -> dict[str, str]:
     """Write the KRT folder and the request; what the bench needs to use them."""
-    from kedro_krt.schema.protoc import compile_protos, import_generated
+    from kedro_krt.emit.protoc import compile_protos, import_generated
 
     root = dest / "krt"
     node = root / "src" / NODE

@@ -4,13 +4,14 @@ A page asks for a table with a marker comment on a line of its own, e.g.
 ``<!-- kedro-krt: config-table -->``. The markers and what replaces them:
 
 * ``config-table``: every key of ``conf/<env>/krt.yml``, from
-  :func:`kedro_krt.config.describe_schema`;
+  :func:`kedro_krt.compiler.config.describe_schema`;
 * ``build-config-table``: every key of ``krt-build.yml``, from
-  :func:`kedro_krt.build.config.describe_build_schema`;
+  :func:`kedro_krt.handwritten.config.describe_build_schema`;
 * ``dtype-table`` / ``value-table`` / ``hint-table``: the proto type kedro-krt gives real pandas
-  columns, Python values and type hints, found by running :mod:`kedro_krt.schema.infer` on them;
+  columns, Python values and type hints, found by running :mod:`kedro_krt.node.schema.infer`
+  on them;
 * ``schema-words``: the scalar names and aliases accepted under ``schemas:``;
-* ``validator-rules``: every rule of the KRT validator, read from ``kedro_krt/krt/*.py``;
+* ``validator-rules``: every rule of the KRT validator, read from ``kedro_krt/formats/*.py``;
 * ``error-catalog``: every message a user error can carry, read from the ``raise`` statements;
 * ``warning-catalog``: every warning returned rather than raised (compile, package, build, serve),
   read from the ``warnings.append(...)`` calls.
@@ -78,7 +79,7 @@ def _cell(text: str) -> str:
 
 def config_table() -> str:
     """One row per key of krt.yml: path, type, default, what it does."""
-    from kedro_krt.config import describe_schema
+    from kedro_krt.compiler.config import describe_schema
 
     rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
     for path, type_name, default, doc in describe_schema():
@@ -94,7 +95,7 @@ def config_table() -> str:
 
 def _proto(spec: Any) -> str:
     """How a TypeSpec appears in the generated proto, in words."""
-    from kedro_krt.schema.types import PROTO_SCALAR
+    from kedro_krt.node.schema.types import PROTO_SCALAR
 
     if spec is None:
         return "not inferable: next source in the order, else google.protobuf.Value"
@@ -152,8 +153,8 @@ def dtype_table() -> str:
     """The proto type of a DataFrame column of each dtype, found by running the inference."""
     import pandas as pd
 
-    from kedro_krt.schema.infer import table_from_frame
-    from kedro_krt.schema.types import PROTO_SCALAR
+    from kedro_krt.node.schema.infer import table_from_frame
+    from kedro_krt.node.schema.types import PROTO_SCALAR
 
     rows = [
         "| column dtype | field in the `<Name>Row` message | decoded back as |",
@@ -197,7 +198,7 @@ def _value_cases() -> Iterator[tuple[str, Any]]:
 
 def value_table() -> str:
     """The proto type of a Python value (what a catalog load or trial run returns)."""
-    from kedro_krt.schema.infer import infer_type
+    from kedro_krt.node.schema.infer import infer_type
 
     rows = ["| value | proto type | decoded back as |", "|---|---|---|"]
     for label, value in _value_cases():
@@ -236,7 +237,7 @@ def _hint_cases() -> Iterator[tuple[str, Any]]:
 
 def hint_table() -> str:
     """The proto type told by a node function's annotation."""
-    from kedro_krt.schema.infer import type_from_hint
+    from kedro_krt.node.schema.infer import type_from_hint
 
     rows = ["| annotation | proto type |", "|---|---|"]
     for label, hint in _hint_cases():
@@ -246,8 +247,8 @@ def hint_table() -> str:
 
 def schema_words() -> str:
     """Scalar names and aliases of the `schemas:` language, from the parser itself."""
-    from kedro_krt.schema import infer
-    from kedro_krt.schema.types import PROTO_SCALAR, SCALAR_KINDS
+    from kedro_krt.node.schema import infer
+    from kedro_krt.node.schema.types import PROTO_SCALAR, SCALAR_KINDS
 
     aliases: dict[str, list[str]] = {}
     for alias, target in getattr(infer, "_ALIASES", {}).items():
@@ -355,7 +356,7 @@ def warning_messages() -> list[tuple[str, str]]:
     compile, package, build and serve report and carry on after."""
     found: list[tuple[str, str]] = []
     for rel, tree in _sources():
-        if rel.startswith("kedro_krt/krt/"):
+        if rel.startswith("kedro_krt/formats/"):
             continue  # the validator's warnings have their own table, by rule
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and _is_warning_list(node.func) and node.args):
@@ -378,7 +379,7 @@ def validator_rules() -> list[tuple[str, str, str]]:
     """(rule id, severity, message with <placeholders>) of every check of the KRT validator."""
     found: list[tuple[str, str, str]] = []
     for rel, tree in _sources():
-        if not rel.startswith("kedro_krt/krt/"):
+        if not rel.startswith("kedro_krt/formats/"):
             continue
         for node in ast.walk(tree):
             name = _call_name(node) if isinstance(node, ast.Call) else ""
@@ -418,7 +419,7 @@ def validator_table() -> str:
 
 def build_config_table() -> str:
     """One row per key of krt-build.yml: path, type, what it does."""
-    from kedro_krt.build.config import describe_build_schema
+    from kedro_krt.handwritten.config import describe_build_schema
 
     rows = ["| key | type | what it does |", "|---|---|---|"]
     for path, type_name, doc in describe_build_schema():
@@ -499,8 +500,8 @@ def on_page_content(html_text: str, page: Any, config: Any, files: Any) -> str:
 
 #: The JSON Schemas published with the site: file name -> the function that makes it.
 SCHEMA_FILES = {
-    "krt.schema.json": "kedro_krt.config",
-    "krt-build.schema.json": "kedro_krt.build.config",
+    "krt.schema.json": "kedro_krt.compiler.config",
+    "krt-build.schema.json": "kedro_krt.handwritten.config",
 }
 
 

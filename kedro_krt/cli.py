@@ -130,9 +130,9 @@ def krt() -> None:
 @click.pass_obj
 def init(metadata: Any, env: str, force: bool) -> None:
     """Write conf/<env>/krt.yml, prefilled with what can be inferred."""
-    from kedro_krt.compiler.build import default_workflows, rpc_name
-    from kedro_krt.config import config_path, render_template
-    from kedro_krt.krt.manifest import to_valid_name
+    from kedro_krt.compiler.compile import default_workflows, rpc_name
+    from kedro_krt.compiler.config import config_path, render_template
+    from kedro_krt.formats.manifest import to_valid_name
 
     with _friendly():
         path = config_path(metadata.project_path, env)
@@ -275,7 +275,7 @@ def _write_package(
 
 
 def _validate(path: Path, kre: str | None = None) -> None:
-    from kedro_krt.krt.validate import format_report, kre_target, validate_path
+    from kedro_krt.formats.validate import format_report, kre_target, validate_path
 
     try:
         kre_target(kre)
@@ -469,9 +469,9 @@ def schema_cmd(file: str) -> None:
     in conf/base/krt.yml.
     """
     if file == "krt.yml":
-        from kedro_krt.config import json_schema
+        from kedro_krt.compiler.config import json_schema
     else:
-        from kedro_krt.build.config import json_schema
+        from kedro_krt.handwritten.config import json_schema
     click.echo(json.dumps(json_schema(), indent=2))
 
 
@@ -676,7 +676,7 @@ def deploy_cmd(krt_file: Path, **options: Any) -> None:
 
 
 def _register_build() -> None:
-    from kedro_krt.build.command import build_command
+    from kedro_krt.handwritten.command import build_command
 
     main.add_command(build_command, name="build")
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import kedro_krt
-from kedro_krt import generate
+from kedro_krt.compiler.config import CONFIG_NAME
 from kedro_krt.compiler.project import KedroProject
-from kedro_krt.config import CONFIG_NAME
-from kedro_krt.krt.archive import write_krt
-from kedro_krt.krt.validate import validate_files
-from kedro_krt.plan import Plan
-from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.emit import files as generate
+from kedro_krt.emit.protoc import compile_protos
+from kedro_krt.formats.archive import write_krt
+from kedro_krt.formats.validate import validate_files
+from kedro_krt.node.plan import Plan
 from kedro_krt.scratch import scratch_folder
 
 Progress = Callable[[str], None]
@@ -55,12 +55,7 @@ JUNK_PATTERNS = (
 RUNTIME_MODULES = (
     "kedro_krt/__init__.py",
     "kedro_krt/py.typed",
-    "kedro_krt/plan.py",
-    "kedro_krt/analysis.py",
-    "kedro_krt/scratch.py",  # schema/protoc.py's temporary folders
-    "kedro_krt/runtime/",
-    "kedro_krt/runner/",
-    "kedro_krt/schema/",
+    "kedro_krt/node/",
 )
 
 

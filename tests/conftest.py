@@ -100,9 +100,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Every .krt the suite built went through KRE's two upload passes, in order.
 
     (konstellation-io/kre @ kre-7.0.0, engine/admin-api/domain/usecase/krt/parser.go, replayed
-    by kedro_krt.krt.upload.) A refused archive fails the run.
+    by kedro_krt.formats.upload.) A refused archive fails the run.
     """
-    from kedro_krt.krt.upload import emulate_upload, read_headers
+    from kedro_krt.formats.upload import emulate_upload, read_headers
 
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None:

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.analysis import CompileError
-from kedro_krt.schema.infer import infer_type, type_from_config, type_from_hint
-from kedro_krt.schema.types import TypeSpec
+from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.schema.infer import infer_type, type_from_config, type_from_hint
+from kedro_krt.node.schema.types import TypeSpec
 
 VALUE_TYPE = TypeSpec(kind="value")
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.analysis import CompileError
-from kedro_krt.plan import Plan, WorkflowPlan
-from kedro_krt.schema.types import Column, Field, Message, TypeSpec
+from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.plan import Plan, WorkflowPlan
+from kedro_krt.node.schema.types import Column, Field, Message, TypeSpec
 
 LOCK_FILE = "krt.lock.json"
 LOCK_VERSION = 1
@@ -222,7 +222,7 @@ def compile_locked(
     rewires the numbered plan into a KRT v2 version (:func:`kedro_krt.compiler.v2.to_v2`); the
     public messages, and so the lock, are the same in both formats.
     """
-    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.compile import compile_project
     from kedro_krt.compiler.v2 import choose_krt_version, to_v2
 
     config = project.config

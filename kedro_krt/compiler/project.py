@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.analysis import NodeInfo
-from kedro_krt.config import KrtConfig, load_config
+from kedro_krt.compiler.config import KrtConfig, load_config
+from kedro_krt.node.analysis import NodeInfo
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
@@ -32,9 +32,9 @@ class KedroProject:
         """Import the registered pipelines ``names`` only (all when None), as Kedro 1.7's
         ``kedro run --pipelines`` does: an unrelated pipeline that cannot be imported does
         not matter; a wanted one that cannot is a one-line error."""
-        from kedro_krt.analysis import CompileError
-        from kedro_krt.runtime.engine import load_pipelines
-        from kedro_krt.runtime.errors import RuntimeSetupError
+        from kedro_krt.node.analysis import CompileError
+        from kedro_krt.node.runtime.engine import load_pipelines
+        from kedro_krt.node.runtime.errors import RuntimeSetupError
 
         try:
             self.pipelines = load_pipelines(self.path, names)
@@ -48,7 +48,7 @@ class KedroProject:
 
     def dataset_config(self, name: str) -> dict[str, Any] | None:
         """The catalog config of a dataset (explicit entry or factory pattern), if any."""
-        from kedro_krt.runtime.catalog import CatalogView
+        from kedro_krt.node.runtime.catalog import CatalogView
 
         return CatalogView(self.catalog).dataset_config(name)
 
@@ -62,7 +62,7 @@ class KedroProject:
             known = sorted(self.pipelines)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            from kedro_krt.analysis import CompileError
+            from kedro_krt.node.analysis import CompileError
 
             raise CompileError(
                 f"pipeline '{name}' is not registered in pipeline_registry.py.{hint} "
@@ -87,13 +87,14 @@ def node_infos(pipeline: Any) -> list[NodeInfo]:
 def open_project(path: Path, env: str | None = None) -> KedroProject:
     """Open the project at `path` in `env` (`base` by default) for compiling.
 
-    Kedro starts as everywhere else in kedro-krt (:func:`kedro_krt.runtime.engine.start_kedro`);
-    what is added here is refusing `local` and naming the envs that exist.
+    Kedro starts as everywhere else in kedro-krt
+    (:func:`kedro_krt.node.runtime.engine.start_kedro`); what is added here is refusing `local`
+    and naming the envs that exist.
     """
-    from kedro_krt.analysis import CompileError
-    from kedro_krt.config import ConfigError
-    from kedro_krt.runtime.engine import start_kedro
-    from kedro_krt.runtime.errors import RuntimeSetupError
+    from kedro_krt.compiler.config import ConfigError
+    from kedro_krt.node.analysis import CompileError
+    from kedro_krt.node.runtime.engine import start_kedro
+    from kedro_krt.node.runtime.errors import RuntimeSetupError
 
     path = Path(path).resolve()
     env = env or "base"

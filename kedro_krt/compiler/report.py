@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kedro_krt.analysis import text_table
-from kedro_krt.plan import ROLE_LABELS, Plan, WorkflowPlan
-from kedro_krt.schema.types import Message
+from kedro_krt.node.analysis import text_table
+from kedro_krt.node.plan import ROLE_LABELS, Plan, WorkflowPlan
+from kedro_krt.node.schema.types import Message
 
 
 def _message(msg: Message, title: str) -> list[str]:

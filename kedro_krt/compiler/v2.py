@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from kedro_krt.analysis import CompileError
-from kedro_krt.krt.manifest import MAX_NAME_LENGTH
-from kedro_krt.plan import (
+from kedro_krt.formats.manifest import MAX_NAME_LENGTH
+from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.plan import (
     ENTRYPOINT_SOURCE,
     INTERNAL_PROTO,
     PARAMETERS_FIELD,
@@ -37,7 +37,7 @@ from kedro_krt.plan import (
     Plan,
     WorkflowPlan,
 )
-from kedro_krt.schema.types import Field, Message, to_message_name
+from kedro_krt.node.schema.types import Field, Message, to_message_name
 
 #: The name of the generated exitpoint, as in KRE's own example (classificator-v1.krt).
 EXITPOINT = "exitpoint"
@@ -74,7 +74,7 @@ def choose_krt_version(flag: str | None, configured: str | None, kre_version: st
         CompileError: the format and the KRE version deployed to do not go together (KRE 8.1+
             refuses v1, KRE 7 reads no v2), or ``deploy.kre_version`` is not a version number.
     """
-    from kedro_krt.krt.validate import kre_target
+    from kedro_krt.formats.validate import kre_target
 
     try:
         kre = kre_target(kre_version or None)

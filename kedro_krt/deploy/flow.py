@@ -24,9 +24,9 @@ from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, versio
 from kedro_krt.deploy.client import AdminClient
 from kedro_krt.deploy.errors import DeployError, KreRefused, VersionFailed
 from kedro_krt.deploy.settings import Target, cleartext_warning
-from kedro_krt.krt.manifest import MAX_NAME_LENGTH, Manifest, is_valid_name
-from kedro_krt.krt.manifest_v2 import ManifestV2
-from kedro_krt.krt.validate import format_report, validate_path
+from kedro_krt.formats.manifest import MAX_NAME_LENGTH, Manifest, is_valid_name
+from kedro_krt.formats.manifest_v2 import ManifestV2
+from kedro_krt.formats.validate import format_report, validate_path
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kedro_krt.config import DEFAULT_TOKEN_ENV, DeployConfig
+from kedro_krt.compiler.config import DEFAULT_TOKEN_ENV, DeployConfig
 from kedro_krt.deploy.errors import DeployError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -100,7 +100,7 @@ def resolve_target(
 
 
 def _kre(text: str | None) -> str | None:
-    from kedro_krt.krt.validate import kre_target
+    from kedro_krt.formats.validate import kre_target
 
     try:
         return kre_target(text)

@@ -32,8 +32,8 @@ from typing import Any, TypeVar
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.runtime.context import RequestState
-from kedro_krt.runtime.context_v2 import ERROR, OK, select_handler
+from kedro_krt.node.runtime.context import RequestState
+from kedro_krt.node.runtime.context_v2 import ERROR, OK, select_handler
 from kedro_krt.serve.errors import InvalidRequest, NodeError
 from kedro_krt.serve.loader import LoadedNode, LoadedWorkflow
 from kedro_krt.serve.loader_v2 import LoadedNodeV2, LoadedWorkflowV2

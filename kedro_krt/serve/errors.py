@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # One class for "this request is wrong", raised by our runtime and by hand-written nodes alike:
 # it lives in the runtime (which knows nothing of the server) and answers INVALID_ARGUMENT.
-from kedro_krt.runtime.errors import InvalidRequest
+from kedro_krt.node.runtime.errors import InvalidRequest
 
 __all__ = ["InvalidRequest", "NodeError", "ServeError"]
 

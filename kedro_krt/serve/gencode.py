@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kedro_krt.krt.proto import is_legacy_pb2
-from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.emit.protoc import compile_protos
+from kedro_krt.formats.proto import is_legacy_pb2
 from kedro_krt.scratch import OwnedFolder, sigterm_held
 from kedro_krt.serve.errors import ServeError
 

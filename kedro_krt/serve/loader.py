@@ -28,11 +28,11 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from kedro_krt.krt.manifest import Manifest, NodeSpec
-from kedro_krt.krt.manifest_v2 import ManifestV2
-from kedro_krt.plan import PUBLIC_PROTO
-from kedro_krt.runtime.context import KreContext, make_logger, node_environ
-from kedro_krt.runtime.imports import exec_module_file
+from kedro_krt.formats.manifest import Manifest, NodeSpec
+from kedro_krt.formats.manifest_v2 import ManifestV2
+from kedro_krt.node.plan import PUBLIC_PROTO
+from kedro_krt.node.runtime.context import KreContext, make_logger, node_environ
+from kedro_krt.node.runtime.imports import exec_module_file
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.gencode import shadow_for
 
@@ -135,7 +135,7 @@ def resolve_source(source: Path, work_dir: Path) -> Path:
         return source.resolve()
     if source.name == "krt.yml":
         return source.parent.resolve()
-    from kedro_krt.krt.archive import KrtArchiveError, extract_krt
+    from kedro_krt.formats.archive import KrtArchiveError, extract_krt
 
     dest = work_dir / "krt"
     try:
@@ -150,7 +150,7 @@ def resolve_source(source: Path, work_dir: Path) -> Path:
 
 def _validate(source: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
     """Run the KRT validator; refuse on errors with its report, return the warnings."""
-    from kedro_krt.krt.validate import format_report, validate_path
+    from kedro_krt.formats.validate import format_report, validate_path
 
     report = validate_path(source)
     # A v2 manifest comes in its own field of the report.
@@ -210,7 +210,7 @@ def resolve_config(
 
 def _compile_public_proto(root: Path) -> descriptor_pb2.FileDescriptorSet:
     """protoc's descriptor set of ``public_input.proto`` and everything it imports."""
-    from kedro_krt.krt.proto import ProtoError, descriptor_set_of
+    from kedro_krt.formats.proto import ProtoError, descriptor_set_of
 
     try:
         return descriptor_set_of(root / PUBLIC_PROTO, [root], include_imports=True)
@@ -267,7 +267,7 @@ def prepare_krt(
         manifest, warnings = _validate(target)
     root = resolve_source(source, work_dir)
     if not validate:
-        from kedro_krt.krt.manifest_v2_checks import parse_any_manifest
+        from kedro_krt.formats.manifest_v2_checks import parse_any_manifest
 
         parsed, problems = parse_any_manifest((root / "krt.yml").read_text(encoding="utf-8"))
         if parsed is None:

@@ -23,9 +23,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kedro_krt.krt.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
-from kedro_krt.runtime.context import make_logger, node_environ
-from kedro_krt.runtime.context_v2 import KreContextV2, LocalConfiguration
+from kedro_krt.formats.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
+from kedro_krt.node.runtime.context import make_logger, node_environ
+from kedro_krt.node.runtime.context_v2 import KreContextV2, LocalConfiguration
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import (
     PreparedKrt,
@@ -196,9 +196,9 @@ def _load_node_v2(
     folders: frozenset[str],
     configuration: LocalConfiguration,
 ) -> LoadedNodeV2:
-    from kedro_krt.runner.node import WorkerLoadError
-    from kedro_krt.runner.node_v2 import check_v2_module
-    from kedro_krt.runner.topology_v2 import object_store_name
+    from kedro_krt.node.runner.node import WorkerLoadError
+    from kedro_krt.node.runner.node_v2 import check_v2_module
+    from kedro_krt.serve.topology_v2 import object_store_name
 
     manifest = prepared.manifest
     environ = node_environ(

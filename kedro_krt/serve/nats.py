@@ -4,8 +4,8 @@
   one given with ``--nats-url``;
 - one stream per workflow, created as KRE's entrypoint creates it (kre-entrypoint 1.8.1:
   ``<runtime>-<version>-<rpc>``, subjects ``<stream>.*``, interest retention);
-- one ``python -m kedro_krt.runner`` process per node of each workflow, with the environment
-  KRE 7's k8s-manager gives a node pod (:mod:`kedro_krt.runner.topology`), the KRT's own
+- one ``python -m kedro_krt.node.runner`` process per node of each workflow, with the environment
+  KRE 7's k8s-manager gives a node pod (:mod:`kedro_krt.serve.topology`), the KRT's own
   vendored runner first on its path when the KRT has one;
 - the entrypoint's side: each request goes to the first node's subject in a ``KreNatsMessage``
   (``reply`` = a request id, a tracking entry ``entrypoint``), and the answer, an early reply
@@ -42,10 +42,21 @@ from typing import Any
 from google.protobuf import any_pb2, descriptor_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.krt.manifest_v2 import ManifestV2
-from kedro_krt.runner.envelope import KreNatsMessage, decode, field_proto, gunzip, message_class
-from kedro_krt.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
-from kedro_krt.runner.topology import (
+from kedro_krt.formats.manifest_v2 import ManifestV2
+from kedro_krt.node.runner.envelope import (
+    KreNatsMessage,
+    decode,
+    field_proto,
+    gunzip,
+    message_class,
+)
+from kedro_krt.node.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
+from kedro_krt.node.runtime.context import JsonLines
+from kedro_krt.scratch import OwnedFolder
+from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.gencode import shadow_for
+from kedro_krt.serve.loader import PreparedKrt, RpcTypes, workflow_of
+from kedro_krt.serve.topology import (
     ENTRYPOINT,
     NodePod,
     PodSettings,
@@ -53,12 +64,7 @@ from kedro_krt.runner.topology import (
     mongo_writer_subject,
     topology,
 )
-from kedro_krt.runner.topology_v2 import NodePodV2, NodeV2, WorkflowTopologyV2, topology_v2
-from kedro_krt.runtime.context import JsonLines
-from kedro_krt.scratch import OwnedFolder
-from kedro_krt.serve.errors import NodeError, ServeError
-from kedro_krt.serve.gencode import shadow_for
-from kedro_krt.serve.loader import PreparedKrt, RpcTypes, workflow_of
+from kedro_krt.serve.topology_v2 import NodePodV2, NodeV2, WorkflowTopologyV2, topology_v2
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -225,7 +231,7 @@ class _Runner:
 
 
 def runner_command(root: Path) -> tuple[list[str], dict[str, str]]:
-    """How a node's runner starts: the Dockerfile's ``python -m kedro_krt.runner``, with the
+    """How a node's runner starts: the Dockerfile's ``python -m kedro_krt.node.runner``, with the
     KRT's vendored ``lib/`` first on the path when it carries the runner (as the image does)."""
     env: dict[str, str] = {}
     lib = root / "lib"
@@ -233,7 +239,7 @@ def runner_command(root: Path) -> tuple[list[str], dict[str, str]]:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(lib), os.environ.get("PYTHONPATH", "")) if p
         )
-    return [sys.executable, "-m", "kedro_krt.runner"], env
+    return [sys.executable, "-m", "kedro_krt.node.runner"], env
 
 
 class NatsEngine:

@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from kedro_krt.krt.manifest_v2 import ManifestV2
+from kedro_krt.formats.manifest_v2 import ManifestV2
 from kedro_krt.scratch import StopRequested, scratch_folder, sigterm_unwinds
 from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
 from kedro_krt.serve.errors import NodeError, ServeError

@@ -179,7 +179,7 @@ def _stop_children(
 
 def run_worker_from_env() -> int:
     """Entry of a worker process started by the supervisor (spec in an env var)."""
-    from kedro_krt.runner import stop_with_parent
+    from kedro_krt.node.runner import stop_with_parent
 
     setup_logging()
     spec = json.loads(os.environ.pop(WORKER_SPEC_ENV))

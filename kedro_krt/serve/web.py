@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from kedro_krt.schema.examples import (
+from kedro_krt.emit.examples import (
     MAX_DEPTH,
     SCALARS,
     WELL_KNOWN_EXAMPLES,

@@ -125,10 +125,11 @@ def test_bulk_payload_row_says_when_a_layout_is_not_available() -> None:
 def test_pyspy_summary_leaves_idle_samples_out(tmp_path: Path) -> None:
     raw = tmp_path / "raw.txt"
     raw.write_text(
-        "main (kedro_krt/runner/__init__.py:10);select (selectors.py:469) 60\n"
-        "main (kedro_krt/runner/__init__.py:10);_flusher (nats/aio/client.py:2000);"
+        "main (kedro_krt/node/runner/__init__.py:10);select (selectors.py:469) 60\n"
+        "main (kedro_krt/node/runner/__init__.py:10);_flusher (nats/aio/client.py:2000);"
         "write (asyncio/selector_events.py:1000) 30\n"
-        "main (kedro_krt/runner/__init__.py:10);handler (kedro_krt/runtime/node.py:5) 10\n",
+        "main (kedro_krt/node/runner/__init__.py:10);"
+        "handler (kedro_krt/node/runtime/node.py:5) 10\n",
         encoding="utf-8",
     )
     s = summarise(raw)

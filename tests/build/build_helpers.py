@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from google.protobuf import descriptor_pool, message_factory
 
-from kedro_krt.schema.protoc import descriptor_set
+from kedro_krt.emit.protoc import descriptor_set
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from kedro_krt.build.config import describe_build_schema, parse_build_config
-from kedro_krt.build.errors import BuildError
-from kedro_krt.generate import merged_requirements
+from kedro_krt.emit.files import merged_requirements
+from kedro_krt.handwritten.config import describe_build_schema, parse_build_config
+from kedro_krt.handwritten.errors import BuildError
 
 
 def test_a_full_file_parses() -> None:

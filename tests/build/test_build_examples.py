@@ -20,11 +20,11 @@ import yaml
 from build_helpers import example_copy
 from click.testing import CliRunner
 
-from kedro_krt.build import BuildError, BuildResult, build_krt
-from kedro_krt.build.command import build_command
-from kedro_krt.build.report import render_kedro_node
-from kedro_krt.krt.archive import read_krt
-from kedro_krt.krt.validate import validate_path
+from kedro_krt.formats.archive import read_krt
+from kedro_krt.formats.validate import validate_path
+from kedro_krt.handwritten import BuildError, BuildResult, build_krt
+from kedro_krt.handwritten.command import build_command
+from kedro_krt.handwritten.report import render_kedro_node
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def test_the_archive_holds_the_folder_the_project_and_the_runtime(
     (model,) = [n for n in names if n.startswith(f"{project}/data/06_models/")]
     assert model.endswith("/price_model.pickle")
     assert not any(n.startswith(f"{project}/data/01_raw") for n in names)
-    assert "lib/kedro_krt/runtime/node.py" in names
+    assert "lib/kedro_krt/node/runtime/node.py" in names
     requirements = fleet_files["requirements.txt"].decode().splitlines()
     assert "scikit-learn>=1.4" in requirements and "kedro~=1.7" in requirements
     assert requirements[-1].startswith("protobuf>=")
@@ -224,7 +224,7 @@ def test_the_command(fleet_source: Path, tmp_path: Path) -> None:
 
 def test_python_m_kedro_krt_build_runs_the_command() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "kedro_krt.build", "--help"],
+        [sys.executable, "-m", "kedro_krt.handwritten", "--help"],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

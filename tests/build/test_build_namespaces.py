@@ -13,8 +13,8 @@ import pytest
 import yaml
 from e2e_helpers import ReflectedRpc, ServedKrt, generated_shuttles
 
-from kedro_krt.build import BuildResult, build_krt
-from kedro_krt.krt.archive import read_krt
+from kedro_krt.formats.archive import read_krt
+from kedro_krt.handwritten import BuildResult, build_krt
 
 pytestmark = pytest.mark.slow
 

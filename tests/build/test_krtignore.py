@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kedro_krt.build.assemble import collect_tree
-from kedro_krt.build.errors import BuildError
-from kedro_krt.build.ignore import Glob, KrtIgnore, go_clean
+from kedro_krt.handwritten.assemble import collect_tree
+from kedro_krt.handwritten.errors import BuildError
+from kedro_krt.handwritten.ignore import Glob, KrtIgnore, go_clean
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kedro_krt.build.protos import CompiledProtos
-from kedro_krt.build.typecheck import Mismatch, describe_field, fit, spec_from_field
-from kedro_krt.schema.infer import infer_type
+from kedro_krt.handwritten.protos import CompiledProtos
+from kedro_krt.handwritten.typecheck import Mismatch, describe_field, fit, spec_from_field
+from kedro_krt.node.schema.infer import infer_type
 
 PROTO = """
 syntax = "proto3";

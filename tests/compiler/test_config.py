@@ -10,7 +10,7 @@ import pytest
 import yaml
 from compiler_helpers import run_cli
 
-from kedro_krt.config import (
+from kedro_krt.compiler.config import (
     DEFAULT_ENTRYPOINT_IMAGE,
     ConfigError,
     KrtConfig,

@@ -16,11 +16,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from kedro_krt.build.config import json_schema as build_json_schema
-from kedro_krt.build.config import parse_build_config
-from kedro_krt.build.errors import BuildError
 from kedro_krt.cli import main
-from kedro_krt.config import ConfigError, json_schema, parse_config, render_template
+from kedro_krt.compiler.config import ConfigError, json_schema, parse_config, render_template
+from kedro_krt.handwritten.config import json_schema as build_json_schema
+from kedro_krt.handwritten.config import parse_build_config
+from kedro_krt.handwritten.errors import BuildError
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_KRT_YML = sorted(ROOT.glob("example_project/conf/*/krt.yml"))

@@ -16,14 +16,14 @@ import pytest
 import yaml
 from compiler_helpers import run_cli
 
-from kedro_krt.analysis import CompileError
 from kedro_krt.compiler.lock import compile_locked
 from kedro_krt.compiler.project import open_project
 from kedro_krt.compiler.v2 import to_v2
-from kedro_krt.generate import manifest, node_plans
-from kedro_krt.krt.manifest_v2 import ManifestV2
-from kedro_krt.krt.manifest_v2_checks import parse_manifest_v2
-from kedro_krt.plan import NodeRuntimePlan
+from kedro_krt.emit.files import manifest, node_plans
+from kedro_krt.formats.manifest_v2 import ManifestV2
+from kedro_krt.formats.manifest_v2_checks import parse_manifest_v2
+from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.plan import NodeRuntimePlan
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FILES = ("krt.yml", "internal_nodes.proto", "docs/README.md")
@@ -162,7 +162,7 @@ def test_replicas_that_cannot_work_are_refused(branches_v1, replicas, words) -> 
 
 
 def test_two_workflows_get_exitpoints_of_their_own(tiny) -> None:  # type: ignore[no-untyped-def]
-    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.compile import compile_project
 
     plan = to_v2(compile_project(tiny, ["alpha", "beta"], version="tiny"))
     exitpoints = [w.exitpoint for w in plan.workflows]

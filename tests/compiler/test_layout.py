@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from kedro_krt.analysis import CompileError
-from kedro_krt.compiler.build import compile_project
+from kedro_krt.compiler.compile import compile_project
+from kedro_krt.compiler.config import ConfigError, parse_config
 from kedro_krt.compiler.project import KedroProject
-from kedro_krt.config import ConfigError, parse_config
-from kedro_krt.generate import docs_readme, node_plans, protos
-from kedro_krt.plan import NodeRuntimePlan
+from kedro_krt.emit.files import docs_readme, node_plans, protos
+from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.plan import NodeRuntimePlan
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "columns"
 UPDATE = os.environ.get("KRT_UPDATE_GOLDEN") == "1"

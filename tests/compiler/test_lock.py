@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from compiler_helpers import copy_example, run_cli
 
-from kedro_krt.analysis import CompileError
 from kedro_krt.compiler.lock import LOCK_FILE, apply_lock, read_lock, write_lock
-from kedro_krt.generate import protos
-from kedro_krt.plan import Plan, WorkflowPlan
-from kedro_krt.schema.protoc import compile_protos
-from kedro_krt.schema.types import Column, Field, Message, TypeSpec
+from kedro_krt.emit.files import protos
+from kedro_krt.emit.protoc import compile_protos
+from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.plan import Plan, WorkflowPlan
+from kedro_krt.node.schema.types import Column, Field, Message, TypeSpec
 
 
 def _table(*cols: tuple[str, str]) -> TypeSpec:

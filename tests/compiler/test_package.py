@@ -16,8 +16,8 @@ import pytest
 import yaml
 from compiler_helpers import copy_example, run_cli
 
-from kedro_krt.krt.archive import write_krt
-from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.emit.protoc import compile_protos
+from kedro_krt.formats.archive import write_krt
 
 SECRET = "NOT-A-REAL-KEY"
 MODEL_DIR = "data/06_models/price_model.pickle"
@@ -62,8 +62,8 @@ def test_contents_of_the_example_krt(files: dict[str, bytes], trained_project: P
         "src/shuttle_prices/pipelines/inference/nodes.py",
         "conf/base/catalog.yml",
         "conf/base/parameters.yml",
-        "lib/kedro_krt/runtime/node.py",
-        "lib/kedro_krt/plan.py",
+        "lib/kedro_krt/node/runtime/node.py",
+        "lib/kedro_krt/node/plan.py",
         "requirements.txt",
         "Dockerfile",
     } <= names
@@ -221,7 +221,7 @@ def test_archive_listing_matches_golden_and_kre_accepts_it(
     """
     import os
 
-    from kedro_krt.krt.upload import emulate_upload, is_manifest_name, read_headers
+    from kedro_krt.formats.upload import emulate_upload, is_manifest_name, read_headers
 
     headers = read_headers(example_krt)
     manifest = yaml.safe_load(members(example_krt)["krt.yml"])
@@ -250,8 +250,8 @@ def test_an_env_that_held_only_krt_yml_is_still_in_the_krt(
 ) -> None:
     """conf/<env>/krt.yml is not shipped (KRE would take it for the manifest); the env folder
     must stay, or Kedro refuses to start the nodes in that env."""
-    from kedro_krt.krt.archive import extract_krt
-    from kedro_krt.runtime.node import KrtNode
+    from kedro_krt.formats.archive import extract_krt
+    from kedro_krt.node.runtime.node import KrtNode
 
     project = copy_example(tmp_path / "project")
     shutil.copytree(trained_project / "data", project / "data", dirs_exist_ok=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import kedro_krt
-from kedro_krt import generate
+from kedro_krt.emit import files as generate
+from kedro_krt.emit.protoc import compile_protos, import_generated
 from kedro_krt.package import RUNTIME_MODULES
-from kedro_krt.schema.protoc import compile_protos, import_generated
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_PROTO = 'syntax = "proto3";\npackage entrypoint;\nmessage Tiny { string text = 1; }\n'
@@ -150,10 +150,10 @@ def test_the_example_krt_requirements(files: dict[str, bytes]) -> None:
 
 def test_the_runner_is_vendored_beside_the_runtime(files: dict[str, bytes]) -> None:
     # The image's CMD runs lib/kedro_krt/runner; its imports are in requirements.txt (above).
-    assert "kedro_krt/runner/" in RUNTIME_MODULES
+    assert "kedro_krt/node/runner/" in RUNTIME_MODULES
     runner = Path(kedro_krt.__file__).parent / "runner"
     for path in sorted(runner.rglob("*.py")):
         rel = path.relative_to(runner.parent.parent).as_posix()
         if "__pycache__" not in rel:
             assert f"lib/{rel}" in files, rel
-    assert "lib/kedro_krt/runner/__main__.py" in files
+    assert "lib/kedro_krt/node/runner/__main__.py" in files

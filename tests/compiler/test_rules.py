@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from kedro.pipeline import Pipeline, node, pipeline
 
-from kedro_krt.analysis import (
+from kedro_krt.compiler.compile import compile_project
+from kedro_krt.compiler.config import ConfigError, parse_config
+from kedro_krt.compiler.project import KedroProject, node_infos, open_project
+from kedro_krt.node.analysis import (
     CompileError,
     NodeInfo,
     classify,
@@ -19,9 +22,6 @@ from kedro_krt.analysis import (
     make_groups,
     select_nodes,
 )
-from kedro_krt.compiler.build import compile_project
-from kedro_krt.compiler.project import KedroProject, node_infos, open_project
-from kedro_krt.config import ConfigError, parse_config
 
 
 def _f(*args: object) -> object:

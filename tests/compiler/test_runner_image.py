@@ -1,5 +1,5 @@
 """The runner image's Dockerfile in a .krt: a complete image from the .krt folder alone, that
-runs `python -m kedro_krt.runner` as KRE starts it; and the build and push commands `package`
+runs `python -m kedro_krt.node.runner` as KRE starts it; and the build and push commands `package`
 prints.
 
 The example's Dockerfile is a golden file (tests/golden/example/Dockerfile); regenerate it with
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from compiler_helpers import run_cli
 
-from kedro_krt import generate
+from kedro_krt.emit import files as generate
 from kedro_krt.package import image_commands
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "example" / "Dockerfile"
@@ -65,7 +65,7 @@ def test_dockerfile_builds_a_complete_runner_image_from_the_krt(files: dict[str,
     steps = _instructions(files["Dockerfile"].decode())
     kinds = [k for k, _ in steps]
     assert steps[0] == ("FROM", "python:3.11-slim")
-    assert steps[-1] == ("CMD", '["python", "-m", "kedro_krt.runner"]')
+    assert steps[-1] == ("CMD", '["python", "-m", "kedro_krt.node.runner"]')
     assert kinds.count("CMD") == 1 and "ENTRYPOINT" not in kinds  # KRE sets no command
     # Every COPY source is in the .krt (the build context) and nothing goes under /krt-files,
     # which KRE's emptyDir hides at run time.

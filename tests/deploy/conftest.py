@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kre_admin_fake import TAGS, FakeKre
 
-from kedro_krt.krt.archive import write_krt
+from kedro_krt.formats.archive import write_krt
 
 MANIFEST = """\
 version: price-estimator-v1

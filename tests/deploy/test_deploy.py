@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 from kre_admin_fake import FakeKre, Fault
 
 from kedro_krt.cli import commands, main
-from kedro_krt.config import ConfigError, parse_config
+from kedro_krt.compiler.config import ConfigError, parse_config
 from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, version_page
 from kedro_krt.deploy.flow import free_name
 
@@ -487,7 +487,7 @@ def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, proj
     assert kre.api_token.encode() not in upload.content
     assert kre.api_token not in proc.stdout + proc.stderr
     # kedro-krt's own config, with its deploy section, is never packaged.
-    from kedro_krt.krt.archive import read_krt
+    from kedro_krt.formats.archive import read_krt
 
     shipped = read_krt(project / "dist" / "shuttle-prices-2.krt")
     assert "conf/base/krt.yml" not in shipped
@@ -503,7 +503,7 @@ def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, proj
 def test_a_krt_v2_is_deployed_too(kre: FakeKre, make_krt: Any, tmp_path: Path) -> None:
     """A KRT v2 (issue 14) goes through the same checks and upload; its config variables are
     read from its v2 manifest."""
-    from kedro_krt.krt.archive import read_krt, write_krt
+    from kedro_krt.formats.archive import read_krt, write_krt
 
     files = read_krt(make_krt(variables=()))
     files["krt.yml"] = (

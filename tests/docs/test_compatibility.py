@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kedro_krt.config import DEFAULT_ENTRYPOINT_IMAGE
-from kedro_krt.generate import RUNNER_REQUIREMENTS, RUNTIME_REQUIREMENTS
+from kedro_krt.compiler.config import DEFAULT_ENTRYPOINT_IMAGE
+from kedro_krt.emit.files import RUNNER_REQUIREMENTS, RUNTIME_REQUIREMENTS
 
 if sys.version_info >= (3, 11):
     import tomllib

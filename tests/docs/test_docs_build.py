@@ -23,8 +23,8 @@ import yaml
 from doc_blocks import read_blocks
 
 from kedro_krt import cli
-from kedro_krt.config import describe_schema, parse_config
-from kedro_krt.schema.infer import type_from_config
+from kedro_krt.compiler.config import describe_schema, parse_config
+from kedro_krt.node.schema.infer import type_from_config
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -105,8 +105,8 @@ def test_config_page_has_every_key(site: Path) -> None:
 
 @pytest.mark.slow
 def test_the_site_publishes_the_json_schemas(site: Path) -> None:
-    from kedro_krt.build.config import json_schema as build_json_schema
-    from kedro_krt.config import json_schema
+    from kedro_krt.compiler.config import json_schema
+    from kedro_krt.handwritten.config import json_schema as build_json_schema
 
     for name, expected in (
         ("krt.schema.json", json_schema),
@@ -313,7 +313,7 @@ def test_api_page_is_generated_from_the_code(site: Path) -> None:
     text = _text(site / "reference" / "api" / "index.html")
     assert ":::" not in text, "an mkdocstrings directive was left as text"
     for expected in (
-        "kedro_krt.runtime.session.KrtSession",
+        "kedro_krt.node.runtime.session.KrtSession",
         "project_path",  # KrtSession's signature (its __init__ merged into the class)
         "kedro_krt.serve.client.call",
         "127.0.0.1:9000",  # call's default address

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kedro_krt.generate import DEV_ONLY, RUNNER_REQUIREMENTS, RUNTIME_REQUIREMENTS
+from kedro_krt.emit.files import DEV_ONLY, RUNNER_REQUIREMENTS, RUNTIME_REQUIREMENTS
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "runner-image.md"
 

@@ -63,7 +63,7 @@ def test_the_settings_snippet_resolves_env_in_parameters(
 
 def test_the_page_declares_what_the_parameters_read() -> None:
     """The variables of krt.yml are the ones the parameters read, and they are valid names."""
-    from kedro_krt.config import parse_config
+    from kedro_krt.compiler.config import parse_config
 
     config = parse_config(yaml.safe_load(_block("krt.yml").body))
     parameters = _block("parameters.yml").body

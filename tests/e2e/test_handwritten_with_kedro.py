@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from e2e_helpers import BIN, ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 
-from kedro_krt.build import build_krt
-from kedro_krt.krt.archive import read_krt
+from kedro_krt.formats.archive import read_krt
+from kedro_krt.handwritten import build_krt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
 from build_helpers import example_copy
@@ -83,7 +83,7 @@ def test_the_built_krt_is_valid(krt_file: Path) -> None:
     assert "kedro_project/conf/base/catalog.yml" in files
     assert not any(name.startswith("kedro_project/conf/local") for name in files)
     assert any(name.startswith("kedro_project/data/06_models/") for name in files)
-    assert "lib/kedro_krt/runtime/session.py" in files
+    assert "lib/kedro_krt/node/runtime/session.py" in files
     assert {"docs/README.md", "requirements.txt", "Dockerfile"} <= set(files)
     assert not {"README.md", "krt-build.yml", ".krtignore"} & set(files)
     for node in ("price", "present"):

@@ -24,8 +24,8 @@ import yaml
 from e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, quotes_frame, request_json
 from google.protobuf import descriptor_pool, json_format, message_factory
 
-from kedro_krt.krt.archive import extract_krt
-from kedro_krt.krt.proto import descriptor_set_of
+from kedro_krt.formats.archive import extract_krt
+from kedro_krt.formats.proto import descriptor_set_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nats"))
 from nats_harness import Topology, unpack
@@ -56,7 +56,7 @@ def test_image_environment_answers_the_example(
     work = tmp_path_factory.mktemp("image")
     krt = extract_krt(example_krt, work / "krt-files")
     cmd, env, copies = dockerfile_facts((krt / "Dockerfile").read_text())
-    assert cmd == ["python", "-m", "kedro_krt.runner"]
+    assert cmd == ["python", "-m", "kedro_krt.node.runner"]
     # The image: requirements.txt into a fresh environment, lib/ where the Dockerfile puts it.
     venv = work / "image-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -75,7 +75,10 @@ def test_image_environment_answers_the_example(
     home.mkdir()
     # No kedro_krt but the vendored one: the image has nothing else.
     probe = subprocess.run(
-        [str(python), "-c", "import kedro_krt.runner, sys; print(kedro_krt.runner.__file__)"],
+        [
+            str(python), "-c",
+            "import kedro_krt.node.runner, sys; print(kedro_krt.node.runner.__file__)",
+        ],
         env={"PYTHONPATH": str(lib), "PATH": ""}, capture_output=True, text=True, timeout=60,
         cwd=home,
     )

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 
-from kedro_krt.build import build_krt
+from kedro_krt.handwritten import build_krt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
 from build_helpers import example_copy

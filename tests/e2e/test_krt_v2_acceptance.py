@@ -142,7 +142,7 @@ with KedroSession.create(project_path=project) as session:
 
 
 def test_the_branches_compile_to_subscriptions(branches: tuple[Path, Path]) -> None:
-    from kedro_krt.krt.validate import validate_path
+    from kedro_krt.formats.validate import validate_path
 
     report = validate_path(branches[1], kre="8.2")
     assert report.ok and report.manifest_v2 is not None

@@ -22,9 +22,9 @@ import pytest
 from conftest import MakeKrt
 from krt_helpers import entries_for, good_files
 
-from kedro_krt.krt.archive import KrtArchiveError, write_krt
-from kedro_krt.krt.upload import emulate_upload, is_manifest_name, read_headers
-from kedro_krt.krt.validate import validate_path
+from kedro_krt.formats.archive import KrtArchiveError, write_krt
+from kedro_krt.formats.upload import emulate_upload, is_manifest_name, read_headers
+from kedro_krt.formats.validate import validate_path
 
 SRCS = (("etl", "src/etl/main.py"), ("model", "src/model/main.py"))
 

@@ -12,14 +12,14 @@ import pytest
 from conftest import MakeKrt
 from krt_helpers import entries_for, good_files, make_tar
 
-from kedro_krt.krt.archive import (
+from kedro_krt.formats.archive import (
     KrtArchiveError,
     extract_krt,
     list_krt,
     read_krt,
     write_krt,
 )
-from kedro_krt.krt.validate import validate_path
+from kedro_krt.formats.validate import validate_path
 
 
 def sha256(path: Path) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from krt_helpers import GOOD_YML, good_files
 
-from kedro_krt.krt.manifest_checks import ImageName, parse_manifest
-from kedro_krt.krt.validate import validate_files
+from kedro_krt.formats.manifest_checks import ImageName, parse_manifest
+from kedro_krt.formats.validate import validate_files
 
 
 def _with_images(node_image: str, entrypoint_image: str = "konstellation/kre-entrypoint:1.8.1"):

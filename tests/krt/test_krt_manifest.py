@@ -8,7 +8,7 @@ import pytest
 import yaml
 from krt_helpers import GOOD_YML
 
-from kedro_krt.krt.manifest import (
+from kedro_krt.formats.manifest import (
     MAX_NAME_LENGTH,
     ConfigSpec,
     Entrypoint,
@@ -19,7 +19,7 @@ from kedro_krt.krt.manifest import (
     is_valid_name,
     to_valid_name,
 )
-from kedro_krt.krt.manifest_checks import parse_manifest
+from kedro_krt.formats.manifest_checks import parse_manifest
 
 
 def sample() -> Manifest:

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from krt_helpers import CLASSIFICATOR_YML
 
-from kedro_krt.krt.manifest import ConfigSpec, Entrypoint, ManifestError
-from kedro_krt.krt.manifest_v2 import (
+from kedro_krt.formats.manifest import ConfigSpec, Entrypoint, ManifestError
+from kedro_krt.formats.manifest_v2 import (
     ManifestV2,
     NodeV2,
     ObjectStore,
@@ -19,7 +19,7 @@ from kedro_krt.krt.manifest_v2 import (
     WorkflowV2,
     krt_version_of,
 )
-from kedro_krt.krt.manifest_v2_checks import parse_any_manifest, parse_manifest_v2
+from kedro_krt.formats.manifest_v2_checks import parse_any_manifest, parse_manifest_v2
 
 
 def sample() -> ManifestV2:
@@ -138,7 +138,7 @@ def test_subscription_parse() -> None:
 def test_parse_any_manifest_reads_v1_with_or_without_krt_version() -> None:
     from krt_helpers import GOOD_YML
 
-    from kedro_krt.krt.manifest import Manifest
+    from kedro_krt.formats.manifest import Manifest
 
     for text in (GOOD_YML, "krtVersion: v1\n" + GOOD_YML):
         manifest, problems = parse_any_manifest(text)

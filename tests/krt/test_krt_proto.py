@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from krt_helpers import GOOD_PROTO
 
-from kedro_krt.krt.proto import ProtoError, describe_proto, proto_package, proto_services
+from kedro_krt.formats.proto import ProtoError, describe_proto, proto_package, proto_services
 
 
 def write(path: Path, text: str) -> Path:

@@ -8,7 +8,7 @@ import pytest
 from conftest import MakeKrt
 from krt_helpers import GOOD_PROTO, GOOD_YML, entries_for, good_files
 
-from kedro_krt.krt.validate import (
+from kedro_krt.formats.validate import (
     Problem,
     ValidationReport,
     format_report,

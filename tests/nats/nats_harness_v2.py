@@ -4,7 +4,7 @@
 8.2's nats-manager does (`<runtime>_<version>_<rpc>`, subjects `<stream>.<node>`,
 `<stream>.<node>.*` and `<stream>.entrypoint`, interest retention) and its key-value and object
 stores, starts `replicas` runner processes per node with KRE 8.2's pod environment
-(kedro_krt.runner.topology_v2), and waits until every durable consumer is bound.
+(kedro_krt.serve.topology_v2), and waits until every durable consumer is bound.
 `request()` publishes a kre-py 3 KreNatsMessage to `<stream>.entrypoint` (from_node
 `entrypoint`, type OK, as kre-entrypoint 3.3.6 does) and returns the first message for that
 request on the exitpoint's subject. Every message on the stream is recorded in `seen`.
@@ -24,9 +24,9 @@ from typing import Any
 from google.protobuf.message import Message
 from nats_harness import stop_topology
 
-from kedro_krt.runner.envelope_v2 import OK, KreNatsMessageV2, decode_v2
-from kedro_krt.runner.topology_v2 import NodeV2, WorkflowTopologyV2, topology_v2
+from kedro_krt.node.runner.envelope_v2 import OK, KreNatsMessageV2, decode_v2
 from kedro_krt.serve.nats import NatsServer
+from kedro_krt.serve.topology_v2 import NodeV2, WorkflowTopologyV2, topology_v2
 
 
 class TopologyV2:

@@ -1,4 +1,4 @@
-"""`python -m kedro_krt.runner` against kre-py 2.1.5's contract, on a real nats-server.
+"""`python -m kedro_krt.node.runner` against kre-py 2.1.5's contract, on a real nats-server.
 
 Every expectation cites konstellation-io/kre-runners @ kre-py-v2.1.5 (`kre-py/src/...`) or
 KRE 7 (konstellation-io/kre @ kre-7.0.0); the runners are driven as kre-entrypoint 1.8.1 drives
@@ -22,9 +22,9 @@ import pytest
 from google.protobuf import descriptor_pb2, wrappers_pb2
 from nats_harness import Topology, unpack
 
-from kedro_krt.krt.proto import descriptor_set_of
-from kedro_krt.runner.config import ENV_VARS, RunnerConfig, RunnerConfigError
-from kedro_krt.runner.envelope import (
+from kedro_krt.formats.proto import descriptor_set_of
+from kedro_krt.node.runner.config import ENV_VARS, RunnerConfig, RunnerConfigError
+from kedro_krt.node.runner.envelope import (
     KreNatsMessage,
     MessageTooLarge,
     compress_if_needed,
@@ -90,7 +90,7 @@ def start_topology(root: Path, work: Path) -> Topology:
     topo = Topology(
         root, work, version="v1", rpc="Echo",
         nodes=[("a", "src/a/main.py"), ("b", "src/b/main.py")],
-        command=[sys.executable, "-m", "kedro_krt.runner"],
+        command=[sys.executable, "-m", "kedro_krt.node.runner"],
     )
     return topo
 
@@ -169,7 +169,7 @@ def test_config_needs_kre_py_sixteen_variables() -> None:
 def test_runner_without_environment_is_one_line_and_exit_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRT_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "kedro_krt.runner"], env=env, cwd=tmp_path,
+        [sys.executable, "-m", "kedro_krt.node.runner"], env=env, cwd=tmp_path,
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 1
@@ -336,7 +336,7 @@ def test_measurements_go_to_influxdb_as_kre_py_writes_them(
     topo = Topology(
         krt_root, tmp_path, version="v1", rpc="Echo",
         nodes=[("a", "src/a/main.py"), ("b", "src/b/main.py")],
-        command=[sys.executable, "-m", "kedro_krt.runner"],
+        command=[sys.executable, "-m", "kedro_krt.node.runner"],
         influx_uri=f"http://127.0.0.1:{server.server_address[1]}",
     )
     try:

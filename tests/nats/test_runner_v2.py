@@ -1,5 +1,5 @@
-"""`python -m kedro_krt.runner` running KRT v2 nodes, against kre-py 3.4.1's contract, on a real
-nats-server.
+"""`python -m kedro_krt.node.runner` running KRT v2 nodes, against kre-py 3.4.1's contract, on a
+real nats-server.
 
 Every expectation cites konstellation-io/kre-runners @ kre-py/v3.4.1 (`kre-py/src/...`) or
 KRE 8 (konstellation-io/kre @ v8.2.0); the runners are driven as kre-entrypoint 3.3.6 drives
@@ -26,9 +26,9 @@ import pytest
 from google.protobuf import wrappers_pb2
 from nats_harness_v2 import TopologyV2
 
-from kedro_krt.runner.config import ENV_VARS_V2, RunnerConfigError, RunnerConfigV2, is_v2
-from kedro_krt.runner.envelope_v2 import EARLY_REPLY, ERROR, OK
-from kedro_krt.runner.topology_v2 import NodeV2
+from kedro_krt.node.runner.config import ENV_VARS_V2, RunnerConfigError, RunnerConfigV2, is_v2
+from kedro_krt.node.runner.envelope_v2 import EARLY_REPLY, ERROR, OK
+from kedro_krt.serve.topology_v2 import NodeV2
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +152,7 @@ def topo(
 ) -> Iterator[TopologyV2]:
     topology = TopologyV2(
         krt_root, tmp_path_factory.mktemp("runner-v2-work"), version="v2test", rpc="Echo",
-        exitpoint="exit", nodes=NODES, command=[sys.executable, "-m", "kedro_krt.runner"],
+        exitpoint="exit", nodes=NODES, command=[sys.executable, "-m", "kedro_krt.node.runner"],
     )
     loop.run_until_complete(topology.start())
     yield topology
@@ -210,7 +210,7 @@ def test_runner_process_refuses_a_v2_env_without_kv_stores(krt_root: Path) -> No
     env = {name: "x" for name in ENV_VARS_V2 if name != "KRT_NATS_KEY_VALUE_STORE_NODE"}
     env |= {"KRT_BASE_PATH": str(krt_root), "KRT_HANDLER_PATH": "src/split/main.py"}
     out = subprocess.run(
-        [sys.executable, "-m", "kedro_krt.runner"], env={**os.environ, **env},
+        [sys.executable, "-m", "kedro_krt.node.runner"], env={**os.environ, **env},
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 1
@@ -223,7 +223,7 @@ def test_a_v1_handler_alone_is_refused_for_a_v2_node(krt_root: Path) -> None:
     env = {name: "x" for name in ENV_VARS_V2}
     env |= {"KRT_BASE_PATH": str(krt_root), "KRT_HANDLER_PATH": "src/v1only/main.py"}
     out = subprocess.run(
-        [sys.executable, "-m", "kedro_krt.runner"], env={**os.environ, **env},
+        [sys.executable, "-m", "kedro_krt.node.runner"], env={**os.environ, **env},
         capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 1

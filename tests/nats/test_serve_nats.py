@@ -1,6 +1,6 @@
 """`serve --nats`: the life of KRE's topology on one machine, on a real nats-server.
 
-The hand-written KRT of tests/fixtures runs unchanged under `python -m kedro_krt.runner`, one
+The hand-written KRT of tests/fixtures runs unchanged under `python -m kedro_krt.node.runner`, one
 process per node (tests/serve/test_server.py runs all its behaviour in both modes); here: what
 only a topology of processes has: draining on SIGTERM, a runner that dies, timeouts.
 """
@@ -170,8 +170,8 @@ def test_the_hop_headers_read_the_envelopes_fields() -> None:
     left unread), the same id, type and error as the full decode."""
     from google.protobuf import wrappers_pb2
 
-    from kedro_krt.runner.envelope import KreNatsMessage, compress_if_needed
-    from kedro_krt.runner.envelope_v2 import ERROR, KreNatsMessageV2
+    from kedro_krt.node.runner.envelope import KreNatsMessage, compress_if_needed
+    from kedro_krt.node.runner.envelope_v2 import ERROR, KreNatsMessageV2
     from kedro_krt.serve.nats import _HopV1, _HopV2, gunzip
 
     v1 = KreNatsMessage(tracking_id="t", reply="req-1", replied=True)
@@ -189,9 +189,9 @@ def test_the_hop_headers_read_the_envelopes_fields() -> None:
 def test_the_observer_skips_the_front_s_own_subjects() -> None:
     """Each observed message wakes the front: it listens where a request goes next, not to the
     subject it publishes requests to (it knows who reads them), nor to the answers' subject."""
-    from kedro_krt.runner.topology import topology
-    from kedro_krt.runner.topology_v2 import NodeV2, topology_v2
     from kedro_krt.serve.nats import _observed
+    from kedro_krt.serve.topology import topology
+    from kedro_krt.serve.topology_v2 import NodeV2, topology_v2
 
     pods = {"runtime_id": "local", "nats_server": "nats://127.0.0.1:4222"}
     (three,) = topology(

@@ -2,7 +2,7 @@
 
 The hand-written classificator of tests/fixtures (shaped like konstellation-io/kre @ v8.2.0:
 ``engine/admin-api/test_assets/classificator-v1.krt``) answers over gRPC exactly as it does
-in-process (tests/serve/test_serve_v2.py), with one `python -m kedro_krt.runner` per replica of
+in-process (tests/serve/test_serve_v2.py), with one `python -m kedro_krt.node.runner` per replica of
 each Python node, KRE 8.2's streams, subjects and stores, and the Go node left out.
 """
 

@@ -12,8 +12,8 @@ import pytest
 from kedro.io.memory_dataset import _infer_copy_mode as kedro_infer_copy_mode
 from kedro.pipeline import node
 
-from kedro_krt.runtime.copies import copy_value, infer_copy_mode
-from kedro_krt.runtime.engine import CallList
+from kedro_krt.node.runtime.copies import copy_value, infer_copy_mode
+from kedro_krt.node.runtime.engine import CallList
 
 
 class Model:

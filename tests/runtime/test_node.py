@@ -22,9 +22,9 @@ from e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, quotes_f
 from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
 
-from kedro_krt.krt.archive import extract_krt
-from kedro_krt.runtime.context import KreContext
-from kedro_krt.runtime.errors import InvalidRequest
+from kedro_krt.formats.archive import extract_krt
+from kedro_krt.node.runtime.context import KreContext
+from kedro_krt.node.runtime.errors import InvalidRequest
 
 NODES = ("etl", "model", "output")
 

@@ -18,7 +18,7 @@ import pytest
 from kedro.pipeline import node
 from kedro.pipeline.node import Node
 
-from kedro_krt.runtime.engine import node_runner
+from kedro_krt.node.runtime.engine import node_runner
 
 
 def add(a: int, b: int) -> int:

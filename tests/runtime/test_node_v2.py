@@ -1,6 +1,6 @@
 """KRT v2 nodes of the example, driven by hand as kre-py 3 drives them, and their joins.
 
-The join (kedro_krt/runtime/join.py) is tested alone on real protobuf messages. Then the
+The join (kedro_krt/node/runtime/join.py) is tested alone on real protobuf messages. Then the
 example compiled with ``--krt-version v2`` is extracted and its four nodes are driven in a
 process of their own by :mod:`v2_bus` (why a process of their own, and how kre-py 3.4.1's
 contract is kept, is said there): interleaved requests, an upstream error, a message of the
@@ -24,9 +24,9 @@ import v2_bus
 from e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, request_json
 from google.protobuf import any_pb2, wrappers_pb2
 
-from kedro_krt.krt.archive import extract_krt
-from kedro_krt.runtime.context_v2 import ERROR, OK
-from kedro_krt.runtime.join import RequestJoin, join_settings
+from kedro_krt.formats.archive import extract_krt
+from kedro_krt.node.runtime.context_v2 import ERROR, OK
+from kedro_krt.node.runtime.join import RequestJoin, join_settings
 
 
 def _any(value: str) -> any_pb2.Any:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from e2e_helpers import as_parsed, generated_shuttles, kedro_reference
 
-from kedro_krt.runtime import InvalidRequest, KrtSession
+from kedro_krt.node.runtime import InvalidRequest, KrtSession
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_many_runs_do_not_leak_state(session: KrtSession, shuttles: pd.DataFrame
 def test_roles_and_rules_are_the_compilers(session: KrtSession, trained_project: Path) -> None:
     """The library and the packaged nodes decide with the same rules and catalog facts: every
     dataset the session sees gets the role and the rule text `kedro krt compile` reports."""
-    from kedro_krt.compiler.build import compile_project
+    from kedro_krt.compiler.compile import compile_project
     from kedro_krt.compiler.project import open_project
 
     plan = compile_project(open_project(trained_project), ["inference"])

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2, struct_pb2, unknown_fields
 
-from kedro_krt.runtime import node as node_module
-from kedro_krt.runtime.node import _unknown_fields_at, unknown_fields_in
-from kedro_krt.schema.relay import is_repeated
+from kedro_krt.node.runtime import node as node_module
+from kedro_krt.node.runtime.node import _unknown_fields_at, unknown_fields_in
+from kedro_krt.node.schema.relay import is_repeated
 
 
 def _walk(msg: Any, path: str) -> str | None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kedro_krt.krt.archive import extract_krt
+from kedro_krt.formats.archive import extract_krt
 
 PROBE = """
 import sys
@@ -16,8 +16,8 @@ import sys
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in f.__module__]
 sys.path.insert(0, sys.argv[1])
 import kedro_krt
-from kedro_krt.runtime.node import KrtNode
-from kedro_krt.runtime.session import KrtSession
+from kedro_krt.node.runtime.node import KrtNode
+from kedro_krt.node.runtime.session import KrtSession
 assert kedro_krt.__file__.startswith(sys.argv[1]), kedro_krt.__file__
 loaded = sorted(m for m in sys.modules if m.startswith("kedro_krt"))
 # Nothing of the compiler's Kedro side, the server, grpc or click is needed to run a node.
@@ -32,12 +32,12 @@ print(len(loaded))
 def test_a_node_imports_from_the_vendored_runtime_only(example_krt: Path, tmp_path: Path) -> None:
     root = extract_krt(example_krt, tmp_path / "krt")
     lib = root / "lib"
-    assert (lib / "kedro_krt" / "runtime" / "node.py").is_file()
-    assert (
-        not (lib / "kedro_krt" / "serve").exists() and not (lib / "kedro_krt" / "cli.py").exists()
-    )
-    assert (lib / "kedro_krt" / "plan.py").is_file()
-    assert not (lib / "kedro_krt" / "compiler").exists()
+    assert (lib / "kedro_krt" / "node" / "runtime" / "node.py").is_file()
+    assert (lib / "kedro_krt" / "node" / "plan.py").is_file()
+    # The node package and the package root, nothing else of kedro_krt.
+    assert sorted(p.name for p in (lib / "kedro_krt").iterdir()) == [
+        "__init__.py", "node", "py.typed"
+    ]
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(lib)], capture_output=True, text=True, timeout=120
     )
@@ -81,15 +81,15 @@ def test_a_plan_of_another_format_is_a_clear_error(example_krt: Path, tmp_path: 
 
     import pytest
 
-    from kedro_krt.runtime.errors import RuntimeSetupError
-    from kedro_krt.runtime.node import KrtNode
+    from kedro_krt.node.runtime.errors import RuntimeSetupError
+    from kedro_krt.node.runtime.node import KrtNode
 
     root = extract_krt(example_krt, tmp_path / "krt")
     plan = root / "src" / "etl" / "plan.json"
     data = json.loads(plan.read_text())
     del data["format"]  # as kedro-krt 0.1 wrote it
     plan.write_text(json.dumps(data))
-    from kedro_krt.plan import PLAN_FORMATS
+    from kedro_krt.node.plan import PLAN_FORMATS
 
     reads = re.escape(f"reads formats {', '.join(map(str, PLAN_FORMATS))}")
     with pytest.raises(RuntimeSetupError, match=rf"plan format 0 \(kedro-krt 0.1\).*{reads}"):

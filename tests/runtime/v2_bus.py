@@ -9,8 +9,8 @@ Each ``src/<node>/main.py`` is imported as kre-py 3.4.1 imports it (konstellatio
 kre-runners @ kre-py/v3.4.1: ``kre-py/src/main.py``: module ``worker``, folder appended to
 sys.path), ``init`` runs once, and each message goes to ``custom_handlers[from_node]`` else
 ``default_handler`` (``handlers.py``) with a ctx bound to a real ``KreNatsMessage``
-(kedro_krt's kre-py 3 ctx, ``kedro_krt.runtime.context_v2.ContextV2Base``, and envelope,
-``kedro_krt.runner.envelope_v2``). What a handler sends goes to every node subscribed to it in
+(kedro_krt's kre-py 3 ctx, ``kedro_krt.node.runtime.context_v2.ContextV2Base``, and envelope,
+``kedro_krt.node.runner.envelope_v2``). What a handler sends goes to every node subscribed to it in
 krt.yml; a handler that raises sends an ERROR message instead, as kre-py 3's ``message_cb``
 does. Deliveries wait in a list and are made in a shuffled order, so the joins see the
 messages of several requests interleaved.
@@ -30,9 +30,9 @@ from typing import Any
 from google.protobuf import any_pb2, json_format, struct_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.krt.manifest_v2 import ManifestV2
-from kedro_krt.runner.envelope_v2 import KreNatsMessageV2
-from kedro_krt.runtime.context_v2 import ERROR, OK, ContextV2Base, select_handler
+from kedro_krt.formats.manifest_v2 import ManifestV2
+from kedro_krt.node.runner.envelope_v2 import KreNatsMessageV2
+from kedro_krt.node.runtime.context_v2 import ERROR, OK, ContextV2Base, select_handler
 
 
 def _load_worker(krt: Path, node: str) -> ModuleType:

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kedro_krt.schema.codec import MessageCodec
-from kedro_krt.schema.infer import infer_type
-from kedro_krt.schema.proto import render_proto
-from kedro_krt.schema.protoc import compile_protos, import_generated
-from kedro_krt.schema.types import Field, Message
+from kedro_krt.emit.proto import render_proto
+from kedro_krt.emit.protoc import compile_protos, import_generated
+from kedro_krt.node.schema.codec import MessageCodec
+from kedro_krt.node.schema.infer import infer_type
+from kedro_krt.node.schema.types import Field, Message
 
 
 def make_frame(n: int) -> pd.DataFrame:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from kedro_krt.schema.codec import MessageCodec
-from kedro_krt.schema.proto import render_proto
-from kedro_krt.schema.protoc import compile_protos, import_generated
-from kedro_krt.schema.types import Field, Message
+from kedro_krt.emit.proto import render_proto
+from kedro_krt.emit.protoc import compile_protos, import_generated
+from kedro_krt.node.schema.codec import MessageCodec
+from kedro_krt.node.schema.types import Field, Message
 
 _counter = itertools.count()
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kedro_krt.schema.codec import CodecError, MessageCodec
-from kedro_krt.schema.infer import infer_type, type_from_config
-from kedro_krt.schema.table_codec import _SMALL_TABLE
-from kedro_krt.schema.types import Field, TypeSpec
+from kedro_krt.node.schema.codec import CodecError, MessageCodec
+from kedro_krt.node.schema.infer import infer_type, type_from_config
+from kedro_krt.node.schema.table_codec import _SMALL_TABLE
+from kedro_krt.node.schema.types import Field, TypeSpec
 
 
 def fields_of(**specs: Any) -> tuple[Field, ...]:
@@ -328,8 +328,8 @@ def test_plain_number_reply_keeps_nan_and_nulls(build: Any) -> None:
 def test_python_string_storage_table_round_trip(build: Any) -> None:
     """Without pyarrow (the runner image) pandas' default string dtype keeps Python str in an
     object array: the decoder makes it directly, and must give what ``pd.array`` gives."""
-    from kedro_krt.schema.table_codec import _fast_restorer, _safe_restorer
-    from kedro_krt.schema.types import Column
+    from kedro_krt.node.schema.table_codec import _fast_restorer, _safe_restorer
+    from kedro_krt.node.schema.types import Column
 
     with pd.option_context("mode.string_storage", "python"):
         col = Column(name="s", original="s", kind="string", optional=True, dtype="str")

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from test_codec import every_dtype_frame, fields_of, wire
 
-from kedro_krt.schema.codec import CodecError, PresenceCheck
-from kedro_krt.schema.infer import infer_type, type_from_config
-from kedro_krt.schema.proto import render_proto
-from kedro_krt.schema.types import Message, SchemaError, TypeSpec
+from kedro_krt.emit.proto import render_proto
+from kedro_krt.node.schema.codec import CodecError, PresenceCheck
+from kedro_krt.node.schema.infer import infer_type, type_from_config
+from kedro_krt.node.schema.types import Message, SchemaError, TypeSpec
 
 
 def columns(spec: TypeSpec | None) -> TypeSpec:
@@ -119,7 +119,7 @@ def test_big_table_round_trip(build: Any) -> None:
 
 def test_validity_numbers_and_names() -> None:
     spec = columns(type_from_config({"table": {"a": "int64?", "a_valid": "bool"}}, where="w"))
-    from kedro_krt.schema.types import Field
+    from kedro_krt.node.schema.types import Field
 
     text = render_proto([Message("Req", (Field("t", "t", spec, 1),))])
     assert "repeated int64 a = 1;" in text

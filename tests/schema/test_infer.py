@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kedro_krt.schema.infer import infer_type, type_from_config, type_from_hint
-from kedro_krt.schema.types import SchemaError, TypeSpec
+from kedro_krt.node.schema.infer import infer_type, type_from_config, type_from_hint
+from kedro_krt.node.schema.types import SchemaError, TypeSpec
 
 
 def _col(df: pd.DataFrame, name: str) -> tuple[str, bool, str]:

@@ -1,7 +1,7 @@
 """The per-message shortcuts of the codec give exactly what pandas' public constructors give.
 
 Frames, Series, datetime and string columns are built without pandas' per-call inference when
-the schema fixes the dtypes (kedro_krt/schema/table_codec.py, codec.py); each shortcut is kept
+the schema fixes the dtypes (kedro_krt/node/schema/table_codec.py, codec.py); each shortcut is kept
 only if it matches the public constructor on probe values. These tests hold the decoded values
 to the public constructors on real data, nulls included, in both table layouts.
 """
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from test_codec import every_dtype_frame, fields_of, wire
 
-from kedro_krt.schema.codec import _series_builder
-from kedro_krt.schema.infer import infer_type
-from kedro_krt.schema.table_codec import (
+from kedro_krt.node.schema.codec import _series_builder
+from kedro_krt.node.schema.infer import infer_type
+from kedro_krt.node.schema.table_codec import (
     ColumnsCodec,
     TableCodec,
     _column_restorer,

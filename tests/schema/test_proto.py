@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from kedro_krt.schema.proto import render_proto
-from kedro_krt.schema.protoc import (
+from kedro_krt.emit.proto import render_proto
+from kedro_krt.emit.protoc import (
     ProtoCompileError,
     compile_protos,
     import_generated,
 )
-from kedro_krt.schema.types import Column, Field, Message, SchemaError, TypeSpec
+from kedro_krt.node.schema.types import Column, Field, Message, SchemaError, TypeSpec
 
 GOLDEN = Path(__file__).parent / "golden"
 

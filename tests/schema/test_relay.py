@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kedro_krt.schema.protoc import compile_protos, import_generated
-from kedro_krt.schema.relay import Relay, same_layout
+from kedro_krt.emit.protoc import compile_protos, import_generated
+from kedro_krt.node.schema.relay import Relay, same_layout
 
 PROTO = """
 syntax = "proto3";

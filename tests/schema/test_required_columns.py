@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kedro_krt.schema.codec import CodecError, MessageCodec
-from kedro_krt.schema.proto import render_proto
-from kedro_krt.schema.protoc import compile_protos, import_generated
-from kedro_krt.schema.types import Column, Field, Message, TypeSpec
+from kedro_krt.emit.proto import render_proto
+from kedro_krt.emit.protoc import compile_protos, import_generated
+from kedro_krt.node.schema.codec import CodecError, MessageCodec
+from kedro_krt.node.schema.types import Column, Field, Message, TypeSpec
 
 COLUMNS = (
     Column("engines", "engines", "int64", False, "int64", required=True),

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from kedro_krt.schema.infer import infer_type, type_from_config
-from kedro_krt.schema.types import (
+from kedro_krt.node.schema.infer import infer_type, type_from_config
+from kedro_krt.node.schema.types import (
     Column,
     Field,
     Message,

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.emit.protoc import compile_protos
 from kedro_krt.serve.client import call
 
 KRT_YML = """\
@@ -58,7 +58,7 @@ service Entrypoint { rpc Fork (Request) returns (Response) {}; }
 """
 
 FIRST = """
-from kedro_krt.runtime.errors import InvalidRequest
+from kedro_krt.node.runtime.errors import InvalidRequest
 from public_input_pb2 import Request
 
 async def default_handler(ctx, data):

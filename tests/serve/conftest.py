@@ -37,7 +37,7 @@ def start_server(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture(scope="module", params=["in-process", "nats"])
 def serve_mode(request: pytest.FixtureRequest) -> str:
     """The back end of the module's server: in-process, or `--nats` (a real nats-server and
-    one `python -m kedro_krt.runner` process per node, as KRE runs them)."""
+    one `python -m kedro_krt.node.runner` process per node, as KRE runs them)."""
     return str(request.param)
 
 

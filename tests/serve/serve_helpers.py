@@ -17,7 +17,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from kedro_krt.schema.protoc import compile_protos
+from kedro_krt.emit.protoc import compile_protos
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "handwritten_krt"
 NODES = ("prep", "model", "early", "tail")

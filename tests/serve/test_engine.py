@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.runtime.context import KreContext
+from kedro_krt.node.runtime.context import KreContext
 from kedro_krt.serve.engine import Engine
 from kedro_krt.serve.errors import NodeError
 from kedro_krt.serve.loader import LoadedNode, LoadedWorkflow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from google.protobuf import json_format, message_factory
 
-from kedro_krt.krt.archive import read_krt
+from kedro_krt.formats.archive import read_krt
 from kedro_krt.serve.loader import prepare_krt
 from kedro_krt.serve.web import endpoints
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from serve_helpers import NODES, ServerProcess, build_krt_dir
 
-from kedro_krt.krt.validate import validate_path
+from kedro_krt.formats.validate import validate_path
 from kedro_krt.scratch import OWNER_FILE
 from kedro_krt.serve.client import call
 

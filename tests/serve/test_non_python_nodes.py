@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kedro_krt.krt.manifest import Entrypoint, Manifest, NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest import Entrypoint, Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import python_workflows
 

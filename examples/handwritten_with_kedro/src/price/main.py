@@ -18,7 +18,7 @@ _LIB = Path(__file__).resolve().parents[2] / "lib"
 if _LIB.is_dir() and str(_LIB) not in sys.path:
     sys.path.append(str(_LIB))
 
-from kedro_krt.runtime import InvalidRequest, KrtSession  # noqa: E402
+from kedro_krt.node.runtime import InvalidRequest, KrtSession  # noqa: E402
 
 PROJECT = "kedro_project"
 

@@ -1,0 +1,711 @@
+"""Check a KRT (archive, folder or file mapping) against KRE's rules and ours.
+
+KRE checks little at upload (the YAML, and that each ``src`` exists) and fails later, or
+silently, on the rest: a ``./`` entry, a file before its folder, a symlink, a typo in a key,
+an rpc missing from the proto. This validator reports every one of those problems at once,
+each with what to change.
+
+Both formats: a ``krt.yml`` without ``krtVersion`` (or with ``v1``) is KRT v1, checked by KRE
+7's rules (:mod:`kedro_krt.formats.manifest_checks`); ``krtVersion: v2`` by KRE 8.2's
+(:mod:`kedro_krt.formats.manifest_v2_checks`). A target KRE version (``kre="8.1"``, the CLI's
+``--kre``) adds what that KRE says of the format: KRE 8.1 and later refuse v1 (konstellation-io/
+kre commit 41dc2b5f, #706), in KRE's own words; KRE 7 reads no v2; KRE 8.0 reads v2 without
+``replicas`` and ``objectStore``. The archive passes are the same at 7.0 and 8.2
+(``krt/parser/parser.go``), and so is :mod:`kedro_krt.formats.upload`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import posixpath
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kedro_krt.formats.archive import (
+    MAX_KRT_BYTES,
+    KrtArchiveError,
+    read_krt,
+)
+from kedro_krt.formats.manifest import RPC_RE, Manifest, NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest_checks import ParsedManifest, parse_manifest_lenient
+from kedro_krt.formats.manifest_v2 import KRT_V1, ManifestV2, NodeV2, WorkflowV2, krt_version_of
+from kedro_krt.formats.manifest_v2_checks import (
+    ParsedManifestV2,
+    check_manifest_v2,
+    kre_answer,
+    parse_manifest_v2_lenient,
+)
+from kedro_krt.formats.problems import Problem, error, warning
+from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
+from kedro_krt.formats.upload import TarFormatError, emulate_upload, read_headers
+from kedro_krt.node.plan import PUBLIC_PROTO
+from kedro_krt.scratch import scratch_folder
+
+__all__ = [
+    "Problem",
+    "ValidationReport",
+    "format_report",
+    "validate_files",
+    "validate_path",
+]
+
+_ENTRYPOINT_SERVICE = "Entrypoint"
+
+#: The KRE versions ``--kre`` knows, by the rules that differ (see the module's docstring).
+KRE_TARGETS = ("7", "8.0", "8.1", "8.2")
+
+
+def kre_target(text: str | None) -> str | None:
+    """``--kre``'s value as one of :data:`KRE_TARGETS` (``8.1.3`` -> ``8.1``, ``8`` -> ``8.0``,
+    ``7.0.0`` or ``6`` -> ``7``, anything 8.2 or later -> ``8.2``); ``None`` stays ``None``.
+
+    Raises:
+        ValueError: for text that is not a version number.
+    """
+    if text is None:
+        return None
+    parts = text.strip().lstrip("vV").split(".")
+    try:
+        major = int(parts[0])
+        minor = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+    except ValueError:
+        raise ValueError(
+            f"--kre {text!r}: give the KRE version the KRT goes to, e.g. 7, 8.0 or 8.2"
+        ) from None
+    if major < 8:
+        return "7"
+    if major == 8 and minor < 2:
+        return f"8.{minor}"
+    return "8.2"
+
+
+_HOW_TO_BUILD = (
+    "build the archive from inside the KRT folder (tar -czf x.krt -C <folder> krt.yml "
+    "public_input.proto src ...) or with 'kedro krt package'"
+)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of :func:`validate_path`.
+
+    Attributes:
+        source: the path that was checked, as given.
+        problems: every problem found, errors and warnings, in the order found.
+        manifest: the checked manifest, or ``None`` when ``krt.yml`` is missing or has errors.
+    """
+
+    source: str
+    problems: tuple[Problem, ...]
+    manifest: Manifest | None
+    #: The checked manifest when it is a KRT v2 one (``manifest`` is then ``None``).
+    manifest_v2: ManifestV2 | None = None
+    #: The KRE version the KRT was checked for (``None``: by its format alone).
+    kre: str | None = None
+
+    @property
+    def krt_version(self) -> str:
+        """``"v2"`` when the manifest is a v2 one, else ``"v1"``."""
+        return "v2" if self.manifest_v2 is not None else "v1"
+
+    @property
+    def ok(self) -> bool:
+        """Whether there is no error (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that make KRE refuse the KRT or break it at run time."""
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """The problems worth a look that do not stop the KRT."""
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+def validate_files(files: Mapping[str, bytes], kre: str | None = None) -> list[Problem]:
+    """Check a KRT given as {root-relative posix path: content}: manifest, sources, proto.
+
+    ``kre`` is the target KRE version (one of :data:`KRE_TARGETS`), or ``None``.
+
+    Returns:
+        Every problem found (empty when the KRT is valid).
+    """
+    return _validate_files(files, kre)[1]
+
+
+AnyManifest = Manifest | ManifestV2
+
+
+def _validate_files(
+    files: Mapping[str, bytes], kre: str | None = None
+) -> tuple[AnyManifest | None, list[Problem]]:
+    if "krt.yml" not in files:
+        return None, [_missing_manifest(files)]
+    try:
+        text = files["krt.yml"].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [
+            error("krt.yml", f"krt.yml is not UTF-8 text ({exc}); save it as UTF-8", "krt.yaml")
+        ]
+    data = _yaml_data(text)
+    parsed: ParsedManifest | ParsedManifestV2
+    if krt_version_of(data) == KRT_V1:
+        parsed = parse_manifest_lenient(text)
+        v2 = False
+    else:
+        parsed = parse_manifest_v2_lenient(text)
+        v2 = True
+    problems = list(parsed.problems)
+    problems += _target_problems(data, v2, kre, parsed)
+    if parsed.manifest is None:
+        return None, problems
+    problems += _check_sources(parsed, files, v2)
+    problems += _check_gencode(files)
+    problems += _check_proto(parsed, files)
+    ok = parsed.ok and not any(p.severity == "error" for p in problems)
+    return (parsed.manifest if ok else None), problems
+
+
+def _yaml_data(text: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # reported by the manifest checks
+
+
+def _target_problems(
+    data: object, v2: bool, kre: str | None, parsed: ParsedManifest | ParsedManifestV2
+) -> list[Problem]:
+    """What the target KRE version says of this format (see the module's docstring)."""
+    if kre is None or not isinstance(data, Mapping):
+        return []
+    if not v2 and kre in ("8.1", "8.2"):
+        # KRE 8.1+ reads every krt.yml as v2 (types.go): what it answers, line by line.
+        answer = kre_answer(check_manifest_v2(data, {}).problems)
+        said = "\n".join(answer)
+        return [
+            error(
+                "krt.yml",
+                f"KRE {kre} accepts only KRT v2 (krtVersion: v2; v1 was dropped in KRE 8.1, "
+                f"konstellation-io/kre #706) and answers this v1 krt.yml with:\n{said}\n"
+                "package it as v2: kedro krt package --krt-version v2 (or krt_version: v2 in "
+                "conf/<env>/krt.yml); a hand-written KRT: nodes under each workflow, with "
+                "subscriptions, and an exitpoint",
+                "kre.krt-v1-refused",
+                said,
+            )
+        ]
+    if v2 and kre == "7":
+        return [
+            error(
+                "krt.yml",
+                "KRE 7 reads only KRT v1: krtVersion: v2 needs KRE 8.0 or later; for KRE 7 "
+                "package it as v1 (kedro krt package --krt-version v1)",
+                "kre.krt-v2-unknown",
+            )
+        ]
+    problems: list[Problem] = []
+    if v2 and kre == "8.0" and isinstance(parsed, ParsedManifestV2) and parsed.manifest:
+        for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
+            ignored = [k for k in ("replicas", "objectStore") if _has(data, path, k)]
+            if ignored:
+                problems.append(
+                    warning(
+                        parsed.location(f"{path}.{ignored[0]}"),
+                        f"KRE 8.0 reads no {' nor '.join(ignored)} (they came with KRE 8.1 "
+                        f'and 8.2, types.go): node "{node.name}" would run one pod without '
+                        "an object store",
+                        "kre.v2-field-ignored",
+                    )
+                )
+    return problems
+
+
+def _has(data: Mapping, path: str, key: str) -> bool:
+    """Whether the YAML mapping at ``path`` (``workflows[0].nodes[1]``) has ``key``."""
+    node: object = data
+    for part in path.split("."):
+        name, _, index = part.partition("[")
+        node = node.get(name) if isinstance(node, Mapping) else None
+        if index:
+            i = int(index.rstrip("]"))
+            node = node[i] if isinstance(node, list) and i < len(node) else None
+    return isinstance(node, Mapping) and key in node
+
+
+def _missing_manifest(files: Mapping[str, bytes]) -> Problem:
+    names = sorted(files)
+    nested = [n for n in names if n.endswith("/krt.yml")]
+    other = [n for n in names if n.lower() in ("krt.yaml", "krt.yml")]
+    if nested:
+        hint = f"found {nested[0]}: krt.yml must sit at the root of the KRT; move it there"
+    elif other:
+        hint = f"found {other[0]}: KRE reads only a file named exactly krt.yml; rename it"
+    else:
+        hint = "add krt.yml (version, description, entrypoint, nodes, workflows) at the root"
+    return error("krt.yml", f"error krt.yml file missing: {hint}", "kre.krt-yml-missing")
+
+
+def _check_sources(
+    parsed: ParsedManifest | ParsedManifestV2, files: Mapping[str, bytes], v2: bool = False
+) -> list[Problem]:
+    assert parsed.manifest is not None
+    problems: list[Problem] = []
+    # Suggest only files no other node already runs: those are the likely typos' targets.
+    taken = {posixpath.normpath(n.src) for n in parsed.manifest.nodes if n.src}
+    python_files = [n for n in files if n.endswith(".py") and n not in taken]
+    nodes: Sequence[NodeSpec | NodeV2] = parsed.manifest.nodes
+    for node, path in zip(nodes, parsed.node_paths, strict=True):
+        if not node.src:
+            continue  # already reported as required or mistyped
+        where = parsed.location(f"{path}.src")
+        normalized = posixpath.normpath(node.src)
+        if node.src.startswith("/") or normalized == ".." or normalized.startswith("../"):
+            problems.append(
+                error(
+                    where,
+                    f'"src: {node.src}" of node "{node.name}" points outside the KRT: write a '
+                    "path relative to the KRT root, e.g. src/<node>/main.py",
+                    "krt.src-path",
+                )
+            )
+            continue
+        if normalized in files:
+            continue
+        if any(name.startswith(normalized + "/") for name in files):
+            hint = f"{node.src} is a folder; point src at the node's main file in it"
+        else:
+            close = difflib.get_close_matches(normalized, python_files, n=1, cutoff=0.6)
+            hint = (
+                f'did you mean "{close[0]}"?'
+                if close
+                else "add the file to the KRT or fix the path (relative to the KRT root)"
+            )
+        if v2:
+            # KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).
+            said = f'error src file "{node.src}" for node "{node.name}" does not exists '
+            problems.append(error(where, f"{said.rstrip()}: {hint}", "kre.src-missing", said))
+        else:
+            problems.append(
+                error(
+                    where,
+                    f"error src File {node.src} for node {node.name} not exists: {hint}",
+                    "kre.src-missing",
+                )
+            )
+    return problems
+
+
+def _check_gencode(files: Mapping[str, bytes]) -> list[Problem]:
+    """Generated code that only an old protobuf runtime loads."""
+    old = [n for n in files if n.endswith("_pb2.py") and is_legacy_pb2(files[n])]
+    if not old:
+        return []
+    return [
+        warning(
+            ", ".join(sorted(old)),
+            "generated by protoc before 3.19: it needs protobuf <= 3.20 at run time (KRE's "
+            "kre-py images have 3.20.1), and fails to import under protobuf 4 or later "
+            "('Descriptors cannot be created directly'), so under kedro_krt.node.runner or any "
+            "modern Python image. Regenerate it with a current protoc (python -m grpc_tools.protoc "
+            "--python_out=<node folder> <proto>); kedro-krt serve regenerates it on the fly",
+            "krt.legacy-gencode",
+        )
+    ]
+
+
+def _check_proto(
+    parsed: ParsedManifest | ParsedManifestV2, files: Mapping[str, bytes]
+) -> list[Problem]:
+    manifest = parsed.manifest
+    assert manifest is not None
+    declared = manifest.entrypoint.proto
+    if declared.endswith(".proto") and declared in files:
+        proto = declared
+    elif PUBLIC_PROTO in files:
+        proto = PUBLIC_PROTO  # a wrong declared name is reported by the manifest checks
+    else:
+        missing = declared if declared.endswith(".proto") else PUBLIC_PROTO
+        return [
+            error(
+                missing,
+                f'"{missing}" is not in the KRT: KRE\'s entrypoint builds its gRPC server from '
+                f"{PUBLIC_PROTO} at the KRT root; add it, with a 'service Entrypoint' holding "
+                "one rpc per workflow",
+                "krt.proto-missing",
+            )
+        ]
+
+    problems: list[Problem] = []
+    with scratch_folder("krt-validate-") as root:
+        # Every .proto of the KRT, so that imports between them (internal_nodes.proto, ...)
+        # resolve as they will for the entrypoint.
+        for name, data in files.items():
+            if name.endswith(".proto") and ".." not in name.split("/"):
+                target = root / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        try:
+            description = describe_proto(root / proto, [root])
+        except ProtoError as exc:
+            report = str(exc).replace(f"{root}{os.sep}", "").replace(str(root), "")
+            return [
+                error(
+                    proto,
+                    f"protoc rejects {proto}, so KRE's entrypoint would fail to start:\n"
+                    f"{report}\nfix the proto where protoc points",
+                    "krt.proto-compile",
+                )
+            ]
+
+    rpcs = {rpc.name: rpc for rpc in description.services.get(_ENTRYPOINT_SERVICE, ())}
+    if _ENTRYPOINT_SERVICE not in description.services:
+        others = ", ".join(description.services) or "none"
+        return [
+            error(
+                proto,
+                f"{proto} has no 'service Entrypoint' (services found: {others}); KRE's "
+                "entrypoint serves only that service: declare 'service Entrypoint { rpc "
+                "<Name> (<Request>) returns (<Response>); }' with one rpc per workflow",
+                "krt.service-missing",
+            )
+        ]
+
+    used: set[str] = set()
+    workflows: Sequence[WorkflowSpec | WorkflowV2] = manifest.workflows
+    for workflow, path in zip(workflows, parsed.workflow_paths, strict=True):
+        rpc_name = workflow.entrypoint
+        if not rpc_name or not RPC_RE.match(rpc_name):
+            continue  # already reported by the manifest checks
+        used.add(rpc_name)
+        where = parsed.location(f"{path}.entrypoint")
+        rpc = rpcs.get(rpc_name)
+        if rpc is None:
+            close = difflib.get_close_matches(rpc_name, list(rpcs), n=1)
+            hint = f'did you mean "{close[0]}"? ' if close else ""
+            problems.append(
+                error(
+                    where,
+                    f'Workflow "{workflow.name}" uses rpc "{rpc_name}", which is not in '
+                    f"'service Entrypoint' of {proto} (rpcs: {', '.join(rpcs) or 'none'}): "
+                    f"{hint}add the rpc to the service or fix the workflow's entrypoint",
+                    "krt.rpc-missing",
+                )
+            )
+        elif rpc.client_streaming or rpc.server_streaming:
+            problems.append(
+                error(
+                    where,
+                    f'rpc "{rpc_name}" streams, but KRE\'s entrypoint handles only unary rpcs: '
+                    f"remove 'stream' from its request and response in {proto}",
+                    "krt.rpc-streaming",
+                )
+            )
+    for name in rpcs:
+        if name not in used:
+            problems.append(
+                warning(
+                    proto,
+                    f'rpc "{name}" of service Entrypoint is used by no workflow: a call to it '
+                    "would find no workflow; remove it or add a workflow with "
+                    f'"entrypoint: {name}"',
+                    "krt.rpc-unused",
+                )
+            )
+    return problems
+
+
+_TYPE_BYTE_NAMES = {
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "chardev",
+    b"4": "blockdev",
+    b"6": "fifo",
+    b"7": "contiguous file",
+    b"S": "sparse file",
+    b"g": "PAX global header",
+    b"\0": "old-style (type NUL) file",
+}
+
+
+def _upload_problems(path: Path, has_root_manifest: bool) -> list[Problem]:
+    """KRE's two upload passes replayed on the raw entries (:mod:`kedro_krt.formats.upload`).
+
+    Without a root ``krt.yml`` (missing, nested or wrapped) the manifest checks report the
+    pass-1 failure, with a hint; here it would be said twice.
+    """
+    try:
+        headers = read_headers(path)
+    except TarFormatError as exc:
+        return [error(str(path), f"KRE's tar reader would fail: {exc}", "kre.archive")]
+    outcome = emulate_upload(headers)
+    problems: list[Problem] = []
+    reported_folders: set[str] = set()
+    dot_prefixed = [h.name for h in headers if h.name.startswith("./") and h.name != "./"]
+    for failure in outcome.failures:
+        where = f"archive entry {failure.entry}"
+        said = f"KRE answers: {failure.message}"
+        if failure.step == 1:
+            if not has_root_manifest:
+                continue  # reported with a hint by the manifest checks
+            problems.append(
+                error(
+                    where,
+                    f"KRE takes the first entry named like krt.yml as the manifest, and that is "
+                    f"{failure.entry}, not the root krt.yml; {said}. Leave {failure.entry} out "
+                    "of the archive (only the root krt.yml may match '(^|/)krt.ya?ml$')",
+                    "kre.manifest-first",
+                )
+            )
+        elif failure.kind == "unknown-type":
+            header = next(h for h in headers if h.name == failure.entry)
+            kind = _TYPE_BYTE_NAMES.get(header.typeflag, f"type {header.typeflag!r}")
+            if header.typeflag == b"g":
+                problems.append(
+                    error(
+                        where,
+                        "the archive has a PAX global header, which Go's tar reader returns "
+                        f"as an entry: {said}. Write the archive without one (Python: no "
+                        "pax_headers= in tarfile.open; GNU tar: --format=gnu)",
+                        "kre.tar-global-header",
+                    )
+                )
+            else:
+                problems.append(
+                    error(
+                        where,
+                        f"is a {kind}: KRE accepts only regular files and folders; {said}. "
+                        "Put the file itself in the archive",
+                        "kre.tar-type",
+                    )
+                )
+        elif failure.kind == "outside":
+            problems.append(
+                error(
+                    where,
+                    "absolute paths and '..' are not allowed in a KRT: every entry must be "
+                    "relative to the KRT root",
+                    "kre.tar-path",
+                )
+            )
+        elif failure.kind == "parent-missing":
+            for folder in failure.missing:
+                if folder in reported_folders:
+                    continue
+                reported_folders.add(folder)
+                problems.append(
+                    error(
+                        where,
+                        f'comes before an entry for its folder "{folder}/": KRE creates '
+                        f"folders one by one (os.Mkdir); {said}. Add an entry for every folder "
+                        f"before the files in it: {_HOW_TO_BUILD}",
+                        "kre.tar-folder-order",
+                    )
+                )
+        elif failure.kind == "exists" and failure.entry.strip("/") in (".", ""):
+            problems.append(
+                error(
+                    "archive entry ./",
+                    f"the archive has a './' entry, the folder KRE extracts into; {said}. "
+                    f"{_HOW_TO_BUILD[0].upper()}{_HOW_TO_BUILD[1:]}",
+                    "kre.tar-dot-entry",
+                )
+            )
+        elif failure.kind == "exists":
+            problems.append(
+                error(
+                    where,
+                    f"names a folder that an earlier entry made already; {said}. Keep one "
+                    "entry per folder",
+                    "kre.tar-folder-twice",
+                )
+            )
+        elif failure.kind in ("not-a-folder", "is-a-folder"):
+            problems.append(
+                error(
+                    where,
+                    f"uses one name for a file and a folder; {said}. Rename one of them",
+                    "kre.tar-file-folder",
+                )
+            )
+        # src-missing (step 3) is reported by the manifest checks, with a suggestion.
+    for skipped in outcome.skipped:
+        problems.append(
+            warning(
+                f"archive entry {skipped}",
+                "its name matches KRE's manifest pattern '(^|/)krt.ya?ml$', so KRE never "
+                "extracts it (only the first match is read, as the manifest); leave it out "
+                "or rename it",
+                "kre.manifest-skipped",
+            )
+        )
+    if dot_prefixed:
+        problems.append(
+            warning(
+                f"archive entry {dot_prefixed[0]}",
+                f"{len(dot_prefixed)} entries start with './' (first: {dot_prefixed[0]}): "
+                "KRE cleans them, but other tools do not; prefer root-relative names",
+                "krt.tar-dot-prefix",
+            )
+        )
+    seen: set[str] = set()
+    for header in headers:
+        if header.typeflag != b"0":
+            continue
+        if header.name in seen:
+            problems.append(
+                error(
+                    f"archive entry {header.name}",
+                    "appears twice in the archive: KRE keeps the last copy, other readers the "
+                    "first; keep one",
+                    "krt.tar-duplicate",
+                )
+            )
+        seen.add(header.name)
+    return problems
+
+
+def _unwrap(files: dict[str, bytes]) -> tuple[dict[str, bytes], Problem | None]:
+    """Files of a KRT wrapped in one top folder, moved to the root, and the problem to report."""
+    if "krt.yml" in files:
+        return files, None
+    tops = {name.split("/", 1)[0] for name in files}
+    if len(tops) == 1:
+        top = tops.pop()
+        if f"{top}/krt.yml" in files:
+            problem = error(
+                f"archive entry {top}/",
+                f'everything is inside a wrapping folder "{top}/": krt.yml must sit at the '
+                f"root of the archive; {_HOW_TO_BUILD}",
+                "kre.tar-wrapping-folder",
+            )
+            prefix = f"{top}/"
+            inner = {n[len(prefix) :]: d for n, d in files.items() if n.startswith(prefix)}
+            return inner, problem
+    return files, None
+
+
+class _FolderFiles(Mapping[str, bytes]):
+    """The files of a folder as a mapping, read only when asked for (most never are)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.links: list[str] = []
+        names: list[str] = []
+        for folder, dirs, filenames in os.walk(root):
+            base = Path(folder)
+            for dirname in list(dirs):
+                if (base / dirname).is_symlink():
+                    self.links.append((base / dirname).relative_to(root).as_posix())
+            for filename in filenames:
+                path = base / filename
+                rel = path.relative_to(root).as_posix()
+                if path.is_symlink():
+                    self.links.append(rel)
+                if path.is_file():
+                    names.append(rel)
+        self._names = sorted(names)
+        self._set = set(names)
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self._set:
+            raise KeyError(key)
+        return (self.root / key).read_bytes()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._set
+
+
+def _validate_folder(folder: Path, kre: str | None) -> tuple[AnyManifest | None, list[Problem]]:
+    files = _FolderFiles(folder)
+    problems = [
+        warning(
+            link,
+            "is a symbolic link: a .krt may hold only regular files and folders (KRE fails "
+            "with 'uknown type'); replace it by the file itself before packaging",
+            "kre.tar-type",
+        )
+        for link in files.links
+    ]
+    manifest, more = _validate_files(files, kre)
+    return manifest, problems + more
+
+
+def _validate_archive(path: Path, kre: str | None) -> tuple[AnyManifest | None, list[Problem]]:
+    problems: list[Problem] = []
+    size = path.stat().st_size
+    if size > MAX_KRT_BYTES:
+        problems.append(
+            error(
+                str(path),
+                f"the archive is {size / 2**20:.0f} MiB; KRE accepts uploads up to 500 MiB: "
+                "leave out what the nodes do not need (data, caches, .git)",
+                "kre.upload-size",
+            )
+        )
+    try:
+        files = read_krt(path, strict=False)
+    except KrtArchiveError as exc:
+        return None, [*problems, error(str(path), str(exc), "kre.archive")]
+    has_root_manifest = "krt.yml" in files
+    files, wrapped = _unwrap(files)
+    problems += _upload_problems(path, has_root_manifest)
+    if wrapped is not None:
+        problems.append(wrapped)
+    manifest, more = _validate_files(files, kre)
+    return manifest, problems + more
+
+
+def validate_path(path: str | Path, kre: str | None = None) -> ValidationReport:
+    """Check a KRT given as a ``.krt`` archive, a folder, or a ``krt.yml`` (its folder).
+
+    ``kre``: the KRE version it goes to (``"8.2"``, ``"7"``, ...; see :func:`kre_target`),
+    or ``None`` to check it by its format alone.
+
+    Never raises for a bad KRT: every problem, including "no such file", is in the report.
+    """
+    kre = kre_target(kre)
+    source = str(path)
+    target = Path(path)
+    if not target.exists():
+        problem = error(
+            source, "no such file or folder: give a .krt, a KRT folder or a krt.yml", "krt.path"
+        )
+        return ValidationReport(source, (problem,), None, kre=kre)
+    if target.is_dir():
+        manifest, problems = _validate_folder(target, kre)
+    elif target.suffix in (".yml", ".yaml"):
+        manifest, problems = _validate_folder(target.parent, kre)
+    else:
+        manifest, problems = _validate_archive(target, kre)
+    if isinstance(manifest, ManifestV2):
+        return ValidationReport(source, tuple(problems), None, manifest, kre)
+    return ValidationReport(source, tuple(problems), manifest, kre=kre)
+
+
+def format_report(report: ValidationReport) -> str:
+    """The report as text: one line per problem, then a summary line."""
+    # Continuation lines (protoc's report) are indented so each problem still starts a line.
+    lines = [str(problem).replace("\n", "\n    ") for problem in report.problems]
+    n_errors, n_warnings = len(report.errors), len(report.warnings)
+    counts = f"{n_errors} error{'s' * (n_errors != 1)}, {n_warnings} warning" + "s" * (
+        n_warnings != 1
+    )
+    if report.ok:
+        target = f" for KRE {report.kre}" if report.kre else ""
+        lines.append(f"OK: {report.source} is a valid KRT {report.krt_version}{target} ({counts})")
+    else:
+        lines.append(f"FAILED: {report.source}: {counts}")
+    return "\n".join(lines)

@@ -1,0 +1,221 @@
+"""The ``ctx`` a node gets under the runner: kre-py 2.1.5's ``HandlerContext``, on KRE's stores.
+
+(konstellation-io/kre-runners @ kre-py-v2.1.5: ``src/context.py``, ``context_data.py``,
+``context_prediction.py``, ``context_measurement.py``.)
+
+- ``logger``, ``path``, ``set`` / ``get`` (a missing key raises AttributeError), as kre-py.
+- ``await ctx.early_reply(msg)`` answers the caller now, ``ctx.early_exit()`` ends the workflow
+  after this node; ``await ctx.reply(msg)`` is kre-py 1.25-2.0's name for the early reply.
+- ``await ctx.db.save(coll, doc)``: a core-NATS request to KRE's mongo-writer
+  (``KRT_NATS_MONGO_WRITER``), JSON ``{"coll", "doc"}``, 60 s; a refusal or a timeout is logged.
+- ``await ctx.prediction.save(...)``: the same request, collection ``classificationMetrics``, 1 s.
+- ``await ctx.db.find(coll, query)``: MongoDB at ``KRT_MONGO_URI``, database ``data``.
+- ``ctx.measurement.save(...)``: InfluxDB at ``KRT_INFLUX_URI``, bucket ``KRT_RUNTIME_ID``,
+  batched, with the ``version`` tag.
+
+A ``file://`` URI in ``KRT_MONGO_URI`` or ``KRT_INFLUX_URI`` selects the local JSON-lines
+stores of ``kedro-krt serve`` instead (``serve --nats`` sets them, and answers the mongo-writer
+subject into the same folder), so a node runs unchanged without MongoDB or InfluxDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from google.protobuf.message import Message
+
+from kedro_krt.node.runner.config import NodeSettings, RunnerConfig
+from kedro_krt.node.runner.envelope import compress_if_needed
+from kedro_krt.node.runtime.context import (
+    PREDICTION_COLLECTION,
+    ContextBase,
+    ContextDB,
+    ContextMeasurement,
+    ContextPrediction,
+    JsonLines,
+    JsonLinesPoints,
+    Point,
+    PointSink,
+    Stores,
+)
+
+__all__ = ["RunnerContext", "local_folder", "runner_stores"]
+
+#: kre-py's timeouts for the mongo-writer requests, in seconds.
+DB_SAVE_TIMEOUT_S = 60.0
+PREDICTION_SAVE_TIMEOUT_S = 1.0
+#: kre-py's database for ``ctx.db.find`` (the mongo-writer writes to ``<runtime>-data``: a
+#: mismatch of KRE 7 that we keep, and document).
+MONGO_DATA_DB = "data"
+
+Request = Callable[[str, bytes, float], Awaitable[bytes]]
+EarlyReply = Callable[[Message], Awaitable[None]]
+
+
+def local_folder(uri: str) -> Path | None:
+    """The folder of a ``file://`` URI, or ``None`` for any other URI."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path))
+
+
+async def _writer_request(
+    request: Request, subject: str, payload: bytes, timeout: float, logger: logging.Logger,
+    what: str,
+) -> None:
+    try:
+        answer = await request(subject, payload, timeout)
+    except asyncio.TimeoutError:
+        logger.error("Error saving %s: request timed out", what)
+        return
+    if not json.loads(answer.decode() or "{}").get("success"):
+        logger.error("Unexpected error saving %s", "data" if what == "data" else "metric")
+
+
+class RunnerDB:
+    """``ctx.db``: save through KRE's mongo-writer, find in MongoDB (or the local store)."""
+
+    def __init__(self, config: NodeSettings, request: Request, logger: logging.Logger) -> None:
+        self._config = config
+        self._request = request
+        self._logger = logger
+        folder = local_folder(config.mongo_uri)
+        self._local = ContextDB(JsonLines(folder / "db"), logger) if folder else None
+        self._mongo: Any = None
+
+    async def save(self, coll: str, data: Any) -> None:
+        """Send ``{"coll", "doc"}`` to the mongo-writer; a refusal is logged, not raised."""
+        if not isinstance(coll, str) or coll == "":
+            raise Exception(
+                f"[ctx.db.save] invalid 'collection'='{coll}', must be a nonempty string"
+            )
+        payload = json.dumps({"coll": coll, "doc": data}).encode()
+        await _writer_request(
+            self._request, self._config.nats_mongo_writer, compress_if_needed(payload),
+            DB_SAVE_TIMEOUT_S, self._logger, "data",
+        )
+
+    async def find(self, coll: str, query: Mapping[str, Any]) -> list[Any]:
+        """The documents of ``coll`` matching ``query`` (a non-empty dict)."""
+        if self._local is not None:
+            return await self._local.find(coll, query)
+        if not isinstance(coll, str) or coll == "":
+            raise Exception(
+                f"[ctx.db.find] invalid 'collection'='{coll}', must be a nonempty string"
+            )
+        if not isinstance(query, dict) or not query:
+            raise Exception(f"[ctx.db.find] invalid 'query'='{query}', must be a nonempty dict")
+        try:
+            return await asyncio.to_thread(self._find, coll, query)
+        except Exception as err:
+            raise Exception(f"[ctx.db.find] error getting data from MongoDB: {err}") from err
+
+    def _find(self, coll: str, query: Mapping[str, Any]) -> list[Any]:
+        if self._mongo is None:
+            import pymongo
+
+            self._mongo = pymongo.MongoClient(
+                self._config.mongo_uri, socketTimeoutMS=10000, connectTimeoutMS=10000
+            )
+        return list(self._mongo[MONGO_DATA_DB][coll].find(query))
+
+
+class InfluxPoints:
+    """Where the runner's ``ctx.measurement`` points go: InfluxDB at ``KRT_INFLUX_URI``,
+    bucket ``KRT_RUNTIME_ID``, batched (errors never reach the node, as kre-py)."""
+
+    def __init__(self, config: NodeSettings) -> None:
+        self._config = config
+        self._write_api: Any = None
+        self._client: Any = None
+
+    def write(self, point: Point) -> None:
+        from influxdb_client import Point as InfluxPoint
+
+        if self._write_api is None:
+            from influxdb_client import InfluxDBClient, WriteOptions
+            from influxdb_client.client.write_api import WriteType
+
+            self._client = InfluxDBClient(url=self._config.influx_uri, token="")
+            options = WriteOptions(
+                write_type=WriteType.batching, batch_size=1_000, flush_interval=1_000
+            )
+            self._write_api = self._client.write_api(write_options=options)
+        influx = InfluxPoint(point.measurement)
+        for key, value in point.fields.items():
+            influx.field(key, value)
+        for key, value in point.tags.items():
+            influx.tag(key, value)
+        influx.time(point.time, point.precision)
+        self._write_api.write(self._config.runtime_id, "", influx)
+
+    def close(self) -> None:
+        """Flush what is batched (at shutdown)."""
+        if self._write_api is not None:
+            self._write_api.close()
+            self._client.close()
+
+
+def measurement_sink(config: NodeSettings) -> PointSink:
+    """InfluxDB, or the local JSON-lines file for a ``file://`` ``KRT_INFLUX_URI``."""
+    folder = local_folder(config.influx_uri)
+    return JsonLinesPoints(JsonLines(folder)) if folder else InfluxPoints(config)
+
+
+def runner_stores(
+    config: NodeSettings,
+    request: Request,
+    logger: logging.Logger,
+    tags: Mapping[str, str] | None = None,
+) -> Stores:
+    """A node's stores under the runner (v1 and v2 alike, kre-py 3 kept kre-py 2's): ``db``
+    and ``prediction`` through KRE's mongo-writer, ``measurement`` to InfluxDB, with ``tags``
+    added to every point."""
+
+    async def send(doc: dict[str, Any]) -> None:
+        payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
+        await _writer_request(
+            request, config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S, logger,
+            "metric",
+        )
+
+    return Stores(
+        db=RunnerDB(config, request, logger),
+        prediction=ContextPrediction(config.version, config.version_id, send),
+        measurement=ContextMeasurement(measurement_sink(config), config.version, tags),
+    )
+
+
+class RunnerContext(ContextBase):
+    """The ``ctx`` of a node under the runner; one per process, a shallow copy per message,
+    bound to the incoming ``KreNatsMessage`` (its ``replied`` and ``early_exit``)."""
+
+    def __init__(
+        self,
+        config: RunnerConfig,
+        logger: logging.Logger,
+        request: Request,
+        early_reply: Callable[[Any, Message], Awaitable[None]],
+    ) -> None:
+        super().__init__(
+            node=config.node_name, base_path=config.base_path, logger=logger,
+            stores=runner_stores(config, request, logger),
+        )
+        self._early_reply = early_reply
+
+    def __repr__(self) -> str:
+        return f"RunnerContext(node={self.node!r})"
+
+    def for_message(self, message: Any) -> RunnerContext:
+        """A shallow copy bound to one incoming message (stores and values shared)."""
+        return self._bound(message)  # type: ignore[no-any-return]
+
+    async def _send_early_reply(self, state: Any, response: Message) -> None:
+        await self._early_reply(state, response)
