@@ -35,26 +35,12 @@ from typing import Any
 
 MARKER = re.compile(r"^<!-- kedro-krt: ([a-z-]+) -->$", re.MULTILINE)
 
-#: Exceptions that carry a message meant for the user (the CLI prints them without traceback).
-USER_ERRORS = (
-    "BuildError",
-    "CompileError",
-    "ConfigError",
-    "PackageError",
-    "ServeError",
-    "SchemaError",
-    "RuntimeSetupError",
-    "KrtArchiveError",
-    "ProtoCompileError",
-    "DeployError",
-    "KreRefused",
-    "VersionFailed",
-    "RequestDataError",
-    "InvalidRequest",
-    "ClickException",
-    "UsageError",
-    "BadParameter",
-)
+#: The root of every user error (kedro_krt/node/errors.py): the CLI prints their message
+#: without a traceback. Its subclasses are found in the source, never listed by hand.
+USER_ERROR_ROOT = "KrtError"
+
+#: click's own user errors, raised by the commands for a wrong flag or argument.
+CLICK_ERRORS = ("ClickException", "UsageError", "BadParameter")
 
 
 def _package_dir() -> Path:
@@ -309,15 +295,42 @@ def _sources() -> Iterator[tuple[str, ast.Module]]:
         yield rel, ast.parse(path.read_text(encoding="utf-8"))
 
 
+def user_errors() -> tuple[str, ...]:
+    """The names of every class that derives from :data:`USER_ERROR_ROOT`, however
+    indirectly, root first then by name; then click's."""
+    bases: dict[str, set[str]] = {}
+    for _, tree in _sources():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                names = {_base_name(b) for b in node.bases}
+                bases.setdefault(node.name, set()).update(names)
+    found = {USER_ERROR_ROOT}
+    grew = True
+    while grew:
+        more = {name for name, of in bases.items() if of & found} - found
+        found |= more
+        grew = bool(more)
+    return (USER_ERROR_ROOT, *sorted(found - {USER_ERROR_ROOT}), *CLICK_ERRORS)
+
+
+def _base_name(base: ast.expr) -> str:
+    if isinstance(base, ast.Name):
+        return base.id
+    if isinstance(base, ast.Attribute):
+        return base.attr
+    return ""
+
+
 def error_messages() -> list[tuple[str, str, str]]:
     """(exception class, message with <placeholders>, file) of every user-facing raise."""
+    names = set(user_errors())
     found: list[tuple[str, str, str]] = []
     for rel, tree in _sources():
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
                 continue
             name = _call_name(node.exc)
-            if name not in USER_ERRORS or not node.exc.args:
+            if name not in names or not node.exc.args:
                 continue
             text = _render(node.exc.args[0])
             if text and text.strip() not in ("", "<…>", "<exc>"):
@@ -331,7 +344,7 @@ def error_catalog() -> str:
     for name, text, rel in error_messages():
         by_class.setdefault(name, []).append((text, rel))
     out: list[str] = []
-    for name in USER_ERRORS:
+    for name in user_errors():
         entries = by_class.get(name)
         if not entries:
             continue

@@ -22,6 +22,7 @@ from kedro_krt.emit import files as generate
 from kedro_krt.emit.protoc import compile_protos
 from kedro_krt.formats.archive import write_krt
 from kedro_krt.formats.validate import validate_files
+from kedro_krt.node.errors import KrtError
 from kedro_krt.node.plan import Plan
 from kedro_krt.scratch import scratch_folder
 
@@ -59,7 +60,7 @@ RUNTIME_MODULES = (
 )
 
 
-class PackageError(ValueError):
+class PackageError(KrtError, ValueError):
     """Something stops the .krt from being written; says what to change."""
 
 

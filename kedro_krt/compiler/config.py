@@ -19,6 +19,7 @@ from pydantic import StrictFloat
 from kedro_krt import confschema
 from kedro_krt.confschema import doc as _doc
 from kedro_krt.confschema import schema_class
+from kedro_krt.node.errors import KrtError
 
 CONFIG_NAME = "krt"
 CONFIG_PATTERNS = ["krt*", "krt*/**"]
@@ -33,7 +34,7 @@ Layout = Literal["rows", "columns"]
 KrtVersion = Literal["v1", "v2"]
 
 
-class ConfigError(ValueError):
+class ConfigError(KrtError, ValueError):
     """A problem in krt.yml that the user must fix; the message says where and what to change."""
 
 

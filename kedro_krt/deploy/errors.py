@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kedro_krt.node.errors import KrtError
 
-class DeployError(ValueError):
+
+class DeployError(KrtError, ValueError):
     """A deployment cannot go on: the message says what was found and what to do."""
 
 

@@ -14,12 +14,13 @@ from types import ModuleType
 
 from google.protobuf import descriptor_pb2
 
+from kedro_krt.node.errors import KrtError
 from kedro_krt.node.runtime.imports import exec_module_file
 from kedro_krt.scratch import scratch_folder
 
 __all__ = ["ProtoCompileError", "compile_protos", "descriptor_set", "import_generated"]
 
-class ProtoCompileError(Exception):
+class ProtoCompileError(KrtError):
     """protoc refused a proto file; carries protoc's own message."""
 
     def __init__(self, files: list[str], stderr: str) -> None:

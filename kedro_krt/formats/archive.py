@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from kedro_krt.formats.upload import emulate_upload, is_manifest_name, read_headers
+from kedro_krt.node.errors import KrtError
 
 #: KRE's upload limit, used as the default cap on the bytes a KRT may unpack to.
 MAX_KRT_BYTES = 500 * 1024 * 1024
@@ -54,7 +55,7 @@ _TYPE_NAMES = {
 }
 
 
-class KrtArchiveError(Exception):
+class KrtArchiveError(KrtError):
     """A ``.krt`` that cannot be written or read safely; the message names the entry."""
 
 

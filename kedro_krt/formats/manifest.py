@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from kedro_krt.formats.problems import Problem
+from kedro_krt.node.errors import KrtError
 
 #: KRE's resource-name rule for ``version``, ``nodes[].name`` and ``workflows[].name``.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -28,7 +29,7 @@ MAX_NAME_LENGTH = 19
 RPC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ManifestError(ValueError):
+class ManifestError(KrtError, ValueError):
     """A manifest that breaks KRE's rules or ours; ``problems`` holds every one of them."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:

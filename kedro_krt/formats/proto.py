@@ -17,12 +17,13 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 
+from kedro_krt.node.errors import KrtError
 from kedro_krt.scratch import scratch_folder
 
 _PROTOC_TIMEOUT_S = 120
 
 
-class ProtoError(Exception):
+class ProtoError(KrtError):
     """protoc rejected a proto file; the message is protoc's own report."""
 
 

@@ -13,8 +13,10 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kedro_krt.node.errors import KrtError
 
-class CompileError(ValueError):
+
+class CompileError(KrtError, ValueError):
     """A pipeline or config that cannot become a KRT workflow; says what to change."""
 
 

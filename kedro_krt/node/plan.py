@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from kedro_krt import __version__
+from kedro_krt.node.errors import KrtError
 from kedro_krt.node.schema.types import Field, Message, TypeSpec
 
 Role = Literal[
@@ -58,7 +59,7 @@ KRT_VERSIONS = ("v1", "v2")
 ENTRYPOINT_SOURCE = "entrypoint"
 
 
-class PlanFormatError(Exception):
+class PlanFormatError(KrtError):
     """plan.json in a format this runtime does not read."""
 
 

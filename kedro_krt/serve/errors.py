@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kedro_krt.node.errors import KrtError
+
 # One class for "this request is wrong", raised by our runtime and by hand-written nodes alike:
 # it lives in the runtime (which knows nothing of the server) and answers INVALID_ARGUMENT.
 from kedro_krt.node.runtime.errors import InvalidRequest
@@ -9,7 +11,7 @@ from kedro_krt.node.runtime.errors import InvalidRequest
 __all__ = ["InvalidRequest", "NodeError", "ServeError"]
 
 
-class ServeError(Exception):
+class ServeError(KrtError):
     """A user mistake that stops the server (bad KRT, missing config variable, port in use).
 
     The message says what is wrong and what to change; the CLI prints it without a traceback.

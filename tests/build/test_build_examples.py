@@ -20,10 +20,10 @@ import yaml
 from build_helpers import example_copy
 from click.testing import CliRunner
 
+from kedro_krt.cli import main
 from kedro_krt.formats.archive import read_krt
 from kedro_krt.formats.validate import validate_path
 from kedro_krt.handwritten import BuildError, BuildResult, build_krt
-from kedro_krt.handwritten.command import build_command
 from kedro_krt.handwritten.report import render_kedro_node
 
 pytestmark = pytest.mark.slow
@@ -208,13 +208,13 @@ def test_a_hand_written_main_py_and_a_mapping_are_refused_together(
 
 def test_the_command(fleet_source: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.krt"
-    result = CliRunner().invoke(build_command, [str(fleet_source), "--output", str(out), "-q"])
+    result = CliRunner().invoke(main, ["build", str(fleet_source), "--output", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert f"KRT file: {out} (" in result.output
     assert out.is_file()
     broken = _variant(fleet_source, tmp_path / "broken", {"krt-build.yml": ("pipeline: inference",
                                                                               "pipeline: infer")})
-    result = CliRunner().invoke(build_command, [str(broken), "-o", str(tmp_path / "b.krt")])
+    result = CliRunner().invoke(main, ["build", str(broken), "-o", str(tmp_path / "b.krt")])
     assert result.exit_code == 1
     assert "Error: node 'price' (krt-build.yml nodes.price.kedro): pipeline 'infer' is not " in (
         result.output
@@ -222,9 +222,9 @@ def test_the_command(fleet_source: Path, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
-def test_python_m_kedro_krt_build_runs_the_command() -> None:
+def test_python_m_kedro_krt_cli_build_runs_the_command() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "kedro_krt.handwritten", "--help"],
+        [sys.executable, "-m", "kedro_krt.cli", "build", "--help"],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

@@ -38,9 +38,14 @@ GLOBAL_COMMANDS = list(_walk(main))
 
 
 def test_the_commands_we_expect_exist() -> None:
-    expected = ("init", "compile", "package", "validate", "serve", "call", "deploy")
+    # Both groups have every command, in the order a user meets them (docs/reference/cli.md).
+    expected = ("init", "compile", "package", "build", "validate", "serve", "call", "deploy")
+    group = commands.commands["krt"]
+    assert isinstance(group, click.Group)
+    listed = group.list_commands(click.Context(group))
+    assert [c for c in listed if c in expected] == list(expected)
     assert {("krt", c) for c in expected} <= set(PROJECT_COMMANDS)
-    assert {("build",), ("validate",), ("serve",), ("call",), ("deploy",)} <= set(GLOBAL_COMMANDS)
+    assert {(c,) for c in (*expected, "schema")} <= set(GLOBAL_COMMANDS)
 
 
 @pytest.mark.parametrize("path", PROJECT_COMMANDS, ids=" ".join)
@@ -82,9 +87,9 @@ def test_wrong_pipeline_name_suggests_the_right_one(trained_project: Path, comma
 def test_friendly_mode_leaves_the_warning_filters_alone() -> None:
     import warnings
 
-    from kedro_krt.cli import _friendly
+    from kedro_krt.cli.errors import user_errors_shown
 
     before = list(warnings.filters)
-    with _friendly():
+    with user_errors_shown():
         assert len(warnings.filters) > len(before)
     assert warnings.filters == before

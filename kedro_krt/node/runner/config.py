@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kedro_krt.node.errors import KrtError
+
 __all__ = [
     "ENV_VARS",
     "ENV_VARS_V2",
@@ -47,7 +49,7 @@ ENV_VARS = (
 )
 
 
-class RunnerConfigError(Exception):
+class RunnerConfigError(KrtError):
     """A required environment variable is missing."""
 
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from kedro_krt.node.errors import KrtError
 from kedro_krt.node.runner.config import NodeSettings, RunnerConfig
 from kedro_krt.node.runner.context import RunnerContext
 from kedro_krt.node.runner.envelope import KreNatsMessage, compress_if_needed, decode
@@ -63,7 +64,7 @@ DRAIN_TIMEOUT_S = 5
 ACK_WAIT_S = 22 * 3600
 
 
-class WorkerLoadError(Exception):
+class WorkerLoadError(KrtError):
     """The node file cannot be imported, or has no ``handler``."""
 
 

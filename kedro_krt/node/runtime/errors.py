@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from kedro_krt.node.errors import KrtError
 
-class InvalidRequest(ValueError):
+
+class InvalidRequest(KrtError, ValueError):
     """The request cannot be processed as sent: wrong message type, undecodable field.
 
     Servers answer it as gRPC ``INVALID_ARGUMENT`` with this message; any other exception in a
@@ -11,5 +13,5 @@ class InvalidRequest(ValueError):
     """
 
 
-class RuntimeSetupError(RuntimeError):
+class RuntimeSetupError(KrtError, RuntimeError):
     """A KRT node cannot start: missing plan, project or artifact; says what is missing."""

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from google.protobuf.descriptor import Descriptor
 
+from kedro_krt.node.errors import KrtError
 from kedro_krt.node.schema.types import Column, Field, validity_fields
 from kedro_krt.node.schema.wire import (
     ColumnWire,
@@ -44,7 +45,7 @@ _PLAIN_KINDS = {"double": "fiu", "int64": "i", "bool": "b"}
 _PLAIN_KINDS.update(dict.fromkeys(("string", "bytes", "timestamp"), ""))
 
 
-class CodecError(ValueError):
+class CodecError(KrtError, ValueError):
     """A value does not fit the field it is encoded into (or a message does not fit its codec)."""
 
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
+from kedro_krt.node.errors import KrtError
+
 ScalarKind = Literal["double", "int64", "bool", "string", "bytes", "timestamp"]
 Kind = Literal["scalar", "list", "table", "record", "struct", "value"]
 #: How a table travels: ``rows`` = ``repeated <Name>Row`` (one message per row), ``columns`` =
@@ -45,7 +47,7 @@ PROTO_SCALAR: Mapping[str, str] = {
 }
 
 
-class SchemaError(ValueError):
+class SchemaError(KrtError, ValueError):
     """A type declared or inferred for a dataset cannot become a proto field."""
 
 
