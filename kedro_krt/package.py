@@ -201,7 +201,7 @@ def build_files(
         pb2 = {p.name: p.read_bytes() for p in generated}
     for name, node_plan in generate.node_plans(plan).items():
         base = f"src/{name}"
-        files[f"{base}/main.py"] = generate.main_py(node_plan).encode()
+        files[f"{base}/main.py"] = generate.main_py(node_plan, plan.krt_version).encode()
         files[f"{base}/plan.json"] = node_plan.dumps().encode()
         modules = {node_plan.input_module, node_plan.output_module}
         modules |= {u.module for u in node_plan.upstreams}

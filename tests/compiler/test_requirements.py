@@ -129,6 +129,77 @@ def test_a_project_protobuf_pin_is_kept_beside_the_bound() -> None:
     assert lines[0] == "protobuf==4.25.3" and lines[-1] == "protobuf>=6.31.1,<7"
 
 
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("Scikit_Learn>=1.5", "scikit-learn"),
+        ("scikit-learn", "scikit-learn"),
+        ("zope.interface", "zope-interface"),
+        ("Kedro-Datasets[pandas-csvdataset]>=9 ; python_version >= '3.11'", "kedro-datasets"),
+        ("pandas>=2  # the project's pin", "pandas"),
+        ("./vendor/mypkg", "./vendor/mypkg"),  # a path names no package: kept as it is
+    ],
+)
+def test_requirement_names_fold_as_pep_503_says(line: str, name: str) -> None:
+    assert generate.requirement_name(line) == name
+
+
+def test_a_name_spelled_differently_is_the_same_package() -> None:
+    lines = _lines(
+        generate.requirements(
+            "Scikit_Learn==1.5.0\nKEDRO~=1.7\nJupyterLab>=3\n",
+            ("scikit-learn>=1", "Kedro.Datasets"),
+            protobuf="protobuf>=6.31.1,<7",
+        )
+    )
+    assert lines[:3] == ["Scikit_Learn==1.5.0", "KEDRO~=1.7", "Kedro.Datasets"]
+    assert "scikit-learn>=1" not in lines and "kedro-datasets" not in lines
+    assert not any(line.lower().startswith("jupyterlab") for line in lines)
+
+
+def test_merged_requirements_fold_names_and_merge_extras_and_specifiers() -> None:
+    text, warnings = generate.merged_requirements(
+        [
+            ("a", "Kedro_Datasets[Pandas-CSVDataset]>=9\nscikit-learn>=1.4\n", False),
+            ("b", "kedro-datasets[pickle-pickledataset,pandas-csvdataset]<10\n", False),
+            ("c", "Scikit_Learn >= 1.4.0, <2\n", False),
+        ],
+        protobuf="protobuf>=6.31.1,<7",
+    )
+    lines = _lines(text)
+    assert lines[:2] == [
+        "Kedro_Datasets[Pandas-CSVDataset,pickle-pickledataset]>=9,<10",
+        "scikit-learn>=1.4,<2",  # >=1.4.0 is >=1.4: written once
+    ]
+    assert warnings == []
+
+
+def test_merged_requirements_compare_markers_not_their_spelling() -> None:
+    text, warnings = generate.merged_requirements(
+        [
+            ("a", "torch>=2; sys_platform == 'linux'\n", False),
+            ("b", 'torch<3 ; sys_platform=="linux"\n', False),
+            ("c", "torch==2.3\n", False),
+        ],
+        protobuf="protobuf>=6.31.1,<7",
+    )
+    assert "torch>=2,<3; sys_platform == 'linux'" in _lines(text)
+    assert len(warnings) == 1 and warnings[0].startswith("torch is asked as")
+
+
+def test_merged_requirements_keep_a_url_as_it_is() -> None:
+    text, warnings = generate.merged_requirements(
+        [
+            ("a", "mypkg @ https://example.org/mypkg-1.0-py3-none-any.whl\n", False),
+            ("b", "MyPkg>=1\n", False),
+        ],
+        protobuf="protobuf>=6.31.1,<7",
+    )
+    assert "mypkg @ https://example.org/mypkg-1.0-py3-none-any.whl" in _lines(text)
+    assert not any(line.startswith("MyPkg") for line in _lines(text))
+    assert len(warnings) == 1 and "kept the first" in warnings[0]
+
+
 def test_runner_requirements_match_the_runner_extra() -> None:
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -150,10 +221,13 @@ def test_the_example_krt_requirements(files: dict[str, bytes]) -> None:
 
 def test_the_runner_is_vendored_beside_the_runtime(files: dict[str, bytes]) -> None:
     # The image's CMD runs lib/kedro_krt/runner; its imports are in requirements.txt (above).
-    assert "kedro_krt/node/runner/" in RUNTIME_MODULES
-    runner = Path(kedro_krt.__file__).parent / "runner"
+    # The node package ships whole, the runner with it.
+    assert "kedro_krt/node/" in RUNTIME_MODULES
+    root = Path(kedro_krt.__file__).parent.parent
+    runner = root / "kedro_krt" / "node" / "runner"
+    assert runner.is_dir()
     for path in sorted(runner.rglob("*.py")):
-        rel = path.relative_to(runner.parent.parent).as_posix()
+        rel = path.relative_to(root).as_posix()
         if "__pycache__" not in rel:
             assert f"lib/{rel}" in files, rel
     assert "lib/kedro_krt/node/runner/__main__.py" in files
