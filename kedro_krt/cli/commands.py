@@ -27,8 +27,8 @@ HELP_KRE = (
     "format, e.g. KRE 8.1+ refuses KRT v1. Default: check by the KRT's own format."
 )
 HELP_DEPLOY_KRE = (
-    "The runtime's KRE version (e.g. 8.2): the .krt is checked for it before the upload "
-    "(KRE 8.1+ refuses KRT v1). Default: deploy.kre_version in krt.yml."
+    "The KRE version of the runtime deployed to (e.g. 8.2): the .krt is checked for it before "
+    "the upload (KRE 8.1+ refuses KRT v1). Default: deploy.kre_version in krt.yml."
 )
 HELP_KRT_VERSION = (
     "KRT format: v1 (KRE 6.x-8.0) or v2 (KRE 8.0+, the only one KRE 8.1+ accepts). "
@@ -212,7 +212,7 @@ def init(metadata: Any, env: str, force: bool) -> None:
     "-o",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Also write krt.yml, the protos and docs/README.md into this folder.",
+    help="Also emit krt.yml, the protos and docs/README.md into this folder.",
 )
 @_krt_version_option
 @click.pass_obj
