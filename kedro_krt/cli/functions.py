@@ -38,6 +38,16 @@ def warn(text: str) -> None:
 # --- the project ---------------------------------------------------------------------------------
 
 
+@contextmanager
+def _kedro_logs_hidden() -> Iterator[None]:
+    """Kedro's logging while it opens projects is not the build's report; restored after."""
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def project_path(metadata: Any, command: str) -> Path:
     """The Kedro project a command works on: the one `kedro krt` runs in (its metadata), else
     the one the working directory is in (as `kedro` finds it), else a user error."""
@@ -52,6 +62,10 @@ def project_path(metadata: Any, command: str) -> Path:
             "project's folder (where pyproject.toml has [tool.kedro]), or run "
             f"`kedro krt {command}` there"
         )
+    # Importing Kedro's project module sets up its logging and says so at INFO; under
+    # `kedro krt` Kedro has done that already, silently: the same output either way.
+    with _kedro_logs_hidden():
+        import kedro.framework.project  # noqa: F401
     return Path(found)
 
 
@@ -183,16 +197,6 @@ def _write_package(
 
 
 # --- build, validate, schema ---------------------------------------------------------------------
-
-
-@contextmanager
-def _kedro_logs_hidden() -> Iterator[None]:
-    """Kedro's logging while it opens projects is not the build's report; restored after."""
-    logging.disable(logging.INFO)
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def build(source: Path, output: Path | None, version: str | None, *, quiet: bool) -> None:
