@@ -17,6 +17,7 @@ import click
 
 from kedro_krt.cli import functions
 from kedro_krt.cli.errors import user_errors_shown
+from kedro_krt.node.krt_version import KrtVersion
 
 HELP_PIPELINE = "Registered pipeline to compile into a workflow (repeat for several)."
 HELP_PIPELINES = "Registered pipelines, comma-separated, as `kedro run --pipelines` spells it."
@@ -142,7 +143,10 @@ def _options(*options: Any) -> Any:
 
 _env_option = click.option("--env", "-e", default=None, help=HELP_ENV)
 _krt_version_option = click.option(
-    "--krt-version", type=click.Choice(["v1", "v2"]), default=None, help=HELP_KRT_VERSION
+    "--krt-version",
+    type=click.Choice([v.value for v in KrtVersion]),
+    default=None,
+    help=HELP_KRT_VERSION,
 )
 _kre_option = click.option("--kre", "kre", default=None, metavar="VERSION", help=HELP_KRE)
 
