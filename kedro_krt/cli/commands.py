@@ -67,9 +67,7 @@ HELP_CA_FILE = (
     "PEM file of a private CA that signed the API's certificate, trusted besides the system's."
 )
 HELP_UI = "Base URL of KRE's admin UI, when it is not the API's with `api.` changed to `admin.`."
-
-
-HELP_QUIET_PACKAGE = "Print only the path of the .krt (and the warnings)."
+HELP_QUIET = "Print only the path of the .krt (and the warnings)."
 HELP_BUILD = (
     "Build a hand-written KRT folder (krt.yml, protos, src/<node>/...) into a .krt: "
     ".krtignore honoured as kli does, protos compiled into the node folders, nodes made from "
@@ -77,12 +75,9 @@ HELP_BUILD = (
 )
 HELP_BUILD_OUTPUT = "The .krt to write. Default: dist/<version>.krt in the working directory."
 HELP_BUILD_VERSION = "Version name written into the shipped krt.yml (the folder is not changed)."
-HELP_QUIET_BUILD = "Print only the path of the .krt (and the warnings)."
 HELP_SERVE_KRT = "Serve this .krt (or folder) instead of compiling the project: the same as SOURCE."
 HELP_DEPLOY_KRT = "Deploy this .krt instead of packaging the project: the same as FILE."
-HELP_DEPLOY_VERSION = (
-    "Package the project under this version name (a name is unique in a runtime)."
-)
+HELP_DEPLOY_VERSION = "Package the project under this version name (a name is unique in a runtime)."
 
 
 class KrtGroup(click.Group):
@@ -133,6 +128,8 @@ def _pipeline_options(func: Any) -> Any:
 
 
 def _options(*options: Any) -> Any:
+    """One decorator that adds ``options`` in the order given (as they show in --help)."""
+
     def apply(func: Any) -> Any:
         for option in reversed(options):
             func = option(func)
@@ -245,7 +242,7 @@ def compile_cmd(
     help="Folder of the .krt (default: dist/ in the project).",
 )
 @_krt_version_option
-@click.option("--quiet", "-q", is_flag=True, help=HELP_QUIET_PACKAGE)
+@click.option("--quiet", "-q", is_flag=True, help=HELP_QUIET)
 @click.pass_obj
 def package(
     metadata: Any,
@@ -269,9 +266,9 @@ def package(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help=HELP_BUILD_OUTPUT
 )
 @click.option("--version", "version", default=None, help=HELP_BUILD_VERSION)
-@click.option("--quiet", "-q", is_flag=True, help=HELP_QUIET_BUILD)
+@click.option("--quiet", "-q", is_flag=True, help=HELP_QUIET)
 def build(source: Path, output: Path | None, version: str | None, quiet: bool) -> None:
-    """kedro-krt build DIR [--output FILE] [--version NAME]"""
+    """`kedro-krt build DIR [--output FILE] [--version NAME]` (its help is HELP_BUILD)."""
     functions.build(source, output, version, quiet=quiet)
 
 
