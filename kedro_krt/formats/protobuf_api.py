@@ -19,8 +19,6 @@ from dataclasses import dataclass
 
 from kedro_krt.formats.problems import Problem, warning
 
-RULE = "krt.protobuf-removed-api"
-
 
 @dataclass(frozen=True)
 class RemovedApi:
@@ -115,7 +113,7 @@ def check_protobuf_api(files: Mapping[str, bytes]) -> list[Problem]:
                     f"fails on every message under kedro_krt.node.runner and any image with a "
                     f"current protobuf (KRE's stock kre-py images have 3.20.1, where it still "
                     f"works); use {api.instead}",
-                    RULE,
+                    "krt.protobuf-removed-api",
                 )
             )
     return problems

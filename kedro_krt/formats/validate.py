@@ -39,6 +39,7 @@ from kedro_krt.formats.manifest_v2_checks import (
 )
 from kedro_krt.formats.problems import Problem, error, warning
 from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
+from kedro_krt.formats.protobuf_api import check_protobuf_api
 from kedro_krt.formats.upload import TarFormatError, emulate_upload, read_headers
 from kedro_krt.node.plan import PUBLIC_PROTO
 from kedro_krt.scratch import scratch_folder
@@ -165,6 +166,7 @@ def _validate_files(
         return None, problems
     problems += _check_sources(parsed, files, v2)
     problems += _check_gencode(files)
+    problems += check_protobuf_api(files)
     problems += _check_proto(parsed, files)
     ok = parsed.ok and not any(p.severity == "error" for p in problems)
     return (parsed.manifest if ok else None), problems

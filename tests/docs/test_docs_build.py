@@ -118,7 +118,7 @@ def test_the_site_publishes_the_json_schemas(site: Path) -> None:
 
 def _rule_ids() -> set[str]:
     ids = set()
-    for path in (PACKAGE / "krt").glob("*.py"):
+    for path in (PACKAGE / "formats").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Constant)

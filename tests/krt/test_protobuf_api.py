@@ -4,6 +4,8 @@ with the file, the line and the replacement; and the catalogue holds for the pro
 from __future__ import annotations
 
 import importlib
+import shutil
+from pathlib import Path
 
 import pytest
 from google.protobuf import __version__ as PROTOBUF_VERSION
@@ -15,10 +17,11 @@ from kedro_krt.formats.protobuf_api import (
     REMOVED_KEYWORDS,
     REMOVED_METHODS,
     REMOVED_MODULES,
-    RULE,
     check_protobuf_api,
     removed_uses,
 )
+
+HANDWRITTEN = Path(__file__).resolve().parents[1] / "fixtures" / "handwritten_krt"
 
 # As KRE's ny-house-price-estimator writes its nodes for kre-py 2.x (protobuf 3.20.1).
 KRE_STYLE_NODE = b'''\
@@ -36,7 +39,7 @@ async def handler(ctx, data):
 
 def test_the_kre_example_call_is_found_with_its_line_and_replacement() -> None:
     (problem,) = check_protobuf_api({"src/etl/main.py": KRE_STYLE_NODE})
-    assert problem.severity == "warning" and problem.rule == RULE
+    assert problem.severity == "warning" and problem.rule == "krt.protobuf-removed-api"
     assert problem.location == "src/etl/main.py:6"
     assert "including_default_value_fields= is not in protobuf 5.26.0" in problem.message
     assert "use always_print_fields_with_no_presence=" in problem.message
@@ -97,3 +100,16 @@ def test_the_installed_protobuf_agrees_on_each_method(method: str) -> None:
 
 def test_the_catalogue_is_the_three_tables() -> None:
     assert set(REMOVED) == {*REMOVED_KEYWORDS, *REMOVED_MODULES, *REMOVED_METHODS}
+
+
+def test_validate_warns_before_anything_runs(tmp_path: Path) -> None:
+    from kedro_krt.formats.validate import validate_path
+
+    krt = tmp_path / "krt"
+    shutil.copytree(HANDWRITTEN, krt)
+    main = krt / "src" / "prep" / "main.py"
+    main.write_text(main.read_text(encoding="utf-8") + "\n" + KRE_STYLE_NODE.decode())
+    report = validate_path(krt)
+    found = [p for p in report.problems if p.rule == "krt.protobuf-removed-api"]
+    assert [p.location.split(":")[0] for p in found] == ["src/prep/main.py"]
+    assert report.ok  # a warning: the stock kre-py images still run it
