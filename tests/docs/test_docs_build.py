@@ -248,6 +248,23 @@ def test_type_tables_are_generated(site: Path) -> None:
         assert expected in text
 
 
+@pytest.mark.slow
+def test_the_site_loads_no_script_from_elsewhere_and_ships_mermaid(site: Path) -> None:
+    # Opened from disk or offline, a page must not depend on a CDN: every <script src> is the
+    # site's own, and mermaid.js (which mkdocs-material would fetch from a CDN) is served by it.
+    external = sorted(
+        f"{page.relative_to(site)}: {src}"
+        for page in site.rglob("*.html")
+        for src in re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", page.read_text(encoding="utf-8"))
+        if re.match(r"[a-z]+:|//", src)
+    )
+    assert external == []
+    assert (site / "assets" / "mermaid.min.js").stat().st_size > 1_000_000
+    page = (site / "explanation" / "krt-contents" / "index.html").read_text(encoding="utf-8")
+    assert 'class="mermaid"' in page and "assets/mermaid.min.js" in page
+    assert not list(site.rglob("__pycache__")), "the docs hook's bytecode was published"
+
+
 # --- checks without mkdocs -----------------------------------------------------------------
 
 
