@@ -31,6 +31,7 @@ A subscription is ``entrypoint``, a node's name, or ``<node>.<subtopic>``: KRE's
 turns each into the subject ``<stream>.<subscription>`` (konstellation-io/kre @ v8.2.0:
 ``engine/nats-manager/internal/manager/nats.go``, ``getSubjectsToSubscribe``), and a node
 publishes to ``<stream>.<node>`` or, with a channel, ``<stream>.<node>.<channel>``
+(konstellation-io/kre-runners @ kre-py/v3.4.1: ``kre-py/src/main.py``).
 
 Build a :class:`ManifestV2` and write it with :meth:`ManifestV2.to_yaml`; read one with
 :func:`parse_manifest_v2` or :meth:`ManifestV2.from_dict`, which run every check first. Both
@@ -416,7 +417,8 @@ _WORKFLOW_RULES = frozenset(
 
 
 class V2Checker(Checker):
-    """The v1 checker's locations and warnings, with v2's keys, paths and KRE 8.2's words."""
+    """The walk of :class:`~kedro_krt.formats.checks_base.Checker` with KRT v2's keys and paths
+    and KRE 8.2's words."""
 
     known_keys = _KNOWN_KEYS
     hints = _REQUIRED_HINTS
