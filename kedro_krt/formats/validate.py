@@ -5,13 +5,14 @@ silently, on the rest: a ``./`` entry, a file before its folder, a symlink, a ty
 an rpc missing from the proto. This validator reports every one of those problems at once,
 each with what to change.
 
-Both formats: a ``krt.yml`` without ``krtVersion`` (or with ``v1``) is KRT v1, checked by KRE
-7's rules (:mod:`kedro_krt.formats.manifest_checks`); ``krtVersion: v2`` by KRE 8.2's
-(:mod:`kedro_krt.formats.manifest_v2_checks`). A target KRE version (``kre="8.1"``, the CLI's
-``--kre``) adds what that KRE says of the format: KRE 8.1 and later refuse v1 (konstellation-io/
-kre commit 41dc2b5f, #706), in KRE's own words; KRE 7 reads no v2; KRE 8.0 reads v2 without
-``replicas`` and ``objectStore``. The archive passes are the same at 7.0 and 8.2
-(``krt/parser/parser.go``), and so is :mod:`kedro_krt.formats.upload`.
+Every format: the ``krtVersion`` of ``krt.yml`` picks the format in
+:data:`kedro_krt.formats.krt_formats.FORMATS` (none, or ``v1``: KRT v1, checked by KRE 7's
+rules; ``v2``: by KRE 8.2's), and this module asks that format object whatever differs. A
+target KRE version (``kre="8.1"``, the CLI's ``--kre``) adds what that KRE says of the format:
+KRE 8.1 and later refuse v1 (konstellation-io/kre commit 41dc2b5f, #706), in KRE's own words;
+KRE 7 reads no v2; KRE 8.0 reads v2 without ``replicas`` and ``objectStore``. The archive
+passes are the same at 7.0 and 8.2 (``krt/parser/parser.go``), and so is
+:mod:`kedro_krt.formats.upload`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import difflib
 import os
 import posixpath
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kedro_krt.formats.archive import (
@@ -28,19 +29,17 @@ from kedro_krt.formats.archive import (
     KrtArchiveError,
     read_krt,
 )
-from kedro_krt.formats.manifest import RPC_RE, Manifest, NodeSpec, WorkflowSpec
-from kedro_krt.formats.manifest_checks import ParsedManifest, parse_manifest_lenient
-from kedro_krt.formats.manifest_v2 import KRT_V1, ManifestV2, NodeV2, WorkflowV2, krt_version_of
-from kedro_krt.formats.manifest_v2_checks import (
-    ParsedManifestV2,
-    check_manifest_v2,
-    kre_answer,
-    parse_manifest_v2_lenient,
-)
+from kedro_krt.formats.checks_base import ParsedManifest
+from kedro_krt.formats.format_base import ManifestFormat
+from kedro_krt.formats.krt_formats import AnyManifest, format_of, format_read_by
+from kedro_krt.formats.manifest_base import RPC_RE
+from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest_v2 import ManifestV2, NodeV2, WorkflowV2
 from kedro_krt.formats.problems import Problem, error, warning
 from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.formats.protobuf_api import check_protobuf_api
 from kedro_krt.formats.upload import TarFormatError, emulate_upload, read_headers
+from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO
 from kedro_krt.scratch import scratch_folder
 
@@ -95,21 +94,27 @@ class ValidationReport:
     Attributes:
         source: the path that was checked, as given.
         problems: every problem found, errors and warnings, in the order found.
-        manifest: the checked manifest, or ``None`` when ``krt.yml`` is missing or has errors.
+        checked: the checked manifest, of any format, or ``None`` when ``krt.yml`` is missing
+            or has errors.
+        kre: the KRE version the KRT was checked for (``None``: by its format alone).
+        krt_version: the format ``krt.yml`` says it is in.
     """
 
     source: str
     problems: tuple[Problem, ...]
-    manifest: Manifest | None
-    #: The checked manifest when it is a KRT v2 one (``manifest`` is then ``None``).
-    manifest_v2: ManifestV2 | None = None
-    #: The KRE version the KRT was checked for (``None``: by its format alone).
+    checked: AnyManifest | None
     kre: str | None = None
+    krt_version: KrtVersion = KrtVersion.V1
 
     @property
-    def krt_version(self) -> str:
-        """``"v2"`` when the manifest is a v2 one, else ``"v1"``."""
-        return "v2" if self.manifest_v2 is not None else "v1"
+    def manifest(self) -> Manifest | None:
+        """The checked manifest if it is a KRT v1 one (a typed view for v1-only callers)."""
+        return self.checked if isinstance(self.checked, Manifest) else None
+
+    @property
+    def manifest_v2(self) -> ManifestV2 | None:
+        """The checked manifest if it is a KRT v2 one (a typed view for v2-only callers)."""
+        return self.checked if isinstance(self.checked, ManifestV2) else None
 
     @property
     def ok(self) -> bool:
@@ -135,41 +140,42 @@ def validate_files(files: Mapping[str, bytes], kre: str | None = None) -> list[P
     Returns:
         Every problem found (empty when the KRT is valid).
     """
-    return _validate_files(files, kre)[1]
+    return _validate_files(files, kre).problems
 
 
-AnyManifest = Manifest | ManifestV2
+@dataclass(frozen=True)
+class _Checked:
+    """What the checks of a KRT's files found: the manifest (``None`` on any error), every
+    problem, and the format ``krt.yml`` is in."""
+
+    manifest: AnyManifest | None
+    problems: list[Problem]
+    krt_version: KrtVersion = KrtVersion.V1
 
 
-def _validate_files(
-    files: Mapping[str, bytes], kre: str | None = None
-) -> tuple[AnyManifest | None, list[Problem]]:
+def _validate_files(files: Mapping[str, bytes], kre: str | None = None) -> _Checked:
     if "krt.yml" not in files:
-        return None, [_missing_manifest(files)]
+        return _Checked(None, [_missing_manifest(files)])
     try:
         text = files["krt.yml"].decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, [
-            error("krt.yml", f"krt.yml is not UTF-8 text ({exc}); save it as UTF-8", "krt.yaml")
-        ]
+        return _Checked(
+            None,
+            [error("krt.yml", f"krt.yml is not UTF-8 text ({exc}); save it as UTF-8", "krt.yaml")],
+        )
     data = _yaml_data(text)
-    parsed: ParsedManifest | ParsedManifestV2
-    if krt_version_of(data) == KRT_V1:
-        parsed = parse_manifest_lenient(text)
-        v2 = False
-    else:
-        parsed = parse_manifest_v2_lenient(text)
-        v2 = True
+    fmt = format_of(data)
+    parsed = fmt.parse_lenient(text)
     problems = list(parsed.problems)
-    problems += _target_problems(data, v2, kre, parsed)
+    problems += _target_problems(data, fmt, kre, parsed)
     if parsed.manifest is None:
-        return None, problems
-    problems += _check_sources(parsed, files, v2)
+        return _Checked(None, problems, fmt.krt_version)
+    problems += _check_sources(parsed, files, fmt)
     problems += _check_gencode(files)
     problems += check_protobuf_api(files)
     problems += _check_proto(parsed, files)
     ok = parsed.ok and not any(p.severity == "error" for p in problems)
-    return (parsed.manifest if ok else None), problems
+    return _Checked(parsed.manifest if ok else None, problems, fmt.krt_version)
 
 
 def _yaml_data(text: str) -> object:
@@ -182,63 +188,15 @@ def _yaml_data(text: str) -> object:
 
 
 def _target_problems(
-    data: object, v2: bool, kre: str | None, parsed: ParsedManifest | ParsedManifestV2
+    data: object, fmt: ManifestFormat, kre: str | None, parsed: ParsedManifest[AnyManifest]
 ) -> list[Problem]:
     """What the target KRE version says of this format (see the module's docstring)."""
     if kre is None or not isinstance(data, Mapping):
         return []
-    if not v2 and kre in ("8.1", "8.2"):
-        # KRE 8.1+ reads every krt.yml as v2 (types.go): what it answers, line by line.
-        answer = kre_answer(check_manifest_v2(data, {}).problems)
-        said = "\n".join(answer)
-        return [
-            error(
-                "krt.yml",
-                f"KRE {kre} accepts only KRT v2 (krtVersion: v2; v1 was dropped in KRE 8.1, "
-                f"konstellation-io/kre #706) and answers this v1 krt.yml with:\n{said}\n"
-                "package it as v2: kedro krt package --krt-version v2 (or krt_version: v2 in "
-                "conf/<env>/krt.yml); a hand-written KRT: nodes under each workflow, with "
-                "subscriptions, and an exitpoint",
-                "kre.krt-v1-refused",
-                said,
-            )
-        ]
-    if v2 and kre == "7":
-        return [
-            error(
-                "krt.yml",
-                "KRE 7 reads only KRT v1: krtVersion: v2 needs KRE 8.0 or later; for KRE 7 "
-                "package it as v1 (kedro krt package --krt-version v1)",
-                "kre.krt-v2-unknown",
-            )
-        ]
-    problems: list[Problem] = []
-    if v2 and kre == "8.0" and isinstance(parsed, ParsedManifestV2) and parsed.manifest:
-        for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
-            ignored = [k for k in ("replicas", "objectStore") if _has(data, path, k)]
-            if ignored:
-                problems.append(
-                    warning(
-                        parsed.location(f"{path}.{ignored[0]}"),
-                        f"KRE 8.0 reads no {' nor '.join(ignored)} (they came with KRE 8.1 "
-                        f'and 8.2, types.go): node "{node.name}" would run one pod without '
-                        "an object store",
-                        "kre.v2-field-ignored",
-                    )
-                )
-    return problems
-
-
-def _has(data: Mapping, path: str, key: str) -> bool:
-    """Whether the YAML mapping at ``path`` (``workflows[0].nodes[1]``) has ``key``."""
-    node: object = data
-    for part in path.split("."):
-        name, _, index = part.partition("[")
-        node = node.get(name) if isinstance(node, Mapping) else None
-        if index:
-            i = int(index.rstrip("]"))
-            node = node[i] if isinstance(node, list) and i < len(node) else None
-    return isinstance(node, Mapping) and key in node
+    if kre not in fmt.kre_targets:
+        # That KRE reads the KRT as a format it knows: what it answers, when the checks know.
+        return [fmt.refused(kre, format_read_by(kre).kre_answer(data))]
+    return fmt.target_problems(kre, data, parsed)
 
 
 def _missing_manifest(files: Mapping[str, bytes]) -> Problem:
@@ -255,7 +213,7 @@ def _missing_manifest(files: Mapping[str, bytes]) -> Problem:
 
 
 def _check_sources(
-    parsed: ParsedManifest | ParsedManifestV2, files: Mapping[str, bytes], v2: bool = False
+    parsed: ParsedManifest[AnyManifest], files: Mapping[str, bytes], fmt: ManifestFormat
 ) -> list[Problem]:
     assert parsed.manifest is not None
     problems: list[Problem] = []
@@ -289,18 +247,7 @@ def _check_sources(
                 if close
                 else "add the file to the KRT or fix the path (relative to the KRT root)"
             )
-        if v2:
-            # KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).
-            said = f'error src file "{node.src}" for node "{node.name}" does not exists '
-            problems.append(error(where, f"{said.rstrip()}: {hint}", "kre.src-missing", said))
-        else:
-            problems.append(
-                error(
-                    where,
-                    f"error src File {node.src} for node {node.name} not exists: {hint}",
-                    "kre.src-missing",
-                )
-            )
+        problems.append(fmt.src_missing(where, node.src, node.name, hint))
     return problems
 
 
@@ -322,9 +269,7 @@ def _check_gencode(files: Mapping[str, bytes]) -> list[Problem]:
     ]
 
 
-def _check_proto(
-    parsed: ParsedManifest | ParsedManifestV2, files: Mapping[str, bytes]
-) -> list[Problem]:
+def _check_proto(parsed: ParsedManifest[AnyManifest], files: Mapping[str, bytes]) -> list[Problem]:
     manifest = parsed.manifest
     assert manifest is not None
     declared = manifest.entrypoint.proto
@@ -630,7 +575,7 @@ class _FolderFiles(Mapping[str, bytes]):
         return key in self._set
 
 
-def _validate_folder(folder: Path, kre: str | None) -> tuple[AnyManifest | None, list[Problem]]:
+def _validate_folder(folder: Path, kre: str | None) -> _Checked:
     files = _FolderFiles(folder)
     problems = [
         warning(
@@ -641,11 +586,11 @@ def _validate_folder(folder: Path, kre: str | None) -> tuple[AnyManifest | None,
         )
         for link in files.links
     ]
-    manifest, more = _validate_files(files, kre)
-    return manifest, problems + more
+    checked = _validate_files(files, kre)
+    return replace(checked, problems=problems + checked.problems)
 
 
-def _validate_archive(path: Path, kre: str | None) -> tuple[AnyManifest | None, list[Problem]]:
+def _validate_archive(path: Path, kre: str | None) -> _Checked:
     problems: list[Problem] = []
     size = path.stat().st_size
     if size > MAX_KRT_BYTES:
@@ -660,14 +605,14 @@ def _validate_archive(path: Path, kre: str | None) -> tuple[AnyManifest | None, 
     try:
         files = read_krt(path, strict=False)
     except KrtArchiveError as exc:
-        return None, [*problems, error(str(path), str(exc), "kre.archive")]
+        return _Checked(None, [*problems, error(str(path), str(exc), "kre.archive")])
     has_root_manifest = "krt.yml" in files
     files, wrapped = _unwrap(files)
     problems += _upload_problems(path, has_root_manifest)
     if wrapped is not None:
         problems.append(wrapped)
-    manifest, more = _validate_files(files, kre)
-    return manifest, problems + more
+    checked = _validate_files(files, kre)
+    return replace(checked, problems=problems + checked.problems)
 
 
 def validate_path(path: str | Path, kre: str | None = None) -> ValidationReport:
@@ -687,14 +632,14 @@ def validate_path(path: str | Path, kre: str | None = None) -> ValidationReport:
         )
         return ValidationReport(source, (problem,), None, kre=kre)
     if target.is_dir():
-        manifest, problems = _validate_folder(target, kre)
+        checked = _validate_folder(target, kre)
     elif target.suffix in (".yml", ".yaml"):
-        manifest, problems = _validate_folder(target.parent, kre)
+        checked = _validate_folder(target.parent, kre)
     else:
-        manifest, problems = _validate_archive(target, kre)
-    if isinstance(manifest, ManifestV2):
-        return ValidationReport(source, tuple(problems), None, manifest, kre)
-    return ValidationReport(source, tuple(problems), manifest, kre=kre)
+        checked = _validate_archive(target, kre)
+    return ValidationReport(
+        source, tuple(checked.problems), checked.manifest, kre, checked.krt_version
+    )
 
 
 def format_report(report: ValidationReport) -> str:

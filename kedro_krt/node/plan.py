@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from kedro_krt import __version__
+from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.schema.types import Field, Message, TypeSpec
 
 Role = Literal[
@@ -179,8 +180,12 @@ class Plan:
     workflows: tuple[WorkflowPlan, ...]
     variables: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
-    #: The KRT format: "v1" (``sequential`` workflows) or "v2" (subscriptions, an exitpoint).
-    krt_version: str = "v1"
+    #: The KRT format: v1 (``sequential`` workflows) or v2 (subscriptions, an exitpoint); the
+    #: text ``"v1"``/``"v2"`` is read too, and the JSON holds that text.
+    krt_version: KrtVersion = KrtVersion.V1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "krt_version", KrtVersion.parse(self.krt_version))
 
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON-ready data (sorted, stable); a v1 plan has no v2 key."""
@@ -347,6 +352,8 @@ def _message_from_json(d: dict[str, Any]) -> Message:
 
 
 def _to_json(obj: Any) -> Any:
+    if isinstance(obj, KrtVersion):
+        return obj.value
     if isinstance(obj, TypeSpec):
         return obj.to_json()
     if isinstance(obj, Field):

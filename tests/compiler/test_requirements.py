@@ -149,7 +149,8 @@ def test_the_example_krt_requirements(files: dict[str, bytes]) -> None:
 
 
 def test_the_runner_is_vendored_beside_the_runtime(files: dict[str, bytes]) -> None:
-    # The image's CMD runs lib/kedro_krt/node/runner; its imports are in requirements.txt (above).
+    # The image's CMD runs lib/kedro_krt/node/runner, vendored with the node package; its
+    # imports are in requirements.txt (above).
     assert "kedro_krt/node/" in RUNTIME_MODULES
     runner = Path(kedro_krt.__file__).parent / "node" / "runner"
     for path in sorted(runner.rglob("*.py")):

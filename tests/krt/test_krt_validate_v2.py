@@ -19,7 +19,7 @@ import yaml
 from conftest import MakeKrt
 from krt_helpers import CLASSIFICATOR_YML, GOOD_PROTO, GOOD_YML, entries_for, good_files
 
-from kedro_krt.formats.manifest_v2_checks import kre_answer, parse_manifest_v2_lenient
+from kedro_krt.formats.manifest_v2 import kre_answer, parse_manifest_v2_lenient
 from kedro_krt.formats.validate import format_report, kre_target, validate_files, validate_path
 
 V2_YML = """\

@@ -1,0 +1,121 @@
+"""What every KRT manifest format shares: KRE's name rules, the error, the common sections, and
+the ``krt.yml`` text writer.
+
+The models of each format (:mod:`kedro_krt.formats.manifest_v1`,
+:mod:`kedro_krt.formats.manifest_v2`) are built from these; nothing here knows which format it
+serves, nor anything of Kedro.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from kedro_krt.formats.problems import Problem
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "NAME_RE",
+    "RPC_RE",
+    "VARIABLE_RE",
+    "ConfigSpec",
+    "Entrypoint",
+    "ManifestError",
+    "is_valid_name",
+    "krt_yaml",
+    "to_valid_name",
+]
+
+#: KRE's resource-name rule for ``version``, node names and workflow names.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: KRE's limit on resource names (they become parts of Kubernetes names).
+MAX_NAME_LENGTH = 19
+#: An rpc name as protoc accepts it.
+RPC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: KRE's rule for ``config.variables`` and ``config.files`` (they become env var names).
+VARIABLE_RE = re.compile(r"^[A-Z0-9]([_A-Z0-9]*[A-Z0-9])?$")
+
+
+class ManifestError(ValueError):
+    """A manifest that breaks KRE's rules or ours; ``problems`` holds every one of them."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        errors = [p for p in self.problems if p.severity == "error"] or list(self.problems)
+        lines = "\n".join(f"  {p.location}: {p.message}" for p in errors)
+        super().__init__(f"invalid krt.yml ({len(errors)} error(s)):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Entrypoint:
+    """``entrypoint:``: the public proto and the image of KRE's gRPC entrypoint."""
+
+    proto: str
+    image: str
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    """``config:``: env var names set per version in KRE's UI (``files`` hold a file's text)."""
+
+    variables: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """``config:`` as plain data, empty lists left out (empty when there is nothing)."""
+        config: dict[str, Any] = {}
+        if self.variables:
+            config["variables"] = list(self.variables)
+        if self.files:
+            config["files"] = list(self.files)
+        return config
+
+
+def krt_yaml(data: Mapping[str, Any]) -> str:
+    """The ``krt.yml`` text of plain data: keys in their order, block style, deterministic."""
+    return yaml.dump(
+        dict(data),
+        Dumper=_IndentedDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+    )
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents list items under their key, as people write krt.yml by hand."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def is_valid_name(name: object) -> bool:
+    """Whether ``name`` is a valid KRE resource name (version, node or workflow name)."""
+    return isinstance(name, str) and len(name) <= MAX_NAME_LENGTH and bool(NAME_RE.match(name))
+
+
+def to_valid_name(name: str, max_len: int = MAX_NAME_LENGTH) -> str:
+    """Turn any text into a valid KRE resource name.
+
+    Accents are dropped, letters lowercased, every other character becomes ``-`` (runs of
+    ``-`` collapse to one), ``-`` is trimmed from both ends, and the result is cut to
+    ``max_len`` characters without leaving a trailing ``-``.
+
+    Raises:
+        ValueError: when ``name`` has no ASCII letter or digit to build a name from.
+    """
+    ascii_text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    dashed = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    result = dashed[:max_len].rstrip("-")
+    if not result:
+        raise ValueError(
+            f"cannot make a KRE resource name from {name!r}: it has no letter or digit; "
+            "choose a name made of lowercase letters, digits and '-'"
+        )
+    return result
