@@ -79,7 +79,7 @@ def removed_uses(source: str, filename: str = "<node>") -> Iterator[tuple[int, R
             name = _called_name(node)
             if name in JSON_FORMAT_CALLS:
                 for keyword in node.keywords:
-                    if keyword.arg in REMOVED_KEYWORDS:
+                    if keyword.arg is not None and keyword.arg in REMOVED_KEYWORDS:
                         yield node.lineno, REMOVED_KEYWORDS[keyword.arg]
             elif name in REMOVED_METHODS:
                 yield node.lineno, REMOVED_METHODS[name]
