@@ -171,6 +171,10 @@ class Serving(ABC):
         """
 
     @abstractmethod
+    def workflow_info(self, workflow: Any) -> dict[str, Any]:
+        """What ``/info`` says of a served workflow of the manifest: its name, rpc and nodes."""
+
+    @abstractmethod
     def runner_count(self, manifest: Any) -> int:
         """How many runner processes ``--nats`` starts for the version."""
 

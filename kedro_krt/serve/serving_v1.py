@@ -28,7 +28,7 @@ from typing import Any, ClassVar, cast
 from google.protobuf import any_pb2, descriptor_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.formats.manifest import Manifest, NodeSpec
+from kedro_krt.formats.manifest import Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, decode
@@ -405,6 +405,11 @@ class V1Serving(Serving):
 
     def load_nodes(self, prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWorkflow]:
         return load_nodes(prepared, state_dir=state_dir)
+
+    def workflow_info(self, workflow: WorkflowSpec) -> dict[str, Any]:
+        """Its nodes in ``sequential`` order."""
+        nodes = list(workflow.sequential)
+        return {"name": workflow.name, "rpc": workflow.entrypoint, "nodes": nodes}
 
     def runner_count(self, manifest: Manifest) -> int:
         """One runner per node of each workflow."""

@@ -600,6 +600,17 @@ class V2Serving(Serving):
     ) -> dict[str, LoadedWorkflowV2]:
         return load_nodes(prepared, state_dir=state_dir)
 
+    def workflow_info(self, workflow: WorkflowV2) -> dict[str, Any]:
+        """Its nodes with their subscriptions, and its exitpoint (only the nodes served
+        here)."""
+        return {
+            "name": workflow.name,
+            "rpc": workflow.entrypoint,
+            "nodes": [n.name for n in workflow.nodes],
+            "subscriptions": {n.name: list(n.subscriptions) for n in workflow.nodes},
+            "exitpoint": workflow.exitpoint,
+        }
+
     def runner_count(self, manifest: ManifestV2) -> int:
         """One runner per replica of each node."""
         return sum(max(1, n.replicas) for n in manifest.nodes)
