@@ -40,7 +40,7 @@ __all__ = [
 log = logging.getLogger("kedro_krt.serve")
 
 
-class LoadedWorkflowBase(RpcTypes):
+class LoadedWorkflowBase(RpcTypes, ABC):
     """A workflow whose nodes are imported in this process: its name, rpc, message classes and
     nodes (each with ``name``, ``workflow``, ``ctx``, ``init`` and ``environ``), and how a
     request runs through them."""
@@ -49,6 +49,7 @@ class LoadedWorkflowBase(RpcTypes):
     rpc: str
     nodes: tuple[Any, ...]
 
+    @abstractmethod
     async def run(
         self,
         engine: Engine,
@@ -62,7 +63,6 @@ class LoadedWorkflowBase(RpcTypes):
         Raises:
             NodeError: what the caller, not yet answered, gets as the gRPC error.
         """
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
