@@ -58,7 +58,7 @@ def main() -> int:
         logger.error("%s", exc)
         return 1
     try:
-        return int(asyncio.run(runner.run()))
+        return asyncio.run(runner.run())
     except Exception as exc:  # connection refused, no stream: kre-py exits 1 and k8s restarts
         logger.error("node '%s' stopped: %s", config.node_name, exc)
         return 1
