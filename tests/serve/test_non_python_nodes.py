@@ -7,7 +7,7 @@ import pytest
 
 from kedro_krt.formats.manifest import Entrypoint, Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.loader import python_workflows
+from kedro_krt.serve.serving_v1 import python_workflows
 
 
 def _manifest(*workflows: WorkflowSpec) -> Manifest:

@@ -26,7 +26,7 @@ from serve_helpers import (
 
 from kedro_krt.formats.manifest_v2_checks import parse_manifest_v2
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.loader_v2 import python_workflows_v2
+from kedro_krt.serve.serving_v2 import python_workflows as python_workflows_v2
 
 
 @pytest.fixture(scope="module")
