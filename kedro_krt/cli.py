@@ -132,7 +132,7 @@ def init(metadata: Any, env: str, force: bool) -> None:
     """Write conf/<env>/krt.yml, prefilled with what can be inferred."""
     from kedro_krt.compiler.compile import default_workflows, rpc_name
     from kedro_krt.compiler.config import config_path, render_template
-    from kedro_krt.formats.manifest import to_valid_name
+    from kedro_krt.formats.manifest_base import to_valid_name
 
     with _friendly():
         path = config_path(metadata.project_path, env)

@@ -33,8 +33,8 @@ from kedro_krt.formats.checks_base import ParsedManifest
 from kedro_krt.formats.format_base import ManifestFormat
 from kedro_krt.formats.krt_formats import AnyManifest, format_of, format_read_by
 from kedro_krt.formats.manifest_base import RPC_RE
-from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
-from kedro_krt.formats.manifest_v2 import ManifestV2, NodeV2, WorkflowV2
+from kedro_krt.formats.manifest_v1 import NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest_v2 import NodeV2, WorkflowV2
 from kedro_krt.formats.problems import Problem, error, warning
 from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.formats.protobuf_api import check_protobuf_api
@@ -105,16 +105,6 @@ class ValidationReport:
     checked: AnyManifest | None
     kre: str | None = None
     krt_version: KrtVersion = KrtVersion.V1
-
-    @property
-    def manifest(self) -> Manifest | None:
-        """The checked manifest if it is a KRT v1 one (a typed view for v1-only callers)."""
-        return self.checked if isinstance(self.checked, Manifest) else None
-
-    @property
-    def manifest_v2(self) -> ManifestV2 | None:
-        """The checked manifest if it is a KRT v2 one (a typed view for v2-only callers)."""
-        return self.checked if isinstance(self.checked, ManifestV2) else None
 
     @property
     def ok(self) -> bool:

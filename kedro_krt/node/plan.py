@@ -52,9 +52,6 @@ PLAN_FORMAT = 3
 #: The formats this runtime reads.
 PLAN_FORMATS = (1, 2, 3)
 
-#: The KRT formats a plan compiles to (``krtVersion`` of krt.yml): v1 for KRE 6.x to 8.0,
-#: v2 for KRE 8.0 and later (the only one KRE 8.1+ accepts).
-KRT_VERSIONS = ("v1", "v2")
 #: The subscription, and the upstream, of a KRT v2 node that reads the request.
 ENTRYPOINT_SOURCE = "entrypoint"
 
@@ -375,7 +372,6 @@ def _to_json(obj: Any) -> Any:
 __all__ = [
     "ENTRYPOINT_SOURCE",
     "INTERNAL_PROTO",
-    "KRT_VERSIONS",
     "PARAMETERS_FIELD",
     "PLAN_FORMAT",
     "PLAN_FORMATS",

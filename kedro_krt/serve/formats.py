@@ -9,8 +9,7 @@ how their nodes load in-process and how a request runs through them, and its ``-
 
 from __future__ import annotations
 
-from typing import Any
-
+from kedro_krt.formats.krt_formats import AnyManifest
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.serve.serving_base import Serving
 from kedro_krt.serve.serving_v1 import V1Serving
@@ -25,7 +24,6 @@ SERVING: dict[KrtVersion, Serving] = {
 }
 
 
-def serving_for(manifest: Any) -> Serving:
-    """The serving of ``manifest``'s format (its ``krt_version``; a manifest model without one
-    is a KRT v1's, as ``formats.manifest.Manifest`` was before it carried its format)."""
-    return SERVING[KrtVersion(getattr(manifest, "krt_version", KrtVersion.V1))]
+def serving_for(manifest: AnyManifest) -> Serving:
+    """The serving of ``manifest``'s format (its ``krt_version``)."""
+    return SERVING[manifest.krt_version]

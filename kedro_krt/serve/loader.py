@@ -56,7 +56,7 @@ def prepare_krt(
         manifest, warnings = validate_krt(target)
     root = resolve_source(source, work_dir)
     if not validate:
-        from kedro_krt.formats.manifest_v2_checks import parse_any_manifest
+        from kedro_krt.formats.krt_formats import parse_any_manifest
 
         parsed, problems = parse_any_manifest((root / "krt.yml").read_text(encoding="utf-8"))
         if parsed is None:

@@ -23,7 +23,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from kedro_krt.formats.manifest import Manifest
+from kedro_krt.formats.manifest_v1 import Manifest
 from kedro_krt.formats.manifest_v2 import ManifestV2
 from kedro_krt.node.plan import PUBLIC_PROTO
 from kedro_krt.node.runtime.context_base import make_logger
@@ -128,9 +128,7 @@ def validate_krt(source: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
 
     report = validate_path(source)
     # A v2 manifest comes in its own field of the report.
-    manifest: Manifest | ManifestV2 | None = report.manifest or getattr(
-        report, "manifest_v2", None
-    )
+    manifest = report.checked
     if not report.ok or manifest is None:
         raise ServeError(
             f"{source} is not a valid KRT, so it cannot be served:\n{format_report(report)}"

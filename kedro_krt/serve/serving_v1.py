@@ -28,7 +28,7 @@ from typing import Any, ClassVar, cast
 from google.protobuf import any_pb2, descriptor_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.formats.manifest import Manifest, NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, decode

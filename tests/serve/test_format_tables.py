@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from serve_helpers import CLASSIFICATOR_V2
 
-from kedro_krt.formats.manifest import Entrypoint, Manifest, NodeSpec, WorkflowSpec
-from kedro_krt.formats.manifest_v2_checks import parse_manifest_v2
+from kedro_krt.formats.manifest_base import Entrypoint
+from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest_v2 import parse_manifest_v2
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.runner.formats import RUNNERS, krt_version_from_env
 from kedro_krt.node.runtime.formats import NODE_RUNTIMES

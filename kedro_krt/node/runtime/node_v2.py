@@ -7,7 +7,7 @@ the incoming message's ``from_node`` and awaits it; the handler returns nothing 
 ``await ctx.send_output(msg)`` to the node's subject, which every subscriber of the node reads.
 
 A compiled node subscribes to ``entrypoint`` and/or the KRT nodes whose datasets it reads
-(:mod:`kedro_krt.compiler.v2`); its plan.json (format 3) lists them as ``upstreams``, with the
+(:mod:`kedro_krt.compiler.krt_v2`); its plan.json (format 3) lists them as ``upstreams``, with the
 message type each sends and the datasets read from it. :class:`KrtNodeV2` registers one custom
 handler per upstream, so it knows each message's origin; a message that is one of several the
 node needs waits in a :class:`~kedro_krt.node.runtime.join.RequestJoin` under its request id
