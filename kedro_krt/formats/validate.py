@@ -26,8 +26,10 @@ from pathlib import Path
 
 from kedro_krt.formats.archive import (
     MAX_KRT_BYTES,
+    EntryFault,
     KrtArchiveError,
-    read_krt,
+    KrtFiles,
+    scan_krt,
 )
 from kedro_krt.formats.checks_base import ParsedManifest
 from kedro_krt.formats.format_base import ManifestFormat
@@ -38,7 +40,14 @@ from kedro_krt.formats.manifest_v2 import NodeV2, WorkflowV2
 from kedro_krt.formats.problems import Problem, error, warning
 from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.formats.protobuf_api import check_protobuf_api
-from kedro_krt.formats.upload import TarFormatError, emulate_upload, read_headers
+from kedro_krt.formats.upload import (
+    TarFormatError,
+    UploadFailure,
+    emulate_upload,
+    is_manifest_name,
+    kre_path,
+    read_headers,
+)
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO
 from kedro_krt.scratch import scratch_folder
@@ -283,11 +292,11 @@ def _check_proto(parsed: ParsedManifest[AnyManifest], files: Mapping[str, bytes]
     with scratch_folder("krt-validate-") as root:
         # Every .proto of the KRT, so that imports between them (internal_nodes.proto, ...)
         # resolve as they will for the entrypoint.
-        for name, data in files.items():
+        for name in files:
             if name.endswith(".proto") and ".." not in name.split("/"):
                 target = root / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                target.write_bytes(files[name])
         try:
             description = describe_proto(root / proto, [root])
         except ProtoError as exc:
@@ -371,8 +380,18 @@ _TYPE_BYTE_NAMES = {
 }
 
 
-def _upload_problems(path: Path, has_root_manifest: bool) -> list[Problem]:
-    """KRE's two upload passes replayed on the raw entries (:mod:`kedro_krt.formats.upload`).
+def _entry_key(name: str) -> str:
+    """An entry's name as both readers give it: Go's keeps a folder's trailing '/'."""
+    return name.rstrip("/") or name
+
+
+def _upload_problems(
+    path: Path, has_root_manifest: bool, faults: tuple[EntryFault, ...] = ()
+) -> list[Problem]:
+    """KRE's two upload passes replayed on the raw entries (:mod:`kedro_krt.formats.upload`),
+    and the entries :func:`~kedro_krt.formats.archive.iter_krt` finds a fault in (what
+    ``extract_krt``, so ``serve``, refuses): one problem per fault, in KRE's words when KRE
+    fails on it, else in ours with what KRE does instead.
 
     Without a root ``krt.yml`` (missing, nested or wrapped) the manifest checks report the
     pass-1 failure, with a hint; here it would be said twice.
@@ -382,12 +401,24 @@ def _upload_problems(path: Path, has_root_manifest: bool) -> list[Problem]:
     except TarFormatError as exc:
         return [error(str(path), f"KRE's tar reader would fail: {exc}", "kre.archive")]
     outcome = emulate_upload(headers)
+    kre_failed: dict[str, UploadFailure] = {}
+    for failure in outcome.failures:
+        if failure.step == 2:
+            kre_failed.setdefault(_entry_key(failure.entry), failure)
     problems: list[Problem] = []
+    for fault in faults:
+        problem = _fault_problem(fault, kre_failed.get(_entry_key(fault.entry)))
+        if problem is not None:
+            problems.append(problem)
+    # An entry with a bad name is one problem (above), whatever else KRE does with it.
+    badly_named = {_entry_key(f.entry) for f in faults if f.kind in ("absolute", "path")}
     reported_folders: set[str] = set()
     dot_prefixed = [h.name for h in headers if h.name.startswith("./") and h.name != "./"]
     for failure in outcome.failures:
         where = f"archive entry {failure.entry}"
         said = f"KRE answers: {failure.message}"
+        if failure.step == 2 and _entry_key(failure.entry) in badly_named:
+            continue
         if failure.step == 1:
             if not has_root_manifest:
                 continue  # reported with a hint by the manifest checks
@@ -422,13 +453,13 @@ def _upload_problems(path: Path, has_root_manifest: bool) -> list[Problem]:
                         "kre.tar-type",
                     )
                 )
-        elif failure.kind == "outside":
+        elif failure.kind == "outside":  # pragma: no cover - iter_krt flags every '..'
             problems.append(
                 error(
                     where,
-                    "absolute paths and '..' are not allowed in a KRT: every entry must be "
-                    "relative to the KRT root",
-                    "kre.tar-path",
+                    "'..' climbs out of the KRT: KRE writes it outside its folder, where the "
+                    "version never sees it; every entry must be relative to the KRT root",
+                    "krt.tar-path",
                 )
             )
         elif failure.kind == "parent-missing":
@@ -491,24 +522,78 @@ def _upload_problems(path: Path, has_root_manifest: bool) -> list[Problem]:
                 "krt.tar-dot-prefix",
             )
         )
-    seen: set[str] = set()
-    for header in headers:
-        if header.typeflag != b"0":
-            continue
-        if header.name in seen:
-            problems.append(
-                error(
-                    f"archive entry {header.name}",
-                    "appears twice in the archive: KRE keeps the last copy, other readers the "
-                    "first; keep one",
-                    "krt.tar-duplicate",
-                )
-            )
-        seen.add(header.name)
     return problems
 
 
-def _unwrap(files: dict[str, bytes]) -> tuple[dict[str, bytes], Problem | None]:
+def _fault_problem(fault: EntryFault, kre_failure: UploadFailure | None) -> Problem | None:
+    """The problem of an entry ``extract_krt`` refuses, in the words it refuses it with, saying
+    whether KRE refuses it too (``kre.*``: then KRE's own words are reported instead, by
+    :func:`_upload_problems`) or accepts it (``krt.*``, ours: and what KRE does with it)."""
+    where = f"archive entry {fault.entry}"
+    if fault.kind in ("absolute", "path"):
+        rel = kre_path(fault.entry)
+        if rel is None:
+            outside = (
+                f"{fault.reason}. KRE writes it outside its folder (filepath.Join climbs the "
+                "'..'), so the version never has it"
+            )
+            if fault.kind == "absolute":  # '/../x'
+                return error(where, outside, "krt.tar-absolute")
+            return error(where, outside, "krt.tar-path")
+        if fault.kind == "absolute" and kre_failure is not None:
+            return error(
+                where,
+                f"{fault.reason}. KRE fails on it too: {kre_failure.message}; name it {rel}",
+                "krt.tar-absolute",
+            )
+        if fault.kind == "absolute":
+            return error(
+                where,
+                f"{fault.reason}. KRE itself accepts it and writes it at {rel} in its folder "
+                "(filepath.Join cleans the name), but kedro-krt serve refuses it (as Python's "
+                f"tarfile does; GNU tar strips a leading '/'): name it {rel}",
+                "krt.tar-absolute",
+            )
+        if kre_failure is not None:
+            said = f"KRE fails on it too: {kre_failure.message}; name it {rel}"
+        elif rel == fault.entry:
+            said = "KRE accepts it as it is, but kedro-krt serve refuses it"
+        else:
+            said = f"KRE accepts it and writes it at {rel}, but kedro-krt serve refuses it"
+        return error(where, f"{fault.reason}. {said}", "krt.tar-path")
+    if kre_failure is not None:
+        return None  # KRE fails on it: reported in KRE's words (a link, a folder twice, ...)
+    if fault.kind == "duplicate":
+        return error(
+            where,
+            f"{fault.reason}. KRE keeps the last copy (os.Create truncates), tar keeps the last "
+            "and kedro-krt serve refuses the archive",
+            "krt.tar-duplicate",
+        )
+    # pragma: no cover - Go's reader sees every such type too, and KRE fails on it
+    return error(where, f"{fault.reason}. KRE's tar reader reads it otherwise", "krt.tar-type")
+
+
+def _keep_for_checks(name: str, size: int) -> bool:
+    """Whether the validator reads this file of an archive: manifests, protos, Python code
+    and requirements, up to a size no such file reaches. Models and data are not read, only
+    named and sized, so validating a .krt takes no more memory for a 400 MB model."""
+    if size > _MAX_CHECKED_BYTES:
+        return False
+    base = name.rsplit("/", 1)[-1]
+    return (
+        name.endswith((".py", ".proto", ".yml", ".yaml"))
+        or base.startswith("requirements")
+        or is_manifest_name(name)
+    )
+
+
+#: The largest file of an archive whose content the validator holds (a file above it that a
+#: check reads, an absurd 16 MiB .py, is read again from the archive when the check asks).
+_MAX_CHECKED_BYTES = 16 * 1024 * 1024
+
+
+def _unwrap(files: KrtFiles) -> tuple[KrtFiles, Problem | None]:
     """Files of a KRT wrapped in one top folder, moved to the root, and the problem to report."""
     if "krt.yml" in files:
         return files, None
@@ -522,9 +607,7 @@ def _unwrap(files: dict[str, bytes]) -> tuple[dict[str, bytes], Problem | None]:
                 f"root of the archive; {_HOW_TO_BUILD}",
                 "kre.tar-wrapping-folder",
             )
-            prefix = f"{top}/"
-            inner = {n[len(prefix) :]: d for n, d in files.items() if n.startswith(prefix)}
-            return inner, problem
+            return files.under(f"{top}/"), problem
     return files, None
 
 
@@ -593,12 +676,14 @@ def _validate_archive(path: Path, kre: str | None) -> _Checked:
             )
         )
     try:
-        files = read_krt(path, strict=False)
+        # One streaming pass: every entry's fault and every file's name and size; only the
+        # content of the files the checks read is held.
+        scan = scan_krt(path, _keep_for_checks)
     except KrtArchiveError as exc:
         return _Checked(None, [*problems, error(str(path), str(exc), "kre.archive")])
-    has_root_manifest = "krt.yml" in files
-    files, wrapped = _unwrap(files)
-    problems += _upload_problems(path, has_root_manifest)
+    has_root_manifest = "krt.yml" in scan.files
+    files, wrapped = _unwrap(scan.files)
+    problems += _upload_problems(path, has_root_manifest, scan.faults)
     if wrapped is not None:
         problems.append(wrapped)
     checked = _validate_files(files, kre)
