@@ -51,7 +51,7 @@ BRANCHES_REQUEST = {
 
 
 def _package(project: Path, pipeline: str, version: str, out: Path) -> tuple[Path, float]:
-    from benchmarks.main import _run
+    from benchmarks.processes import run_command as _run
 
     started = time.perf_counter()
     _run(
@@ -86,7 +86,7 @@ def _request_bytes(krt: Path, work: Path, rpc: str, body: dict[str, Any]) -> byt
     from grpc_tools import protoc
 
     from benchmarks.common import well_known_protos
-    from benchmarks.main import unpack
+    from benchmarks.processes import unpack
 
     root = unpack(krt, work)
     out = work / "public_input.desc"
@@ -164,7 +164,8 @@ def _alternate(
 
 def measure(project: Path, work: Path, seconds: float, delay: float) -> dict[str, Any]:
     """Every comparison: per pipeline, per serving mode, v1 and v2 side by side."""
-    from benchmarks.main import _progress, start_krt
+    from benchmarks.processes import progress as _progress
+    from benchmarks.processes import start_krt
 
     result: dict[str, Any] = {"delay_s": delay, "seconds": seconds}
     branches = _branches_project(work, delay)

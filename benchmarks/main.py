@@ -21,24 +21,29 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmarks import krt_versions, light, spread
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
+from benchmarks.processes import (
+    BIN,
+    REPO,
+    Server,
+    free_port,
+    progress,
+    run_command,
+    start_krt,
+    start_server,
+    unpack,
+)
 from benchmarks.protection import write_flights
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-BIN = Path(sys.executable).parent
 
 LOGGING_YML = """\
 version: 1
@@ -105,30 +110,12 @@ inference:
 """
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 300) -> str:
-    """Run a command; its stdout, or a RuntimeError with its stderr."""
-    result = subprocess.run(
-        cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
-        )
-    return result.stdout
-
-
 def _measure(module: str, *args: str, timeout: float = 240) -> dict[str, Any]:
     return last_json(
-        _run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=REPO, timeout=timeout)
+        run_command(
+            [sys.executable, "-m", f"benchmarks.{module}", *args], cwd=REPO, timeout=timeout
+        )
     )
-
-
-def _progress(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 # -- the project copy and the KRTs --------------------------------------------------------------
@@ -161,34 +148,20 @@ def prepare_project(work: Path) -> Path:
     params = project / "conf" / "base" / "parameters.yml"
     params.write_text(params.read_text(encoding="utf-8") + BOOT_PARAMS, encoding="utf-8")
     light.add_to_project(project)
-    _run([sys.executable, "scripts/generate_data.py"], cwd=project)
-    _run([str(BIN / "kedro"), "run", "--pipelines", "training"], cwd=project)
+    run_command([sys.executable, "scripts/generate_data.py"], cwd=project)
+    run_command([str(BIN / "kedro"), "run", "--pipelines", "training"], cwd=project)
     return project
 
 
 def package(project: Path, out: str, *extra: str) -> tuple[Path, float]:
     """`kedro krt package` into dist/<out>; the .krt and the wall time."""
     started = time.perf_counter()
-    _run([str(BIN / "kedro"), "krt", "package", *extra, "-o", f"dist/{out}"], cwd=project)
+    run_command([str(BIN / "kedro"), "krt", "package", *extra, "-o", f"dist/{out}"], cwd=project)
     elapsed = time.perf_counter() - started
     return next((project / "dist" / out).glob("*.krt")), elapsed
 
 
-def unpack(krt: Path, dest: Path) -> Path:
-    """Unpack a .krt the way the server does."""
-    from kedro_krt.formats.archive import extract_krt
-
-    return Path(extract_krt(krt, dest))
-
-
 # -- servers ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
@@ -197,57 +170,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-@dataclass
-class Server:
-    """A server process we started, and how long it took to be ready."""
-
-    proc: subprocess.Popen[bytes]
-    address: str
-    ready_s: float
-    log: Path
-
-    def stop(self) -> None:
-        """SIGTERM (a graceful stop), then kill after 20 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_server(cmd: list[str], port: int, work: Path, name: str) -> Server:
-    """Start a server; wait (at most 120 s) for its ``Serving ...`` line on stdout."""
-    log = work / f"{name}.log"
-    started = time.perf_counter()
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=sink, stderr=sink)
-    deadline = started + 120
-    # The line is printed once every node's init has run: that is SERVING.
-    while not any(line.startswith("Serving") for line in log.read_text().splitlines()):
-        if proc.poll() is not None or time.perf_counter() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server {name} did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.01)
-    return Server(proc, f"127.0.0.1:{port}", time.perf_counter() - started, log)
-
-
-def start_krt(krt: Path, workers: int, work: Path, name: str, *, nats: bool = False) -> Server:
-    """`kedro-krt serve` (a .krt or a folder) on a free port, no web port.
-
-    With ``nats``: ``--nats`` (its own nats-server on 127.0.0.1, one runner process per node;
-    ``--workers`` does not apply).
-    """
-    port = free_port()
-    cmd = [
-        str(BIN / "kedro-krt"), "serve", str(krt), "--host", "127.0.0.1", "--port", str(port),
-        "--web-port", "0",
-    ]
-    cmd += ["--nats"] if nats else ["--workers", str(workers)]
-    return start_server(cmd, port, work, name)
 
 
 def start_echo(krt_dir: Path, work: Path, name: str = "echo", response_json: str = "") -> Server:
@@ -686,9 +608,9 @@ def run_all(
     server is loaded at a time).
     """
     r: dict[str, Any] = {}
-    _progress("preparing the project copy (data, training, the light pipeline)")
+    progress("preparing the project copy (data, training, the light pipeline)")
     project = prepare_project(work)
-    _progress("packaging the KRTs (example: 3 nodes, single; light: 3 nodes, single)")
+    progress("packaging the KRTs (example: 3 nodes, single; light: 3 nodes, single)")
     krt_ns, t_ns = package(project, "namespace", "--pipeline", "inference")
     krt_single, t_single = package(project, "single", "--env", "single")
     krt_light, t_light = package(project, "light", "--env", "light")
@@ -710,29 +632,29 @@ def run_all(
             ("krt_single", dir_single, "inference", 3.0, ()),
             ("krt_namespace_light", dir_light, "light", 2.0, ("--with-boot",)),
         ):
-            _progress(f"row 1: handlers and the floor ({key}{' and kedro-boot' if boot else ''}, "
+            progress(f"row 1: handlers and the floor ({key}{' and kedro-boot' if boot else ''}, "
                       f"{reps} runs)")
             r[key] = _measure("inproc", "krt", "--krt-dir", str(krt_dir), "--project",
                               str(project), "--pipeline", pipe, *rep_args, "--seconds",
                               str(secs), *boot)
-        _progress(f"row 1: where the light pipeline's time above the floor goes ({reps} runs)")
+        progress(f"row 1: where the light pipeline's time above the floor goes ({reps} runs)")
         r["breakdown_light"] = _measure("breakdown", "--krt-dir", str(dir_light), "--project",
                                         str(project), "--pipeline", "light", *rep_args,
                                         "--seconds", "2")
-        _progress("row 1: KedroSession per request")
+        progress("row 1: KedroSession per request")
         r["naive"] = _measure("inproc", "naive", "--project", str(project))
 
     if "copies" in only:
         copies_rows(r, work, project, dir_ns, dir_single)
 
     if "payload" in only:
-        _progress(f"row 4: payload scaling ({reps} runs at 100,000 rows)")
+        progress(f"row 4: payload scaling ({reps} runs at 100,000 rows)")
         r["payload"] = _measure("payload", "--node-dir", str(dir_single / "src" / "inference"),
                                 *rep_args, timeout=600)
         bulk = {"rows": r["payload"].pop("bulk")}
         columns = columnar_krt(project, work)
         if isinstance(columns, Path):
-            _progress(f"row 4: 100,000 rows in the columns layout ({reps} runs)")
+            progress(f"row 4: 100,000 rows in the columns layout ({reps} runs)")
             bulk["columns"] = _measure("payload", "--node-dir", str(columns / "src" / "inference"),
                                        *rep_args, "--bulk-only", timeout=600)["bulk"]
         else:
@@ -761,7 +683,7 @@ def run_all(
     if "profile" in only:
         r["profile"] = profile_nats(work, krt_light, request)
     if "versions" in only:
-        _progress("row 8: KRT v1 against KRT v2 (the example; two branches joined)")
+        progress("row 8: KRT v1 against KRT v2 (the example; two branches joined)")
         r["krt_versions"] = _measure(
             "krt_versions", "--project", str(project), "--work", str(work / "krt-versions"),
             timeout=900,
@@ -775,7 +697,7 @@ def copies_rows(
 ) -> None:
     """Row 7: the spaceflights-shaped project packaged as it is and with every dataset in
     ``assign``, Kedro's replies to the same requests, then the example's two KRTs."""
-    _progress("row 7: the spaceflights-shaped project, packaged protected and all-assign")
+    progress("row 7: the spaceflights-shaped project, packaged protected and all-assign")
     dirs = {}
     for name, assign in (("flights", False), ("flights-assign", True)):
         proj = write_flights(work / name, assign=assign)
@@ -784,12 +706,12 @@ def copies_rows(
     expect = work / "flights-expected.json"
     expect.write_text(json.dumps(_measure("protection", "expect", "--project",
                                           str(work / "flights"))), encoding="utf-8")
-    _progress("row 7: protected against all-assign (handlers, calls, CallLists)")
+    progress("row 7: protected against all-assign (handlers, calls, CallLists)")
     r["protection_flights"] = _measure(
         "protection", "flights", "--protected", str(dirs["flights"]), "--assign",
         str(dirs["flights-assign"]), "--expect", str(expect),
     )
-    _progress("row 7: the example (3 nodes, single), protected against an unprotected CallList")
+    progress("row 7: the example (3 nodes, single), protected against an unprotected CallList")
     for key, krt_dir in (("protection_namespace", dir_ns), ("protection_single", dir_single)):
         r[key] = _measure("protection", "example", "--krt-dir", str(krt_dir), "--project",
                           str(project))
@@ -804,7 +726,7 @@ def serve_rows(
 
     Its latency rows (row 2) are measured paired, with the other servers, in ``nats_rows``.
     """
-    _progress("rows 3, 5, 6: kedro-krt serve --workers 1 (3 nodes)")
+    progress("rows 3, 5, 6: kedro-krt serve --workers 1 (3 nodes)")
     server = start_krt(krt_ns, 1, work, "serve-w1")
     try:
         cold["serving_w1_s"] = server.ready_s
@@ -819,7 +741,7 @@ def serve_rows(
     finally:
         server.stop()
 
-    _progress("row 3: kedro-krt serve --workers 2")
+    progress("row 3: kedro-krt serve --workers 2")
     server = start_krt(krt_ns, 2, work, "serve-w2")
     try:
         cold["serving_w2_s"] = server.ready_s
@@ -827,7 +749,7 @@ def serve_rows(
     finally:
         server.stop()
 
-    _progress("row 3: the echo server")
+    progress("row 3: the echo server")
     server = start_echo(dir_ns, work)
     try:
         cold["serving_echo_s"] = server.ready_s
@@ -854,7 +776,7 @@ def nats_rows(
     (``grpc_bench paired``, ``reps`` runs). Then, on the same servers, each pipeline's
     throughput in alternating windows, ``--nats`` (3 nodes) against ``--workers 1``.
     """
-    _progress(f"row 2: the trivial one-node KRT, echo / in-process / --nats ({reps} runs)")
+    progress(f"row 2: the trivial one-node KRT, echo / in-process / --nats ({reps} runs)")
     trivial = _measure("trivial", "--dest", str(work / "trivial"))
     triv_dir = Path(trivial["krt_dir"])
     servers: dict[str, Server] = {}
@@ -878,7 +800,7 @@ def nats_rows(
         ("light", "_light", "light", LIGHT_ECHO, 2.0, 100),
     ):
         krt, krt_single, krt_dir = krts[label]
-        _progress(f"row 2: the {label} pipeline: echo / serve (3 nodes, single) / --nats (3 "
+        progress(f"row 2: the {label} pipeline: echo / serve (3 nodes, single) / --nats (3 "
                   f"nodes, single) / kedro-boot FastAPI ({reps} runs)")
         servers = {}
         try:
@@ -906,7 +828,7 @@ def nats_rows(
                 http={"boot-http": f"/{BOOT_NAMESPACE[pipe]}"}, http_body=body, warmup=warmup,
             )
             # Only the loaded server works; the others of the group are up and idle.
-            _progress(f"row 3 (--nats): the {label} pipeline, throughput c=8, alternating "
+            progress(f"row 3 (--nats): the {label} pipeline, throughput c=8, alternating "
                       "windows")
             r[f"load_nats{suffix}"] = alternate_load(
                 {"in-process": servers["in-process"], "nats": servers["nats"]}, request,
@@ -962,7 +884,7 @@ def profile_nats(work: Path, krt: Path, request: Path, seconds: float = 8.0) -> 
     """
     from benchmarks.pyspy import record, summarise
 
-    _progress("profile: py-spy of serve --nats (light, 3 nodes): the front and the runners")
+    progress("profile: py-spy of serve --nats (light, 3 nodes): the front and the runners")
     server = start_krt(krt, 1, work, "serve-nats-profile", nats=True)
     out: dict[str, Any] = {}
     try:
@@ -1014,7 +936,7 @@ def main() -> None:
         print(json.dumps(raw, indent=1, sort_keys=True))
     elif not args.no_write:
         path = write_results(info, rows, raw, time.perf_counter() - started)
-        _progress(f"wrote {path.relative_to(REPO)}")
+        progress(f"wrote {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

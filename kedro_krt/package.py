@@ -19,6 +19,7 @@ import kedro_krt
 from kedro_krt.compiler.config import CONFIG_NAME
 from kedro_krt.compiler.project import KedroProject
 from kedro_krt.emit import files as generate
+from kedro_krt.emit.krt_formats import EMIT_FORMATS
 from kedro_krt.emit.protoc import compile_protos
 from kedro_krt.formats.archive import write_krt
 from kedro_krt.formats.validate import validate_files
@@ -203,11 +204,7 @@ def build_files(
         base = f"src/{name}"
         files[f"{base}/main.py"] = generate.main_py(node_plan, plan.krt_version).encode()
         files[f"{base}/plan.json"] = node_plan.dumps().encode()
-        modules = {node_plan.input_module, node_plan.output_module}
-        modules |= {u.module for u in node_plan.upstreams}
-        if node_plan.upstreams:
-            # A v2 node's messages come from both protos: the *_pb2 modules import each other.
-            modules |= {m.removesuffix(".py") for m in pb2 if m.endswith("_pb2.py")}
+        modules = EMIT_FORMATS[plan.krt_version].node_modules(node_plan, pb2)
         for module in sorted(modules):
             files[f"{base}/{module}.py"] = pb2[f"{module}.py"]
 

@@ -99,7 +99,7 @@ def init(path: Path, env: str, force: bool) -> None:
     """Write conf/<env>/krt.yml of the project at ``path``, prefilled with what can be inferred."""
     from kedro_krt.compiler.compile import default_workflows, rpc_name
     from kedro_krt.compiler.config import config_path, render_template
-    from kedro_krt.formats.manifest import to_valid_name
+    from kedro_krt.formats.manifest_base import to_valid_name
 
     target = config_path(path, env)
     if target.exists() and not force:

@@ -10,7 +10,7 @@ from typing import Any
 from kedro_krt.compiler.config import KrtConfig, WorkflowConfig
 from kedro_krt.compiler.datatypes import TypeResolver
 from kedro_krt.compiler.project import KedroProject, node_infos
-from kedro_krt.formats.manifest import RPC_RE, is_valid_name, to_valid_name
+from kedro_krt.formats.manifest_base import RPC_RE, is_valid_name, to_valid_name
 from kedro_krt.node.analysis import (
     CompileError,
     Decision,
@@ -582,4 +582,3 @@ def _parameters_type(plans: Sequence[ParameterPlan], values: dict[str, Any]) -> 
             record = TypeSpec(kind="record", fields=tuple(by_ns[ns]), container="dict")
             top.append(Field(to_identifier(ns), ns, record, len(top) + 1))
     return TypeSpec(kind="record", fields=tuple(top), container="dict")
-

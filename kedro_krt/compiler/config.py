@@ -30,8 +30,9 @@ Grouping = Literal["namespace", "single", "node"]
 GROUPINGS: tuple[str, ...] = ("namespace", "single", "node")
 #: How a table dataset travels in a message: one message per row, or one repeated field per column.
 Layout = Literal["rows", "columns"]
-#: The KRT format `package` writes: v1 (KRE 6.x to 8.0) or v2 (KRE 8.0 and later).
-KrtVersion = Literal["v1", "v2"]
+#: The KRT format `package` writes, as krt.yml spells it: the values of
+#: :class:`kedro_krt.node.krt_version.KrtVersion` (a test keeps the two equal).
+KrtVersionName = Literal["v1", "v2"]
 
 
 class ConfigError(KrtError, ValueError):
@@ -146,7 +147,7 @@ class KrtConfig:
     """The whole `conf/<env>/krt.yml`."""
 
     version: str = _doc("KRT version name (lowercase, digits, '-', at most 19 chars).", "")
-    krt_version: KrtVersion | None = _doc(
+    krt_version: KrtVersionName | None = _doc(
         "The KRT format `package` writes: `v1` (a `sequential` chain; KRE 6.x to 8.0) or `v2` "
         "(nodes subscribe to the nodes they read from, branches run in parallel; KRE 8.0 and "
         "later, the only one KRE 8.1+ accepts). Unset: `v2` when `deploy.kre_version` is 8.1 "

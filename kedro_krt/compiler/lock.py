@@ -218,27 +218,17 @@ def compile_locked(
     """Compile a project and number its public messages from the project's lock.
 
     The KRT format is ``krt_version``, else ``krt_version:`` of krt.yml, else what
-    ``deploy.kre_version`` accepts (:func:`kedro_krt.compiler.v2.choose_krt_version`); v2
-    rewires the numbered plan into a KRT v2 version (:func:`kedro_krt.compiler.v2.to_v2`); the
-    public messages, and so the lock, are the same in both formats.
+    ``deploy.kre_version`` accepts (:func:`kedro_krt.compiler.krt_formats.choose_krt_version`);
+    the format's last step (:data:`~kedro_krt.compiler.krt_formats.COMPILE_FORMATS`) then gets
+    the numbered plan (v2 rewires it, :func:`kedro_krt.compiler.krt_v2.to_v2`); the public
+    messages, and so the lock, are the same in every format.
     """
     from kedro_krt.compiler.compile import compile_project
-    from kedro_krt.compiler.v2 import choose_krt_version, to_v2
+    from kedro_krt.compiler.krt_formats import COMPILE_FORMATS, choose_krt_version
 
     config = project.config
     chosen = choose_krt_version(krt_version, config.krt_version, config.deploy.kre_version)
     plan = compile_project(project, pipelines, version=version, progress=progress)
     plan, messages, _ = apply_lock(plan, read_lock(Path(project.path) / LOCK_FILE))
-    if chosen == "v1" and any(w.replicas for w in config.workflows):
-        plan = replace(
-            plan,
-            warnings=(
-                *plan.warnings,
-                "`replicas:` in krt.yml applies to KRT v2 only (KRE 8): this v1 version runs "
-                "one pod per node; package with --krt-version v2 to use it",
-            ),
-        )
-    if chosen == "v2":
-        replicas = {w.name: dict(w.replicas) for w in config.workflows}
-        plan = to_v2(plan, replicas)
-    return plan, messages
+    replicas = {w.name: dict(w.replicas) for w in config.workflows}
+    return COMPILE_FORMATS[chosen].finish(plan, replicas), messages

@@ -24,8 +24,8 @@ from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, versio
 from kedro_krt.deploy.client import AdminClient
 from kedro_krt.deploy.errors import DeployError, KreRefused, VersionFailed
 from kedro_krt.deploy.settings import Target, cleartext_warning
-from kedro_krt.formats.manifest import MAX_NAME_LENGTH, Manifest, is_valid_name
-from kedro_krt.formats.manifest_v2 import ManifestV2
+from kedro_krt.formats.krt_formats import AnyManifest
+from kedro_krt.formats.manifest_base import MAX_NAME_LENGTH, is_valid_name
 from kedro_krt.formats.validate import format_report, validate_path
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class DeployResult:
     warnings: tuple[str, ...] = ()
 
 
-def check_krt(krt: Path, kre: str | None = None) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
+def check_krt(krt: Path, kre: str | None = None) -> tuple[AnyManifest, tuple[str, ...]]:
     """The .krt's manifest (KRT v1 or v2) and the validator's warnings; refuses what KRE would
     refuse (KRE of version ``kre`` when given, see ``kedro-krt validate --kre``)."""
     if krt.is_dir():
@@ -114,7 +114,7 @@ def check_krt(krt: Path, kre: str | None = None) -> tuple[Manifest | ManifestV2,
     if not krt.is_file():
         raise DeployError(f"{krt}: no such file (give the .krt to upload)")
     report = validate_path(krt, kre=kre)
-    manifest = report.manifest or report.manifest_v2
+    manifest = report.checked
     if not report.ok or manifest is None:
         raise DeployError(
             f"{krt} is not uploaded: KRE would refuse it, or fail to run it.\n"
@@ -150,7 +150,7 @@ def _rename_hint(name: str, taken: Collection[str], from_project: bool) -> str:
     )
 
 
-def _check_config_names(manifest: Manifest | ManifestV2, given: Collection[str]) -> None:
+def _check_config_names(manifest: AnyManifest, given: Collection[str]) -> None:
     declared = (*manifest.config.variables, *manifest.config.files)
     unknown = [name for name in given if name not in declared]
     if unknown:

@@ -21,9 +21,10 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any, Literal
 
 from kedro_krt.formats.upload import emulate_upload, is_manifest_name, read_headers
 from kedro_krt.node.errors import KrtError
@@ -59,23 +60,56 @@ class KrtArchiveError(KrtError):
     """A ``.krt`` that cannot be written or read safely; the message names the entry."""
 
 
+FaultKind = Literal["absolute", "path", "type", "duplicate"]
+
+
+@dataclass(frozen=True)
+class EntryFault:
+    """An entry a KRT may not hold, and why: what :func:`extract_krt` refuses, and what the
+    validator reports (one fault per entry, in archive order).
+
+    Attributes:
+        entry: the entry's name as stored in the archive.
+        kind: ``absolute`` (``/x``), ``path`` (``..``, empty or ``.`` parts, ``\\``, spaces
+            around it), ``type`` (a link, a device, a fifo...), ``duplicate`` (a second entry of
+            one name).
+        reason: what is wrong and what to change, without the entry's name.
+    """
+
+    entry: str
+    kind: FaultKind
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """The reason, naming the entry: what :class:`KrtArchiveError` says."""
+        return f"entry {self.entry!r}: {self.reason}"
+
+
+def _name_fault(name: str) -> tuple[FaultKind, str] | None:
+    """Why ``name`` is not a safe root-relative posix path, or ``None`` when it is."""
+    if not name or name.strip() != name:
+        return "path", "the path is empty or has spaces around it"
+    if "\\" in name:
+        return "path", "use '/' to separate folders, not '\\'"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "absolute", (
+            "absolute paths are not allowed; use a path relative to the KRT root, e.g. "
+            "'src/etl/main.py'"
+        )
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "path", (
+            "every path must be root-relative without '.', '..' or empty parts, e.g. "
+            "'src/etl/main.py'"
+        )
+    return None
+
+
 def _check_name(name: str, what: str = "file") -> PurePosixPath:
     """A safe, root-relative posix path for ``name``, or :class:`KrtArchiveError`."""
-    if not name or name.strip() != name:
-        raise KrtArchiveError(f"{what} {name!r}: the path is empty or has spaces around it")
-    if "\\" in name:
-        raise KrtArchiveError(f"{what} {name!r}: use '/' to separate folders, not '\\'")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise KrtArchiveError(
-            f"{what} {name!r}: absolute paths are not allowed; use a path relative to the "
-            "KRT root, e.g. 'src/etl/main.py'"
-        )
-    parts = name.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise KrtArchiveError(
-            f"{what} {name!r}: every path must be root-relative without '.', '..' or empty "
-            "parts, e.g. 'src/etl/main.py'"
-        )
+    fault = _name_fault(name)
+    if fault is not None:
+        raise KrtArchiveError(f"{what} {name!r}: {fault[1]}")
     return PurePosixPath(name)
 
 
@@ -258,69 +292,110 @@ def list_krt(path: Path | str, *, max_members: int = MAX_KRT_MEMBERS) -> list[tu
     ]
 
 
-def _safe_members(
-    path: Path, max_bytes: int, max_members: int, strict: bool = True
-) -> Iterator[tuple[str, tarfile.TarInfo, IO[bytes] | None]]:
-    """(safe name, entry, content stream or None for a folder), refusing anything unsafe.
+@dataclass
+class KrtEntry:
+    """One entry of a ``.krt`` as :func:`iter_krt` reads it.
 
-    With ``strict=False``, unsafe names and entries that are neither files nor folders are
-    skipped instead (the caps still raise).
+    Attributes:
+        raw: the name as stored.
+        name: the root-relative name (a leading ``./`` stripped); the raw name when faulted.
+        type: ``file``, ``dir``, ``symlink``, ... (see :func:`list_krt`).
+        size: the size of a file's content (0 for anything else).
+        mode: the permission bits as stored.
+        fault: why the KRT may not hold this entry, or ``None``.
+    """
+
+    raw: str
+    name: str
+    type: str
+    size: int
+    mode: int
+    fault: EntryFault | None
+    _tar: tarfile.TarFile | None = field(default=None, repr=False)
+    _member: tarfile.TarInfo | None = field(default=None, repr=False)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The content of a file, in chunks of at most 1 MiB; never more than its header
+        announced. Readable only until the iterator moves to the next entry."""
+        if self._tar is None or self._member is None or self.type != "file":
+            raise KrtArchiveError(f"entry {self.raw!r}: has no content to read")
+        stream = self._tar.extractfile(self._member)
+        if stream is None:  # pragma: no cover - regular files always have a stream
+            raise KrtArchiveError(f"entry {self.raw!r}: cannot be read")
+        read = 0
+        while True:
+            try:
+                chunk = stream.read(_CHUNK)
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                raise KrtArchiveError(f"entry {self.raw!r}: corrupt content: {exc}") from exc
+            if not chunk:
+                break
+            read += len(chunk)
+            if read > self.size:  # pragma: no cover - tarfile stops at the size; a guard
+                raise KrtArchiveError(f"entry {self.raw!r}: holds more bytes than its header says")
+            yield chunk
+        if read != self.size:
+            raise KrtArchiveError(f"entry {self.raw!r}: truncated ({read} of {self.size} bytes)")
+
+    def read(self) -> bytes:
+        """The whole content of a file (mind its :attr:`size` first)."""
+        return b"".join(self.chunks())
+
+
+def iter_krt(
+    path: Path | str, *, max_bytes: int = MAX_KRT_BYTES, max_members: int = MAX_KRT_MEMBERS
+) -> Iterator[KrtEntry]:
+    """Every entry of a ``.krt``, in archive order, each with its fault if it has one.
+
+    The one reading of an archive that :func:`extract_krt`, :func:`read_krt` and the validator
+    share, so that they refuse the same entries with the same words. It streams: the archive
+    is decompressed once, in order, and a file's content is read only when asked for
+    (:meth:`KrtEntry.chunks`), so memory does not grow with the size of the files.
+
+    The root folder entry (``.`` or ``./``) is skipped: it is harmless here (KRE's rule on it
+    is the validator's). Faults, one per entry, in this order: a type other than file and
+    folder, an unsafe name (absolute, ``..``, ...), a name already seen.
+
+    Raises:
+        KrtArchiveError: for what makes the whole archive unreadable: not a gzip tar, corrupt,
+            more than ``max_members`` entries, more than ``max_bytes`` of file content.
     """
     seen: set[str] = set()
     total = 0
-    for member, tar in _iter_tar(path, max_bytes, max_members):
+    for member, tar in _iter_tar(Path(path), max_bytes, max_members):
         raw = member.name
         # A leading "./" is harmless to us (KRE's own rule on it is the validator's job).
         name = raw[2:] if raw.startswith("./") else raw
         if name in ("", ".") and member.isdir():
             continue
-        if not strict:
-            try:
-                _check_name(name, "entry")
-            except KrtArchiveError:
-                continue
-            if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
-                continue
-            if name in seen:
-                continue
-        kind = _TYPE_NAMES.get(member.type, f"type {member.type!r}")
-        if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE):
-            target = f" -> {member.linkname}" if member.linkname else ""
-            raise KrtArchiveError(
-                f"entry {raw!r}{target}: is a {kind}; a KRT may hold only regular files and "
-                "folders (KRE fails with 'uknown type'); replace it with the file it stands for"
+        kind = _TYPE_NAMES.get(member.type, "other")
+        regular = member.type in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE)
+        fault: EntryFault | None = None
+        if not regular:
+            shown = _TYPE_NAMES.get(member.type, f"type {member.type!r}")
+            target = f" (-> {member.linkname})" if member.linkname else ""
+            fault = EntryFault(
+                raw,
+                "type",
+                f"is a {shown}{target}; a KRT may hold only regular files and folders (KRE "
+                "fails with 'uknown type'); replace it with the file it stands for",
             )
-        _check_name(name, "entry")
-        if name in seen:
-            raise KrtArchiveError(f"entry {raw!r}: appears twice in the archive; keep one")
-        seen.add(name)
-        if member.isdir():
-            yield name, member, None
-            continue
-        total += member.size
-        if total > max_bytes:
-            raise KrtArchiveError(
-                f"entry {raw!r}: the files unpack to more than {max_bytes} bytes; refusing it"
-            )
-        stream = tar.extractfile(member)
-        if stream is None:  # pragma: no cover - regular files always have a stream
-            raise KrtArchiveError(f"entry {raw!r}: cannot be read")
-        yield name, member, stream
-
-
-def _read_capped(stream: IO[bytes], name: str, size: int) -> Iterator[bytes]:
-    """The content of one entry in chunks; never more than its header announced."""
-    read = 0
-    while True:
-        chunk = stream.read(_CHUNK)
-        if not chunk:
-            break
-        read += len(chunk)
-        if read > size:  # pragma: no cover - tarfile stops at the size; kept as a guard
-            raise KrtArchiveError(f"entry {name!r}: holds more bytes than its header says")
-        yield chunk
-    if read != size:
-        raise KrtArchiveError(f"entry {name!r}: truncated ({read} of {size} bytes)")
+        elif (problem := _name_fault(name)) is not None:
+            fault = EntryFault(raw, problem[0], problem[1])
+        elif name in seen:
+            fault = EntryFault(raw, "duplicate", "appears twice in the archive; keep one")
+        if fault is None:
+            seen.add(name)
+        else:
+            name = raw
+        size = member.size if member.isfile() else 0
+        if member.isfile():
+            total += size
+            if total > max_bytes:
+                raise KrtArchiveError(
+                    f"entry {raw!r}: the files unpack to more than {max_bytes} bytes; refusing it"
+                )
+        yield KrtEntry(raw, name, kind, size, member.mode, fault, tar, member)
 
 
 def read_krt(
@@ -332,9 +407,9 @@ def read_krt(
 ) -> dict[str, bytes]:
     """Read every file of a ``.krt`` into memory: {root-relative posix path: content}.
 
-    Folders are implied by the paths. A leading ``./`` is stripped. With ``strict=False``
-    (for a validator that reports them from :func:`list_krt`), links, devices, unsafe names
-    and repeated entries are skipped instead of refused.
+    Folders are implied by the paths. A leading ``./`` is stripped. With ``strict=False``,
+    the entries :func:`iter_krt` finds a fault in are skipped instead of refused (the first
+    of two entries of one name is kept). For a large archive, prefer :func:`scan_krt`.
 
     Raises:
         KrtArchiveError: naming the entry, for an absolute path, ``..``, a link, a device, a
@@ -342,10 +417,108 @@ def read_krt(
             ``max_bytes`` of content.
     """
     files: dict[str, bytes] = {}
-    for name, member, stream in _safe_members(Path(path), max_bytes, max_members, strict):
-        if stream is not None:
-            files[name] = b"".join(_read_capped(stream, name, member.size))
+    for entry in iter_krt(path, max_bytes=max_bytes, max_members=max_members):
+        if entry.fault is not None:
+            if strict:
+                raise KrtArchiveError(entry.fault.message)
+            continue
+        if entry.type == "file":
+            files[entry.name] = entry.read()
     return files
+
+
+class KrtFiles(Mapping[str, bytes]):
+    """The files of a ``.krt`` as a mapping {root-relative path: content}, with the content
+    held only for the files :func:`scan_krt` was told to keep.
+
+    Every file is there, with its size (:attr:`sizes`); the content of a file not kept is read
+    from the archive again when asked for (streaming up to it), so a check that reads it still
+    gets it, at the cost of one more pass over the archive. Entries with a fault are not files
+    here (as :func:`read_krt` with ``strict=False``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        names: dict[str, str],
+        sizes: dict[str, int],
+        kept: dict[str, bytes],
+        limits: tuple[int, int],
+    ) -> None:
+        self.path = path
+        self._names = names  # key -> name in the archive
+        self.sizes = sizes  # key -> size
+        self._kept = kept  # name in the archive -> content
+        self._limits = limits
+
+    def __getitem__(self, key: str) -> bytes:
+        name = self._names[key]
+        data = self._kept.get(name)
+        if data is not None:
+            return data
+        max_bytes, max_members = self._limits
+        for entry in iter_krt(self.path, max_bytes=max_bytes, max_members=max_members):
+            if entry.fault is None and entry.name == name:
+                return entry.read()
+        raise KeyError(key)  # pragma: no cover - the archive changed under us
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    def is_kept(self, key: str) -> bool:
+        """Whether the content of ``key`` is held in memory."""
+        return self._names[key] in self._kept
+
+    def under(self, prefix: str) -> KrtFiles:
+        """The files under the folder ``prefix`` (ending with ``/``), named relative to it."""
+        names = {k[len(prefix) :]: n for k, n in self._names.items() if k.startswith(prefix)}
+        sizes = {k[len(prefix) :]: s for k, s in self.sizes.items() if k.startswith(prefix)}
+        return KrtFiles(self.path, names, sizes, self._kept, self._limits)
+
+
+@dataclass(frozen=True)
+class KrtScan:
+    """What one streaming pass over a ``.krt`` found: its files and its faulty entries."""
+
+    files: KrtFiles
+    faults: tuple[EntryFault, ...]
+
+
+def scan_krt(
+    path: Path | str,
+    keep: Callable[[str, int], bool],
+    *,
+    max_bytes: int = MAX_KRT_BYTES,
+    max_members: int = MAX_KRT_MEMBERS,
+) -> KrtScan:
+    """Read a ``.krt`` once, streaming: every entry's fault, every file's name and size, and
+    the content of the files for which ``keep(name, size)`` is true.
+
+    The memory this takes is that of the kept contents, whatever the size of the others.
+
+    Raises:
+        KrtArchiveError: as :func:`iter_krt`, for an archive that cannot be read at all.
+    """
+    path = Path(path)
+    names: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    kept: dict[str, bytes] = {}
+    faults: list[EntryFault] = []
+    for entry in iter_krt(path, max_bytes=max_bytes, max_members=max_members):
+        if entry.fault is not None:
+            faults.append(entry.fault)
+        elif entry.type == "file":
+            names[entry.name] = entry.name
+            sizes[entry.name] = entry.size
+            if keep(entry.name, entry.size):
+                kept[entry.name] = entry.read()
+    return KrtScan(KrtFiles(path, names, sizes, kept, (max_bytes, max_members)), tuple(faults))
 
 
 def extract_krt(
@@ -357,10 +530,13 @@ def extract_krt(
 ) -> Path:
     """Unpack a ``.krt`` into the folder ``dest`` (which must be absent or empty), safely.
 
-    Everything is unpacked into a temporary folder beside ``dest`` and moved into place only
-    when the whole archive passed, so a refused archive leaves nothing behind, and nothing is
-    ever written outside ``dest``. Files get mode 0o644 (0o755 when executable in the archive),
-    folders 0o755; owners and times from the archive are ignored.
+    The archive is read with :func:`iter_krt` and refused at the first entry with a fault, in
+    the words the validator uses for it. Files are streamed to disk in chunks, so memory does
+    not grow with their size. Everything is unpacked into a temporary folder beside ``dest``
+    and moved into place only when the whole archive passed, so a refused archive leaves
+    nothing behind, and nothing is ever written outside ``dest``. Files get mode 0o644 (0o755
+    when executable in the archive), folders 0o755; owners and times from the archive are
+    ignored.
 
     Returns:
         ``dest``.
@@ -375,15 +551,18 @@ def extract_krt(
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     root = staging.resolve()
     try:
-        for name, member, stream in _safe_members(Path(path), max_bytes, max_members):
+        for entry in iter_krt(path, max_bytes=max_bytes, max_members=max_members):
+            if entry.fault is not None:
+                raise KrtArchiveError(entry.fault.message)
+            name = entry.name
             target = (root / name).resolve()
-            # _check_name already refused '..' and absolute paths; this guards the guard.
+            # iter_krt already refused '..' and absolute paths; this guards the guard.
             if root not in target.parents:
                 raise KrtArchiveError(f"entry {name!r}: would be written outside {dest}")
             for parent in reversed(target.parents):
                 if root in parent.parents and parent.exists() and not parent.is_dir():
                     raise KrtArchiveError(f"entry {name!r}: its folder {parent.name!r} is a file")
-            if stream is None:
+            if entry.type == "dir":
                 if target.exists() and not target.is_dir():
                     raise KrtArchiveError(f"entry {name!r}: a file of that name already exists")
                 target.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -393,9 +572,9 @@ def extract_krt(
             target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             # O_EXCL|O_NOFOLLOW: never write through something that is already there.
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            mode = 0o755 if member.mode & 0o111 else 0o644
+            mode = 0o755 if entry.mode & 0o111 else 0o644
             with os.fdopen(os.open(target, flags, mode), "wb") as out:
-                for chunk in _read_capped(stream, name, member.size):
+                for chunk in entry.chunks():
                     out.write(chunk)
             os.chmod(target, mode)
         if dest.exists():

@@ -46,6 +46,7 @@ __all__ = [
     "UploadOutcome",
     "emulate_upload",
     "is_manifest_name",
+    "kre_path",
     "read_headers",
 ]
 
@@ -70,6 +71,21 @@ _HEADER_ONLY = (b"1", b"2", b"3", b"4", b"5", b"6")
 def is_manifest_name(name: str) -> bool:
     """Whether KRE takes an entry of this name for a manifest (and pass 2 skips it)."""
     return MANIFEST_RE.search(name) is not None
+
+
+def kre_path(name: str) -> str | None:
+    """Where KRE writes an entry of this name: ``filepath.Join(tmp, name)`` relative to its
+    temporary folder (``""`` for the folder itself), or ``None`` when that leaves the folder.
+
+    Join cleans ``tmp + "/" + name``: an absolute name lands *inside* the folder (``/x/y`` at
+    ``x/y``), and ``..`` climbs out of it, even after a leading ``/`` (``/../x``).
+    """
+    rel = posixpath.normpath(name.lstrip("/") or ".")
+    if rel == ".":
+        return ""
+    if rel == ".." or rel.startswith("../"):
+        return None
+    return rel
 
 
 @dataclass(frozen=True)
@@ -204,7 +220,7 @@ Kind = Literal[
     "not-a-folder",  # a path through a file (ENOTDIR)
     "is-a-folder",  # Create over a folder (EISDIR)
     "unknown-type",  # neither a regular file nor a folder; PAX global headers included
-    "outside",  # the joined path leaves KRE's folder ('..', or an absolute name)
+    "outside",  # the joined path leaves KRE's folder ('..', also after a leading '/')
     "src-missing",  # a node's src is not a file after pass 2
 ]
 
@@ -271,13 +287,7 @@ class _Folder:
     @staticmethod
     def join(name: str) -> str | None:
         """``filepath.Join(tmp, name)`` relative to tmp, or ``None`` when it leaves tmp."""
-        cleaned = posixpath.normpath("/" + name) if name.startswith("/") else None
-        rel = posixpath.normpath(name) if cleaned is None else cleaned.lstrip("/")
-        if rel == ".":
-            return ""
-        if rel == ".." or rel.startswith("../"):
-            return None
-        return rel
+        return kre_path(name)
 
     def _path_error(self, rel: str) -> tuple[Kind, str] | None:
         parent = posixpath.dirname(rel)

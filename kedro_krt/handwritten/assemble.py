@@ -32,8 +32,9 @@ from pathlib import Path, PurePosixPath
 
 from kedro_krt.emit import files as generate
 from kedro_krt.formats.archive import KrtArchiveError, write_krt
-from kedro_krt.formats.manifest import Manifest, is_valid_name
-from kedro_krt.formats.manifest_checks import ImageName, parse_manifest
+from kedro_krt.formats.images import ImageName
+from kedro_krt.formats.manifest_base import is_valid_name
+from kedro_krt.formats.manifest_v1 import Manifest, parse_manifest
 from kedro_krt.formats.validate import validate_files
 from kedro_krt.handwritten.config import BUILD_FILE, BuildConfig, KedroSource, load_build_config
 from kedro_krt.handwritten.errors import BuildError

@@ -23,7 +23,7 @@ from google.protobuf.descriptor import Descriptor
 from kedro_krt.compiler.compile import _add_internal, decide_copy_modes
 from kedro_krt.compiler.datatypes import TypeResolver
 from kedro_krt.compiler.project import KedroProject, node_infos
-from kedro_krt.formats.manifest import Manifest
+from kedro_krt.formats.manifest_v1 import Manifest
 from kedro_krt.handwritten.config import BUILD_FILE, KedroSource
 from kedro_krt.handwritten.errors import BuildError
 from kedro_krt.handwritten.protos import CompiledProtos, module_of

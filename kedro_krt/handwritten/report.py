@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 
-from kedro_krt.formats.manifest import Manifest
+from kedro_krt.formats.manifest_v1 import Manifest
 from kedro_krt.handwritten.ignore import IGNORE_FILE
 from kedro_krt.handwritten.kedro_node import KedroNode
 from kedro_krt.node.analysis import text_table

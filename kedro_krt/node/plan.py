@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from kedro_krt import __version__
 from kedro_krt.node.errors import KrtError
+from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.schema.types import Field, Message, TypeSpec
 
 Role = Literal[
@@ -52,9 +53,6 @@ PLAN_FORMAT = 3
 #: The formats this runtime reads.
 PLAN_FORMATS = (1, 2, 3)
 
-#: The KRT formats a plan compiles to (``krtVersion`` of krt.yml): v1 for KRE 6.x to 8.0,
-#: v2 for KRE 8.0 and later (the only one KRE 8.1+ accepts).
-KRT_VERSIONS = ("v1", "v2")
 #: The subscription, and the upstream, of a KRT v2 node that reads the request.
 ENTRYPOINT_SOURCE = "entrypoint"
 
@@ -180,8 +178,12 @@ class Plan:
     workflows: tuple[WorkflowPlan, ...]
     variables: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
-    #: The KRT format: "v1" (``sequential`` workflows) or "v2" (subscriptions, an exitpoint).
-    krt_version: str = "v1"
+    #: The KRT format: v1 (``sequential`` workflows) or v2 (subscriptions, an exitpoint); the
+    #: text ``"v1"``/``"v2"`` is read too, and the JSON holds that text.
+    krt_version: KrtVersion = KrtVersion.V1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "krt_version", KrtVersion.parse(self.krt_version))
 
     def to_json(self) -> dict[str, Any]:
         """The plan as JSON-ready data (sorted, stable); a v1 plan has no v2 key."""
@@ -348,6 +350,8 @@ def _message_from_json(d: dict[str, Any]) -> Message:
 
 
 def _to_json(obj: Any) -> Any:
+    if isinstance(obj, KrtVersion):
+        return obj.value
     if isinstance(obj, TypeSpec):
         return obj.to_json()
     if isinstance(obj, Field):
@@ -369,7 +373,6 @@ def _to_json(obj: Any) -> Any:
 __all__ = [
     "ENTRYPOINT_SOURCE",
     "INTERNAL_PROTO",
-    "KRT_VERSIONS",
     "PARAMETERS_FIELD",
     "PLAN_FORMAT",
     "PLAN_FORMATS",

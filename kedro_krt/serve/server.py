@@ -1,367 +1,27 @@
-"""The gRPC front of the local KRE: ``/<package>.Entrypoint/<Rpc>``, health, reflection.
+"""Serve a KRT: the entry point (``kedro-krt serve``, ``python -m kedro_krt.serve``).
 
 One worker is one asyncio process serving every workflow, with the in-process engine or the
-NATS back end (``--nats``). ``workers=N`` starts N worker processes on one port under a parent:
-see :mod:`kedro_krt.serve.supervisor`.
+NATS back end (``--nats``): :mod:`kedro_krt.serve.worker`. ``workers=N`` starts N worker
+processes on one port under a parent: see :mod:`kedro_krt.serve.supervisor`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 import logging
-import os
-import signal
-import threading
-import time
-import uuid
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf import any_pb2
-from google.protobuf.message import DecodeError, Message
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2
-
-from kedro_krt.formats.manifest_v2 import ManifestV2
 from kedro_krt.scratch import StopRequested, scratch_folder, sigterm_unwinds
-from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
-from kedro_krt.serve.errors import NodeError, ServeError
-from kedro_krt.serve.loader import (
-    PreparedKrt,
-    load_nodes,
-    prepare_krt,
-    run_inits,
-)
-from kedro_krt.serve.nats import NatsEngine
+from kedro_krt.serve.errors import ServeError
+from kedro_krt.serve.loader import PreparedKrt, prepare_krt
+from kedro_krt.serve.options import ServeOptions, announce, ready_line, setup_logging
+from kedro_krt.serve.supervisor import run_supervisor
+from kedro_krt.serve.worker import Worker, run_serving, serve_worker
+
+__all__ = ["run_server"]
 
 log = logging.getLogger("kedro_krt.serve")
-
-#: Extra seconds after the request timeout for in-flight requests to finish at shutdown.
-_GRACE_MARGIN_S = 2.0
-WORKER_SPEC_ENV = "KEDRO_KRT_WORKER_SPEC"
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """How to serve: where to listen, how many workers, the per-request timeout."""
-
-    host: str = "127.0.0.1"
-    port: int = 9000
-    web_port: int | None = 8080
-    workers: int = 1
-    timeout: float = 30.0
-    config: Mapping[str, str] = field(default_factory=dict)
-    state_dir: Path | None = None
-    ready_file: Path | None = None
-    #: KRE's topology: nats-server, one runner process per node (``serve --nats``).
-    nats: bool = False
-    nats_url: str | None = None
-
-    @property
-    def grace(self) -> float:
-        """How long a stop waits for in-flight requests: no request outlives the timeout."""
-        return self.timeout + _GRACE_MARGIN_S
-
-
-def setup_logging() -> None:
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
-
-
-def ready_line(prepared: PreparedKrt, host: str, port: int) -> str:
-    """The one line printed when every worker is SERVING."""
-    workflows = ", ".join(f"{w.name} ({w.entrypoint})" for w in prepared.manifest.workflows)
-    return f"Serving {prepared.manifest.version} on {host}:{port} (workflows: {workflows})"
-
-
-class Worker:
-    """One serving process: the gRPC server, its health and reflection, and the engine."""
-
-    def __init__(
-        self, prepared: PreparedKrt, options: ServeOptions, state_dir: Path, *, reuse_port: bool
-    ) -> None:
-        self.prepared = prepared
-        self.options = options
-        self.state_dir = state_dir
-        self.reuse_port = reuse_port
-        self.health = health.aio.HealthServicer()
-        self.server: grpc.aio.Server | None = None
-        self.engine: Engine | NatsEngine | None = None
-        self.port = 0
-        self.ready = False
-        self.draining = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stop = asyncio.Event()
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    async def start(self) -> int:
-        """Bind and start answering (health NOT_SERVING until :meth:`load` has run)."""
-        prepared = self.prepared
-        server = grpc.aio.server(
-            options=[("grpc.so_reuseport", 1 if self.reuse_port else 0)],
-        )
-        methods = {}
-        for wf in prepared.manifest.workflows:
-            methods[wf.entrypoint] = grpc.unary_unary_rpc_method_handler(
-                self._handler(wf.entrypoint)
-            )
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(prepared.service_name, methods),)
-        )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        pool = prepared.pool
-        for module in (health_pb2, reflection_pb2):
-            with contextlib.suppress(Exception):  # already there when a KRT imports them
-                pool.AddSerializedFile(module.DESCRIPTOR.serialized_pb)
-        reflection.enable_server_reflection(
-            (prepared.service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server, pool=pool
-        )
-        address = f"{self.options.host}:{self.options.port}"
-        try:
-            port = server.add_insecure_port(address)
-        except RuntimeError:
-            port = 0
-        if not port:
-            raise ServeError(
-                f"cannot listen on {address}: the port is in use (or the host is not a local "
-                "address); stop the other server or choose another port with --port"
-            )
-        self.port = port
-        for name in ("", prepared.service_name):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await server.start()
-        self.server = server
-        return port
-
-    async def load(self) -> None:
-        """Import every node and run every init (or, with ``--nats``, start the runners and
-        wait until each one subscribed), then report SERVING."""
-        if self.options.nats:
-            engine = NatsEngine(
-                self.prepared, self.state_dir, nats_url=self.options.nats_url,
-                thread_env=worker_thread_env(_node_count(self.prepared)),
-            )
-            self.engine = engine
-            await engine.start()
-        else:
-            workflows: dict[str, Any]
-            if isinstance(self.prepared.manifest, ManifestV2):
-                from kedro_krt.serve.loader_v2 import load_nodes_v2
-
-                workflows = await asyncio.to_thread(
-                    load_nodes_v2, self.prepared, state_dir=self.state_dir
-                )
-            else:
-                workflows = await asyncio.to_thread(
-                    load_nodes, self.prepared, state_dir=self.state_dir
-                )
-            local = Engine(workflows)
-            self.engine = local
-            await run_inits(workflows, local.node_call)
-        # Everything loaded so far (modules, models) lives as long as the server: keep the
-        # cyclic GC from walking it again and again, which shows as latency spikes.
-        gc.collect()
-        gc.freeze()
-        self.ready = True
-        if not self.draining:
-            for name in ("", self.prepared.service_name):
-                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-    def request_stop(self) -> None:
-        """Begin a graceful stop (signal handlers call this); repeats are ignored."""
-        self._stop.set()
-
-    async def stop_requested(self) -> None:
-        """Return once :meth:`request_stop` has been called."""
-        await self._stop.wait()
-
-    async def stop(self) -> None:
-        """Drain and stop: health NOT_SERVING, refuse new calls, let in-flight ones finish."""
-        if self.draining:
-            return
-        self.draining = True
-        log.info("stopping: waiting for requests in flight (up to %.0f s)", self.options.grace)
-        await self.health.enter_graceful_shutdown()
-        started = time.monotonic()
-        await drain(self._tasks, self.options.grace)
-        if self.server is not None:
-            left = max(0.5, self.options.grace - (time.monotonic() - started))
-            await self.server.stop(left)
-        if isinstance(self.engine, NatsEngine):
-            await self.engine.stop()
-        elif self.engine is not None:
-            self.engine.close()
-
-    # -- requests --------------------------------------------------------------------------
-
-    def _handler(self, rpc: str) -> Callable[[bytes, grpc.aio.ServicerContext], Any]:
-        async def behaviour(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            return await self._call(rpc, request, context)
-
-        return behaviour
-
-    async def _call(self, rpc: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
-        engine = self.engine
-        if engine is None:
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "the server is starting: the nodes' init has not finished (watch the health "
-                "service for SERVING)",
-            )
-        assert engine is not None
-        wf: Any = engine.workflows[rpc]
-        try:
-            wf.request_cls.FromString(request)
-        except DecodeError as exc:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"the request is not a valid {wf.request_type} message (rpc {rpc}): {exc}",
-            )
-        # The bytes just checked are the Any's value: no second serialisation.
-        payload = any_pb2.Any(type_url="type.googleapis.com/" + wf.request_type, value=request)
-        if len(request) > KRE_MAX_PAYLOAD:
-            log.warning(
-                "request to %s is %.2f KB: KRE's entrypoint refuses messages over 1024.00 KB "
-                "after gzip", rpc, len(request) / 1024,
-            )
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Message] = loop.create_future()
-
-        def reply(message: Message) -> None:
-            if not answer.done():
-                answer.set_result(message)
-
-        envelope = Envelope(tracking_id=uuid.uuid4().hex, payload=payload)
-        task = loop.create_task(self._drive(engine, wf, payload, reply, envelope, answer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        try:
-            # wait_for on a bare future schedules no extra task (and runs on Python 3.10).
-            result = await asyncio.wait_for(answer, self.options.timeout)
-        except asyncio.TimeoutError:
-            if not envelope.replied:
-                task.cancel()
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"workflow '{wf.name}' did not answer within {self.options.timeout:g} s "
-                f"(node '{envelope.current}' was running); raise --timeout if it needs longer",
-            )
-        except asyncio.CancelledError:
-            # The caller went away: nobody waits for this answer any more.
-            if not envelope.replied:
-                task.cancel()
-            raise
-        except NodeError as exc:
-            if exc.invalid_request:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
-            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
-        return result.SerializeToString()
-
-    async def _drive(
-        self,
-        engine: Engine | NatsEngine,
-        wf: Any,
-        payload: any_pb2.Any,
-        reply: Callable[[Message], None],
-        envelope: Envelope,
-        answer: asyncio.Future[Message],
-    ) -> None:
-        try:
-            await engine.run(wf, payload, reply, envelope)
-        except NodeError as exc:
-            if not answer.done():
-                answer.set_exception(exc)
-            else:
-                log.error("%s (after the early reply; the caller did not see it)", exc)
-        except Exception as exc:  # a bug of ours: the caller gets INTERNAL with its text
-            log.exception("workflow '%s' failed", wf.name)
-            if not answer.done():
-                answer.set_exception(NodeError(envelope.current or "entrypoint", repr(exc)))
-
-
-# -- the single-process server ------------------------------------------------------------------
-
-
-def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # embedded use (tests, notebooks): the caller stops it
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
-
-
-async def serve_worker(
-    prepared: PreparedKrt,
-    options: ServeOptions,
-    state_dir: Path,
-    *,
-    reuse_port: bool,
-    on_ready: Callable[[Worker], None],
-    on_start: Callable[[Worker], None] = lambda worker: None,
-) -> int:
-    """Serve until SIGTERM/SIGINT (or :meth:`Worker.request_stop`), then drain and stop.
-
-    A stop asked for while the nodes load cancels the load first (which undoes itself: a
-    ``--nats`` engine stops what it started), then stops; a load that fails, or any error,
-    stops the gRPC server and the engine before it raises. Either way the ``--nats`` runners,
-    nats-server and its scratch folder are gone when this returns or raises.
-    """
-    worker = Worker(prepared, options, state_dir, reuse_port=reuse_port)
-    loop = asyncio.get_running_loop()
-    _install_signals(loop, worker.request_stop)
-    await worker.start()
-    asked = loop.create_task(worker.stop_requested())
-    loader: asyncio.Task[None] | None = None
-    try:
-        on_start(worker)
-        loader = loop.create_task(worker.load())
-        done, _ = await asyncio.wait({loader, asked}, return_when=asyncio.FIRST_COMPLETED)
-        if loader in done:
-            loader.result()  # an init failure raises ServeError here
-            on_ready(worker)
-            await asked
-        else:
-            # Not beside the load: a stop would SIGTERM runners the load is waiting for.
-            loader.cancel()
-            await asyncio.wait({loader})
-            if not loader.cancelled():
-                loader.exception()  # retrieved: the user asked to stop, not for its error
-        await worker.stop()
-        return 0
-    except BaseException:
-        if loader is not None and not loader.done():
-            loader.cancel()
-            await asyncio.wait({loader})
-        asked.cancel()
-        if worker.server is not None:
-            await worker.server.stop(0)
-        if isinstance(worker.engine, NatsEngine):
-            await worker.engine.stop()  # safe twice: a failed start has already run it
-        raise
-
-
-def run_serving(main: Coroutine[Any, Any, int]) -> int:
-    """``asyncio.run(main)`` (a :func:`serve_worker`); once its loop is closed, the process is
-    on its way out and a further SIGTERM is ignored. asyncio's closing loop puts SIG_DFL back,
-    which would kill it in the middle of its clean-up and leave its scratch folders behind.
-    Main thread only; the caller's :func:`sigterm_unwinds` (when any) restores the previous
-    handler at its end."""
-    try:
-        return asyncio.run(main)
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _state_dir(work: Path, options: ServeOptions) -> Path:
@@ -428,18 +88,10 @@ def run_server(
             log.info("state (db, measurements) in %s", state)
             if workers == 1:
                 return _run_single(prepared, options, state)
-            from kedro_krt.serve.supervisor import run_supervisor
-
             return run_supervisor(prepared, options, state, work)
     except StopRequested:
         log.info("stopped while starting")
         return 0
-
-
-def announce(line: str, ready_file: Path | None) -> None:
-    print(line, flush=True)
-    if ready_file is not None:
-        Path(ready_file).write_text(line + "\n", encoding="utf-8")
 
 
 def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> int:
@@ -464,30 +116,3 @@ def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> in
         for server in web:
             server.shutdown()
             server.server_close()
-
-
-# -- native thread pools -----------------------------------------------------------------------
-
-
-#: Native thread pools of numpy/scikit-learn/torch that size themselves to every core.
-THREAD_POOL_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _node_count(prepared: PreparedKrt) -> int:
-    """How many runner processes ``--nats`` starts: one per node of each workflow (v2: one per
-    replica)."""
-    manifest = prepared.manifest
-    if isinstance(manifest, ManifestV2):
-        return sum(max(1, n.replicas) for n in manifest.nodes)
-    return sum(len(wf.sequential) for wf in manifest.workflows)
-
-
-def worker_thread_env(workers: int) -> dict[str, str]:
-    """Thread-pool sizes for one of `workers` processes: the cores shared out, at least one.
-
-    Each worker's BLAS/OpenMP pool would otherwise take every core, and N workers fight over
-    them: measured on the example with 2 workers on 2 cores, 159-165 -> 181-194 req/s. The
-    user's own settings (in the environment) win, since they are applied over these.
-    """
-    per_worker = max(1, (os.cpu_count() or 1) // max(1, workers))
-    return {name: str(per_worker) for name in THREAD_POOL_VARS}

@@ -1,6 +1,6 @@
 """``--workers N``: N worker processes on one port (SO_REUSEPORT) under a supervising parent.
 
-The parent checks the port, starts the workers (each a :mod:`kedro_krt.serve.server` worker
+The parent checks the port, starts the workers (each a :mod:`kedro_krt.serve.worker` worker
 with its share of the cores), announces the ready line once all of them report ready through a
 pipe, forwards SIGTERM/SIGINT and stops them all if one fails.
 """
@@ -24,16 +24,15 @@ from typing import Any
 from kedro_krt.scratch import StopRequested, hold, sigterm_unwinds
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import PreparedKrt, prepare_krt
-from kedro_krt.serve.server import (
+from kedro_krt.serve.options import (
     WORKER_SPEC_ENV,
     ServeOptions,
     announce,
     ready_line,
-    run_serving,
-    serve_worker,
     setup_logging,
     worker_thread_env,
 )
+from kedro_krt.serve.worker import run_serving, serve_worker
 
 log = logging.getLogger("kedro_krt.serve")
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kedro_krt.serve.topology import PodSettings, WorkflowStream, pod_environ
+from kedro_krt.serve.topology_base import PodSettings, WorkflowStream, pod_environ
 
 if TYPE_CHECKING:  # the runner's image needs no typing_extensions
     from typing_extensions import Unpack
@@ -126,7 +126,7 @@ def topology_v2(
     """Every workflow's stream, stores and node pods, with the environment KRE 8.2 gives each pod.
 
     ``workflows`` holds ``(name, rpc, exitpoint, nodes)``; ``settings``
-    are :class:`~kedro_krt.serve.topology.PodSettings`.
+    are :class:`~kedro_krt.serve.topology_base.PodSettings`.
     """
     runtime_id = settings["runtime_id"]
     result = []

@@ -25,6 +25,7 @@ from kedro_krt.emit.examples import (
     is_repeated,
 )
 from kedro_krt.serve.errors import ServeError
+from kedro_krt.serve.formats import serving_for
 from kedro_krt.serve.loader import PreparedKrt
 
 
@@ -77,27 +78,13 @@ def message_schema(desc: Descriptor, depth: int = 0) -> dict[str, Any]:
 def info(prepared: PreparedKrt, ready: bool) -> dict[str, Any]:
     """``/info``: version, description, workflows (rpc, nodes), readiness."""
     manifest = prepared.manifest
+    serving = serving_for(manifest)
     return {
         "version": manifest.version,
         "description": manifest.description,
         "ready": ready,
         "service": prepared.service_name,
-        "workflows": [_workflow_info(w) for w in manifest.workflows],
-    }
-
-
-def _workflow_info(workflow: Any) -> dict[str, Any]:
-    """A v1 workflow's nodes in ``sequential`` order; a v2 one's with their subscriptions and
-    its exitpoint (only the nodes served here)."""
-    if hasattr(workflow, "sequential"):
-        nodes = list(workflow.sequential)
-        return {"name": workflow.name, "rpc": workflow.entrypoint, "nodes": nodes}
-    return {
-        "name": workflow.name,
-        "rpc": workflow.entrypoint,
-        "nodes": [n.name for n in workflow.nodes],
-        "subscriptions": {n.name: list(n.subscriptions) for n in workflow.nodes},
-        "exitpoint": workflow.exitpoint,
+        "workflows": [serving.workflow_info(w) for w in manifest.workflows],
     }
 
 

@@ -32,7 +32,7 @@ def test_every_user_error_class_derives_from_the_root() -> None:
     from kedro_krt.deploy.errors import DeployError, KreRefused
     from kedro_krt.emit.protoc import ProtoCompileError
     from kedro_krt.formats.archive import KrtArchiveError
-    from kedro_krt.formats.manifest import ManifestError
+    from kedro_krt.formats.manifest_base import ManifestError
     from kedro_krt.handwritten.errors import BuildError
     from kedro_krt.node.runtime.errors import InvalidRequest, RuntimeSetupError
     from kedro_krt.node.schema.types import SchemaError

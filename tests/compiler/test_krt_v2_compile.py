@@ -1,4 +1,4 @@
-"""Compiling to KRT v2 (kedro_krt/compiler/v2.py): golden files of the example, and the rules.
+"""Compiling to KRT v2 (kedro_krt/compiler/krt_v2.py): golden files of the example, the rules.
 
 Golden files: exactly what `kedro krt compile --pipeline inference --krt-version v2` writes and
 prints for the example project (krt.yml, internal_nodes.proto, docs/README.md, the report;
@@ -16,12 +16,11 @@ import pytest
 import yaml
 from compiler_helpers import run_cli
 
+from kedro_krt.compiler.krt_v2 import to_v2
 from kedro_krt.compiler.lock import compile_locked
 from kedro_krt.compiler.project import open_project
-from kedro_krt.compiler.v2 import to_v2
 from kedro_krt.emit.files import manifest, node_plans
-from kedro_krt.formats.manifest_v2 import ManifestV2
-from kedro_krt.formats.manifest_v2_checks import parse_manifest_v2
+from kedro_krt.formats.manifest_v2 import ManifestV2, parse_manifest_v2
 from kedro_krt.node.analysis import CompileError
 from kedro_krt.node.plan import NodeRuntimePlan
 
@@ -188,7 +187,7 @@ def test_two_workflows_get_exitpoints_of_their_own(tiny) -> None:  # type: ignor
 def test_the_krt_format_follows_the_flag_the_config_then_the_kre_deployed_to(
     flag: str | None, configured: str | None, kre: str, chosen: str
 ) -> None:
-    from kedro_krt.compiler.v2 import choose_krt_version
+    from kedro_krt.compiler.krt_formats import choose_krt_version
 
     assert choose_krt_version(flag, configured, kre) == chosen
 
@@ -205,7 +204,7 @@ def test_the_krt_format_follows_the_flag_the_config_then_the_kre_deployed_to(
 def test_a_format_the_kre_deployed_to_refuses_is_a_compile_error(
     flag: str | None, configured: str | None, kre: str, words: str
 ) -> None:
-    from kedro_krt.compiler.v2 import choose_krt_version
+    from kedro_krt.compiler.krt_formats import choose_krt_version
 
     with pytest.raises(CompileError, match=re.escape(words)):
         choose_krt_version(flag, configured, kre)

@@ -220,14 +220,12 @@ def test_the_example_krt_requirements(files: dict[str, bytes]) -> None:
 
 
 def test_the_runner_is_vendored_beside_the_runtime(files: dict[str, bytes]) -> None:
-    # The image's CMD runs lib/kedro_krt/runner; its imports are in requirements.txt (above).
-    # The node package ships whole, the runner with it.
+    # The image's CMD runs lib/kedro_krt/node/runner, vendored with the node package; its
+    # imports are in requirements.txt (above).
     assert "kedro_krt/node/" in RUNTIME_MODULES
-    root = Path(kedro_krt.__file__).parent.parent
-    runner = root / "kedro_krt" / "node" / "runner"
-    assert runner.is_dir()
+    runner = Path(kedro_krt.__file__).parent / "node" / "runner"
     for path in sorted(runner.rglob("*.py")):
-        rel = path.relative_to(root).as_posix()
+        rel = path.relative_to(runner.parents[2]).as_posix()
         if "__pycache__" not in rel:
             assert f"lib/{rel}" in files, rel
     assert "lib/kedro_krt/node/runner/__main__.py" in files

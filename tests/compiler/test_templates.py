@@ -9,17 +9,20 @@ from types import SimpleNamespace
 
 import kedro_krt
 from kedro_krt.emit import files as generate
+from kedro_krt.emit.krt_formats import EMIT_FORMATS
 from kedro_krt.node.krt_version import KrtVersion
 
 TEMPLATES = Path(kedro_krt.__file__).parent / "templates"
-SOURCE = Path(generate.__file__).read_text(encoding="utf-8")
+SOURCE = "".join(
+    path.read_text(encoding="utf-8") for path in Path(generate.__file__).parent.glob("*.py")
+)
 
 
 def test_every_template_file_is_rendered_by_emit() -> None:
     names = sorted(p.name for p in TEMPLATES.iterdir() if p.is_file())
     assert names, "kedro_krt/templates is empty"
     for name in names:
-        assert f'"{name}"' in SOURCE, f"{name} is rendered nowhere"
+        assert f'"{name}"' in SOURCE, f"{name} is rendered nowhere in kedro_krt/emit"
 
 
 def _node(kedro_nodes: tuple[str, ...] = ("a",)) -> SimpleNamespace:
@@ -57,8 +60,11 @@ def test_the_node_files_share_one_prelude_and_differ_by_format() -> None:
     for text in (v1, v2, built):
         compile(text, "main.py", "exec")  # valid Python
         assert not re.search(r"\$\{?\w", text), "a placeholder was left in"
-    # One table entry per format: a new format without its main.py fails here, not in a pod.
-    assert set(generate.MAIN_PY) == set(KrtVersion)
+    # Every format of the emitter's table has its node template: a new format without its
+    # main.py fails here, not in a pod.
+    assert set(EMIT_FORMATS) == set(KrtVersion)
+    for emit in EMIT_FORMATS.values():
+        assert (TEMPLATES / emit.node_template).is_file(), emit.node_template
 
 
 def test_the_dockerfile_keeps_its_dollar_signs() -> None:

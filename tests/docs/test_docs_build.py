@@ -118,7 +118,7 @@ def test_the_site_publishes_the_json_schemas(site: Path) -> None:
 
 def _rule_ids() -> set[str]:
     ids = set()
-    for path in (PACKAGE / "krt").glob("*.py"):
+    for path in (PACKAGE / "formats").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Constant)
@@ -246,6 +246,23 @@ def test_type_tables_are_generated(site: Path) -> None:
     assert "kedro-krt:" not in text, "a marker was left in the page"
     for expected in ("category", "google.protobuf.Timestamp", "optional int64", "list[float]"):
         assert expected in text
+
+
+@pytest.mark.slow
+def test_the_site_loads_no_script_from_elsewhere_and_ships_mermaid(site: Path) -> None:
+    # Opened from disk or offline, a page must not depend on a CDN: every <script src> is the
+    # site's own, and mermaid.js (which mkdocs-material would fetch from a CDN) is served by it.
+    external = sorted(
+        f"{page.relative_to(site)}: {src}"
+        for page in site.rglob("*.html")
+        for src in re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", page.read_text(encoding="utf-8"))
+        if re.match(r"[a-z]+:|//", src)
+    )
+    assert external == []
+    assert (site / "assets" / "mermaid.min.js").stat().st_size > 1_000_000
+    page = (site / "explanation" / "krt-contents" / "index.html").read_text(encoding="utf-8")
+    assert 'class="mermaid"' in page and "assets/mermaid.min.js" in page
+    assert not list(site.rglob("__pycache__")), "the docs hook's bytecode was published"
 
 
 # --- checks without mkdocs -----------------------------------------------------------------

@@ -26,6 +26,8 @@ import pytest
 from e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, request_json
 from google.protobuf import json_format
 
+from kedro_krt.formats.manifest_v2 import ManifestV2
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
 from compiler_helpers import run_cli
 
@@ -145,8 +147,8 @@ def test_the_branches_compile_to_subscriptions(branches: tuple[Path, Path]) -> N
     from kedro_krt.formats.validate import validate_path
 
     report = validate_path(branches[1], kre="8.2")
-    assert report.ok and report.manifest_v2 is not None
-    (workflow,) = report.manifest_v2.workflows
+    assert report.ok and isinstance(report.checked, ManifestV2)
+    (workflow,) = report.checked.workflows
     subscriptions = {n.name: n.subscriptions for n in workflow.nodes}
     assert subscriptions == {
         "left": ("entrypoint",),

@@ -23,7 +23,7 @@ from conftest import MakeKrt
 from krt_helpers import entries_for, good_files
 
 from kedro_krt.formats.archive import KrtArchiveError, write_krt
-from kedro_krt.formats.upload import emulate_upload, is_manifest_name, read_headers
+from kedro_krt.formats.upload import emulate_upload, is_manifest_name, kre_path, read_headers
 from kedro_krt.formats.validate import validate_path
 
 SRCS = (("etl", "src/etl/main.py"), ("model", "src/model/main.py"))
@@ -192,3 +192,23 @@ def test_write_krt_refuses_a_second_manifest_name(tmp_path: Path, name: str) -> 
     with pytest.raises(KrtArchiveError, match=r"only the root krt\.yml"):
         write_krt({**good_files(), name: b"x"}, tmp_path / "bad.krt")
     assert not (tmp_path / "bad.krt").exists()
+
+
+def test_an_absolute_name_lands_inside_kres_folder_and_dot_dot_climbs_out() -> None:
+    # filepath.Join(tmp, name) cleans tmp + "/" + name: the leading '/' is only a separator,
+    # and '..' climbs out of tmp even after it.
+    assert kre_path("/x/y/f") == "x/y/f"
+    assert kre_path("//x") == "x"
+    assert kre_path("./") == ""
+    assert kre_path("/../x") is None
+    assert kre_path("a/../../x") is None
+
+
+def test_absolute_entries_with_their_folders_are_accepted_by_kre(make_krt: MakeKrt) -> None:
+    entries = [*entries_for(good_files()), ("/x", "dir", b""), ("/x/y", "dir", b"")]
+    path = make_krt([*entries, ("/x/y/f", "file", b"f")])
+    outcome = emulate_upload(read_headers(path), SRCS)
+    assert outcome.accepted
+    assert "x/y/f" in outcome.files
+    outside = make_krt([*entries_for(good_files()), ("/../evil", "file", b"x")])
+    assert [f.kind for f in emulate_upload(read_headers(outside), SRCS).failures] == ["outside"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from krt_helpers import GOOD_YML, good_files
 
-from kedro_krt.formats.manifest_checks import ImageName, parse_manifest
+from kedro_krt.formats.images import ImageName
+from kedro_krt.formats.manifest_v1 import parse_manifest
 from kedro_krt.formats.validate import validate_files
 
 

@@ -8,18 +8,15 @@ import pytest
 import yaml
 from krt_helpers import GOOD_YML
 
-from kedro_krt.formats.manifest import (
+from kedro_krt.formats.manifest_base import (
     MAX_NAME_LENGTH,
     ConfigSpec,
     Entrypoint,
-    Manifest,
     ManifestError,
-    NodeSpec,
-    WorkflowSpec,
     is_valid_name,
     to_valid_name,
 )
-from kedro_krt.formats.manifest_checks import parse_manifest
+from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec, parse_manifest
 
 
 def sample() -> Manifest:

@@ -1,4 +1,4 @@
-"""The KRT v2 model (krt/manifest_v2.py): building, YAML output, parsing back, the DAG helpers.
+"""The KRT v2 model (formats/manifest_v2.py): building, YAML output, parsing back, the DAG helpers.
 
 The shape is KRE's classificator example (konstellation-io/kre @ v8.2.0:
 engine/admin-api/test_assets/classificator-v1.krt, its krt.yml quoted in krt_helpers.py).
@@ -10,16 +10,16 @@ import pytest
 import yaml
 from krt_helpers import CLASSIFICATOR_YML
 
-from kedro_krt.formats.manifest import ConfigSpec, Entrypoint, ManifestError
+from kedro_krt.formats.krt_formats import krt_version_of, parse_any_manifest
+from kedro_krt.formats.manifest_base import ConfigSpec, Entrypoint, ManifestError
 from kedro_krt.formats.manifest_v2 import (
     ManifestV2,
     NodeV2,
     ObjectStore,
     Subscription,
     WorkflowV2,
-    krt_version_of,
+    parse_manifest_v2,
 )
-from kedro_krt.formats.manifest_v2_checks import parse_any_manifest, parse_manifest_v2
 
 
 def sample() -> ManifestV2:
@@ -138,7 +138,7 @@ def test_subscription_parse() -> None:
 def test_parse_any_manifest_reads_v1_with_or_without_krt_version() -> None:
     from krt_helpers import GOOD_YML
 
-    from kedro_krt.formats.manifest import Manifest
+    from kedro_krt.formats.manifest_v1 import Manifest
 
     for text in (GOOD_YML, "krtVersion: v1\n" + GOOD_YML):
         manifest, problems = parse_any_manifest(text)

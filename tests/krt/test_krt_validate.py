@@ -8,9 +8,11 @@ import pytest
 from conftest import MakeKrt
 from krt_helpers import GOOD_PROTO, GOOD_YML, entries_for, good_files
 
+from kedro_krt.formats.archive import KrtArchiveError, extract_krt, scan_krt
 from kedro_krt.formats.validate import (
     Problem,
     ValidationReport,
+    _keep_for_checks,
     format_report,
     validate_files,
     validate_path,
@@ -364,3 +366,71 @@ def test_report_properties() -> None:
     assert report.errors == (err,)
     assert report.warnings == (warn,)
     assert ValidationReport("s", (warn,), None).ok
+
+
+# -- entries that extract_krt (so serve) refuses: one problem each, in its words -------------
+
+
+def extract_refusal(path: Path, tmp_path: Path) -> str:
+    with pytest.raises(KrtArchiveError) as info:
+        extract_krt(path, tmp_path / "out")
+    return str(info.value)
+
+
+def test_absolute_entries_are_one_error_each_as_serve_refuses_them(
+    make_krt: MakeKrt, tmp_path: Path
+) -> None:
+    # KRE writes /x/y/f at x/y/f in its folder and accepts the archive: the rule is ours.
+    entries = [("/x", "dir", b""), ("/x/y", "dir", b""), ("/x/y/f", "file", b"f")]
+    path = make_krt([*entries_for(good_files()), *entries])
+    report = validate_path(path)
+    assert [(p.location, p.rule) for p in report.errors] == [
+        ("archive entry /x", "krt.tar-absolute"),
+        ("archive entry /x/y", "krt.tar-absolute"),
+        ("archive entry /x/y/f", "krt.tar-absolute"),
+    ]
+    assert "KRE itself accepts it and writes it at x/y/f" in report.errors[2].message
+    refused = extract_refusal(path, tmp_path)
+    assert refused.startswith("entry '/x': absolute paths are not allowed")
+    assert report.errors[0].message.startswith(refused.removeprefix("entry '/x': "))
+
+
+def test_an_absolute_file_without_folder_entries_is_one_error(make_krt: MakeKrt) -> None:
+    path = make_krt([*entries_for(good_files()), ("/x/y/f", "file", b"f")])
+    report = validate_path(path)
+    assert rules(report.problems) == ["krt.tar-absolute"]
+    message = report.errors[0].message
+    assert message.startswith("absolute paths are not allowed")
+    # KRE fails on it for want of its folders: said in the same message, not once per folder.
+    assert "KRE fails on it too" in message and "no such file or directory" in message
+
+
+def test_dot_dot_is_one_error_saying_kre_writes_it_outside(
+    make_krt: MakeKrt, tmp_path: Path
+) -> None:
+    path = make_krt([*entries_for(good_files()), ("../evil.txt", "file", b"x")])
+    report = validate_path(path)
+    assert rules(report.problems) == ["krt.tar-path"]
+    assert "outside its folder" in report.errors[0].message
+    assert "'..'" in extract_refusal(path, tmp_path)
+
+
+def test_a_file_twice_is_one_error_and_a_folder_twice_is_kres(make_krt: MakeKrt) -> None:
+    twice = [*entries_for(good_files()), ("src/etl/main.py", "file", b"again")]
+    assert rules(validate_path(make_krt(twice)).problems) == ["krt.tar-duplicate"]
+    folder = [*entries_for(good_files()), ("src", "dir", b"")]
+    # KRE's Mkdir fails on it: reported in KRE's words, not once more in ours.
+    assert rules(validate_path(make_krt(folder)).problems) == ["kre.tar-folder-twice"]
+
+
+def test_large_files_are_not_held_but_named(make_krt: MakeKrt, tmp_path: Path) -> None:
+    big = bytes(range(256)) * 100_000  # 25.6 MB, over the 16 MiB the validator holds
+    files = {**good_files(), "models/model.bin": big, "src/etl/notes.txt": b"n"}
+    scan = scan_krt(make_krt(entries_for(files)), _keep_for_checks)
+    assert set(scan.files) == set(files)
+    assert scan.files.sizes["models/model.bin"] == len(big)
+    assert scan.files.is_kept("krt.yml") and scan.files.is_kept("src/etl/main.py")
+    assert not scan.files.is_kept("models/model.bin")
+    # A check that reads it anyway gets it, from the archive.
+    assert scan.files["models/model.bin"] == big
+    assert scan.files["src/etl/notes.txt"] == b"n"

@@ -19,8 +19,9 @@ import yaml
 from conftest import MakeKrt
 from krt_helpers import CLASSIFICATOR_YML, GOOD_PROTO, GOOD_YML, entries_for, good_files
 
-from kedro_krt.formats.manifest_v2_checks import kre_answer, parse_manifest_v2_lenient
+from kedro_krt.formats.manifest_v2 import ManifestV2, kre_answer, parse_manifest_v2_lenient
 from kedro_krt.formats.validate import format_report, kre_target, validate_files, validate_path
+from kedro_krt.node.krt_version import KrtVersion
 
 V2_YML = """\
 version: price-estimator-v2
@@ -71,7 +72,7 @@ def node(data: dict, index: int) -> dict:
 def test_a_good_v2_krt_passes(make_krt: MakeKrt) -> None:
     report = validate_path(make_krt(entries_for(v2_files())))
     assert report.problems == ()
-    assert report.manifest is None and report.manifest_v2 is not None
+    assert isinstance(report.checked, ManifestV2) and report.krt_version == KrtVersion.V2
     assert report.krt_version == "v2"
     assert format_report(report).endswith("is a valid KRT v2 (0 errors, 0 warnings)")
 
@@ -431,7 +432,7 @@ def _classificator_files() -> dict[str, bytes]:
 def test_classificator_shape_validates(make_krt: MakeKrt) -> None:
     report = validate_path(make_krt(entries_for(_classificator_files())), kre="8.2")
     assert report.ok, format_report(report)
-    assert report.manifest_v2 is not None
+    assert isinstance(report.checked, ManifestV2)
     assert [p.rule for p in report.warnings] == ["krt.image-latest"] * 3
 
 
@@ -458,7 +459,7 @@ def test_kres_own_classificator_archive_validates(tmp_path: Path) -> None:
     )
     report = validate_path(krt, kre="8.2")
     assert report.ok, format_report(report)
-    workflow = report.manifest_v2.workflows[0]  # type: ignore[union-attr]
+    workflow = report.checked.workflows[0]
     assert workflow.exitpoint == "exitpoint"
     assert "email-classificator.repairs" in workflow.node("repairs-handler").subscriptions
 

@@ -3,7 +3,7 @@
 `Topology.start()` starts nats-server with JetStream, creates each workflow's stream as
 kre-entrypoint 1.8.1 does (`<runtime>-<version>-<rpc>`, subjects `<stream>.*`, interest
 retention), starts one runner process per node with KRE's pod environment
-(kedro_krt.serve.topology), and waits until each one's durable consumer is bound.
+(kedro_krt.serve.topology_v1), and waits until each one's durable consumer is bound.
 `request()` publishes a KreNatsMessage to the first node and returns what arrives on
 `<stream>.entrypoint` for it.
 """
@@ -23,9 +23,9 @@ from typing import Any
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.node.runner.envelope import KreNatsMessage, decode
+from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, decode
 from kedro_krt.serve.nats import NatsServer
-from kedro_krt.serve.topology import WorkflowTopology, topology
+from kedro_krt.serve.topology_v1 import WorkflowTopology, topology
 
 
 class Topology:

@@ -23,13 +23,10 @@ from google.protobuf import descriptor_pb2, wrappers_pb2
 from nats_harness import Topology, unpack
 
 from kedro_krt.formats.proto import descriptor_set_of
-from kedro_krt.node.runner.config import ENV_VARS, RunnerConfig, RunnerConfigError
-from kedro_krt.node.runner.envelope import (
-    KreNatsMessage,
-    MessageTooLarge,
-    compress_if_needed,
-    decode,
-)
+from kedro_krt.node.runner.config_base import RunnerConfigError
+from kedro_krt.node.runner.config_v1 import ENV_VARS, RunnerConfig
+from kedro_krt.node.runner.envelope_base import MessageTooLarge
+from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, compress_if_needed, decode
 
 HERE = Path(__file__).resolve().parent
 

@@ -26,8 +26,11 @@ import pytest
 from google.protobuf import wrappers_pb2
 from nats_harness_v2 import TopologyV2
 
-from kedro_krt.node.runner.config import ENV_VARS_V2, RunnerConfigError, RunnerConfigV2, is_v2
+from kedro_krt.node.krt_version import KrtVersion
+from kedro_krt.node.runner.config_base import RunnerConfigError
+from kedro_krt.node.runner.config_v2 import ENV_VARS_V2, RunnerConfigV2
 from kedro_krt.node.runner.envelope_v2 import EARLY_REPLY, ERROR, OK
+from kedro_krt.node.runner.formats import krt_version_from_env
 from kedro_krt.serve.topology_v2 import NodeV2
 
 pytestmark = pytest.mark.slow
@@ -192,7 +195,8 @@ def text(message: Any) -> str:
 
 def test_v2_env_is_kre_py_3s_and_a_missing_variable_is_named() -> None:
     env = {name: "x" for name in ENV_VARS_V2} | {"KRT_NATS_INPUTS": "s.entrypoint,s.a.sub"}
-    assert is_v2(env) and not is_v2({"KRT_NATS_INPUT": "s.a"})
+    assert krt_version_from_env(env) is KrtVersion.V2
+    assert krt_version_from_env({"KRT_NATS_INPUT": "s.a"}) is KrtVersion.V1
     config = RunnerConfigV2.from_env(env)
     # os.environ["KRT_NATS_INPUTS"].split(","); optional ones default as kre-py's os.getenv.
     assert config.nats_inputs == ("s.entrypoint", "s.a.sub")

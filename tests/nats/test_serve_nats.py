@@ -170,9 +170,11 @@ def test_the_hop_headers_read_the_envelopes_fields() -> None:
     left unread), the same id, type and error as the full decode."""
     from google.protobuf import wrappers_pb2
 
-    from kedro_krt.node.runner.envelope import KreNatsMessage, compress_if_needed
+    from kedro_krt.node.runner.envelope_base import gunzip
+    from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, compress_if_needed
     from kedro_krt.node.runner.envelope_v2 import ERROR, KreNatsMessageV2
-    from kedro_krt.serve.nats import _HopV1, _HopV2, gunzip
+    from kedro_krt.serve.serving_v1 import HopV1 as _HopV1
+    from kedro_krt.serve.serving_v2 import HopV2 as _HopV2
 
     v1 = KreNatsMessage(tracking_id="t", reply="req-1", replied=True)
     v1.tracking.add(node_name="entrypoint", start="s", end="e")
@@ -189,8 +191,9 @@ def test_the_hop_headers_read_the_envelopes_fields() -> None:
 def test_the_observer_skips_the_front_s_own_subjects() -> None:
     """Each observed message wakes the front: it listens where a request goes next, not to the
     subject it publishes requests to (it knows who reads them), nor to the answers' subject."""
-    from kedro_krt.serve.nats import _observed
-    from kedro_krt.serve.topology import topology
+    from kedro_krt.serve.serving_v1 import observed as observed_v1
+    from kedro_krt.serve.serving_v2 import observed as observed_v2
+    from kedro_krt.serve.topology_v1 import topology
     from kedro_krt.serve.topology_v2 import NodeV2, topology_v2
 
     pods = {"runtime_id": "local", "nats_server": "nats://127.0.0.1:4222"}
@@ -198,9 +201,9 @@ def test_the_observer_skips_the_front_s_own_subjects() -> None:
         version="v", workflows=[("wf", "Rpc", [("a", "a.py"), ("b", "b.py"), ("c", "c.py")])],
         **pods,  # type: ignore[arg-type]
     )
-    assert _observed(three) == ["local-v-Rpc.b", "local-v-Rpc.c"]
+    assert observed_v1(three) == ["local-v-Rpc.b", "local-v-Rpc.c"]
     (one,) = topology(version="v", workflows=[("wf", "Rpc", [("a", "a.py")])], **pods)  # type: ignore[arg-type]
-    assert _observed(one) == []
+    assert observed_v1(one) == []
     (v2,) = topology_v2(
         version="v",
         workflows=[(
@@ -210,8 +213,8 @@ def test_the_observer_skips_the_front_s_own_subjects() -> None:
         **pods,  # type: ignore[arg-type]
     )
     stream = v2.stream
-    assert _observed(v2) == [f"{stream}.etl", f"{stream}.etl.*", f"{stream}.exit.*"]
-    assert v2.entrypoint_subject not in _observed(v2)
+    assert observed_v2(v2) == [f"{stream}.etl", f"{stream}.etl.*", f"{stream}.exit.*"]
+    assert v2.entrypoint_subject not in observed_v2(v2)
 
 
 def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:

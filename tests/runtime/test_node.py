@@ -23,7 +23,7 @@ from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
 
 from kedro_krt.formats.archive import extract_krt
-from kedro_krt.node.runtime.context import KreContext
+from kedro_krt.node.runtime.context_v1 import KreContext
 from kedro_krt.node.runtime.errors import InvalidRequest
 
 NODES = ("etl", "model", "output")

@@ -1,9 +1,9 @@
-"""The unknown-field check of a request (runtime/node.py) finds what protobuf leaves unknown.
+"""The unknown-field check of a request (runtime/node_base.py) finds what protobuf leaves unknown.
 
 Bytes of another message type parse without error in proto3 and leave unknown fields. A message
 of up to 64 KiB is checked whole (``unknown_fields_in``: its size with and without them); a
 bigger one by a walk that looks at the message and the first element of each repeated message
-field, depth first (``_unknown_fields_at``), and names where it found them. The walk's field
+field, depth first (``unknown_fields_at``), and names where it found them. The walk's field
 list is worked out once per message type; these cases hold it to a walk over ``ListFields()``
 on every message.
 """
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from google.protobuf import descriptor_pb2, struct_pb2, unknown_fields
 
-from kedro_krt.node.runtime import node as node_module
-from kedro_krt.node.runtime.node import _unknown_fields_at, unknown_fields_in
+from kedro_krt.node.runtime import node_base as node_module
+from kedro_krt.node.runtime.node_base import unknown_fields_at, unknown_fields_in
 from kedro_krt.node.schema.relay import is_repeated
 
 
@@ -58,7 +58,7 @@ def _file(where: str) -> descriptor_pb2.FileDescriptorProto:
 @pytest.mark.parametrize("where", ["none", "top", "first row", "second row", "nested"])
 def test_the_check_finds_what_a_full_walk_finds(where: str) -> None:
     msg = _file(where)
-    assert _unknown_fields_at(msg, "") == _walk(msg, "")
+    assert unknown_fields_at(msg, "") == _walk(msg, "")
     expected = {
         "none": None,
         "top": "the message (field number(s) 101)",
@@ -66,13 +66,13 @@ def test_the_check_finds_what_a_full_walk_finds(where: str) -> None:
         "second row": None,
         "nested": "options (field number(s) 900)",
     }[where]
-    assert _unknown_fields_at(msg, "") == expected
+    assert unknown_fields_at(msg, "") == expected
 
 
 def test_map_fields_are_not_walked() -> None:
     msg = struct_pb2.Struct()
     msg.fields["a"].number_value = 1
-    assert _unknown_fields_at(msg, "") is None
+    assert unknown_fields_at(msg, "") is None
 
 
 @pytest.mark.parametrize("where", ["none", "top", "first row", "second row", "nested"])

@@ -63,10 +63,13 @@ def test_main_py_puts_the_krts_runtime_before_an_installed_one(
 
     root = extract_krt(example_krt, tmp_path / "krt")
     decoy = tmp_path / "installed" / "kedro_krt"
-    (decoy / "runtime").mkdir(parents=True)
+    (decoy / "node" / "runtime").mkdir(parents=True)
     (decoy / "__init__.py").write_text("")
-    (decoy / "runtime" / "__init__.py").write_text("")
-    (decoy / "runtime" / "node.py").write_text("raise ImportError('the installed kedro_krt')\n")
+    (decoy / "node" / "__init__.py").write_text("")
+    (decoy / "node" / "runtime" / "__init__.py").write_text("")
+    (decoy / "node" / "runtime" / "node.py").write_text(
+        "raise ImportError('the installed kedro_krt')\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "installed")}
     proc = subprocess.run(
         [sys.executable, "-c", SHADOW_PROBE, str(root / "src" / "etl" / "main.py")],

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kedro_krt.node.runtime.context import KreContext, RequestState, make_logger
+from kedro_krt.node.runtime.context_base import make_logger
+from kedro_krt.node.runtime.context_v1 import KreContext, RequestState
 
 
 @pytest.fixture
@@ -125,7 +126,7 @@ def test_logger_name_and_format(capsys: pytest.CaptureFixture[str]) -> None:
 _KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from kedro_krt.node.runtime.context import JsonLines, JsonLinesPoints, ContextMeasurement
+from kedro_krt.node.runtime.context_base import JsonLines, JsonLinesPoints, ContextMeasurement
 folder = Path(sys.argv[1])
 measurement = ContextMeasurement(JsonLinesPoints(JsonLines(folder)), "v1")
 db = JsonLines(folder / "db")
@@ -154,7 +155,7 @@ def test_json_lines_keep_every_record_of_a_killed_process(tmp_path: Path) -> Non
 def test_json_lines_append_after_close_and_share_a_file(tmp_path: Path) -> None:
     """Two stores on one folder (two processes' workers) append whole lines to one file, a
     record is readable as soon as it is appended, and a closed store opens its file again."""
-    from kedro_krt.node.runtime.context import JsonLines
+    from kedro_krt.node.runtime.context_base import JsonLines
 
     first, second = JsonLines(tmp_path), JsonLines(tmp_path)
     first.append("c", {"n": 1})

@@ -13,10 +13,10 @@ import pytest
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.node.runtime.context import KreContext
+from kedro_krt.node.runtime.context_v1 import KreContext
 from kedro_krt.serve.engine import Engine
 from kedro_krt.serve.errors import NodeError
-from kedro_krt.serve.loader import LoadedNode, LoadedWorkflow
+from kedro_krt.serve.serving_v1 import LoadedNode, LoadedWorkflow
 
 
 def _workflow(tmp_path: Path, *handlers: Any) -> LoadedWorkflow:

@@ -11,7 +11,7 @@ from serve_helpers import ServerProcess, bad_krt, free_port, health_status
 
 from kedro_krt.serve.client import call
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.loader import resolve_source
+from kedro_krt.serve.loader_base import resolve_source
 from kedro_krt.serve.server import run_server
 
 pytestmark = pytest.mark.slow

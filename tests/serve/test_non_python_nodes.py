@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from kedro_krt.formats.manifest import Entrypoint, Manifest, NodeSpec, WorkflowSpec
+from kedro_krt.formats.manifest_base import Entrypoint
+from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.loader import python_workflows
+from kedro_krt.serve.serving_v1 import python_workflows
 
 
 def _manifest(*workflows: WorkflowSpec) -> Manifest:

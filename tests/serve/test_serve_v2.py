@@ -24,9 +24,9 @@ from serve_helpers import (
     pack_krt,
 )
 
-from kedro_krt.formats.manifest_v2_checks import parse_manifest_v2
+from kedro_krt.formats.manifest_v2 import parse_manifest_v2
 from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.loader_v2 import python_workflows_v2
+from kedro_krt.serve.serving_v2 import python_workflows as python_workflows_v2
 
 
 @pytest.fixture(scope="module")

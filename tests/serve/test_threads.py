@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from kedro_krt.serve.server import THREAD_POOL_VARS, worker_thread_env
+from kedro_krt.serve.options import THREAD_POOL_VARS, worker_thread_env
 
 
 def test_each_worker_gets_its_share_of_the_cores_and_at_least_one() -> None:

@@ -19,12 +19,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from kedro_krt.node.runner.config import RunnerConfigV2
-from kedro_krt.node.runner.context import Request, runner_stores
+from kedro_krt.node.runner.config_v2 import RunnerConfigV2
+from kedro_krt.node.runner.context_base import Request, runner_stores
 from kedro_krt.node.runtime.context_v2 import (
-    _SCOPES_IN_ORDER,
     SCOPE_NODE,
     SCOPE_UNDEFINED,
+    SCOPES_IN_ORDER,
     ContextObjectStoreException,
     ContextV2Base,
     Publish,
@@ -78,7 +78,7 @@ class NatsConfiguration:
             except Exception as err:
                 self._logger.error("Error while getting the value for key %s: %s", key, err)
                 raise
-        for name in _SCOPES_IN_ORDER:
+        for name in SCOPES_IN_ORDER:
             try:
                 entry = await self._stores[name].get(key)
                 if entry.value is not None:

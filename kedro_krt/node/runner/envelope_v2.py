@@ -26,7 +26,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
-from kedro_krt.node.runner.envelope import (
+from kedro_krt.node.runner.envelope_base import (
     MESSAGE_THRESHOLD,
     field_proto,
     gunzip,

@@ -48,16 +48,16 @@ from typing import Any
 
 from google.protobuf import any_pb2
 
-from kedro_krt.node.runner.config import RunnerConfigV2
+from kedro_krt.node.runner.config_v2 import RunnerConfigV2
 from kedro_krt.node.runner.context_v2 import NatsConfiguration, NatsObjectStore, RunnerContextV2
-from kedro_krt.node.runner.envelope import MESSAGE_THRESHOLD
+from kedro_krt.node.runner.envelope_base import MESSAGE_THRESHOLD
 from kedro_krt.node.runner.envelope_v2 import ERROR, KreNatsMessageV2, compress_to, decode_v2
-from kedro_krt.node.runner.node import (
+from kedro_krt.node.runner.node_base import (
     ACK_WAIT_S,
     NodeRunnerBase,
     WorkerLoadError,
-    _utcnow,
     load_worker,
+    utcnow,
 )
 from kedro_krt.node.runtime.context_v2 import select_handler
 
@@ -182,7 +182,7 @@ class NodeRunnerV2(NodeRunnerBase):
 
     async def _on_message(self, msg: Any) -> None:
         config = self.config
-        start = _utcnow()
+        start = utcnow()
         try:
             request = decode_v2(msg.data)
         except Exception as err:
@@ -213,7 +213,7 @@ class NodeRunnerV2(NodeRunnerBase):
                 message_type=ERROR,
             )
             await self._publish(error, "")
-        self._save_elapsed_time(start, _utcnow(), request.from_node, success)
+        self._save_elapsed_time(start, utcnow(), request.from_node, success)
         await msg.ack()
 
     async def _publish_payload(

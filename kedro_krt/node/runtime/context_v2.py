@@ -37,13 +37,14 @@ from urllib.parse import quote
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from kedro_krt.node.runtime.context import LocalContext, NodeContext, Stores
+from kedro_krt.node.runtime.context_base import LocalContext, NodeContext, Stores
 
 __all__ = [
     "EARLY_EXIT",
     "EARLY_REPLY",
     "ERROR",
     "OK",
+    "SCOPES_IN_ORDER",
     "SCOPE_NODE",
     "SCOPE_PROJECT",
     "SCOPE_WORKFLOW",
@@ -63,7 +64,7 @@ SCOPE_PROJECT = "project"
 SCOPE_WORKFLOW = "workflow"
 SCOPE_NODE = "node"
 SCOPE_UNDEFINED = "undefined"
-_SCOPES_IN_ORDER = (SCOPE_NODE, SCOPE_WORKFLOW, SCOPE_PROJECT)
+SCOPES_IN_ORDER = (SCOPE_NODE, SCOPE_WORKFLOW, SCOPE_PROJECT)
 
 #: ``publish(payload, message_type, channel, request)``: what the engine or runner does with
 #: what a handler sends.
@@ -86,8 +87,9 @@ def select_handler(module: Any, from_node: str) -> Any:
 
 
 class ContextV2Base(NodeContext):
-    """What every v2 ``ctx`` has besides :class:`~kedro_krt.node.runtime.context.NodeContext`
-    (``path``, ``set`` / ``get``, the stores): the request and the sends.
+    """What every v2 ``ctx`` has besides
+    :class:`~kedro_krt.node.runtime.context_base.NodeContext` (``path``, ``set`` / ``get``, the
+    stores): the request and the sends.
 
     The request it is bound to has ``request_id`` and ``message_type`` (a ``KreNatsMessage``
     under the runner, a plain object in-process). ``set`` / ``get`` are kept from kre-py
@@ -186,7 +188,7 @@ class LocalConfiguration:
         Raises:
             Exception: ``No value found`` (kre-py 3's words).
         """
-        scopes = _SCOPES_IN_ORDER if scope == SCOPE_UNDEFINED else (scope,)
+        scopes = SCOPES_IN_ORDER if scope == SCOPE_UNDEFINED else (scope,)
         with self._lock:
             for name in scopes:
                 value = self._store(name).get(key)
@@ -252,8 +254,8 @@ class KreContextV2(LocalContext, ContextV2Base):
     """The ``ctx`` of one v2 node in the local server, backed by files in the state folder
     (``db``, ``prediction``, ``measurement``, ``object_store``) and dicts (``configuration``).
 
-    ``local`` are :class:`~kedro_krt.node.runtime.context.LocalContext`'s: ``version``, ``node``,
-    ``workflow``, ``base_path``, ``state_dir``, ``logger``.
+    ``local`` are :class:`~kedro_krt.node.runtime.context_base.LocalContext`'s: ``version``,
+    ``node``, ``workflow``, ``base_path``, ``state_dir``, ``logger``.
     """
 
     TAG_POINTS = True

@@ -8,9 +8,9 @@ Each caller decides what ``sys.path`` holds around it, and they genuinely differ
   folder is appended and stays; other nodes' folders are off ``sys.path`` while it imports, and
   what it imported from its folder leaves ``sys.modules``, so same-named modules of two nodes
   stay apart;
-* ``kedro_krt.node.runtime.node._import_pb2`` does not use this: it imports the node's ``*_pb2`` by
-  name, so that it gets the very module objects the node's siblings import by bare name (a
-  second copy from the file would be other classes for the same messages).
+* ``kedro_krt.node.runtime.node_base.import_pb2`` does not use this: it imports the node's
+  ``*_pb2`` by name, so that it gets the very module objects the node's siblings import by bare
+  name (a second copy from the file would be other classes for the same messages).
 """
 
 from __future__ import annotations

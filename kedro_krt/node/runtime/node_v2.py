@@ -7,14 +7,15 @@ the incoming message's ``from_node`` and awaits it; the handler returns nothing 
 ``await ctx.send_output(msg)`` to the node's subject, which every subscriber of the node reads.
 
 A compiled node subscribes to ``entrypoint`` and/or the KRT nodes whose datasets it reads
-(:mod:`kedro_krt.compiler.v2`); its plan.json (format 3) lists them as ``upstreams``, with the
+(:mod:`kedro_krt.compiler.krt_v2`); its plan.json (format 3) lists them as ``upstreams``, with the
 message type each sends and the datasets read from it. :class:`KrtNodeV2` registers one custom
 handler per upstream, so it knows each message's origin; a message that is one of several the
 node needs waits in a :class:`~kedro_krt.node.runtime.join.RequestJoin` under its request id
 (``ctx.get_request_id()``) until the others have come. Then the node decodes what it reads from
-each, runs its Kedro nodes (as the v1 node does: :class:`~kedro_krt.node.runtime.node.NodeSession`)
-and sends one output message. The generated exitpoint is such a node without Kedro nodes: it
-joins the messages of the nodes that make the response datasets and sends the response.
+each, runs its Kedro nodes (as the v1 node does:
+:class:`~kedro_krt.node.runtime.node_base.NodeSession`) and sends one output message. The
+generated exitpoint is such a node without Kedro nodes: it joins the messages of the nodes
+that make the response datasets and sends the response.
 
 An upstream that failed on a request sends an ERROR message (kre-py 3: ``Error in node 'x'
 executing handler for node 'y': ...``) to its subscribers: the node drops the request's waiting
@@ -33,10 +34,10 @@ from typing import Any
 from kedro_krt.node.plan import PARAMETERS_FIELD, UpstreamPlan
 from kedro_krt.node.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.node.runtime.join import RequestJoin, join_settings
-from kedro_krt.node.runtime.node import (
+from kedro_krt.node.runtime.node_base import (
+    KrtNodeBase,
     NodeSession,
-    _import_pb2,
-    read_node_plan,
+    import_pb2,
     unknown_fields_in,
 )
 from kedro_krt.node.schema.codec import CodecError, MessageCodec
@@ -67,7 +68,7 @@ class _Upstream:
 
     def __init__(self, folder: Path, plan: UpstreamPlan) -> None:
         self.plan = plan
-        self.cls = getattr(_import_pb2(folder, plan.module), plan.message.name)
+        self.cls = getattr(import_pb2(folder, plan.module), plan.message.name)
         self.relay: Relay | None = None
         self._wanted = set(plan.datasets)
         self._build_codec()
@@ -119,7 +120,7 @@ class _Upstream:
             raise InvalidRequest(str(exc)) from exc
 
 
-class KrtNodeV2:
+class KrtNodeV2(KrtNodeBase):
     """One KRT v2 node compiled from Kedro nodes (or the generated exitpoint).
 
     Build it at import (``_node = KrtNodeV2(folder)``) and export ``init``,
@@ -127,9 +128,7 @@ class KrtNodeV2:
     """
 
     def __init__(self, folder: Path | str, project: Path | str | None = None) -> None:
-        self.folder = Path(folder).resolve()
-        self._project = Path(project).resolve() if project is not None else None
-        self.plan = read_node_plan(self.folder)
+        super().__init__(folder, project)
         if not self.plan.upstreams:
             raise RuntimeSetupError(
                 f"KRT node at {self.folder}: its plan.json is a KRT v1 node's (no upstreams); "
@@ -137,7 +136,7 @@ class KrtNodeV2:
             )
         self.name = self.plan.node.name
         self.upstreams = {u.source: _Upstream(self.folder, u) for u in self.plan.upstreams}
-        out_mod = _import_pb2(self.folder, self.plan.output_module)
+        out_mod = import_pb2(self.folder, self.plan.output_module)
         self.output_cls = getattr(out_mod, self.plan.output.name)
         encode = list(self.plan.output.fields)
         if not self.plan.node.kedro_nodes:
@@ -164,21 +163,15 @@ class KrtNodeV2:
             source: self._handler_for(source) for source in self.upstreams
         }
 
-    @property
-    def project_path(self) -> Path:
-        """The project's folder: ``project`` if given, else the KRT root."""
-        return self._project or self.folder.parents[1]
-
     def init(self, ctx: Any = None) -> None:
         """Boot the project and load artifacts once (nothing to boot for the exitpoint)."""
         if ctx is not None and hasattr(ctx, "logger"):
             self.logger = ctx.logger
             self.join.logger = ctx.logger
         if self.plan.node.kedro_nodes:
-            root = Path(ctx.path("")) if ctx is not None and hasattr(ctx, "path") else None
-            if self._project is not None or root is None or not (root / "pyproject.toml").is_file():
-                root = self.project_path
-            self._session = NodeSession(root, self.plan, observed=self._outputs)
+            self._session = NodeSession(
+                self.project_root(ctx), self.plan, observed=self._outputs
+            )
         self._ready = True
         what = ", ".join(self.plan.node.kedro_nodes) or "assembles the response"
         self.logger.info(

@@ -1,14 +1,15 @@
-"""KRE's message between nodes, ``KreNatsMessage``, and its gzip rule.
+"""What the envelopes of every KRT format share: messages declared from their descriptor, and
+KRE's gzip rule.
 
-The envelope is kre-runners' ``proto/kre_nats_msg.proto`` (konstellation-io/kre-runners @
-kre-py-v2.1.5; the same file at kre-entrypoint-v1.8.1): no ``package``, fields 1 to 7, the
-payload an ``Any``. It is built here from its descriptor rather than from a generated
-``*_pb2.py``, so that it loads under any protobuf runtime from 3.20 on: generated code pins the
-runtime it was generated for, and this module ships inside every ``.krt``.
+The envelopes (:mod:`~kedro_krt.node.runner.envelope_v1`, :mod:`~kedro_krt.node.runner.envelope_v2`)
+are built from their descriptors rather than from generated ``*_pb2.py``, so that they load under
+any protobuf runtime from 3.20 on: generated code pins the runtime it was generated for, and
+these modules ship inside every ``.krt``.
 
-Compression (kre-py ``src/compression.py``): a message over 1 MiB is gzipped at level 9; a
-receiver tells a gzipped message by its two magic bytes alone; still over 1 MiB after gzip is
-an error, worded as kre-py words it.
+Compression (kre-py ``src/compression.py``, 2.1.5 and 3.4.1 alike): a message over the limit is
+gzipped at level 9; a receiver tells a gzipped message by its two magic bytes alone; still over
+the limit after gzip is an error, worded as kre-py words it. ``ctx.db.save`` (every format)
+gzips over 1 MiB: :func:`compress_if_needed`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ from google.protobuf.message import Message
 __all__ = [
     "GZIP_MAGIC",
     "MESSAGE_THRESHOLD",
-    "KreNatsMessage",
     "MessageTooLarge",
     "compress_if_needed",
-    "decode",
     "field_proto",
     "gunzip",
     "gzip_over",
@@ -37,9 +36,6 @@ __all__ = [
 MESSAGE_THRESHOLD = 1024 * 1024
 COMPRESS_LEVEL = 9
 GZIP_MAGIC = b"\x1f\x8b"
-
-_FILE = "kre_nats_msg.proto"
-
 
 class MessageTooLarge(Exception):
     """A message still over 1 MiB after gzip; KRE refuses it."""
@@ -55,35 +51,6 @@ def field_proto(
     if type_name:
         made.type_name = type_name
     return made
-
-
-def _file_proto() -> descriptor_pb2.FileDescriptorProto:
-    f, field = descriptor_pb2.FieldDescriptorProto, field_proto
-    string = f.TYPE_STRING
-    tracking = descriptor_pb2.DescriptorProto(
-        name="Tracking",
-        field=[field("node_name", 1, string), field("start", 2, string), field("end", 3, string)],
-    )
-    message = descriptor_pb2.DescriptorProto(
-        name="KreNatsMessage",
-        nested_type=[tracking],
-        field=[
-            field("tracking_id", 1, string),
-            field("tracking", 2, f.TYPE_MESSAGE, ".KreNatsMessage.Tracking", repeated=True),
-            field("reply", 3, string),
-            field("payload", 4, f.TYPE_MESSAGE, ".google.protobuf.Any"),
-            field("error", 5, string),
-            field("replied", 6, f.TYPE_BOOL),
-            field("early_exit", 7, f.TYPE_BOOL),
-        ],
-    )
-    return descriptor_pb2.FileDescriptorProto(
-        name=_FILE,
-        syntax="proto3",
-        dependency=["google/protobuf/any.proto"],
-        message_type=[message],
-        options=descriptor_pb2.FileOptions(go_package="./kre"),
-    )
 
 
 def message_class(
@@ -105,10 +72,6 @@ def message_class(
 
         return MessageFactory(pool).GetPrototype(descriptor)  # type: ignore[attr-defined,no-any-return]
     return GetMessageClass(descriptor)
-
-
-#: The envelope's class; ``KreNatsMessage.Tracking`` is its nested tracking entry.
-KreNatsMessage: Any = message_class("KreNatsMessage", _file_proto)
 
 
 def gzip_over(data: bytes, limit: int, too_large: str) -> bytes:
@@ -141,8 +104,3 @@ def compress_if_needed(data: bytes) -> bytes:
         data, MESSAGE_THRESHOLD,
         "compressed message {size:.2f} KB exceeds maximum size allowed of {limit:.2f} KB.",
     )
-
-
-def decode(data: bytes) -> Any:
-    """A ``KreNatsMessage`` from the wire, gunzipped first when it starts with gzip's magic."""
-    return KreNatsMessage.FromString(gunzip(data))

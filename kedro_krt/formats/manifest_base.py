@@ -1,10 +1,9 @@
-"""The KRT v1 manifest (``krt.yml``): a typed model and its YAML form.
+"""What every KRT manifest format shares: KRE's name rules, the error, the common sections, and
+the ``krt.yml`` text writer.
 
-Build a :class:`Manifest` and write it with :meth:`Manifest.to_yaml`; read one with
-:func:`kedro_krt.formats.manifest_checks.parse_manifest` or :meth:`Manifest.from_dict`, which run
-every check of :mod:`kedro_krt.formats.manifest_checks` first.
-
-This module knows nothing of Kedro, and nothing of the other files of a KRT.
+The models of each format (:mod:`kedro_krt.formats.manifest_v1`,
+:mod:`kedro_krt.formats.manifest_v2`) are built from these; nothing here knows which format it
+serves, nor anything of Kedro.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -20,13 +19,27 @@ import yaml
 from kedro_krt.formats.problems import Problem
 from kedro_krt.node.errors import KrtError
 
-#: KRE's resource-name rule for ``version``, ``nodes[].name`` and ``workflows[].name``.
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "NAME_RE",
+    "RPC_RE",
+    "VARIABLE_RE",
+    "ConfigSpec",
+    "Entrypoint",
+    "ManifestError",
+    "is_valid_name",
+    "krt_yaml",
+    "to_valid_name",
+]
+
+#: KRE's resource-name rule for ``version``, node names and workflow names.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-#: KRE's rule for ``config.variables`` and ``config.files`` (they become env var names).
 #: KRE's limit on resource names (they become parts of Kubernetes names).
 MAX_NAME_LENGTH = 19
 #: An rpc name as protoc accepts it.
 RPC_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: KRE's rule for ``config.variables`` and ``config.files`` (they become env var names).
+VARIABLE_RE = re.compile(r"^[A-Z0-9]([_A-Z0-9]*[A-Z0-9])?$")
 
 
 class ManifestError(KrtError, ValueError):
@@ -45,25 +58,6 @@ class Entrypoint:
 
     proto: str
     image: str
-
-
-@dataclass(frozen=True)
-class NodeSpec:
-    """One ``nodes[]`` entry: a process running ``src`` in ``image``."""
-
-    name: str
-    image: str
-    src: str
-    gpu: bool = False
-
-
-@dataclass(frozen=True)
-class WorkflowSpec:
-    """One ``workflows[]`` entry: the rpc ``entrypoint`` served by the ``sequential`` nodes."""
-
-    name: str
-    entrypoint: str
-    sequential: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -93,68 +87,6 @@ def krt_yaml(data: Mapping[str, Any]) -> str:
         allow_unicode=True,
         width=4096,
     )
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A KRT v1 ``krt.yml``.
-
-    Build one directly (then :meth:`to_yaml`), or read one with
-    :func:`~kedro_krt.formats.manifest_checks.parse_manifest` or :meth:`from_dict`, which check it.
-    """
-
-    version: str
-    description: str
-    entrypoint: Entrypoint
-    nodes: tuple[NodeSpec, ...]
-    workflows: tuple[WorkflowSpec, ...]
-    config: ConfigSpec = field(default_factory=ConfigSpec)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The manifest as plain data, keys in the order :meth:`to_yaml` writes them."""
-        data: dict[str, Any] = {
-            "version": self.version,
-            "description": self.description,
-            "entrypoint": {"proto": self.entrypoint.proto, "image": self.entrypoint.image},
-        }
-        config = self.config.to_dict()
-        if config:
-            data["config"] = config
-        nodes = []
-        for node in self.nodes:
-            entry: dict[str, Any] = {"name": node.name, "image": node.image, "src": node.src}
-            if node.gpu:
-                entry["gpu"] = True
-            nodes.append(entry)
-        data["nodes"] = nodes
-        data["workflows"] = [
-            {"name": w.name, "entrypoint": w.entrypoint, "sequential": list(w.sequential)}
-            for w in self.workflows
-        ]
-        return data
-
-    def to_yaml(self) -> str:
-        """The ``krt.yml`` text: the same manifest always gives the same text.
-
-        Key order: version, description, entrypoint, config (left out when empty), nodes,
-        workflows; ``gpu`` is written only when true.
-        """
-        return krt_yaml(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
-        """Check ``data`` (a parsed ``krt.yml``) and build the manifest.
-
-        Raises:
-            ManifestError: with every problem found, when there is at least one error.
-        """
-        # The checks build manifests: imported here, where the cycle is harmless.
-        from kedro_krt.formats.manifest_checks import check_manifest
-
-        parsed = check_manifest(data, {})
-        if parsed.manifest is None or not parsed.ok:
-            raise ManifestError(parsed.problems)
-        return parsed.manifest
 
 
 class _IndentedDumper(yaml.SafeDumper):

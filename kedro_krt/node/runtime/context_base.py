@@ -1,9 +1,10 @@
-"""A ``ctx`` with KRE v1's whole Python API (kre-py 1.2x to 2.1), backed by local stores.
+"""What the ``ctx`` of every KRT format has (kre-py 2.1 and 3.4 alike), and its local stores.
 
-A KRT node receives ``ctx`` in ``init(ctx)`` and ``handler(ctx, data)``. Under KRE the stores
-behind it are MongoDB (``db``, ``prediction``), InfluxDB (``measurement``) and NATS (early
-reply); here they are JSON-lines files in a state folder and a callback into the local workflow
-engine, so that a node written for KRE runs unchanged on one machine.
+A KRT node receives ``ctx`` in ``init(ctx)`` and in its handlers. Under KRE the stores behind
+it are MongoDB (``db``, ``prediction``) and InfluxDB (``measurement``); here they are JSON-lines
+files in a state folder, so that a node written for KRE runs unchanged on one machine. What
+differs by format (v1's early reply, v2's sends and configuration) is in
+:mod:`~kedro_krt.node.runtime.context_v1` and :mod:`~kedro_krt.node.runtime.context_v2`.
 
 This module knows nothing of click, Kedro or gRPC: the engine that drives it hands in callbacks.
 """
@@ -22,8 +23,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from google.protobuf.message import Message
-
 #: KRE's log line format; the timestamps are UTC (the ``Z`` says so).
 LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s"
 LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -31,9 +30,6 @@ LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 #: The Mongo collection KRE writes ``ctx.prediction.save`` documents to.
 PREDICTION_COLLECTION = "classificationMetrics"
 PREDICTION_ERRORS = ("missing_values", "new_labels")
-
-ReplyFunc = Callable[[Message], Awaitable[None]]
-
 
 class _UTCFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
@@ -447,51 +443,9 @@ class NodeContext:
         return self._request
 
 
-class RequestState:
-    """What one request carries through a workflow (the KreNatsMessage's ``replied`` and friends).
-
-    The engine creates one per request and gives each node a ``ctx`` bound to it.
-    """
-
-    __slots__ = ("early_exit", "replied", "reply", "tracking_id")
-
-    def __init__(self, reply: ReplyFunc | None, tracking_id: str = "") -> None:
-        self.reply = reply
-        self.replied = False
-        self.early_exit = False
-        self.tracking_id = tracking_id
-
-
-class ContextBase(NodeContext):
-    """What every KRE v1 ``ctx`` has besides :class:`NodeContext`: the early replies.
-
-    The message it is bound to has ``replied`` and ``early_exit`` (a :class:`RequestState`
-    here, the ``KreNatsMessage`` itself under the runner); subclasses send the early reply.
-    """
-
-    async def early_reply(self, response: Message) -> None:
-        """Answer the caller now; the rest of the workflow still runs (kre-py 2.1)."""
-        state = self._require("early_reply")
-        if state.replied:
-            raise Exception("error the message was replied previously")
-        state.replied = True
-        await self._send_early_reply(state, response)
-
-    async def reply(self, response: Message) -> None:
-        """kre-py 1.25 to 2.0's name for :meth:`early_reply`."""
-        await self.early_reply(response)
-
-    def early_exit(self) -> None:
-        """Stop the workflow after this node; its output (if not replied yet) is the answer."""
-        self._require("early_exit").early_exit = True
-
-    async def _send_early_reply(self, state: Any, response: Message) -> None:
-        raise NotImplementedError
-
-
 class LocalContext(NodeContext):
     """A ``ctx`` of the local server, v1 or v2: its stores are files in ``state_dir``
-    (:func:`local_stores`). Mixed in before :class:`ContextBase` or ``ContextV2Base``, which
+    (:func:`local_stores`). Mixed in before ``ContextV1Base`` or ``ContextV2Base``, which
     receive ``base`` (v2: ``publish``)."""
 
     #: kre-py 3 (KRT v2) adds the ``workflow`` and ``node`` tags to every point.
@@ -521,19 +475,3 @@ class LocalContext(NodeContext):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(version={self.version!r}, node={self.node!r})"
-
-
-class KreContext(LocalContext, ContextBase):
-    """The ``ctx`` of one KRT v1 node in the local server, backed by files in a state folder.
-
-    The engine binds a copy of it to each request with :meth:`for_request`, so early reply and
-    early exit act on that request only.
-    """
-
-    def for_request(self, request: RequestState) -> KreContext:
-        """A copy bound to one request; the stores and ``set``/``get`` values are shared."""
-        return self._bound(request)  # type: ignore[no-any-return]
-
-    async def _send_early_reply(self, state: Any, response: Message) -> None:
-        if state.reply is not None:
-            await state.reply(response)

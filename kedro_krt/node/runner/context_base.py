@@ -1,11 +1,9 @@
-"""The ``ctx`` a node gets under the runner: kre-py 2.1.5's ``HandlerContext``, on KRE's stores.
+"""The stores behind a node's ``ctx`` under the runner, every KRT format alike (kre-py 3 kept
+kre-py 2.1.5's): ``db``, ``prediction`` and ``measurement`` on KRE's services.
 
 (konstellation-io/kre-runners @ kre-py-v2.1.5: ``src/context.py``, ``context_data.py``,
 ``context_prediction.py``, ``context_measurement.py``.)
 
-- ``logger``, ``path``, ``set`` / ``get`` (a missing key raises AttributeError), as kre-py.
-- ``await ctx.early_reply(msg)`` answers the caller now, ``ctx.early_exit()`` ends the workflow
-  after this node; ``await ctx.reply(msg)`` is kre-py 1.25-2.0's name for the early reply.
 - ``await ctx.db.save(coll, doc)``: a core-NATS request to KRE's mongo-writer
   (``KRT_NATS_MONGO_WRITER``), JSON ``{"coll", "doc"}``, 60 s; a refusal or a timeout is logged.
 - ``await ctx.prediction.save(...)``: the same request, collection ``classificationMetrics``, 1 s.
@@ -28,13 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from google.protobuf.message import Message
-
-from kedro_krt.node.runner.config import NodeSettings, RunnerConfig
-from kedro_krt.node.runner.envelope import compress_if_needed
-from kedro_krt.node.runtime.context import (
+from kedro_krt.node.runner.config_base import NodeSettings
+from kedro_krt.node.runner.envelope_base import compress_if_needed
+from kedro_krt.node.runtime.context_base import (
     PREDICTION_COLLECTION,
-    ContextBase,
     ContextDB,
     ContextMeasurement,
     ContextPrediction,
@@ -45,7 +40,7 @@ from kedro_krt.node.runtime.context import (
     Stores,
 )
 
-__all__ = ["RunnerContext", "local_folder", "runner_stores"]
+__all__ = ["Request", "local_folder", "runner_stores"]
 
 #: kre-py's timeouts for the mongo-writer requests, in seconds.
 DB_SAVE_TIMEOUT_S = 60.0
@@ -55,7 +50,6 @@ PREDICTION_SAVE_TIMEOUT_S = 1.0
 MONGO_DATA_DB = "data"
 
 Request = Callable[[str, bytes, float], Awaitable[bytes]]
-EarlyReply = Callable[[Message], Awaitable[None]]
 
 
 def local_folder(uri: str) -> Path | None:
@@ -66,7 +60,7 @@ def local_folder(uri: str) -> Path | None:
     return Path(unquote(parsed.path))
 
 
-async def _writer_request(
+async def writer_request(
     request: Request, subject: str, payload: bytes, timeout: float, logger: logging.Logger,
     what: str,
 ) -> None:
@@ -97,7 +91,7 @@ class RunnerDB:
                 f"[ctx.db.save] invalid 'collection'='{coll}', must be a nonempty string"
             )
         payload = json.dumps({"coll": coll, "doc": data}).encode()
-        await _writer_request(
+        await writer_request(
             self._request, self._config.nats_mongo_writer, compress_if_needed(payload),
             DB_SAVE_TIMEOUT_S, self._logger, "data",
         )
@@ -181,7 +175,7 @@ def runner_stores(
 
     async def send(doc: dict[str, Any]) -> None:
         payload = json.dumps({"coll": PREDICTION_COLLECTION, "doc": doc}).encode()
-        await _writer_request(
+        await writer_request(
             request, config.nats_mongo_writer, payload, PREDICTION_SAVE_TIMEOUT_S, logger,
             "metric",
         )
@@ -191,31 +185,3 @@ def runner_stores(
         prediction=ContextPrediction(config.version, config.version_id, send),
         measurement=ContextMeasurement(measurement_sink(config), config.version, tags),
     )
-
-
-class RunnerContext(ContextBase):
-    """The ``ctx`` of a node under the runner; one per process, a shallow copy per message,
-    bound to the incoming ``KreNatsMessage`` (its ``replied`` and ``early_exit``)."""
-
-    def __init__(
-        self,
-        config: RunnerConfig,
-        logger: logging.Logger,
-        request: Request,
-        early_reply: Callable[[Any, Message], Awaitable[None]],
-    ) -> None:
-        super().__init__(
-            node=config.node_name, base_path=config.base_path, logger=logger,
-            stores=runner_stores(config, request, logger),
-        )
-        self._early_reply = early_reply
-
-    def __repr__(self) -> str:
-        return f"RunnerContext(node={self.node!r})"
-
-    def for_message(self, message: Any) -> RunnerContext:
-        """A shallow copy bound to one incoming message (stores and values shared)."""
-        return self._bound(message)  # type: ignore[no-any-return]
-
-    async def _send_early_reply(self, state: Any, response: Message) -> None:
-        await self._early_reply(state, response)

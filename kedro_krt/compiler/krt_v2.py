@@ -25,8 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from kedro_krt.formats.manifest import MAX_NAME_LENGTH
+from kedro_krt.compiler.format_base import CompileFormat
+from kedro_krt.formats.manifest_base import MAX_NAME_LENGTH
 from kedro_krt.node.analysis import CompileError
+from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import (
     ENTRYPOINT_SOURCE,
     INTERNAL_PROTO,
@@ -66,39 +68,6 @@ def _entrypoint_image(image: str) -> tuple[str, str | None]:
     return image, None
 
 
-def choose_krt_version(flag: str | None, configured: str | None, kre_version: str) -> str:
-    """The KRT format to write: ``--krt-version``, else ``krt_version:`` of krt.yml, else what
-    ``deploy.kre_version`` accepts (v2 from KRE 8.1 on, else v1).
-
-    Raises:
-        CompileError: the format and the KRE version deployed to do not go together (KRE 8.1+
-            refuses v1, KRE 7 reads no v2), or ``deploy.kre_version`` is not a version number.
-    """
-    from kedro_krt.formats.validate import kre_target
-
-    try:
-        kre = kre_target(kre_version or None)
-    except ValueError:
-        raise CompileError(
-            f"deploy.kre_version in krt.yml is {kre_version!r}: write the KRE version you "
-            "deploy to, e.g. 7, 8.0 or 8.2"
-        ) from None
-    chosen = flag or configured or ("v2" if kre in ("8.1", "8.2") else "v1")
-    said = "--krt-version" if flag else "krt_version in krt.yml"
-    if chosen == "v1" and kre in ("8.1", "8.2"):
-        raise CompileError(
-            f"{said} is v1, but deploy.kre_version is {kre_version}, and KRE 8.1 and later "
-            "accept only KRT v2 (konstellation-io/kre #706): package with --krt-version v2, "
-            "or write krt_version: v2 in krt.yml"
-        )
-    if chosen == "v2" and kre == "7":
-        raise CompileError(
-            f"{said} is v2, but deploy.kre_version is {kre_version}, and KRE 7 reads only KRT "
-            "v1: package with --krt-version v1, or leave krt_version out of krt.yml"
-        )
-    return chosen
-
-
 def to_v2(plan: Plan, replicas: Mapping[str, Mapping[str, int]] | None = None) -> Plan:
     """The v2 form of a compiled v1 plan.
 
@@ -115,7 +84,11 @@ def to_v2(plan: Plan, replicas: Mapping[str, Mapping[str, int]] | None = None) -
     image, warning = _entrypoint_image(plan.entrypoint_image)
     warnings = (*plan.warnings, warning) if warning else plan.warnings
     return replace(
-        plan, workflows=workflows, krt_version="v2", entrypoint_image=image, warnings=warnings
+        plan,
+        workflows=workflows,
+        krt_version=KrtVersion.V2,
+        entrypoint_image=image,
+        warnings=warnings,
     )
 
 
@@ -294,3 +267,22 @@ def _node_v2(
         subscriptions=tuple(i.source for i in inputs),
         replicas=count,
     )
+
+
+class V2Compile(CompileFormat):
+    """KRT v2: the plan rewired by :func:`to_v2`."""
+
+    krt_version = KrtVersion.V2
+
+    def finish(self, plan: Plan, replicas: Mapping[str, Mapping[str, int]]) -> Plan:
+        return to_v2(plan, replicas)
+
+    def refusal(self, said: str, kre_version: str) -> str:
+        return (
+            f"{said} is v2, but deploy.kre_version is {kre_version}, and KRE 7 reads only KRT "
+            "v1: package with --krt-version v1, or leave krt_version out of krt.yml"
+        )
+
+
+#: KRT v2, the entry of :data:`kedro_krt.compiler.krt_formats.COMPILE_FORMATS`.
+V2_COMPILE = V2Compile()

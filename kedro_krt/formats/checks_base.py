@@ -1,0 +1,344 @@
+"""What the checks of every KRT manifest format share: reading ``krt.yml`` with the line of
+each field, the best-effort result, and the walk over the parsed YAML.
+
+A format's checks (:mod:`kedro_krt.formats.manifest_v1`, :mod:`kedro_krt.formats.manifest_v2`)
+subclass :class:`Checker` with their keys, hints and KRE's words; every check runs, so a
+manifest with three faults gets three problems, never only the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import yaml
+
+from kedro_krt.formats.problems import Problem, error, warning
+from kedro_krt.node.plan import PUBLIC_PROTO
+
+__all__ = [
+    "Checker",
+    "ParsedManifest",
+    "location",
+    "read_lenient",
+    "shape",
+    "short",
+    "type_name",
+]
+
+M = TypeVar("M")
+
+
+@dataclass(frozen=True)
+class ParsedManifest(Generic[M]):
+    """A best-effort reading of ``krt.yml``, for checks that go on after an error.
+
+    ``manifest`` is ``None`` only when the text is not a YAML mapping; fields of the wrong
+    type are left empty in it. ``node_paths[i]``/``workflow_paths[i]`` give the YAML path of
+    ``manifest.nodes[i]``/``manifest.workflows[i]`` (entries that are not mappings are
+    skipped, so indexes may differ). Never use this manifest for anything but more checks.
+    """
+
+    manifest: M | None
+    problems: tuple[Problem, ...]
+    node_paths: tuple[str, ...] = ()
+    workflow_paths: tuple[str, ...] = ()
+    marks: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem is an error."""
+        return self.manifest is not None and all(p.severity != "error" for p in self.problems)
+
+    def location(self, path: str) -> str:
+        """The location string of a YAML path, with its line when known."""
+        return location(self.marks, path)
+
+    def strict(self) -> tuple[M | None, list[Problem]]:
+        """The manifest only when no problem is an error, and every problem."""
+        problems = list(self.problems)
+        if any(p.severity == "error" for p in problems):
+            return None, problems
+        return self.manifest, problems
+
+
+def location(marks: Mapping[str, int], path: str) -> str:
+    """``krt.yml:<line> <path>``: where a YAML path is, with its line when known."""
+    line = marks.get(path)
+    if not path:
+        return f"krt.yml:{line}" if line else "krt.yml"
+    return f"krt.yml:{line} {path}" if line else f"krt.yml {path}"
+
+
+P = TypeVar("P", bound=ParsedManifest[Any])
+
+
+def read_lenient(
+    text: str, check: Callable[[Any, Mapping[str, int]], P], what: str, parsed: type[P]
+) -> P:
+    """Read krt.yml text with the line of each YAML path, and run `check` (v1's or v2's) on it;
+    a text that is not YAML, or empty, is one problem (`what` says what to write)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        return parsed(None, (_yaml_problem(exc),))
+    except yaml.YAMLError as exc:
+        return parsed(
+            None, (error("krt.yml", f"krt.yml is not valid YAML: {exc}", "krt.yaml-syntax"),)
+        )
+    finally:
+        loader.dispose()
+    if node is None:
+        return parsed(None, (error("krt.yml", f"krt.yml is empty: write {what}", "kre.required"),))
+    marks: dict[str, int] = {}
+    problems = _collect_marks(node, "", marks)
+    checked = check(data, marks)
+    return parsed(
+        checked.manifest,
+        tuple(problems) + checked.problems,
+        checked.node_paths,
+        checked.workflow_paths,
+        marks,
+    )
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    what = " ".join(part for part in (exc.context, exc.problem) if part)
+    location = f"krt.yml:{mark.line + 1}" if mark else "krt.yml"
+    return error(
+        location,
+        f"krt.yml is not valid YAML{where}: {what}; fix the YAML syntax there "
+        "(indentation, a missing ':' or an unclosed quote or bracket)",
+        "krt.yaml-syntax",
+    )
+
+
+def _collect_marks(
+    node: yaml.Node, path: str, marks: dict[str, int], seen_nodes: set[int] | None = None
+) -> list[Problem]:
+    """Record the line of every field path, and report keys written twice in one mapping."""
+    problems: list[Problem] = []
+    # An alias shares its node: walking it again would recurse forever on a self-reference
+    # and take exponential time on "billion laughs" YAML. The first occurrence is enough.
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:
+        return problems
+    seen_nodes.add(id(node))
+    marks.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(
+                    error(
+                        f"krt.yml:{line} {child}",
+                        f'Key "{key}" is written twice in this mapping (first at line '
+                        f"{seen[key]}); YAML keeps only the last one: remove one of them",
+                        "krt.duplicate-key",
+                    )
+                )
+            seen[key] = line
+            marks[child] = line
+            problems += _collect_marks(value_node, child, marks, seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _collect_marks(item, f"{path}[{index}]", marks, seen_nodes)
+    return problems
+
+
+def shape(path: str) -> str:
+    """``nodes[3].name`` -> ``nodes[].name``: the path with its indexes removed."""
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def short(value: object, limit: int = 60) -> str:
+    """``str(value)`` cut to ``limit`` characters, so a huge value cannot flood a message."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def type_name(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"the boolean {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    return f"{type(value).__name__} {short(repr(value))}"
+
+
+class Checker:
+    """Walks the parsed YAML once, collecting problems and a best-effort manifest.
+
+    What every format's walk does the same way; a format's checker says which keys KRE reads
+    where (``known_keys``), what to add where a value is missing (``hints``), and words the
+    rules that differ (:meth:`required`, :meth:`string`, :meth:`name`, :meth:`special_key`).
+    """
+
+    #: {path shape: the keys KRE reads there}, and what to add where a value is missing.
+    known_keys: Mapping[str, Sequence[str]]
+    hints: Mapping[str, str]
+    #: What a blank description gets told (KRE takes it; the admin UI then shows nothing).
+    blank_description: str
+
+    def __init__(self, marks: Mapping[str, int]) -> None:
+        self.marks = marks
+        self.problems: list[Problem] = []
+
+    def loc(self, path: str) -> str:
+        return location(self.marks, path)
+
+    def error(self, path: str, message: str, rule: str, kre: str = "") -> None:
+        self.problems.append(error(self.loc(path), message, rule, kre))
+
+    def warning(self, path: str, message: str, rule: str) -> None:
+        self.problems.append(warning(self.loc(path), message, rule))
+
+    def required(self, path: str) -> None:
+        """Report the missing value at ``path``."""
+        raise NotImplementedError
+
+    def string(self, data: Mapping[Any, Any], key: str, path: str, required: bool = True) -> str:
+        """The string at ``data[key]`` ("" when missing or mistyped, after reporting it)."""
+        raise NotImplementedError
+
+    def name(self, value: str, path: str) -> None:
+        """Report ``value`` at ``path`` if it is not a valid KRE resource name."""
+        raise NotImplementedError
+
+    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
+        """Whether an unknown ``key`` was dealt with here (reported or accepted) rather than as
+        a typo."""
+        return False
+
+    def version_and_description(self, data: Mapping[Any, Any]) -> tuple[str, str]:
+        """``version`` (a valid resource name) and ``description`` (not blank), checked."""
+        version = self.string(data, "version", "version")
+        self.name(version, "version")
+        description = self.string(data, "description", "description")
+        if description and not description.strip():
+            self.error("description", self.blank_description, "krt.description-empty")
+        return version, description
+
+    def flag(self, data: Mapping[Any, Any], key: str, path: str) -> bool:
+        """The true/false at ``data[key]`` (false when missing or mistyped, after reporting)."""
+        value = data.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.error(
+                path, f'"{path}" must be true or false, found {type_name(value)}', "krt.type"
+            )
+            return False
+        return value
+
+    def proto_name(self, proto: str) -> None:
+        """KRE's entrypoint image reads public_input.proto whatever krt.yml names."""
+        if proto and proto != PUBLIC_PROTO:
+            self.error(
+                "entrypoint.proto",
+                f'"entrypoint.proto" is "{proto}", but KRE\'s entrypoint always reads '
+                f'"{PUBLIC_PROTO}" (the name is hard-coded in its image): rename the file to '
+                f'{PUBLIC_PROTO} and write "proto: {PUBLIC_PROTO}"',
+                "krt.proto-name",
+            )
+
+    def unknown_keys(self, data: Mapping[Any, Any], path: str) -> None:
+        known = self.known_keys[shape(path)]
+        where = f' at "{path}"' if path else " at the top level"
+        for key in data:
+            if key in known or self.special_key(data, key, path, where):
+                continue
+            child = f"{path}.{key}" if path else str(key)
+            close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
+            hint = f'did you mean "{close[0]}"? ' if close else ""
+            self.error(
+                child,
+                f'Unknown key "{key}"{where}: {hint}KRE ignores unknown keys silently, so this '
+                f"value would be lost; known keys here: {', '.join(known)}",
+                "krt.unknown-key",
+            )
+
+    def mapping(
+        self, data: Mapping[Any, Any], key: str, path: str, required: bool = True
+    ) -> Mapping[Any, Any] | None:
+        """The mapping at ``data[key]``; reports a mistyped value, and a missing one if
+        `required`."""
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.required(path)
+            return None
+        if not isinstance(value, Mapping):
+            self.error(path, f'"{path}" must be a mapping, found {type_name(value)}', "krt.type")
+            return None
+        self.unknown_keys(value, path)
+        return value
+
+    def string_list(self, data: Mapping[Any, Any], key: str, path: str) -> list[tuple[int, str]]:
+        """(index, item) of the string items of the list at ``data[key]``, reporting others."""
+        value = data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.error(
+                path,
+                f'"{path}" must be a list, found {type_name(value)}: write it as '
+                f'[{short(value)}] or one "- item" per line',
+                "krt.type",
+            )
+            return []
+        items = []
+        for index, item in enumerate(value):
+            if isinstance(item, str) and item:
+                items.append((index, item))
+            else:
+                self.error(
+                    f"{path}[{index}]",
+                    f'"{path}[{index}]" must be a non-empty string, found {type_name(item)}',
+                    "krt.type",
+                )
+        return items
+
+    def entries(
+        self, data: Mapping[Any, Any], key: str, path: str, required: bool = False
+    ) -> list[tuple[int, Mapping]]:
+        """(index, mapping) of the entries of the list ``data[key]``, each checked for unknown
+        keys; a `required` list must be there and not be empty."""
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.required(path)
+            return []
+        if not isinstance(value, list):
+            self.error(path, f'"{path}" must be a list, found {type_name(value)}', "krt.type")
+            return []
+        if required and not value:
+            self.error(path, f'"{path}" is empty: add {self.hints[shape(path)]}', "kre.required")
+        entries = []
+        for index, item in enumerate(value):
+            item_path = f"{path}[{index}]"
+            if not isinstance(item, Mapping):
+                self.error(
+                    item_path,
+                    f'"{item_path}" must be a mapping, found {type_name(item)}',
+                    "krt.type",
+                )
+                continue
+            self.unknown_keys(item, item_path)
+            entries.append((index, item))
+        return entries
