@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("compiler", ("kedro_krt.compiler",)),
     ("emit, package", ("kedro_krt.emit", "kedro_krt.package")),
     ("jobs", ("kedro_krt.serve", "kedro_krt.handwritten", "kedro_krt.deploy")),
-    ("cli", ("kedro_krt.cli", "kedro_krt.errors")),
+    ("cli", ("kedro_krt.cli",)),
 )
 
 
