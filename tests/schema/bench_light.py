@@ -42,7 +42,7 @@ def request_frame() -> pd.DataFrame:
     return module.generate_shuttles(1, 0).drop(columns="price")
 
 
-def per_call(f: Callable[[], Any], calls: int = 2000, batches: int = 7) -> float:
+def per_call(f: Callable[[], Any], calls: int = 1000, batches: int = 25) -> float:
     """Best batch's time per call, in microseconds."""
     best = float("inf")
     for _ in range(batches):
