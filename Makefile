@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint bench docs clean
+.PHONY: setup demo test test-lowest lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,27 @@ demo: setup  ## train the example model, compile, package, validate, serve, call
 test: setup  ## the whole test suite
 	$(BIN)/python -m pytest
 
+# The lowest versions pyproject.toml declares, installed exactly (.ci/lowest-constraints.txt,
+# which a test keeps equal to pyproject's floors); the test tools themselves come at their newest.
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed-stamp
+LOWEST_TESTS := tests/schema tests/runtime tests/serve tests/compiler/test_config.py \
+	tests/compiler/test_config_schema.py tests/build/test_build_config.py
+
+$(LOWEST_STAMP): pyproject.toml .ci/lowest-constraints.txt
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -c .ci/lowest-constraints.txt -e '.[test]'
+	$(LOWEST)/bin/python -m pip check
+	touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)  ## the codec, runtime and serve (in-process) tests at the declared floors
+	$(LOWEST)/bin/python -m pip freeze --exclude-editable \
+		| grep -iE '^(kedro|kedro-datasets|pandas|numpy|protobuf|grpcio[a-z-]*|click|pydantic|pyyaml|omegaconf)==' \
+		| tr '\n' ' '; echo
+	$(LOWEST)/bin/python -m pytest $(LOWEST_TESTS) -k "not nats"
+
 lint: setup  ## ruff and mypy
 	$(BIN)/ruff check kedro_krt tests benchmarks example_project/src example_project/scripts examples docs/hooks.py
 	$(BIN)/mypy
@@ -36,4 +57,4 @@ docs: setup  ## the documentation site, strictly
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) site example_project/dist benchmarks/.venv
+	rm -rf $(VENV) $(LOWEST) site example_project/dist benchmarks/.venv
