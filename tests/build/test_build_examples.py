@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from build_helpers import example_copy
 from click.testing import CliRunner
 
 from kedro_krt.build import BuildError, BuildResult, build_krt
@@ -25,6 +24,7 @@ from kedro_krt.build.command import build_command
 from kedro_krt.build.report import render_kedro_node
 from kedro_krt.krt.archive import read_krt
 from kedro_krt.krt.validate import validate_path
+from tests.build.build_helpers import example_copy
 
 pytestmark = pytest.mark.slow
 

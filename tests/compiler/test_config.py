@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import yaml
-from compiler_helpers import run_cli
 
 from kedro_krt.config import (
     DEFAULT_ENTRYPOINT_IMAGE,
@@ -19,6 +18,7 @@ from kedro_krt.config import (
     parse_config,
     render_template,
 )
+from tests.helpers import run_cli
 
 
 def test_empty_config_gives_the_defaults() -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from compiler_helpers import run_cli
 from kedro.pipeline import node
 
 from kedro_krt.compiler.datatypes import TypeResolver
+from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "example"
 FILES = ("krt.yml", "public_input.proto", "internal_nodes.proto", "docs/README.md")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from compiler_helpers import run_cli
 
 from kedro_krt.analysis import CompileError
 from kedro_krt.compiler.lock import compile_locked
@@ -24,6 +23,7 @@ from kedro_krt.generate import manifest, node_plans
 from kedro_krt.krt.manifest_v2 import ManifestV2
 from kedro_krt.krt.manifest_v2_checks import parse_manifest_v2
 from kedro_krt.plan import NodeRuntimePlan
+from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FILES = ("krt.yml", "internal_nodes.proto", "docs/README.md")

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from compiler_helpers import copy_example, run_cli
 
 from kedro_krt.analysis import CompileError
 from kedro_krt.compiler.lock import LOCK_FILE, apply_lock, read_lock, write_lock
@@ -16,6 +15,7 @@ from kedro_krt.generate import protos
 from kedro_krt.plan import Plan, WorkflowPlan
 from kedro_krt.schema.protoc import compile_protos
 from kedro_krt.schema.types import Column, Field, Message, TypeSpec
+from tests.helpers import copy_example, run_cli
 
 
 def _table(*cols: tuple[str, str]) -> TypeSpec:

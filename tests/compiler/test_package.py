@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from compiler_helpers import copy_example, run_cli
 
 from kedro_krt.krt.archive import write_krt
 from kedro_krt.schema.protoc import compile_protos
+from tests.helpers import copy_example, run_cli
 
 SECRET = "NOT-A-REAL-KEY"
 MODEL_DIR = "data/06_models/price_model.pickle"

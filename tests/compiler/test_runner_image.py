@@ -15,10 +15,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from compiler_helpers import run_cli
 
 from kedro_krt import generate
 from kedro_krt.package import image_commands
+from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "example" / "Dockerfile"
 

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from kre_admin_fake import FakeKre, Fault
 
 from kedro_krt.cli import commands, main
 from kedro_krt.config import ConfigError, parse_config
 from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, version_page
 from kedro_krt.deploy.flow import free_name
+from tests.deploy.kre_admin_fake import FakeKre, Fault
 
 
 def deploy(kre: FakeKre, *args: Any, env: dict[str, str | None] | None = None) -> Result:

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import yaml
-from krt_helpers import GOOD_YML
 
 from kedro_krt.krt.manifest import (
     MAX_NAME_LENGTH,
@@ -20,6 +19,7 @@ from kedro_krt.krt.manifest import (
     to_valid_name,
 )
 from kedro_krt.krt.manifest_checks import parse_manifest
+from tests.krt.krt_helpers import GOOD_YML
 
 
 def sample() -> Manifest:

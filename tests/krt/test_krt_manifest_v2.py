@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from krt_helpers import CLASSIFICATOR_YML
 
 from kedro_krt.krt.manifest import ConfigSpec, Entrypoint, ManifestError
 from kedro_krt.krt.manifest_v2 import (
@@ -20,6 +19,7 @@ from kedro_krt.krt.manifest_v2 import (
     krt_version_of,
 )
 from kedro_krt.krt.manifest_v2_checks import parse_any_manifest, parse_manifest_v2
+from tests.krt.krt_helpers import CLASSIFICATOR_YML
 
 
 def sample() -> ManifestV2:
@@ -136,9 +136,8 @@ def test_subscription_parse() -> None:
 
 
 def test_parse_any_manifest_reads_v1_with_or_without_krt_version() -> None:
-    from krt_helpers import GOOD_YML
-
     from kedro_krt.krt.manifest import Manifest
+    from tests.krt.krt_helpers import GOOD_YML
 
     for text in (GOOD_YML, "krtVersion: v1\n" + GOOD_YML):
         manifest, problems = parse_any_manifest(text)

@@ -16,11 +16,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MakeKrt
-from krt_helpers import CLASSIFICATOR_YML, GOOD_PROTO, GOOD_YML, entries_for, good_files
 
 from kedro_krt.krt.manifest_v2_checks import kre_answer, parse_manifest_v2_lenient
 from kedro_krt.krt.validate import format_report, kre_target, validate_files, validate_path
+from tests.krt.krt_helpers import (
+    CLASSIFICATOR_YML,
+    GOOD_PROTO,
+    GOOD_YML,
+    MakeKrt,
+    entries_for,
+    good_files,
+)
 
 V2_YML = """\
 version: price-estimator-v2

@@ -16,9 +16,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve.client import call
+from tests.serve.serve_helpers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2, wrappers_pb2
-from nats_harness import Topology, unpack
 
 from kedro_krt.krt.proto import descriptor_set_of
 from kedro_krt.runner.config import ENV_VARS, RunnerConfig, RunnerConfigError
@@ -30,6 +29,7 @@ from kedro_krt.runner.envelope import (
     compress_if_needed,
     decode,
 )
+from tests.nats.nats_harness import Topology, unpack
 
 HERE = Path(__file__).resolve().parent
 

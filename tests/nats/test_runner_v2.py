@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 from google.protobuf import wrappers_pb2
-from nats_harness_v2 import TopologyV2
 
 from kedro_krt.runner.config import ENV_VARS_V2, RunnerConfigError, RunnerConfigV2, is_v2
 from kedro_krt.runner.envelope_v2 import EARLY_REPLY, ERROR, OK
 from kedro_krt.runner.topology_v2 import NodeV2
+from tests.nats.nats_harness_v2 import TopologyV2
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve.client import CallError, call
+from tests.serve.serve_helpers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

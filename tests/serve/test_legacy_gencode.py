@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_helpers import NODES, ServerProcess, build_krt_dir
 
 from kedro_krt.krt.validate import validate_path
 from kedro_krt.scratch import OWNER_FILE
 from kedro_krt.serve.client import call
+from tests.serve.serve_helpers import NODES, ServerProcess, build_krt_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LEGACY = FIXTURES / "legacy_pb2" / "handwritten"

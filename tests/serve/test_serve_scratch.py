@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve import gencode
+from tests.serve.serve_helpers import ServerProcess
 
 
 @pytest.mark.slow

@@ -16,17 +16,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from serve_helpers import (
+
+from kedro_krt.krt.manifest_v2_checks import parse_manifest_v2
+from kedro_krt.serve.errors import ServeError
+from kedro_krt.serve.loader_v2 import python_workflows_v2
+from tests.serve.serve_helpers import (
     CLASSIFICATOR_V2,
     ServerProcess,
     build_classificator_v2,
     check_classificator_answers,
     pack_krt,
 )
-
-from kedro_krt.krt.manifest_v2_checks import parse_manifest_v2
-from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.loader_v2 import python_workflows_v2
 
 
 @pytest.fixture(scope="module")
