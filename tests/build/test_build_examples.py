@@ -222,6 +222,7 @@ def test_the_command(fleet_source: Path, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.integration
 def test_python_m_kedro_krt_build_runs_the_command() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "kedro_krt.build", "--help"],

@@ -134,6 +134,7 @@ def project(tiny_path: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(tiny_path, tmp_path / "project"))
 
 
+@pytest.mark.integration
 def test_init_writes_a_template_that_parses_and_compiles(project: Path) -> None:
     target = project / "conf" / "base" / "krt.yml"
     proc = run_cli(["kedro", "krt", "init"], cwd=project)
@@ -163,6 +164,7 @@ def test_init_writes_a_template_that_parses_and_compiles(project: Path) -> None:
     assert "5 workflow(s), 7 KRT node(s)" in report
 
 
+@pytest.mark.integration
 def test_a_bad_krt_yml_is_a_message_not_a_traceback(project: Path) -> None:
     (project / "conf" / "base" / "krt.yml").write_text(
         "version: v1\nworkflows:\n  - name: alpha\n    groupng: single\n"

@@ -135,6 +135,7 @@ def test_a_corrupt_lock_is_one_line_saying_what_to_do(
     assert "restore it from git" in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.integration
 def test_a_corrupt_lock_fails_compile_without_a_traceback(tmp_path: Path) -> None:
     project = copy_example(tmp_path / "project")
     (project / "krt.lock.json").write_text("{not json")

@@ -19,6 +19,8 @@ from kedro_krt.krt.archive import write_krt
 from kedro_krt.schema.protoc import compile_protos
 from tests.helpers import copy_example, run_cli
 
+pytestmark = pytest.mark.integration
+
 SECRET = "NOT-A-REAL-KEY"
 MODEL_DIR = "data/06_models/price_model.pickle"
 OLD_VERSION = "2000-01-01T00.00.00.000Z"

@@ -103,6 +103,7 @@ def test_image_commands_quote_what_needs_it(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.integration
 def test_package_prints_the_build_and_push_commands(tiny_path: Path, tmp_path: Path) -> None:
     project = Path(shutil.copytree(tiny_path, tmp_path / "tiny"))
     proc = run_cli(

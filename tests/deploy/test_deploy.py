@@ -368,6 +368,7 @@ def _make_ca(tmp: Path) -> tuple[Path, Path, Path]:
     return tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
 
 
+@pytest.mark.integration
 def test_https_with_a_private_ca(make_krt: Any, tmp_path: Path) -> None:
     import ssl
 

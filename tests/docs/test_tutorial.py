@@ -24,6 +24,8 @@ import pytest
 
 from tests.docs.doc_blocks import Block, Step, missing_lines, read_blocks, steps
 
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial" / "index.md"
 RUNNABLE_PAGES = [

@@ -19,6 +19,7 @@ from kedro_krt.krt.archive import read_krt, write_krt
 from tests.helpers import assert_kre_accepts, kre_upload_errors
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("fixture", "kre"), [("example_krt", "7"), ("example_krt_v2", "8.2")])
 def test_kre_accepts_the_packaged_example(
     request: pytest.FixtureRequest, fixture: str, kre: str

@@ -20,7 +20,7 @@ import pytest
 from kedro_krt.serve.client import call
 from tests.serve.serve_helpers import ServerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def test_a_stop_lets_a_running_handler_finish_and_publish(krt_dir: Path, tmp_path: Path) -> None:

@@ -166,6 +166,7 @@ def test_config_needs_kre_py_sixteen_variables() -> None:
         RunnerConfig.from_env(env)
 
 
+@pytest.mark.integration
 def test_runner_without_environment_is_one_line_and_exit_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRT_")}
     proc = subprocess.run(
@@ -305,6 +306,7 @@ def test_tracking_times_with_a_zone_are_read_too(
     assert unpack(answer, wrappers_pb2.StringValue).value == "hello zoned|b"  # type: ignore[attr-defined]
 
 
+@pytest.mark.e2e
 def test_measurements_go_to_influxdb_as_kre_py_writes_them(
     krt_root: Path, tmp_path: Path
 ) -> None:

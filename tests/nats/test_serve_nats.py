@@ -214,6 +214,7 @@ def test_the_observer_skips_the_front_s_own_subjects() -> None:
     assert v2.entrypoint_subject not in _observed(v2)
 
 
+@pytest.mark.e2e
 def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:
     server = ServerProcess(krt_dir, tmp_path, "--nats", "--workers", "2")
     assert server.wait_exit(timeout=30) == 1

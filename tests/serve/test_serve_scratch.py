@@ -20,6 +20,7 @@ import pytest
 from kedro_krt.serve import gencode
 from tests.serve.serve_helpers import ServerProcess
 
+pytestmark = pytest.mark.e2e
 
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["starting", "serving", "workers starting"])
