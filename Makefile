@@ -8,8 +8,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# pytest-xdist workers: one per core. Modules stay whole on a worker (their servers are
+# module fixtures); the trained example is built once for all workers (tests/helpers.py).
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
 
-.PHONY: setup demo test lint bench docs clean
+.PHONY: setup demo test test-fast lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +26,11 @@ setup: $(STAMP)  ## create .venv with kedro-krt and what its tests need
 demo: setup  ## train the example model, compile, package, validate, serve, call, stop
 	bash scripts/demo.sh
 
-test: setup  ## the whole test suite
-	$(BIN)/python -m pytest
+test: setup  ## every tier (unit, integration, e2e), in parallel: what CI runs
+	$(PYTEST)
+
+test-fast: setup  ## the unit tier: no Kedro CLI, no process, no server; the developer's loop
+	$(PYTEST) -m "not integration and not e2e"
 
 lint: setup  ## ruff and mypy
 	$(BIN)/ruff check kedro_krt tests benchmarks example_project/src example_project/scripts examples docs/hooks.py
