@@ -9,9 +9,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # pytest-xdist workers: one per core. Modules stay whole on a worker (their servers are
-# module fixtures); the trained example is built once for all workers (tests/helpers.py).
+# module fixtures), handed out in tests/conftest.py's order (longest first), not re-sorted by
+# size; the trained example is built once for all workers (tests/helpers.py).
 WORKERS ?= auto
-PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 
 .PHONY: setup demo test test-fast lint bench docs clean
 

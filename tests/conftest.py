@@ -106,12 +106,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _longest_first(items: list[pytest.Item]) -> None:
-    """Order modules so that two workers stay busy: pytest-xdist (--dist loadscope) hands out
-    whole modules in collection order. One module that needs the trained example comes first
-    (its build starts at once, on one worker), then the e2e modules that do not need it (the
-    other worker is not left waiting for the build), the other e2e modules, integration, and
-    last the unit modules: short, so no worker idles while another ends a long module. Each
-    module stays whole and in its own order."""
+    """Order modules so that the workers stay busy and finish together.
+
+    pytest-xdist (`--dist loadscope --no-loadscope-reorder`, as the Makefile runs it) hands out
+    whole modules in this order. One module that needs the trained example comes first (its
+    build starts at once, on one worker), then the e2e modules that do not need it (the other
+    worker is not left waiting for the build), the other e2e modules, integration, and last the
+    unit modules, which are short: no worker idles while another ends a long module. Each
+    module stays whole and keeps its own order.
+    """
     groups: dict[Path, int] = {}
     for item in items:
         needs_example = "_example_build" in getattr(item, "fixturenames", ())
