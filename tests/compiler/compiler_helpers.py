@@ -1,4 +1,4 @@
-"""Helpers of the compiler tests: write a minimal Kedro project by hand, reach the shared helpers.
+"""Helpers of the compiler tests: write a minimal Kedro project by hand.
 
 `kedro new` takes seconds per project; the files Kedro 1.x needs to bootstrap a project are few,
 so the tests write them directly.
@@ -6,30 +6,11 @@ so the tests write them directly.
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
-
-TESTS = Path(__file__).resolve().parents[1]
-
-
-def _root_conftest() -> ModuleType:
-    # tests/conftest.py is not importable by name (every conftest.py is `conftest`): load it
-    # under a name of its own to reuse run_cli and copy_example.
-    spec = importlib.util.spec_from_file_location("krt_tests_root_conftest", TESTS / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_ROOT = _root_conftest()
-run_cli = _ROOT.run_cli
-copy_example = _ROOT.copy_example
 
 #: The golden files are written on pandas 3 (KRT_UPDATE_GOLDEN refuses another major).
 PANDAS_3 = int(pd.__version__.split(".")[0]) >= 3

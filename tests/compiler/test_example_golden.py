@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from compiler_helpers import PANDAS_3, golden_on_this_pandas, run_cli
 from kedro.pipeline import node
 
 from kedro_krt.compiler.datatypes import TypeResolver
+from tests.compiler.compiler_helpers import PANDAS_3, golden_on_this_pandas
+from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "example"
 FILES = ("krt.yml", "public_input.proto", "internal_nodes.proto", "docs/README.md")

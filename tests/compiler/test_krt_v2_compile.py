@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from compiler_helpers import PANDAS_3, golden_on_this_pandas, run_cli
 
 from kedro_krt.compiler.krt_v2 import to_v2
 from kedro_krt.compiler.lock import compile_locked
@@ -23,6 +22,8 @@ from kedro_krt.emit.files import manifest, node_plans
 from kedro_krt.formats.manifest_v2 import ManifestV2, parse_manifest_v2
 from kedro_krt.node.analysis import CompileError
 from kedro_krt.node.plan import NodeRuntimePlan
+from tests.compiler.compiler_helpers import PANDAS_3, golden_on_this_pandas
+from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FILES = ("krt.yml", "internal_nodes.proto", "docs/README.md")

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from kre_admin_fake import FakeKre, Fault
 
 from kedro_krt.cli import commands, main
 from kedro_krt.compiler.config import ConfigError, parse_config
 from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, version_page
 from kedro_krt.deploy.flow import free_name
+from tests.deploy.kre_admin_fake import FakeKre, Fault
 
 
 def deploy(kre: FakeKre, *args: Any, env: dict[str, str | None] | None = None) -> Result:
@@ -371,6 +371,7 @@ def _make_ca(tmp: Path) -> tuple[Path, Path, Path]:
     return tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
 
 
+@pytest.mark.integration
 def test_https_with_a_private_ca(make_krt: Any, tmp_path: Path) -> None:
     import ssl
 

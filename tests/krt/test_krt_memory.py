@@ -16,7 +16,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from krt_helpers import entries_for, good_files
+
+from tests.krt.krt_helpers import entries_for, good_files
 
 pytestmark = pytest.mark.slow
 

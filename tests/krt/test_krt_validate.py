@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeKrt
-from krt_helpers import GOOD_PROTO, GOOD_YML, entries_for, good_files
 
 from kedro_krt.formats.archive import KrtArchiveError, extract_krt, scan_krt
 from kedro_krt.formats.validate import (
@@ -17,6 +15,7 @@ from kedro_krt.formats.validate import (
     validate_files,
     validate_path,
 )
+from tests.krt.krt_helpers import GOOD_PROTO, GOOD_YML, MakeKrt, entries_for, good_files
 
 
 def rules(problems: tuple[Problem, ...] | list[Problem]) -> list[str]:

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_codec import every_dtype_frame, fields_of, wire
 
 from kedro_krt.node.schema.infer import infer_type
 from kedro_krt.node.schema.pandas_private import numeric_series_builder
@@ -24,6 +23,7 @@ from kedro_krt.node.schema.table_codec import (
     _column_restorer,
     ns_to_datetime_array,
 )
+from tests.schema.test_codec import every_dtype_frame, fields_of, wire
 
 
 @pytest.mark.parametrize("layout", ["rows", "columns"])

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_codec import every_dtype_frame, fields_of, wire
 
 from kedro_krt.node.schema import pandas_private
 from kedro_krt.node.schema.infer import infer_type
 from kedro_krt.node.schema.table_codec import ColumnsCodec, TableCodec
+from tests.schema.test_codec import every_dtype_frame, fields_of, wire
 
 _CACHED = (
     pandas_private.series_values_getter,
