@@ -8,8 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# pytest-xdist workers: one per core. Modules stay whole on a worker (their servers are
+# module fixtures), handed out in tests/conftest.py's order (longest first), not re-sorted by
+# size; the trained example is built once for all workers (tests/helpers.py).
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 
-.PHONY: setup demo test lint bench docs clean
+.PHONY: setup demo test test-fast test-lowest lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +27,37 @@ setup: $(STAMP)  ## create .venv with kedro-krt and what its tests need
 demo: setup  ## train the example model, compile, package, validate, serve, call, stop
 	bash scripts/demo.sh
 
-test: setup  ## the whole test suite
-	$(BIN)/python -m pytest
+test: setup  ## every tier (unit, integration, e2e), in parallel: what CI runs
+	$(PYTEST)
 
-lint: setup  ## ruff and mypy
+test-fast: setup  ## the unit tier: no Kedro CLI, no process, no server; the developer's loop
+	$(PYTEST) -m "not integration and not e2e"
+
+# The lowest versions pyproject.toml declares, installed exactly (.ci/lowest-constraints.txt,
+# which a test keeps equal to pyproject's floors); the test tools themselves come at their newest.
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed-stamp
+LOWEST_TESTS := tests/schema tests/runtime tests/serve tests/compiler/test_config.py \
+	tests/compiler/test_config_schema.py tests/build/test_build_config.py
+
+$(LOWEST_STAMP): pyproject.toml .ci/lowest-constraints.txt
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -c .ci/lowest-constraints.txt -e '.[test]'
+	$(LOWEST)/bin/python -m pip check
+	touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)  ## the codec, runtime and serve (in-process) tests at the declared floors
+	$(LOWEST)/bin/python -m pip freeze --exclude-editable \
+		| grep -iE '^(kedro|kedro-datasets|pandas|numpy|protobuf|grpcio[a-z-]*|click|pydantic|pyyaml|omegaconf)==' \
+		| tr '\n' ' '; echo
+	$(LOWEST)/bin/python -m pytest -n $(WORKERS) --dist loadscope $(LOWEST_TESTS) -k "not nats"
+
+lint: setup  ## ruff, mypy, and the import contract (layers, the node package, no cycles)
 	$(BIN)/ruff check kedro_krt tests benchmarks example_project/src example_project/scripts examples docs/hooks.py
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 bench: setup  ## benchmarks (a separate env adds kedro-boot); writes benchmarks/RESULTS.md
 	bash benchmarks/run.sh
@@ -36,4 +66,4 @@ docs: setup  ## the documentation site, strictly
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) site example_project/dist benchmarks/.venv
+	rm -rf $(VENV) $(LOWEST) site example_project/dist benchmarks/.venv

@@ -245,6 +245,10 @@ def describe(schema: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
 
     def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = node.get("$ref")
+        wrapped = node.get("allOf", ())
+        if ref is None and len(wrapped) == 1:
+            # pydantic before 2.9 wraps a reference that has a description in a one-item allOf
+            ref = wrapped[0].get("$ref")
         return defs[ref.rsplit("/", 1)[-1]] if ref else node
 
     def walk(obj: Mapping[str, Any], prefix: str) -> None:

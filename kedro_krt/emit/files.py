@@ -254,9 +254,9 @@ def docs_readme(plan: Plan, descriptors: FileDescriptorSet | None = None) -> str
 #: What kedro_krt's node runtime (lib/kedro_krt/runtime) imports. protobuf is not here: its
 #: bound comes from the generated code (:func:`protobuf_requirement`).
 RUNTIME_REQUIREMENTS = (
-    "kedro>=1.0,<2",
+    "kedro>=1.5,<2",
     "kedro-datasets",
-    "pandas>=2.1",
+    "pandas>=2.2.2",
     "PyYAML>=6",
     "omegaconf>=2.3",
 )
@@ -270,7 +270,7 @@ RUNNER_REQUIREMENTS = (
 )
 
 #: The oldest protobuf runtime kedro_krt's runtime works with (pyproject.toml asks the same).
-PROTOBUF_FLOOR = (5, 26, 0)
+PROTOBUF_FLOOR = (5, 26, 1)
 
 # protoc (the one bundled with grpcio-tools) stamps the gencode version into every *_pb2.py: the
 # call below (protobuf 5.26+, enforced when the module is imported: an older runtime raises

@@ -139,6 +139,7 @@ def test_pyspy_summary_leaves_idle_samples_out(tmp_path: Path) -> None:
     assert ("handler (runtime/node.py)", 25.0) in s["self"]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_light_pipeline_packages_into_three_krt_nodes(tmp_path: Path) -> None:
     project = copy_example(tmp_path / "project")

@@ -88,7 +88,7 @@ def test_requirements_of_several_projects_merge() -> None:
     assert "kedro~=1.7,>=1.0,<2" in lines
     assert "kedro-datasets[pandas-csvdataset,pickle-pickledataset]>=9" in lines
     assert not any(line.startswith("ipython") for line in lines)  # development only
-    assert "requests>=2" in lines and "pandas>=2.1" in lines  # ours, since nobody asked
+    assert "requests>=2" in lines and "pandas>=2.2.2" in lines  # ours, since nobody asked
     assert lines[-1] == "protobuf>=6.31.1,<7"
     assert lines.count("torch; sys_platform == 'linux'") == 1
     assert any("'-r more.txt' is not carried" in w for w in warnings)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from build_helpers import example_copy
 from click.testing import CliRunner
 
 from kedro_krt.cli import main
@@ -25,6 +24,7 @@ from kedro_krt.formats.archive import read_krt
 from kedro_krt.formats.validate import validate_path
 from kedro_krt.handwritten import BuildError, BuildResult, build_krt
 from kedro_krt.handwritten.report import render_kedro_node
+from tests.build.build_helpers import example_copy
 
 pytestmark = pytest.mark.slow
 
@@ -222,6 +222,7 @@ def test_the_command(fleet_source: Path, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.integration
 def test_python_m_kedro_krt_cli_build_runs_the_command() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "kedro_krt.cli", "build", "--help"],

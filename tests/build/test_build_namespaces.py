@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from e2e_helpers import ReflectedRpc, ServedKrt, generated_shuttles
 
 from kedro_krt.formats.archive import read_krt
 from kedro_krt.handwritten import BuildResult, build_krt
+from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt, generated_shuttles
 
 pytestmark = pytest.mark.slow
 

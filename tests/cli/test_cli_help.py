@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,19 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from kedro_krt.cli import commands, main
-
-
-def _run_cli() -> object:
-    # tests/conftest.py cannot be imported by name (every conftest is `conftest`).
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("krt_cli_tests_root_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.run_cli
-
-
-run_cli = _run_cli()
+from tests.helpers import run_cli
 
 
 def _walk(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -65,16 +52,16 @@ def test_global_command_help(path: tuple[str, ...]) -> None:
 
 
 def test_plugin_is_registered_with_kedro(trained_project: Path) -> None:
-    proc = run_cli(["kedro", "krt", "--help"], cwd=trained_project)  # type: ignore[operator]
+    proc = run_cli(["kedro", "krt", "--help"], cwd=trained_project)
     for command in ("init", "compile", "package", "validate", "serve", "call"):
         assert command in proc.stdout
-    proc = run_cli(["kedro-krt", "--help"], cwd=trained_project)  # type: ignore[operator]
+    proc = run_cli(["kedro-krt", "--help"], cwd=trained_project)
     assert "validate" in proc.stdout
 
 
 @pytest.mark.parametrize("command", ["compile", "package"])
 def test_wrong_pipeline_name_suggests_the_right_one(trained_project: Path, command: str) -> None:
-    proc = run_cli(  # type: ignore[operator]
+    proc = run_cli(
         ["kedro", "krt", command, "--pipeline", "inferense"], cwd=trained_project, check=False
     )
     assert proc.returncode == 1

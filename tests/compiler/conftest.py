@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from compiler_helpers import write_project
 
 from kedro_krt.compiler.project import KedroProject, open_project
+from tests.compiler.compiler_helpers import write_project
 
 NODES = '''\
 """Node functions of the tiny project."""

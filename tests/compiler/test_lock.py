@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from compiler_helpers import copy_example, run_cli
 
 from kedro_krt.compiler.lock import LOCK_FILE, apply_lock, read_lock, write_lock
 from kedro_krt.emit.files import protos
@@ -16,6 +15,7 @@ from kedro_krt.emit.protoc import compile_protos
 from kedro_krt.node.analysis import CompileError
 from kedro_krt.node.plan import Plan, WorkflowPlan
 from kedro_krt.node.schema.types import Column, Field, Message, TypeSpec
+from tests.helpers import copy_example, run_cli
 
 
 def _table(*cols: tuple[str, str]) -> TypeSpec:
@@ -135,6 +135,7 @@ def test_a_corrupt_lock_is_one_line_saying_what_to_do(
     assert "restore it from git" in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.integration
 def test_a_corrupt_lock_fails_compile_without_a_traceback(tmp_path: Path) -> None:
     project = copy_example(tmp_path / "project")
     (project / "krt.lock.json").write_text("{not json")

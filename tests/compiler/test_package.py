@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from compiler_helpers import copy_example, run_cli
 
 from kedro_krt.emit.protoc import compile_protos
 from kedro_krt.formats.archive import write_krt
+from tests.helpers import copy_example, run_cli
+
+pytestmark = pytest.mark.integration
 
 SECRET = "NOT-A-REAL-KEY"
 MODEL_DIR = "data/06_models/price_model.pickle"

@@ -84,7 +84,7 @@ def test_the_newest_gencode_wins_and_the_call_beats_the_comment() -> None:
 def test_the_bound_is_never_below_what_the_runtime_needs() -> None:
     # An old protoc (the 4.25 gencode of grpcio-tools 1.62) still gets the runtime's floor.
     assert generate.protobuf_requirement(["# Protobuf Python Version: 4.25.1\n"]) == (
-        "protobuf>=5.26.0,<6"
+        "protobuf>=5.26.1,<6"
     )
 
 

@@ -15,10 +15,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from compiler_helpers import run_cli
 
 from kedro_krt.emit import files as generate
 from kedro_krt.package import image_commands
+from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "example" / "Dockerfile"
 
@@ -103,6 +103,7 @@ def test_image_commands_quote_what_needs_it(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.integration
 def test_package_prints_the_build_and_push_commands(tiny_path: Path, tmp_path: Path) -> None:
     project = Path(shutil.copytree(tiny_path, tmp_path / "tiny"))
     proc = run_cli(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from kre_admin_fake import TAGS, FakeKre
-
 from kedro_krt.formats.archive import write_krt
+from tests.deploy.kre_admin_fake import TAGS, FakeKre
 
 MANIFEST = """\
 version: price-estimator-v1

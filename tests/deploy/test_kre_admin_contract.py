@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from graphql import OperationDefinitionNode, parse, validate
-from kre_admin_fake import FIXTURES, TAGS, FakeKre, load_schema, parse_multipart
 
 from kedro_krt.cli import main
 from kedro_krt.deploy import operations as ops
+from tests.deploy.kre_admin_fake import FIXTURES, TAGS, FakeKre, load_schema, parse_multipart
 
 
 def _deploy(kre: FakeKre, krt: Path, *args: str) -> object:

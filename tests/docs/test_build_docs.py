@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import yaml
-from doc_blocks import read_blocks
 
 from kedro_krt.handwritten.config import describe_build_schema, parse_build_config
 from kedro_krt.node.schema.infer import type_from_config
+from tests.docs.doc_blocks import read_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"

@@ -79,7 +79,58 @@ def test_python_floor_is_requires_python() -> None:
     assert match, f"requires-python is {requires!r}: update the matrix and this test"
     python_row = next(r for r in _matrix_rows() if r.startswith("| Python |"))
     assert f"`{requires}`" in python_row
-    assert f"3.{match.group(1)} to" in python_row
+    tested = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert python_row.startswith(f"| Python | {tested} | {tested} |"), (
+        f"the tests run on Python {tested}: the matrix names only the Pythons a test runs on"
+    )
+
+
+CONSTRAINTS = REPO / ".ci" / "lowest-constraints.txt"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = [int(p) for p in version.split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def test_the_lowest_constraints_are_pyprojects_floors() -> None:
+    """`make test-lowest` installs each requirement of kedro-krt exactly at its floor."""
+    pins = _pins()
+    floors = {}
+    for req in _pyproject()["dependencies"]:
+        match = re.search(r">=\s*([0-9][0-9.]*)", req)
+        assert match, f"{req} has no floor: give it one, which `make test-lowest` installs"
+        floors[_name(req).replace("_", "-")] = match.group(1)
+    assert set(pins) == set(floors), "one pin in .ci/lowest-constraints.txt per requirement"
+    for name, floor in floors.items():
+        assert _release(pins[name]) == _release(floor), (
+            f"pyproject.toml's floor of {name} is {floor}; .ci/lowest-constraints.txt pins "
+            f"{pins[name]}"
+        )
+
+
+def test_the_lowest_column_is_what_test_lowest_installs() -> None:
+    pins = _pins()
+    for row in _matrix_rows():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        reqs = _QUOTED.findall(cells[-1]) if len(cells) == 4 else []
+        if not reqs or _name(reqs[0]) not in pins:
+            continue
+        assert cells[1] == pins[_name(reqs[0])], (
+            f"the matrix says {cells[1]} is the lowest tested {cells[0]}, "
+            f"make test-lowest installs {pins[_name(reqs[0])]}"
+        )
 
 
 def test_runtime_bounds_and_images_agree_with_the_code() -> None:

@@ -20,11 +20,11 @@ from pathlib import Path
 import click
 import pytest
 import yaml
-from doc_blocks import read_blocks
 
 from kedro_krt import cli
 from kedro_krt.compiler.config import describe_schema, parse_config
 from kedro_krt.node.schema.infer import type_from_config
+from tests.docs.doc_blocks import read_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from doc_blocks import Block, read_blocks
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
-from compiler_helpers import write_project
+from tests.compiler.compiler_helpers import write_project
+from tests.docs.doc_blocks import Block, read_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "docs" / "how-to" / "secrets.md"

@@ -21,7 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from doc_blocks import Block, Step, missing_lines, read_blocks, steps
+
+from tests.docs.doc_blocks import Block, Step, missing_lines, read_blocks, steps
+
+pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 TUTORIAL = REPO / "docs" / "tutorial" / "index.md"

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import ReflectedRpc, ServedKrt
+
+from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt
 
 
 @pytest.fixture(scope="module", params=["in-process", "nats"])

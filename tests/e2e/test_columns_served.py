@@ -8,17 +8,14 @@ client sends it (one list per column, int64 as strings, `name_valid` for the nul
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from e2e_helpers import ServedKrt, serve_packaged
 
 from kedro_krt.serve.client import CallError, call
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
-from compiler_helpers import run_cli, write_project
+from tests.compiler.compiler_helpers import write_project
+from tests.e2e.e2e_helpers import ServedKrt, serve_packaged
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pandas as pd
 import pytest
-from e2e_helpers import BIN, ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 
 from kedro_krt.formats.archive import read_krt
 from kedro_krt.handwritten import build_krt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
-from build_helpers import example_copy
+from tests.build.build_helpers import example_copy
+from tests.e2e.e2e_helpers import BIN, ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 
 pytestmark = pytest.mark.slow
 

@@ -21,14 +21,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, quotes_frame, request_json
 from google.protobuf import descriptor_pool, json_format, message_factory
 
 from kedro_krt.formats.archive import extract_krt
 from kedro_krt.formats.proto import descriptor_set_of
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nats"))
-from nats_harness import Topology, unpack
+from tests.e2e.e2e_helpers import (
+    as_parsed,
+    assert_same_quotes,
+    kedro_reference,
+    quotes_frame,
+    request_json,
+)
+from tests.nats.nats_harness import Topology, unpack
 
 pytestmark = pytest.mark.slow
 

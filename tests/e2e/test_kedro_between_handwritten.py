@@ -9,7 +9,6 @@ pipeline on the shuttles node intake passes on; the Go node's workflow is not se
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,10 @@ from typing import Any
 import grpc
 import pandas as pd
 import pytest
-from e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 
 from kedro_krt.handwritten import build_krt
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
-from build_helpers import example_copy
+from tests.build.build_helpers import example_copy
+from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, kedro_reference
 
 pytestmark = pytest.mark.slow
 

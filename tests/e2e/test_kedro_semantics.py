@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from e2e_helpers import ServedKrt, serve_packaged
 
 from kedro_krt.serve.client import call
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
-from compiler_helpers import run_cli
+from tests.e2e.e2e_helpers import ServedKrt, serve_packaged
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -23,13 +23,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, request_json
 from google.protobuf import json_format
 
 from kedro_krt.formats.manifest_v2 import ManifestV2
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
-from compiler_helpers import run_cli
+from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, request_json
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_helpers import BIN, free_port, health_status
+
+from tests.e2e.e2e_helpers import BIN, free_port, health_status
 
 ENV = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
 

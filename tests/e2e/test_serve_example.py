@@ -13,7 +13,9 @@ from pathlib import Path
 import grpc
 import pandas as pd
 import pytest
-from e2e_helpers import (
+from google.protobuf import json_format, timestamp_pb2
+
+from tests.e2e.e2e_helpers import (
     ReflectedRpc,
     as_parsed,
     assert_same_quotes,
@@ -23,7 +25,6 @@ from e2e_helpers import (
     request_json,
     rpc_error,
 )
-from google.protobuf import json_format, timestamp_pb2
 
 pytestmark = pytest.mark.slow
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from krt_helpers import Entry, entries_for, good_files, make_tar
 
-MakeKrt = Callable[..., Path]
+from tests.krt.krt_helpers import Entry, MakeKrt, entries_for, good_files, make_tar
 
 
 @pytest.fixture

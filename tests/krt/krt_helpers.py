@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+#: The `make_krt` fixture of tests/krt/conftest.py: entries (default: the good KRT) -> a .krt.
+MakeKrt = Callable[..., Path]
 
 GOOD_YML = """\
 version: price-estimator-v1

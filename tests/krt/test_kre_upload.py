@@ -19,12 +19,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import MakeKrt
-from krt_helpers import entries_for, good_files
 
 from kedro_krt.formats.archive import KrtArchiveError, write_krt
 from kedro_krt.formats.upload import emulate_upload, is_manifest_name, kre_path, read_headers
 from kedro_krt.formats.validate import validate_path
+from tests.krt.krt_helpers import MakeKrt, entries_for, good_files
 
 SRCS = (("etl", "src/etl/main.py"), ("model", "src/model/main.py"))
 

@@ -9,8 +9,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import MakeKrt
-from krt_helpers import entries_for, good_files, make_tar
 
 from kedro_krt.formats.archive import (
     KrtArchiveError,
@@ -20,6 +18,7 @@ from kedro_krt.formats.archive import (
     write_krt,
 )
 from kedro_krt.formats.validate import validate_path
+from tests.krt.krt_helpers import MakeKrt, entries_for, good_files, make_tar
 
 
 def sha256(path: Path) -> str:

@@ -8,11 +8,11 @@ under a version that should not.
 from __future__ import annotations
 
 import pytest
-from krt_helpers import GOOD_YML, good_files
 
 from kedro_krt.formats.images import ImageName
 from kedro_krt.formats.manifest_v1 import parse_manifest
 from kedro_krt.formats.validate import validate_files
+from tests.krt.krt_helpers import GOOD_YML, good_files
 
 
 def _with_images(node_image: str, entrypoint_image: str = "konstellation/kre-entrypoint:1.8.1"):

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import yaml
-from krt_helpers import GOOD_YML
 
 from kedro_krt.formats.manifest_base import (
     MAX_NAME_LENGTH,
@@ -17,6 +16,7 @@ from kedro_krt.formats.manifest_base import (
     to_valid_name,
 )
 from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec, parse_manifest
+from tests.krt.krt_helpers import GOOD_YML
 
 
 def sample() -> Manifest:

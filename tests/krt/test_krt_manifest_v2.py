@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from krt_helpers import CLASSIFICATOR_YML
 
 from kedro_krt.formats.krt_formats import krt_version_of, parse_any_manifest
 from kedro_krt.formats.manifest_base import ConfigSpec, Entrypoint, ManifestError
@@ -20,6 +19,7 @@ from kedro_krt.formats.manifest_v2 import (
     WorkflowV2,
     parse_manifest_v2,
 )
+from tests.krt.krt_helpers import CLASSIFICATOR_YML
 
 
 def sample() -> ManifestV2:
@@ -136,9 +136,9 @@ def test_subscription_parse() -> None:
 
 
 def test_parse_any_manifest_reads_v1_with_or_without_krt_version() -> None:
-    from krt_helpers import GOOD_YML
 
     from kedro_krt.formats.manifest_v1 import Manifest
+    from tests.krt.krt_helpers import GOOD_YML
 
     for text in (GOOD_YML, "krtVersion: v1\n" + GOOD_YML):
         manifest, problems = parse_any_manifest(text)

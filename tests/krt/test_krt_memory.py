@@ -16,9 +16,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from krt_helpers import entries_for, good_files
 
-pytestmark = pytest.mark.slow
+from tests.krt.krt_helpers import entries_for, good_files
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 BIG = 64 * 2**20  # incompressible: the archive holds it as it is
 #: Allowed growth of peak RSS over the baseline; holding the file once would be 64 MiB.

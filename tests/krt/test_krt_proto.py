@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from krt_helpers import GOOD_PROTO
 
 from kedro_krt.formats.proto import ProtoError, describe_proto, proto_package, proto_services
+from tests.krt.krt_helpers import GOOD_PROTO
 
 
 def write(path: Path, text: str) -> Path:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import MakeKrt
-from krt_helpers import GOOD_PROTO, GOOD_YML, entries_for, good_files
 
 from kedro_krt.formats.archive import KrtArchiveError, extract_krt, scan_krt
 from kedro_krt.formats.validate import (
@@ -17,6 +15,7 @@ from kedro_krt.formats.validate import (
     validate_files,
     validate_path,
 )
+from tests.krt.krt_helpers import GOOD_PROTO, GOOD_YML, MakeKrt, entries_for, good_files
 
 
 def rules(problems: tuple[Problem, ...] | list[Problem]) -> list[str]:
@@ -41,8 +40,8 @@ def test_good_archive_passes(make_krt: MakeKrt) -> None:
     report = validate_path(make_krt())
     assert report.problems == ()
     assert report.ok
-    assert report.manifest is not None
-    assert report.manifest.version == "price-estimator-v1"
+    assert report.checked is not None
+    assert report.checked.version == "price-estimator-v1"
     assert format_report(report).endswith("is a valid KRT v1 (0 errors, 0 warnings)")
 
 
@@ -114,7 +113,7 @@ def test_wrapping_folder_is_refused_but_content_checked(make_krt: MakeKrt) -> No
     files = {f"my-krt/{name}": data for name, data in good_files().items()}
     report = validate_path(make_krt(entries_for(files)))
     assert rules(report.errors) == ["kre.tar-wrapping-folder"]
-    assert report.manifest is not None  # the content inside was still checked
+    assert report.checked is not None  # the content inside was still checked
 
 
 def test_not_gzip_is_reported_not_raised(make_krt: MakeKrt) -> None:
@@ -339,7 +338,7 @@ def test_all_problems_reported_together(make_krt: MakeKrt) -> None:
     del files["src/model/main.py"]
     report = validate_path(make_krt(entries_for(files)))
     assert sorted(rules(report.errors)) == ["kre.name", "kre.src-missing", "krt.rpc-missing"]
-    assert report.manifest is None
+    assert report.checked is None
     text = format_report(report)
     # + the warning that rpc Predict is now used by no workflow
     assert len(text.splitlines()) == 5

@@ -16,12 +16,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MakeKrt
-from krt_helpers import CLASSIFICATOR_YML, GOOD_PROTO, GOOD_YML, entries_for, good_files
+from click.testing import CliRunner
 
+from kedro_krt.cli import main
 from kedro_krt.formats.manifest_v2 import ManifestV2, kre_answer, parse_manifest_v2_lenient
 from kedro_krt.formats.validate import format_report, kre_target, validate_files, validate_path
 from kedro_krt.node.krt_version import KrtVersion
+from tests.krt.krt_helpers import (
+    CLASSIFICATOR_YML,
+    GOOD_PROTO,
+    GOOD_YML,
+    MakeKrt,
+    entries_for,
+    good_files,
+)
 
 V2_YML = """\
 version: price-estimator-v2
@@ -465,27 +473,21 @@ def test_kres_own_classificator_archive_validates(tmp_path: Path) -> None:
 
 
 def test_cli_validate_takes_the_target_kre(make_krt: MakeKrt) -> None:
-    import sys
-
-    cli = Path(sys.executable).parent / "kedro-krt"
+    # `kedro-krt validate` in this process (click's CliRunner): the exit code, stdout and
+    # stderr a user sees, without a process of its own.
     v1 = make_krt()
-    refused = subprocess.run(
-        [str(cli), "validate", str(v1), "--kre", "8.2"], capture_output=True, text=True
-    )
-    assert refused.returncode == 1
+    refused = CliRunner().invoke(main, ["validate", str(v1), "--kre", "8.2"])
+    assert refused.exit_code == 1
     assert 'the field "Workflows[0].Exitpoint" is required' in refused.stdout
+    assert isinstance(refused.exception, SystemExit)  # an exit, not an exception of ours
     assert "Traceback" not in refused.stderr
-    fine = subprocess.run(
-        [str(cli), "validate", str(make_krt(entries_for(v2_files()))), "--kre", "8.2"],
-        capture_output=True,
-        text=True,
+    fine = CliRunner().invoke(
+        main, ["validate", str(make_krt(entries_for(v2_files()))), "--kre", "8.2"]
     )
-    assert fine.returncode == 0, fine.stdout
+    assert fine.exit_code == 0, fine.stdout
     assert fine.stdout.strip().endswith("is a valid KRT v2 for KRE 8.2 (0 errors, 0 warnings)")
-    wrong = subprocess.run(
-        [str(cli), "validate", str(v1), "--kre", "latest"], capture_output=True, text=True
-    )
-    assert wrong.returncode == 2 and "e.g. 7, 8.0 or 8.2" in wrong.stderr
+    wrong = CliRunner().invoke(main, ["validate", str(v1), "--kre", "latest"])
+    assert wrong.exit_code == 2 and "e.g. 7, 8.0 or 8.2" in wrong.stderr
 
 
 def test_kre_7_images_in_a_v2_krt_are_a_warning() -> None:

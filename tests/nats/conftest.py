@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))
-
-from serve_helpers import ServerProcess, build_krt_dir
+from tests.serve.serve_helpers import ServerProcess, build_krt_dir
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
-from nats_harness import stop_topology
 
 from kedro_krt.node.runner.envelope_v2 import OK, KreNatsMessageV2, decode_v2
 from kedro_krt.serve.nats import NatsServer
 from kedro_krt.serve.topology_v2 import NodeV2, WorkflowTopologyV2, topology_v2
+from tests.nats.nats_harness import stop_topology
 
 
 class TopologyV2:

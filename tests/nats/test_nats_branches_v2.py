@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from branches_krt import build_branches_krt, fork, marks
 
 from kedro_krt.serve.client import CallError
+from tests.serve.branches_krt import build_branches_krt, fork, marks
 
 pytestmark = pytest.mark.slow
 

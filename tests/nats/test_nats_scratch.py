@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess, health_status
 
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import prepare_krt
 from kedro_krt.serve.nats import NatsEngine
+from tests.serve.serve_helpers import ServerProcess, health_status
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def _processes_of(tmp: Path, parent: int) -> dict[int, str]:

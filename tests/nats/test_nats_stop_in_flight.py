@@ -16,11 +16,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve.client import call
+from tests.serve.serve_helpers import ServerProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def test_a_stop_lets_a_running_handler_finish_and_publish(krt_dir: Path, tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 from google.protobuf import descriptor_pb2, wrappers_pb2
-from nats_harness import Topology, unpack
 
 from kedro_krt.formats.proto import descriptor_set_of
 from kedro_krt.node.runner.config_base import RunnerConfigError
 from kedro_krt.node.runner.config_v1 import ENV_VARS, RunnerConfig
 from kedro_krt.node.runner.envelope_base import MessageTooLarge
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, compress_if_needed, decode
+from tests.nats.nats_harness import Topology, unpack
 
 HERE = Path(__file__).resolve().parent
 
@@ -163,6 +163,7 @@ def test_config_needs_kre_py_sixteen_variables() -> None:
         RunnerConfig.from_env(env)
 
 
+@pytest.mark.integration
 def test_runner_without_environment_is_one_line_and_exit_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KRT_")}
     proc = subprocess.run(
@@ -302,6 +303,7 @@ def test_tracking_times_with_a_zone_are_read_too(
     assert unpack(answer, wrappers_pb2.StringValue).value == "hello zoned|b"  # type: ignore[attr-defined]
 
 
+@pytest.mark.e2e
 def test_measurements_go_to_influxdb_as_kre_py_writes_them(
     krt_root: Path, tmp_path: Path
 ) -> None:

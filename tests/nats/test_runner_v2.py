@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 from google.protobuf import wrappers_pb2
-from nats_harness_v2 import TopologyV2
 
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.runner.config_base import RunnerConfigError
@@ -32,6 +31,7 @@ from kedro_krt.node.runner.config_v2 import ENV_VARS_V2, RunnerConfigV2
 from kedro_krt.node.runner.envelope_v2 import EARLY_REPLY, ERROR, OK
 from kedro_krt.node.runner.formats import krt_version_from_env
 from kedro_krt.serve.topology_v2 import NodeV2
+from tests.nats.nats_harness_v2 import TopologyV2
 
 pytestmark = pytest.mark.slow
 
@@ -210,6 +210,7 @@ def test_v2_env_is_kre_py_3s_and_a_missing_variable_is_named() -> None:
             RunnerConfigV2.from_env({k: v for k, v in env.items() if k != name})
 
 
+@pytest.mark.integration
 def test_runner_process_refuses_a_v2_env_without_kv_stores(krt_root: Path) -> None:
     env = {name: "x" for name in ENV_VARS_V2 if name != "KRT_NATS_KEY_VALUE_STORE_NODE"}
     env |= {"KRT_BASE_PATH": str(krt_root), "KRT_HANDLER_PATH": "src/split/main.py"}
@@ -223,6 +224,7 @@ def test_runner_process_refuses_a_v2_env_without_kv_stores(krt_root: Path) -> No
     )
 
 
+@pytest.mark.integration
 def test_a_v1_handler_alone_is_refused_for_a_v2_node(krt_root: Path) -> None:
     env = {name: "x" for name in ENV_VARS_V2}
     env |= {"KRT_BASE_PATH": str(krt_root), "KRT_HANDLER_PATH": "src/v1only/main.py"}

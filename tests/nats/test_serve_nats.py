@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve.client import CallError, call
+from tests.serve.serve_helpers import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -217,6 +217,7 @@ def test_the_observer_skips_the_front_s_own_subjects() -> None:
     assert v2.entrypoint_subject not in observed_v2(v2)
 
 
+@pytest.mark.e2e
 def test_workers_do_not_apply(krt_dir: Path, tmp_path: Path) -> None:
     server = ServerProcess(krt_dir, tmp_path, "--nats", "--workers", "2")
     assert server.wait_exit(timeout=30) == 1

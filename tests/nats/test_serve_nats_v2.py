@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from serve_helpers import build_classificator_v2, check_classificator_answers, pack_krt
+
+from tests.serve.serve_helpers import build_classificator_v2, check_classificator_answers, pack_krt
 
 pytestmark = pytest.mark.slow
 

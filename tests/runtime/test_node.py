@@ -18,13 +18,19 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, quotes_frame, request_json
 from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
 
 from kedro_krt.formats.archive import extract_krt
 from kedro_krt.node.runtime.context_v1 import KreContext
 from kedro_krt.node.runtime.errors import InvalidRequest
+from tests.e2e.e2e_helpers import (
+    as_parsed,
+    assert_same_quotes,
+    kedro_reference,
+    quotes_frame,
+    request_json,
+)
 
 NODES = ("etl", "model", "output")
 

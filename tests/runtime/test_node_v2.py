@@ -20,13 +20,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import v2_bus
-from e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, request_json
 from google.protobuf import any_pb2, wrappers_pb2
 
 from kedro_krt.formats.archive import extract_krt
 from kedro_krt.node.runtime.context_v2 import ERROR, OK
 from kedro_krt.node.runtime.join import RequestJoin, join_settings
+from tests.e2e.e2e_helpers import as_parsed, assert_same_quotes, kedro_reference, request_json
+from tests.runtime import v2_bus
 
 
 def _any(value: str) -> any_pb2.Any:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from e2e_helpers import as_parsed, generated_shuttles, kedro_reference
 
 from kedro_krt.node.runtime import InvalidRequest, KrtSession
+from tests.e2e.e2e_helpers import as_parsed, generated_shuttles, kedro_reference
 
 
 @pytest.fixture(scope="module")

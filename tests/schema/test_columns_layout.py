@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_codec import every_dtype_frame, fields_of, wire
 
 from kedro_krt.emit.proto import render_proto
 from kedro_krt.node.schema.codec import CodecError, PresenceCheck
 from kedro_krt.node.schema.infer import infer_type, type_from_config
 from kedro_krt.node.schema.types import Message, SchemaError, TypeSpec
+from tests.schema.test_codec import every_dtype_frame, fields_of, wire
 
 
 def columns(spec: TypeSpec | None) -> TypeSpec:

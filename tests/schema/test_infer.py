@@ -10,6 +10,11 @@ import pytest
 from kedro_krt.node.schema.infer import infer_type, type_from_config, type_from_hint
 from kedro_krt.node.schema.types import SchemaError, TypeSpec
 
+# pandas' own dtypes for text and parsed dates: `str` and `datetime64[us]` on pandas 3, `object`
+# and `datetime64[ns]` on pandas 2. Inference records what the frame holds, whichever it is.
+TEXT = str(pd.Series(["a"]).dtype)
+PARSED = str(pd.to_datetime(["2020-01-01"]).dtype)
+
 
 def _col(df: pd.DataFrame, name: str) -> tuple[str, bool, str]:
     spec = infer_type(df)
@@ -29,17 +34,17 @@ def _col(df: pd.DataFrame, name: str) -> tuple[str, bool, str]:
         (pd.Series([1, None], dtype="Int64"), "int64", True, "Int64"),
         (pd.Series([True, False]), "bool", False, "bool"),
         (pd.Series([True, None], dtype="boolean"), "bool", True, "boolean"),
-        (pd.Series(["a", "b"]), "string", False, "str"),
-        (pd.Series(["a", None]), "string", True, "str"),
+        (pd.Series(["a", "b"]), "string", False, TEXT),
+        (pd.Series(["a", None]), "string", True, TEXT),
         (pd.Series(["a", None], dtype="string"), "string", True, "string"),
         (pd.Series(["a", "b"], dtype=object), "string", False, "object"),
         (pd.Series(["a", "b"], dtype="category"), "string", False, "category"),
-        (pd.Series(pd.to_datetime(["2020-01-01", None])), "timestamp", True, "datetime64[us]"),
+        (pd.Series(pd.to_datetime(["2020-01-01", None])), "timestamp", True, PARSED),
         (
             pd.Series(pd.to_datetime(["2020-01-01"]).tz_localize("UTC")),
             "timestamp",
             False,
-            "datetime64[us, UTC]",
+            f"{PARSED[:-1]}, UTC]",
         ),
         (pd.Series([True, None], dtype=object), "bool", True, "object"),
         (pd.Series([1, "a"], dtype=object), "string", False, "object"),  # mixed -> string

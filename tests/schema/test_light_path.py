@@ -14,16 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_codec import every_dtype_frame, fields_of, wire
 
-from kedro_krt.node.schema.codec import _series_builder
 from kedro_krt.node.schema.infer import infer_type
+from kedro_krt.node.schema.pandas_private import numeric_series_builder
 from kedro_krt.node.schema.table_codec import (
     ColumnsCodec,
     TableCodec,
     _column_restorer,
     ns_to_datetime_array,
 )
+from tests.schema.test_codec import every_dtype_frame, fields_of, wire
 
 
 @pytest.mark.parametrize("layout", ["rows", "columns"])
@@ -83,7 +83,7 @@ def test_string_and_datetime_columns_equal_pd_array() -> None:
 @pytest.mark.parametrize("dtype", ["int64", "float64", "bool", "int32", "float32", "uint8"])
 @pytest.mark.parametrize("name", ["seats", 3, None])
 def test_series_equal_the_public_constructor(dtype: str, name: Any) -> None:
-    make = _series_builder(np.dtype(dtype), name)
+    make = numeric_series_builder(np.dtype(dtype), name)
     assert make.__name__ == "direct"
     for values in ([1, 0, 1], [1], []):
         pd.testing.assert_series_equal(

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess, build_krt_dir, pack_krt
+
+from tests.serve.serve_helpers import ServerProcess, build_krt_dir, pack_krt
 
 
 @pytest.fixture(scope="session")

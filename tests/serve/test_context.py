@@ -137,6 +137,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # as a runner killed mid-run: no close, no
 """
 
 
+@pytest.mark.integration
 def test_json_lines_keep_every_record_of_a_killed_process(tmp_path: Path) -> None:
     """The stores keep their files open between records (no open per record) and write each
     record at once: a process killed without closing them has lost none."""

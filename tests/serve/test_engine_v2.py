@@ -9,10 +9,10 @@ import threading
 from typing import Any
 
 import pytest
-from branches_krt import build_branches_krt, fork, marks
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve.client import CallError
+from tests.serve.branches_krt import build_branches_krt, fork, marks
+from tests.serve.serve_helpers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

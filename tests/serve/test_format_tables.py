@@ -4,7 +4,6 @@ the node runtime's, the runner's and serve's table, and a manifest finds its own
 from __future__ import annotations
 
 import pytest
-from serve_helpers import CLASSIFICATOR_V2
 
 from kedro_krt.formats.manifest_base import Entrypoint
 from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
@@ -13,6 +12,7 @@ from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.runner.formats import RUNNERS, krt_version_from_env
 from kedro_krt.node.runtime.formats import NODE_RUNTIMES
 from kedro_krt.serve.formats import SERVING, serving_for
+from tests.serve.serve_helpers import CLASSIFICATOR_V2
 
 
 @pytest.mark.parametrize("version", list(KrtVersion))

@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from serve_helpers import NODES, ServerProcess, build_krt_dir
 
 from kedro_krt.formats.validate import validate_path
 from kedro_krt.scratch import OWNER_FILE
 from kedro_krt.serve.client import call
+from tests.serve.serve_helpers import NODES, ServerProcess, build_krt_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LEGACY = FIXTURES / "legacy_pb2" / "handwritten"
@@ -34,6 +34,7 @@ def legacy_krt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.integration
 def test_legacy_fixture_is_reproducible(tmp_path: Path) -> None:
     script = FIXTURES / "legacy_pb2" / "make_legacy_pb2.py"
     subprocess.run(
@@ -45,6 +46,7 @@ def test_legacy_fixture_is_reproducible(tmp_path: Path) -> None:
         assert made.read_text() == (LEGACY / made.name).read_text(), made.name
 
 
+@pytest.mark.integration
 def test_todays_protobuf_refuses_the_old_files() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "import public_input_pb2"], cwd=LEGACY,
@@ -62,6 +64,7 @@ def test_validate_warns_that_they_need_an_old_protobuf(legacy_krt: Path) -> None
     assert "protobuf <= 3.20" in warning.message
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [(), ("--nats",)], ids=["in-process", "nats"])
 def test_served_with_regenerated_code_and_one_warning_per_node(

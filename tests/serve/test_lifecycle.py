@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess, bad_krt, free_port, health_status
 
 from kedro_krt.serve.client import call
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader_base import resolve_source
 from kedro_krt.serve.server import run_server
+from tests.serve.serve_helpers import ServerProcess, bad_krt, free_port, health_status
 
 pytestmark = pytest.mark.slow
 

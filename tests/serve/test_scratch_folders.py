@@ -91,6 +91,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.integration
 def test_a_killed_owners_folder_is_swept_a_live_ones_is_not(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -142,6 +143,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.integration
 def test_a_folder_held_by_a_live_process_outlives_its_owner(tmp_path: Path) -> None:
     """As a --workers worker still draining holds its supervisor's folder."""
     import subprocess

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve import gencode
+from tests.serve.serve_helpers import ServerProcess
 
+pytestmark = pytest.mark.e2e
 
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["starting", "serving", "workers starting"])

@@ -10,23 +10,23 @@ server leaves out. Routing and answers as KRE 8 does them: kre-py 3.4.1 (``src/m
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
-from serve_helpers import (
+from click.testing import CliRunner
+
+from kedro_krt.cli import main
+from kedro_krt.formats.manifest_v2 import parse_manifest_v2
+from kedro_krt.serve.errors import ServeError
+from kedro_krt.serve.serving_v2 import python_workflows as python_workflows_v2
+from tests.serve.serve_helpers import (
     CLASSIFICATOR_V2,
     ServerProcess,
     build_classificator_v2,
     check_classificator_answers,
     pack_krt,
 )
-
-from kedro_krt.formats.manifest_v2 import parse_manifest_v2
-from kedro_krt.serve.errors import ServeError
-from kedro_krt.serve.serving_v2 import python_workflows as python_workflows_v2
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +66,15 @@ def test_a_workflow_whose_exitpoint_is_not_python_is_not_served() -> None:
 def test_the_fixture_is_a_valid_krt_v2(classificator: Path) -> None:
     """`kedro-krt validate`: KRE 8.2's v2 rules and ours, and KRE's two-pass archive reading;
     no warning either (its only node with replicas has one subscription)."""
-    out = subprocess.run(
-        [str(Path(sys.executable).parent / "kedro-krt"), "validate", str(classificator)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = CliRunner().invoke(main, ["validate", str(classificator)])
+    assert out.exit_code == 0, out.output
     assert "valid KRT v2 (0 errors, 0 warnings)" in out.stdout, out.stdout
 
 
 # -- served, over gRPC -----------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_served_in_process(classificator: Path, tmp_path: Path) -> None:
     server = ServerProcess(classificator, tmp_path, web=True)

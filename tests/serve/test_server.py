@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from serve_helpers import ServerProcess
 
 from kedro_krt.serve.client import CallError, RequestDataError, call
 from kedro_krt.serve.errors import ServeError
+from tests.serve.serve_helpers import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -188,7 +188,7 @@ def test_a_cpu_bound_node_does_not_block_the_server(krt_dir: Path, start_server)
     would wait 2 s), and the next message waits for the node, as in a kre-py pod."""
     import threading
 
-    from serve_helpers import health_status
+    from tests.serve.serve_helpers import health_status
 
     server = start_server(krt_dir, "--timeout", "1")
     server.wait_status("SERVING")

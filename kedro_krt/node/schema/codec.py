@@ -33,6 +33,7 @@ import pandas as pd
 from google.protobuf import message_factory
 from google.protobuf.message import Message as PbMessage
 
+from kedro_krt.node.schema.pandas_private import numeric_series_builder, series_values_getter
 from kedro_krt.node.schema.table_codec import (
     NS_PER_S,
     CodecError,
@@ -113,53 +114,6 @@ def _extend(rep: Any, values: list[Any], where: str, kind: str | None) -> None:
         bad = next((v for v in values if v is None or is_null(v)), None)
         detail = "a null, which a repeated field cannot hold" if bad is None else str(exc)
         raise CodecError(f"{where}: expected a list of {kind}; {detail}") from exc
-
-
-def _series_builder(dtype: np.dtype, name: Any) -> Callable[[Any], pd.Series]:
-    """Values -> ``pd.Series(values, dtype=dtype, name=name)``, the cheapest sound way.
-
-    The public constructor infers and validates on every call; for a numpy dtype fixed by the
-    schema, pandas' single-block manager over a fresh array is the same Series. That internal
-    path is used only if it gives exactly what the public constructor gives on probe values.
-    """
-
-    def public(values: Any) -> pd.Series:
-        arr = np.asarray(values, dtype=dtype)
-        return pd.Series(arr, index=pd.RangeIndex(len(arr)), name=name, copy=False)
-
-    try:
-        from pandas._libs.internals import BlockPlacement
-        from pandas.core.internals import SingleBlockManager
-        from pandas.core.internals.blocks import get_block_type
-
-        from_mgr = pd.Series._from_mgr  # type: ignore[attr-defined]
-        klass = get_block_type(dtype)
-        range_index = pd.RangeIndex.from_range
-        fromiter = np.fromiter
-
-        def direct(values: Any) -> pd.Series:
-            # SingleBlockManager.from_array without its per-call dtype checks (a fresh array
-            # of a numeric numpy dtype needs no coercion) and a RangeIndex from its range. A
-            # few values are read by iteration: numpy's buffer probing of a protobuf repeated
-            # field costs more than the values (same conversions and errors either way).
-            n = len(values)
-            arr = fromiter(values, dtype, n) if n <= 64 else np.asarray(values, dtype=dtype)
-            block = klass(arr, ndim=1, placement=BlockPlacement(slice(0, n)))
-            mgr = SingleBlockManager(block, range_index(range(n)))
-            out = from_mgr(mgr, axes=mgr.axes)
-            out._name = name  # what the `name` setter stores, once its check passed below
-            return cast(pd.Series, out)
-
-        for probe in ([1, 0], [1], []):
-            a, b = direct(probe), public(probe)
-            if not (a.dtype == b.dtype and a.name == b.name and a.equals(b)):
-                return public
-            if not (a.index.equals(b.index) and type(a.index) is type(b.index)):
-                return public
-        pd.Series([], dtype=dtype, name=name)  # the name is one pandas accepts
-    except Exception:
-        return public
-    return direct
 
 
 _Decoder = Callable[[Any], Any]
@@ -328,7 +282,9 @@ class MessageCodec:
             if candidate is not None and candidate.kind in "fiub":
                 np_series = candidate
 
-        make_series = _series_builder(np_series, series_name) if np_series is not None else None
+        make_series = (
+            numeric_series_builder(np_series, series_name) if np_series is not None else None
+        )
 
         def restore(values: Any) -> Any:
             if make_series is not None:
@@ -361,13 +317,14 @@ class MessageCodec:
 
         # Series dtypes whose values go into the repeated field as they are.
         fast_kinds = {"double": "fiu", "int64": "iu", "bool": "b"}.get(kind or "", "")
+        values_of = series_values_getter()
 
         def enc_list(msg: Any, value: Any) -> None:
             if value is None:
                 return
             if value.__class__ is pd.Series:
                 # A numeric Series, the usual case: its numpy array's values go in as they are.
-                arr = value._values
+                arr = values_of(value)
                 if isinstance(arr, np.ndarray) and arr.dtype.kind in fast_kinds:
                     rep = getattr(msg, name)
                     if len(rep):
