@@ -227,7 +227,8 @@ def compile_cmd(
 ) -> None:
     """Print how the project compiles: workflows, KRT nodes, dataset roles, fields, warnings."""
     path = functions.project_path(metadata, "compile")
-    functions.compile_project(path, pipelines, env, version, output, krt_version)
+    target = functions.ProjectTarget(path, pipelines, env, version, krt_version)
+    functions.compile_project(target, output)
 
 
 @click.command()
@@ -255,7 +256,8 @@ def package(
 ) -> None:
     """Compile the project and package it into dist/<version>.krt, ready to upload to KRE."""
     path = functions.project_path(metadata, "package")
-    functions.package_project(path, pipelines, env, version, output, krt_version, quiet=quiet)
+    target = functions.ProjectTarget(path, pipelines, env, version, krt_version)
+    functions.package_project(target, output, quiet=quiet)
 
 
 @click.command(name="build", help=HELP_BUILD)
@@ -314,7 +316,7 @@ def serve(
         functions.serve(source, config, **options)
         return
     path = functions.project_path(metadata, "serve")
-    functions.serve_project(path, pipelines, env, config, **options)
+    functions.serve_project(functions.ProjectTarget(path, pipelines, env), config, **options)
 
 
 @click.command()
@@ -377,7 +379,8 @@ def deploy(
         functions.deploy_file(krt_file, options)
         return
     path = functions.project_path(metadata, "deploy")
-    functions.deploy_project(path, krt_file, pipelines, env, version, options)
+    target = functions.ProjectTarget(path, pipelines, env, version)
+    functions.deploy_project(target, krt_file, options)
 
 
 @click.command(name="schema")

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,22 +76,33 @@ def _open(path: Path, env: str | None) -> Any:
     return open_project(path, env)
 
 
+@dataclass(frozen=True)
+class ProjectTarget:
+    """What a project command compiles: the project at ``path``, its conf ``env``, the
+    ``pipelines`` asked for (none: krt.yml's workflows), the version name and the KRT format
+    (``None``: krt.yml's, else the defaults)."""
+
+    path: Path
+    pipelines: tuple[str, ...] = ()
+    env: str | None = None
+    version: str | None = None
+    krt_version: str | None = None
+
+
 def _compile(
-    path: Path,
-    env: str | None,
-    pipelines: tuple[str, ...],
-    version: str | None = None,
-    project: Any = None,
-    krt_version: str | None = None,
-    report: Progress = progress,
+    target: ProjectTarget, project: Any = None, report: Progress = progress
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """Open the project (unless given) and compile it, numbered from its lock, in the KRT
-    format ``krt_version`` (else krt.yml's ``krt_version``): (project, plan, new lock)."""
+    """Open the project (unless given) and compile it, numbered from its lock:
+    (project, plan, new lock)."""
     from kedro_krt.compiler.lock import compile_locked
 
-    project = project or _open(path, env)
+    project = project or _open(target.path, target.env)
     plan, lock = compile_locked(
-        project, pipelines or None, version=version, progress=report, krt_version=krt_version
+        project,
+        target.pipelines or None,
+        version=target.version,
+        progress=report,
+        krt_version=target.krt_version,
     )
     return project, plan, lock
 
@@ -118,42 +130,23 @@ def init(path: Path, env: str, force: bool) -> None:
         click.echo(f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}")
 
 
-def compile_project(
-    path: Path,
-    pipelines: tuple[str, ...],
-    env: str | None,
-    version: str | None,
-    output: Path | None,
-    krt_version: str | None,
-) -> None:
+def compile_project(target: ProjectTarget, output: Path | None) -> None:
     """Print how the project compiles; with ``output``, also emit its files there."""
     from kedro_krt.compiler.report import render_report
     from kedro_krt.package import write_compiled
 
-    _, plan, _ = _compile(path, env, pipelines, version, krt_version=krt_version)
+    _, plan, _ = _compile(target)
     click.echo(render_report(plan), nl=False)
     if output is not None:
         for written in write_compiled(plan, output):
             click.echo(f"wrote {written}")
 
 
-def package_project(
-    path: Path,
-    pipelines: tuple[str, ...],
-    env: str | None,
-    version: str | None,
-    output: Path | None,
-    krt_version: str | None,
-    *,
-    quiet: bool = False,
-) -> Path:
+def package_project(target: ProjectTarget, output: Path | None, *, quiet: bool = False) -> Path:
     """Compile the project and package it into ``output`` (dist/ by default)."""
     started = time.perf_counter()
-    report = no_progress if quiet else progress
-    project, plan, lock = _compile(
-        path, env, pipelines, version, krt_version=krt_version, report=report
-    )
-    return _write_package(path, project, plan, lock, output, started, quiet=quiet)
+    project, plan, lock = _compile(target, report=no_progress if quiet else progress)
+    return _write_package(target.path, project, plan, lock, output, started, quiet=quiet)
 
 
 def _write_package(
@@ -259,9 +252,7 @@ def serve(source: Path, config: tuple[str, ...], **options: Any) -> None:
     sys.exit(run_server(source, config=config_pairs(config), **options))
 
 
-def serve_project(
-    path: Path, pipelines: tuple[str, ...], env: str | None, config: tuple[str, ...], **options: Any
-) -> None:
+def serve_project(target: ProjectTarget, config: tuple[str, ...], **options: Any) -> None:
     """Compile and package the project into a scratch folder, and serve that .krt."""
     from kedro_krt.package import package as write_package
     from kedro_krt.scratch import StopRequested, scratch_folder, sigterm_unwinds
@@ -269,7 +260,7 @@ def serve_project(
     # A SIGTERM while the project compiles unwinds too: the packaged .krt's folder goes.
     try:
         with sigterm_unwinds(), scratch_folder("kedro-krt-serve-", owned=True) as tmp:
-            project, plan, _ = _compile(path, env, pipelines)
+            project, plan, _ = _compile(target)
             result = write_package(project, plan, tmp, progress=progress)
             serve(result.path, config, **options)
     except StopRequested:
@@ -373,23 +364,18 @@ def deploy_file(krt_file: Path, options: dict[str, Any]) -> None:
 
 
 def deploy_project(
-    path: Path,
-    krt_file: Path | None,
-    pipelines: tuple[str, ...],
-    env: str | None,
-    version: str | None,
-    options: dict[str, Any],
+    target: ProjectTarget, krt_file: Path | None, options: dict[str, Any]
 ) -> None:
-    """Deploy from the project at ``path``: its ``deploy:`` settings under the flags, and
-    ``krt_file`` or, without one, the project packaged first."""
+    """Deploy from the project: its ``deploy:`` settings under the flags, and ``krt_file`` or,
+    without one, the project packaged first."""
     started = time.perf_counter()
-    project = _open(path, env)
-    target = _deploy_target(options, project.config.deploy, path)
-    token = _read_token(target)
+    project = _open(target.path, target.env)
+    kre = _deploy_target(options, project.config.deploy, target.path)
+    token = _read_token(kre)
     if krt_file is None:
-        project, plan, lock = _compile(path, env, pipelines, version, project=project)
-        krt_file = _write_package(path, project, plan, lock, None, started)
-    _run_deploy(krt_file, target, token, options, from_project=True)
+        project, plan, lock = _compile(target, project=project)
+        krt_file = _write_package(target.path, project, plan, lock, None, started)
+    _run_deploy(krt_file, kre, token, options, from_project=True)
 
 
 def _run_deploy(

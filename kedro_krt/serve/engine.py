@@ -121,6 +121,10 @@ class NodeThread:
             self.loop.close()
 
 
+#: How a workflow answers the caller: called once at most, with the response message.
+Reply = Callable[[Message], None]
+
+
 class ServedNode(Protocol):
     """What the engine needs of a loaded node (every format): where its thread is, its ctx."""
 
@@ -142,11 +146,7 @@ class ServedWorkflow(Protocol):
     def nodes(self) -> Sequence[ServedNode]: ...
 
     async def run(
-        self,
-        engine: Engine,
-        payload: any_pb2.Any,
-        reply: Callable[[Message], None],
-        envelope: Envelope,
+        self, engine: Engine, payload: any_pb2.Any, reply: Reply, envelope: Envelope
     ) -> None: ...
 
 
@@ -186,7 +186,7 @@ class Engine:
         self,
         workflow: ServedWorkflow,
         payload: any_pb2.Any,
-        reply: Callable[[Message], None],
+        reply: Reply,
         envelope: Envelope | None = None,
     ) -> None:
         """Pass ``payload`` (the packed request) through ``workflow`` and answer with ``reply``.

@@ -24,7 +24,7 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from kedro_krt.node.krt_version import KrtVersion
-from kedro_krt.serve.engine import Engine, Envelope
+from kedro_krt.serve.engine import Engine, Envelope, Reply
 from kedro_krt.serve.loader_base import PreparedKrt, RpcTypes
 from kedro_krt.serve.topology_base import PodSettings, WorkflowStream
 
@@ -51,11 +51,7 @@ class LoadedWorkflowBase(RpcTypes, ABC):
 
     @abstractmethod
     async def run(
-        self,
-        engine: Engine,
-        payload: any_pb2.Any,
-        reply: Callable[[Message], None],
-        envelope: Envelope,
+        self, engine: Engine, payload: any_pb2.Any, reply: Reply, envelope: Envelope
     ) -> None:
         """Pass ``payload`` (the packed request) through the workflow, each node on its
         ``engine`` thread, and answer with ``reply`` (see :meth:`Engine.run`).

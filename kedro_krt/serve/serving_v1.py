@@ -38,6 +38,7 @@ from kedro_krt.serve.engine import (
     KRE_MAX_PAYLOAD,
     Engine,
     Envelope,
+    Reply,
     Tracking,
     WrongResponseType,
     type_name,
@@ -101,11 +102,7 @@ class LoadedWorkflow(LoadedWorkflowBase):
     nodes: tuple[LoadedNode, ...]
 
     async def run(
-        self,
-        engine: Engine,
-        payload: any_pb2.Any,
-        reply: Callable[[Message], None],
-        envelope: Envelope,
+        self, engine: Engine, payload: any_pb2.Any, reply: Reply, envelope: Envelope
     ) -> None:
         """The request through the ``sequential`` nodes, as KRE 7 passes it.
 

@@ -28,14 +28,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar, cast
 
 from google.protobuf import any_pb2, descriptor_pb2
-from google.protobuf.message import Message
 
 from kedro_krt.formats.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
 from kedro_krt.node.krt_version import KrtVersion
@@ -45,7 +44,7 @@ from kedro_krt.node.runner.node_base import WorkerLoadError
 from kedro_krt.node.runner.node_v2 import check_v2_module
 from kedro_krt.node.runtime.context_base import make_logger, node_environ
 from kedro_krt.node.runtime.context_v2 import KreContextV2, LocalConfiguration, select_handler
-from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, WrongResponseType
+from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, Reply, WrongResponseType
 from kedro_krt.serve.errors import InvalidRequest, NodeError, ServeError
 from kedro_krt.serve.loader_base import (
     PreparedKrt,
@@ -221,11 +220,7 @@ class LoadedWorkflowV2(LoadedWorkflowBase):
     subscribers: Mapping[str, tuple[LoadedNodeV2, ...]]
 
     async def run(
-        self,
-        engine: Engine,
-        payload: any_pb2.Any,
-        reply: Callable[[Message], None],
-        envelope: Envelope,
+        self, engine: Engine, payload: any_pb2.Any, reply: Reply, envelope: Envelope
     ) -> None:
         """A request through a v2 workflow, as KRE 8 routes it.
 

@@ -133,7 +133,7 @@ def test_kedro_krt_finds_the_project_of_the_working_directory(
     monkeypatch.chdir(project / "src" / "x")
     result = CliRunner().invoke(main, ["compile", "-p", "a", "--pipelines", "b,a"])
     assert result.exit_code == 0, result.output
-    assert seen == [(project.resolve(), ("a", "b"), None, None, None, None)]
+    assert seen == [(functions.ProjectTarget(project.resolve(), ("a", "b")), None)]
 
 
 def test_kedro_krt_uses_kedros_project_metadata(
@@ -146,7 +146,7 @@ def test_kedro_krt_uses_kedros_project_metadata(
     metadata = SimpleNamespace(project_path=project)
     result = CliRunner().invoke(commands, ["krt", "compile", "-e", "prod"], obj=metadata)
     assert result.exit_code == 0, result.output
-    assert seen == [(project, (), "prod", None, None, None)]
+    assert seen == [(functions.ProjectTarget(project, (), "prod"), None)]
 
 
 def test_a_krt_is_served_as_it_is(tmp_path: Path) -> None:
