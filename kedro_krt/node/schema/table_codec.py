@@ -141,7 +141,7 @@ def timestamp_fault(seconds: int, nanos: int) -> str | None:
 def timestamps_ns(stamps: Any, where: str) -> list[int]:
     """The int64 nanoseconds of repeated Timestamps ``stamps``; refuses one that does not decode
     (``where[i]`` names it)."""
-    out = []
+    out: list[int] = []
     append = out.append
     for i, t in enumerate(stamps):
         s, n = t.seconds, t.nanos
