@@ -42,7 +42,9 @@ from kedro_krt.node.schema.table_codec import (
     field_of,
     is_null,
     ns_to_datetime_array,
+    timestamp_error,
     timestamp_ns,
+    timestamps_ns,
 )
 from kedro_krt.node.schema.types import Field
 
@@ -312,7 +314,7 @@ class MessageCodec:
             if self.omit_absent and not len(rep):
                 return _OMIT
             if kind == "timestamp":
-                return restore([t.seconds * NS_PER_S + t.nanos for t in rep])
+                return restore(timestamps_ns(rep, where))
             return restore(rep if np_series is not None else list(rep))
 
         # Series dtypes whose values go into the repeated field as they are.
@@ -381,7 +383,11 @@ class MessageCodec:
                 if not msg.HasField(name):
                     return _OMIT if omit else None
                 t = getattr(msg, name)
-                ts = pd.Timestamp(t.seconds * NS_PER_S + t.nanos, unit="ns")
+                seconds, nanos = t.seconds, t.nanos
+                error = timestamp_error(where, seconds, nanos)
+                if error is not None:
+                    raise error
+                ts = pd.Timestamp(seconds * NS_PER_S + nanos, unit="ns")
                 if tz:
                     ts = ts.tz_localize("UTC").tz_convert(tz)
                 if unit:

@@ -8,6 +8,7 @@ rows. :class:`kedro_krt.node.schema.codec.MessageCodec` uses it for every table 
 
 from __future__ import annotations
 
+import datetime as _dt
 import keyword
 import math
 from collections.abc import Callable, Mapping
@@ -38,7 +39,16 @@ __all__ = ["CodecError", "ColumnsCodec", "TableCodec"]
 
 NS_PER_S = 1_000_000_000
 _NAT = int(np.iinfo(np.int64).min)  # NaT's int64 representation
+_NS_MAX = int(np.iinfo(np.int64).max)  # pandas' latest datetime64[ns]
 _SMALL_TABLE = 32  # rows; above this the vectorised wire encoder wins
+#: google.protobuf.Timestamp's range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z,
+#: as protobuf checks it for JSON (google/protobuf/internal/well_known_types.py).
+TIMESTAMP_SECONDS_MIN = -62_135_596_800
+TIMESTAMP_SECONDS_MAX = 253_402_300_799
+#: Whole seconds whose every valid Timestamp fits a datetime64[ns] (a decode goes through int64
+#: nanoseconds, NaT being the int64 minimum): values inside need no closer look.
+_NS_SAFE_SECONDS_MIN = _NAT // NS_PER_S + 1
+_NS_SAFE_SECONDS_MAX = _NS_MAX // NS_PER_S - 1
 #: Per column kind, the numpy dtype kinds whose cells go into its field as they are.
 _PLAIN_KINDS = {"double": "fiu", "int64": "i", "bool": "b"}
 _PLAIN_KINDS.update(dict.fromkeys(("string", "bytes", "timestamp"), ""))
@@ -98,6 +108,62 @@ def timestamp_ns(v: Any, where: str) -> int:
     if ts.tz is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return int(ts.as_unit("ns").value)
+
+
+def _utc_text(seconds: int, nanos: int) -> str:
+    when = _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=seconds)
+    return f"{when.isoformat()}.{nanos:09d}Z"
+
+
+def timestamp_fault(seconds: int, nanos: int) -> str | None:
+    """Why a ``google.protobuf.Timestamp`` cannot be decoded, or None when it can.
+
+    Its range is protobuf's (the JSON mapping refuses any other value, and so does
+    ``Timestamp.ToDatetime``); within it, a decoded timestamp is pandas' int64 nanoseconds,
+    whose range is narrower.
+    """
+    if not TIMESTAMP_SECONDS_MIN <= seconds <= TIMESTAMP_SECONDS_MAX:
+        return (
+            f"Timestamp is not valid: Seconds {seconds} must be in range "
+            f"[{TIMESTAMP_SECONDS_MIN}, {TIMESTAMP_SECONDS_MAX}], that is "
+            "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z (google.protobuf.Timestamp)"
+        )
+    if not 0 <= nanos < NS_PER_S:
+        return f"Timestamp is not valid: Nanos {nanos} must be in range [0, 999999999]"
+    if not _NAT < seconds * NS_PER_S + nanos <= _NS_MAX:
+        return (
+            f"{_utc_text(seconds, nanos)} is outside the range of pandas' nanosecond "
+            "timestamps, which a message's timestamps are decoded through: "
+            "1677-09-21T00:12:43.145224193Z to 2262-04-11T23:47:16.854775807Z"
+        )
+    return None
+
+
+def timestamps_ns(stamps: Any, where: str) -> list[int]:
+    """The int64 nanoseconds of repeated Timestamps ``stamps``; refuses one that does not decode
+    (``where[i]`` names it)."""
+    out: list[int] = []
+    append = out.append
+    for i, t in enumerate(stamps):
+        s, n = t.seconds, t.nanos
+        # Compared in line: cheaper than lists of seconds and nanos checked afterwards.
+        if not (0 <= n < NS_PER_S and _NS_SAFE_SECONDS_MIN <= s <= _NS_SAFE_SECONDS_MAX):
+            error = timestamp_error(f"{where}[{i}]", s, n)
+            if error is not None:
+                raise error
+        append(s * NS_PER_S + n)
+    return out
+
+
+def timestamp_error(where: str, seconds: int, nanos: int) -> CodecError | None:
+    """The error for a Timestamp that cannot be decoded (``where`` names the row and field)."""
+    fault = timestamp_fault(seconds, nanos)
+    if fault is None:
+        return None
+    return CodecError(
+        f"{where} is Timestamp(seconds={seconds}, nanos={nanos}): {fault}; send a timestamp "
+        "in that range"
+    )
 
 
 def ns_to_datetime_array(ns: list[int], dtype: str) -> Any:
@@ -372,7 +438,10 @@ class TableCodec:
             get = _attr("r", c.name)
             if c.kind == "timestamp":
                 lines.append(f"        if r.HasField({c.name!r}):")
-                lines.append(f"            t = {get}; a{i}(t.seconds * {NS_PER_S} + t.nanos)")
+                lines.append(f"            t = {get}; s = t.seconds; n = t.nanos")
+                lines.append(f"            if not (0 <= n < {NS_PER_S} and LO <= s <= HI):")
+                lines.append(f"                bad(rows, {c.name!r}, {c.original!r})")
+                lines.append(f"            a{i}(s * {NS_PER_S} + n)")
                 if c.required and not c.optional:
                     lines.append(f"        else: missing({c.original!r}, i)")
                 else:
@@ -396,7 +465,10 @@ class TableCodec:
                 lines.append(f"        a{i}({get})")
         cols = ", ".join(f"(l{i}, x{i})" for i in range(len(self.columns)))
         lines.append(f"    return [{cols}]")
-        namespace: dict[str, Any] = {"NAN": math.nan, "missing": self._missing}
+        namespace: dict[str, Any] = {
+            "NAN": math.nan, "missing": self._missing, "bad": self._bad_timestamp,
+            "LO": _NS_SAFE_SECONDS_MIN, "HI": _NS_SAFE_SECONDS_MAX,
+        }
         exec(compile("\n".join(lines), f"<krt decode {self.where}>", "exec"), namespace)
         return cast(Callable[[Any], list[tuple[list[Any], list[int]]]], namespace["_decode"])
 
@@ -407,25 +479,49 @@ class TableCodec:
             "column optional ('?') under `schemas:` in krt.yml if a missing value is meaningful"
         )
 
+    def _bad_timestamp(self, rows: Any, name: str, original: str) -> None:
+        """Raise for the first cell of column ``name`` that does not decode (the generated loop
+        found one that may not: a value near pandas' limits may still fit, and then this returns).
+        """
+        for i, r in enumerate(rows):
+            if r.HasField(name):
+                t = getattr(r, name)
+                error = timestamp_error(
+                    f"{self.where}: row {i}, column {original!r},", t.seconds, t.nanos
+                )
+                if error is not None:
+                    raise error
+
     def presence_checker(self) -> Callable[[Any], None] | None:
-        """A check that every required cell was sent, without decoding (None: none required).
+        """A check that every required cell was sent and every Timestamp is one that decodes,
+        without decoding (None: nothing to check).
 
         For a request table that a node passes on without reading: it must be refused where
-        it enters, since the messages between nodes carry no presence.
+        it enters, since the messages between nodes carry no presence, and a later node's
+        refusal would come after the work of those before it.
         """
         required = [c for c in self.columns if c.required and not c.optional]
-        if not required:
+        stamps = [c for c in self.columns if c.kind == "timestamp"]
+        if not required and not stamps:
             return None
         lines = ["def _check(rows):", "    for i, r in enumerate(rows):"]
-        for c in required:
+        for c in self.columns:
             if c.kind == "timestamp":
-                lines.append(f"        if not r.HasField({c.name!r}): missing({c.original!r}, i)")
-            else:
+                lines.append(f"        if r.HasField({c.name!r}):")
+                lines.append(f"            t = {_attr('r', c.name)}; s = t.seconds; n = t.nanos")
+                lines.append(f"            if not (0 <= n < {NS_PER_S} and LO <= s <= HI):")
+                lines.append(f"                bad(rows, {c.name!r}, {c.original!r})")
+                if c in required:
+                    lines.append(f"        else: missing({c.original!r}, i)")
+            elif c in required:
                 get = _attr("r", c.name)
                 lines.append(
                     f"        if not ({get} or r.HasField({c.name!r})): missing({c.original!r}, i)"
                 )
-        namespace: dict[str, Any] = {"missing": self._missing}
+        namespace: dict[str, Any] = {
+            "missing": self._missing, "bad": self._bad_timestamp,
+            "LO": _NS_SAFE_SECONDS_MIN, "HI": _NS_SAFE_SECONDS_MAX,
+        }
         exec(compile("\n".join(lines), f"<krt presence {self.where}>", "exec"), namespace)
         return cast(Callable[[Any], None], namespace["_check"])
 
