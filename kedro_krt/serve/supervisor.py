@@ -287,7 +287,14 @@ def _supervise(
                     "workers' log above; a SIGKILL is often the OOM killer (dmesg, the "
                     "container's memory limit): give the server more memory or fewer --workers"
                 )
-            new = workers.start(slot.index, replaces_since=now)
+            try:
+                new = workers.start(slot.index, replaces_since=now)
+            except OSError as exc:  # out of memory or processes: what killed it, likely
+                workers.stop(options.grace)
+                raise ServeError(
+                    f"worker {slot.index + 1} (pid {slot.proc.pid}) {how} and no process "
+                    f"could replace it: {exc}; check the machine's memory and process limits"
+                ) from None
             log.warning(
                 "worker %d (pid %d) %s; replacing it (pid %d, restart %d of %d allowed in "
                 "%g s)",

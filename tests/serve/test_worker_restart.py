@@ -100,7 +100,7 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(
         assert set(load.codes) <= {"OK", "UNAVAILABLE"}, load.codes
         last_failure = load.last_failure_after(killed)
         assert last_failure is None or last_failure - killed < 1.0, load.calls
-        assert sum(1 for start, _, code in load.calls if start > killed and code == "OK") > 10
+        assert sum(1 for _, start, _, code in load.calls if start > killed and code == "OK") > 10
         server.proc.send_signal(signal.SIGTERM)
         assert server.wait_exit(timeout=60) == 0, server.stderr
         assert server.stderr.count("replacing it") == 1, server.stderr  # none on the stop
@@ -141,6 +141,30 @@ def test_workers_dying_beyond_the_bound_stop_the_server(krt_dir: Path, tmp_path:
             message,
         ), message
         assert not [pid for pid in seen if _alive(pid)], server.stderr  # the other one too
+        assert sorted(p.name for p in tmp.iterdir()) == [], server.stderr
+    finally:
+        server.kill()
+
+
+def test_a_stop_while_a_replacement_loads_replaces_nothing(
+    slow_krt: Path, tmp_path: Path
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    server = ServerProcess(slow_krt, tmp_path, "--workers", "2", env={"TMPDIR": str(tmp)})
+    try:
+        _serving(server)
+        first = worker_pids(server.proc.pid)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while "replacing it" not in server.stderr:
+            assert server.proc.poll() is None and time.monotonic() < deadline, server.stderr
+            time.sleep(0.02)
+        time.sleep(0.5)  # the replacement is in its init (INIT_S)
+        assert "replaced the dead one" not in server.stderr
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.wait_exit(timeout=60) == 0, server.stderr
+        assert server.stderr.count("replacing it") == 1, server.stderr
         assert sorted(p.name for p in tmp.iterdir()) == [], server.stderr
     finally:
         server.kill()

@@ -57,9 +57,13 @@ class Load:
     clients: int = 8
     #: A new connection for every call (as ``kedro krt call`` makes), not one per client.
     fresh: bool = False
+    #: gRPC's wait_for_ready: a call waits while its channel reconnects instead of failing.
+    wait_for_ready: bool = False
     codes: collections.Counter[str] = field(default_factory=collections.Counter)
-    #: (start, end, code) of every call, monotonic seconds.
-    calls: list[tuple[float, float, str]] = field(default_factory=list)
+    #: The failures by code and details.
+    failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: (client, start, end, code) of every call, monotonic seconds.
+    calls: list[tuple[int, float, float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -69,7 +73,9 @@ class Load:
         request_cls = message_factory.GetMessageClass(target.method.input_type)
         self._path = target.path
         self._request = json_format.Parse(self.data, request_cls()).SerializeToString()
-        self._threads = [threading.Thread(target=self._loop) for _ in range(self.clients)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(client,)) for client in range(self.clients)
+        ]
 
     def start(self) -> Load:
         for thread in self._threads:
@@ -81,7 +87,7 @@ class Load:
         for thread in self._threads:
             thread.join()
 
-    def _loop(self) -> None:
+    def _loop(self, client: int) -> None:
         # A connection per client: channels share their subchannels (one connection, so one
         # worker) unless told not to.
         options = [("grpc.use_local_subchannel_pool", 1)]
@@ -93,22 +99,36 @@ class Load:
                     channel = grpc.insecure_channel(self.address, options=options)
                 started = time.monotonic()
                 try:
-                    channel.unary_unary(self._path)(self._request, timeout=CALL_DEADLINE_S)
+                    channel.unary_unary(self._path)(
+                        self._request, timeout=CALL_DEADLINE_S, wait_for_ready=self.wait_for_ready
+                    )
                     code = "OK"
                 except grpc.RpcError as exc:
                     code = exc.code().name
+                    with self._lock:
+                        self.failures[f"{code}: {exc.details()}"] += 1
                     if self.fresh and "starting" in (exc.details() or ""):
                         code += " (starting)"
                 with self._lock:
                     self.codes[code] += 1
-                    self.calls.append((started, time.monotonic(), code))
+                    self.calls.append((client, started, time.monotonic(), code))
         finally:
             channel.close()
 
     def last_failure_after(self, moment: float) -> float | None:
         """When the last call that failed after ``moment`` ended (None: none failed)."""
-        ends = [end for _, end, code in self.calls if code != "OK" and end >= moment]
+        ends = [end for _, _, end, code in self.calls if code != "OK" and end >= moment]
         return max(ends) if ends else None
+
+    def failing_clients(self, moment: float) -> dict[int, tuple[int, float]]:
+        """For each client whose calls failed after ``moment``: how many, and for how long
+        (from ``moment`` to the end of its last failure)."""
+        spans: dict[int, tuple[int, float]] = {}
+        for client, _, end, code in self.calls:
+            if code != "OK" and end >= moment:
+                count, _span = spans.get(client, (0, 0.0))
+                spans[client] = (count + 1, max(_span, end - moment))
+        return spans
 
 
 def main() -> None:
@@ -117,6 +137,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--kill-at", type=float, default=3.0)
     parser.add_argument("--fresh", action="store_true", help="a new connection for every call")
+    parser.add_argument("--wait-for-ready", action="store_true", help="gRPC's wait_for_ready")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -127,7 +148,8 @@ def main() -> None:
             while "Serving" not in server.stdout:
                 time.sleep(0.05)
             load = Load(
-                server.address, "Greet", json.dumps({"name": "Load"}), args.clients, args.fresh
+                server.address, "Greet", json.dumps({"name": "Load"}), args.clients, args.fresh,
+                args.wait_for_ready,
             )
             load.start()
             time.sleep(args.kill_at)
@@ -138,9 +160,15 @@ def main() -> None:
             load.stop()
             replaced = re.search(r"serving, ([\d.]+) s after it died", server.stderr)
             last_failure = load.last_failure_after(killed)
-            print(f"clients: {args.clients}{' (a connection per call)' if args.fresh else ''}, "
+            mode = " (a connection per call)" if args.fresh else ""
+            mode += " (wait_for_ready)" if args.wait_for_ready else ""
+            print(f"clients: {args.clients}{mode}, "
                   f"{args.seconds:g} s, worker pid {victim} SIGKILLed at {args.kill_at:g} s")
             print("calls by status:", dict(load.codes))
+            for failure, count in load.failures.most_common():
+                print(f"  {count} x {failure}")
+            for client, (count, span) in sorted(load.failing_clients(killed).items()):
+                print(f"  client {client}: {count} failed, the last {span:.2f} s after the kill")
             print("hung (DEADLINE_EXCEEDED at 5 s):", load.codes.get("DEADLINE_EXCEEDED", 0))
             after = "never" if last_failure is None else f"{last_failure - killed:.2f} s"
             print("last failed call ended:", after, "after the kill")
