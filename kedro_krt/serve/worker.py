@@ -99,8 +99,9 @@ class Worker:
                 "address); stop the other server or choose another port with --port"
             )
         self.port = port
-        for name in ("", prepared.service_name):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if not self.ready:  # loaded first: a replacement worker (bind_after_load)
+            for name in ("", prepared.service_name):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.start()
         self.server = server
         return port
@@ -260,6 +261,7 @@ async def serve_worker(
     reuse_port: bool,
     on_ready: Callable[[Worker], None],
     on_start: Callable[[Worker], None] = lambda worker: None,
+    bind_after_load: bool = False,
 ) -> int:
     """Serve until SIGTERM/SIGINT (or :meth:`Worker.request_stop`), then drain and stop.
 
@@ -267,11 +269,15 @@ async def serve_worker(
     ``--nats`` engine stops what it started), then stops; a load that fails, or any error,
     stops the gRPC server and the engine before it raises. Either way the ``--nats`` runners,
     nats-server and its scratch folder are gone when this returns or raises.
+
+    ``bind_after_load``: listen only once loaded (a worker that replaces a dead one, on a port
+    the others serve: the kernel would send it connections it can only refuse while it loads).
     """
     worker = Worker(prepared, options, state_dir, reuse_port=reuse_port)
     loop = asyncio.get_running_loop()
     _install_signals(loop, worker.request_stop)
-    await worker.start()
+    if not bind_after_load:
+        await worker.start()
     asked = loop.create_task(worker.stop_requested())
     loader: asyncio.Task[None] | None = None
     try:
@@ -280,6 +286,8 @@ async def serve_worker(
         done, _ = await asyncio.wait({loader, asked}, return_when=asyncio.FIRST_COMPLETED)
         if loader in done:
             loader.result()  # an init failure raises ServeError here
+            if bind_after_load:
+                await worker.start()
             on_ready(worker)
             await asked
         else:
