@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
-from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.errors import NodeError, RequestTooLarge, ServeError
 from kedro_krt.serve.formats import serving_for
 from kedro_krt.serve.loader import PreparedKrt, load_nodes, run_inits
 from kedro_krt.serve.nats import NatsEngine
@@ -112,16 +112,12 @@ class Worker:
             engine = NatsEngine(
                 self.prepared, self.state_dir, nats_url=self.options.nats_url,
                 thread_env=worker_thread_env(_runner_count(self.prepared)),
+                start_timeout=self.options.start_timeout,
             )
             self.engine = engine
-            await engine.start()
+            await engine.start()  # its own start timeout, naming the runners not subscribed
         else:
-            workflows = await asyncio.to_thread(
-                load_nodes, self.prepared, state_dir=self.state_dir
-            )
-            local = Engine(workflows)
-            self.engine = local
-            await run_inits(workflows, local.node_call)
+            await self._load_in_process()
         # Everything loaded so far (modules, models) lives as long as the server: keep the
         # cyclic GC from walking it again and again, which shows as latency spikes.
         gc.collect()
@@ -130,6 +126,36 @@ class Worker:
         if not self.draining:
             for name in ("", self.prepared.service_name):
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _load_in_process(self) -> None:
+        """Import the nodes and run their inits, within ``--start-timeout``.
+
+        Raises:
+            ServeError: naming the node whose init (or the import) had not returned in time.
+        """
+        running = "importing the nodes' files"
+
+        def on_init(node: str, workflow: str) -> None:
+            nonlocal running
+            running = f"the init of node '{node}' (workflow '{workflow}')"
+
+        async def load() -> None:
+            workflows = await asyncio.to_thread(
+                load_nodes, self.prepared, state_dir=self.state_dir
+            )
+            local = Engine(workflows)
+            self.engine = local
+            await run_inits(workflows, local.node_call, on_init)
+
+        timeout = self.options.start_timeout
+        try:
+            await asyncio.wait_for(load(), timeout)
+        except asyncio.TimeoutError:
+            # The node's thread is a daemon: the hung init does not keep the process alive.
+            raise ServeError(
+                f"the server did not start within {timeout:g} s: {running} had not returned; "
+                "raise --start-timeout if it needs longer"
+            ) from None
 
     def request_stop(self) -> None:
         """Begin a graceful stop (signal handlers call this); repeats are ignored."""
@@ -217,6 +243,8 @@ class Worker:
             if not envelope.replied:
                 task.cancel()
             raise
+        except RequestTooLarge as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except NodeError as exc:
             if exc.invalid_request:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
@@ -234,6 +262,9 @@ class Worker:
     ) -> None:
         try:
             await engine.run(wf, payload, reply, envelope)
+        except RequestTooLarge as exc:  # the caller's, not ours: no traceback
+            if not answer.done():
+                answer.set_exception(exc)
         except NodeError as exc:
             if not answer.done():
                 answer.set_exception(exc)
