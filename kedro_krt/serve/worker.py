@@ -37,6 +37,12 @@ __all__ = ["Worker", "run_serving", "serve_worker"]
 
 log = logging.getLogger("kedro_krt.serve")
 
+#: A stop waits for this long without a new call before it stops the gRPC server (a caller
+#: on a loaded machine can take tens of ms to send its next call: 50 ms let 1 of 20 through)...
+_QUIET_S = 0.25
+#: ...but no longer than this (callers that keep many calls in flight never go quiet).
+_QUIET_MAX_S = 2.0
+
 
 def _runner_count(prepared: PreparedKrt) -> int:
     """How many runner processes ``--nats`` starts (the KRT's format says: one per node of each
@@ -63,6 +69,11 @@ class Worker:
         self.draining = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        #: Set once the gRPC server has begun its own shutdown: the calls held by
+        #: :meth:`_refuse` get their UNAVAILABLE then.
+        self._refusing = asyncio.Event()
+        #: When the last call arrived (monotonic), for the quiet moment before the stop.
+        self._last_call = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -166,7 +177,18 @@ class Worker:
         await self._stop.wait()
 
     async def stop(self) -> None:
-        """Drain and stop: health NOT_SERVING, refuse new calls, let in-flight ones finish."""
+        """Drain and stop: every call accepted before gets its answer, every call after
+        UNAVAILABLE (never CANCELLED).
+
+        1. "stopping": health NOT_SERVING; a new call is held (:meth:`_refuse`).
+        2. The calls in flight finish (up to the grace).
+        3. Once no call has arrived for a moment (the callers that got their answers have sent
+           their next call, now held), the gRPC server stops: it sends GOAWAY and takes no new
+           call. A call it had received but not yet handed to us would be CANCELLED by gRPC
+           core at that point: the held calls keep the callers from sending more meanwhile.
+        4. The held calls are answered UNAVAILABLE, which callers and proxies retry; a call
+           sent after it finds the connection going away (UNAVAILABLE too).
+        """
         if self.draining:
             return
         self.draining = True
@@ -174,13 +196,30 @@ class Worker:
         await self.health.enter_graceful_shutdown()
         started = time.monotonic()
         await drain(self._tasks, self.options.grace)
+        await self._quiet(started)
         if self.server is not None:
             left = max(0.5, self.options.grace - (time.monotonic() - started))
-            await self.server.stop(left)
+            stopping = asyncio.ensure_future(self.server.stop(left))
+            # One turn of the loop: the task has called grpc_server_shutdown_and_notify (its
+            # first step, before it awaits anything).
+            await asyncio.sleep(0)
+            self._refusing.set()
+            await stopping
+        self._refusing.set()
         if isinstance(self.engine, NatsEngine):
             await self.engine.stop()
         elif self.engine is not None:
             self.engine.close()
+
+    async def _quiet(self, started: float) -> None:
+        """Wait until no call has arrived for :data:`_QUIET_S` (at most :data:`_QUIET_MAX_S`,
+        within the grace): gRPC core holds no call we have not seen yet."""
+        deadline = min(started + self.options.grace, time.monotonic() + _QUIET_MAX_S)
+        while time.monotonic() < deadline:
+            idle = time.monotonic() - self._last_call
+            if idle >= _QUIET_S:
+                return
+            await asyncio.sleep(_QUIET_S - idle)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -191,8 +230,9 @@ class Worker:
         return behaviour
 
     async def _call(self, rpc: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        self._last_call = time.monotonic()
         if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            await self._refuse(context)
         engine = self.engine
         if engine is None:
             await context.abort(
@@ -250,6 +290,17 @@ class Worker:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
             await context.abort(grpc.StatusCode.INTERNAL, str(exc))
         return result.SerializeToString()
+
+    async def _refuse(self, context: grpc.aio.ServicerContext) -> None:
+        """UNAVAILABLE for a call that arrived after the stop began, once the gRPC server no
+        longer takes calls (see :meth:`stop`), or just before the call's deadline."""
+        remaining = context.time_remaining()
+        wait = None if remaining is None else max(0.0, remaining - 0.05)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._refusing.wait(), wait)
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, "the server is shutting down: send the call again"
+        )
 
     async def _drive(
         self,
