@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from kedro_krt.cli import main
 from tests.serve.serve_helpers import ServerProcess
 
-pytestmark = pytest.mark.e2e
 
-
+@pytest.mark.e2e
 @pytest.mark.parametrize("mode", ["in-process", "nats"])
 def test_an_init_that_never_returns_stops_the_start(
     krt_dir: Path, tmp_path: Path, mode: str
@@ -49,3 +50,12 @@ def test_the_start_timeout_must_be_positive(krt_dir: Path) -> None:
 
     with pytest.raises(ServeError, match="start timeout must be a positive number"):
         run_server(krt_dir, start_timeout=0)
+
+
+def test_the_cli_passes_the_start_timeout_on(krt_dir: Path) -> None:
+    """``kedro-krt serve --start-timeout`` reaches run_server (refused before anything starts)."""
+    result = CliRunner().invoke(main, ["serve", str(krt_dir), "--start-timeout", "-1"])
+    assert result.exit_code == 1, result.output
+    assert "start timeout must be a positive number of seconds, got -1.0" in result.output
+    help_text = CliRunner().invoke(main, ["serve", "--help"]).output
+    assert "--start-timeout" in help_text
