@@ -5,6 +5,7 @@ even the gzipped message does not fit (issue 20, point 2)."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import grpc
 import pytest
 
 from kedro_krt.node.runner.envelope_base import MESSAGE_THRESHOLD
+from kedro_krt.serve.client import CallError, call
 from kedro_krt.serve.errors import RequestTooLarge
 from kedro_krt.serve.serving_v1 import V1NatsFront
 from kedro_krt.serve.serving_v2 import V2NatsFront
-from tests.serve.serve_helpers import ServerProcess
+from tests.serve.serve_helpers import ServerProcess, build_classificator_v2
 
 #: gRPC's default receive limit is 4 MiB; these stay under it.
 _CHANNEL = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
@@ -117,3 +119,31 @@ def test_large_requests_under_nats(krt_dir: Path, tmp_path: Path) -> None:
         assert "Traceback" not in server.stderr, server.stderr
     assert len(answers["nats"]) > 2 << 20
     assert answers["nats"] == answers["in-process"]
+
+
+@pytest.mark.e2e
+def test_large_requests_under_nats_v2(tmp_path: Path) -> None:
+    """KRT v2 (kre-entrypoint 3.3.6's limit): the same, on the classificator."""
+    krt = build_classificator_v2(tmp_path / "classificator")
+    big = json.dumps({"title": "Invoice", "body": "the invoice for May is attached " * 70000})
+    huge = json.dumps(
+        {"title": "Invoice", "body": base64.b64encode(os.urandom(2_400_000)).decode()}
+    )
+    answers: dict[str, str] = {}
+    for mode, args in (("in-process", ()), ("nats", ("--nats",))):
+        folder = tmp_path / mode
+        folder.mkdir()
+        server = ServerProcess(krt, folder, *args, env={"TMPDIR": str(folder)})
+        try:
+            server.wait_status("SERVING", timeout=90)
+            answers[mode] = call("Classificator", big, server.address, timeout=60)
+            if mode == "nats":
+                with pytest.raises(CallError) as info:
+                    call("Classificator", huge, server.address, timeout=60)
+                assert info.value.code == "RESOURCE_EXHAUSTED"
+                assert "1024.00 KB NATS message limit" in info.value.details
+        finally:
+            server.kill()
+        assert "Traceback" not in server.stderr, server.stderr
+    assert answers["nats"] == answers["in-process"]
+    assert json.loads(answers["nats"])["category"] == "CATEGORY_BILLING"
