@@ -314,6 +314,11 @@ class NatsEngine:
             *command, env=env, cwd=str(self.state_dir), start_new_session=True
         )
         runner.watcher = asyncio.get_running_loop().create_task(self._watch(runner))
+        # Its own log says "Executing handler init..." as kre-py does, without the node's name.
+        log.info(
+            "node '%s' (workflow '%s'): runner started (pid %d), importing it and running its "
+            "init", runner.pod.node, runner.pod.workflow, runner.proc.pid,
+        )
 
     async def _wait_subscribed(self, runners: list[_Runner]) -> None:
         """Wait until every runner's durable consumer is bound (its init has run)."""
