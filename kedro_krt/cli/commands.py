@@ -47,6 +47,10 @@ HELP_NATS = (
 )
 HELP_NATS_URL = "With --nats: use this NATS server (JetStream on) instead of starting one."
 HELP_TIMEOUT = "Seconds before a request fails with DEADLINE_EXCEEDED (KRE: 30)."
+HELP_START_TIMEOUT = (
+    "Seconds the nodes may take to import and run init (--nats: until every runner subscribed) "
+    "before the server exits 1 naming the node.  [default: 300]"
+)
 HELP_CONFIG = "A config variable of the version, NAME=VALUE (repeat); else taken from the env."
 HELP_ADDRESS = "host:port of the served KRT."
 HELP_API = "URL of KRE's admin API, e.g. https://api.kre.example.com."
@@ -153,6 +157,9 @@ _serve_options = _options(
     click.option("--web-port", default=8080, show_default=True, type=int, help=HELP_WEB_PORT),
     click.option("--workers", default=1, show_default=True, type=int, help=HELP_WORKERS),
     click.option("--timeout", default=30.0, show_default=True, type=float, help=HELP_TIMEOUT),
+    # None: run_server's default (kedro_krt.serve.options.DEFAULT_START_TIMEOUT_S), not
+    # imported here to keep the CLI's start light.
+    click.option("--start-timeout", default=None, type=float, help=HELP_START_TIMEOUT),
     click.option("--config", "config", multiple=True, help=HELP_CONFIG),
     click.option("--nats", "nats", is_flag=True, default=False, help=HELP_NATS),
     click.option("--nats-url", default=None, metavar="URL", help=HELP_NATS_URL),

@@ -249,6 +249,8 @@ def serve(source: Path, config: tuple[str, ...], **options: Any) -> None:
     """Serve the KRT at ``source`` until stopped; exit with the server's code."""
     from kedro_krt.serve import run_server
 
+    if options.get("start_timeout") is None:
+        options.pop("start_timeout", None)
     sys.exit(run_server(source, config=config_pairs(config), **options))
 
 

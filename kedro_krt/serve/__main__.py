@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from kedro_krt.serve.errors import ServeError
+from kedro_krt.serve.options import DEFAULT_START_TIMEOUT_S
 
 
 def _config_item(text: str) -> tuple[str, str]:
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-port", type=int, default=8080, help="0 turns it off")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    parser.add_argument(
+        "--start-timeout", type=float, default=DEFAULT_START_TIMEOUT_S,
+        help="seconds the nodes' inits may take before the server exits",
+    )
     parser.add_argument("--config", type=_config_item, action="append", default=[])
     parser.add_argument("--state-dir", type=Path, default=None)
     parser.add_argument("--ready-file", type=Path, default=None)
@@ -46,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             ns.source, host=ns.host, port=ns.port, web_port=ns.web_port, workers=ns.workers,
             timeout=ns.timeout, config=dict(ns.config), state_dir=ns.state_dir,
             ready_file=ns.ready_file, nats=ns.nats, nats_url=ns.nats_url,
+            start_timeout=ns.start_timeout,
         )
     except ServeError as exc:
         print(f"Error: {exc}", file=sys.stderr, flush=True)

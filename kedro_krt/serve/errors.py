@@ -8,7 +8,7 @@ from kedro_krt.node.errors import KrtError
 # it lives in the runtime (which knows nothing of the server) and answers INVALID_ARGUMENT.
 from kedro_krt.node.runtime.errors import InvalidRequest
 
-__all__ = ["InvalidRequest", "NodeError", "ServeError"]
+__all__ = ["InvalidRequest", "NodeError", "RequestTooLarge", "ServeError"]
 
 
 class ServeError(KrtError):
@@ -26,3 +26,9 @@ class NodeError(Exception):
         self.node = node
         self.detail = message
         self.invalid_request = invalid_request
+
+
+class RequestTooLarge(Exception):
+    """A request that KRE's entrypoint cannot send to the first node: still over the NATS
+    message limit after gzip. The caller gets RESOURCE_EXHAUSTED with ``str()``, which names
+    the sizes and the limit."""

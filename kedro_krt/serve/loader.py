@@ -122,12 +122,14 @@ def load_nodes(prepared: PreparedKrt, *, state_dir: Path) -> dict[str, LoadedWor
 async def run_inits(
     workflows: Mapping[str, Any],
     call: Callable[[Any, Callable[[], Awaitable[Any]]], Awaitable[Any]] | None = None,
+    on_init: Callable[[str, str], None] | None = None,
 ) -> None:
     """Run every node's ``init(ctx)`` (sync or async) once, in manifest order.
 
     ``call(node, make)`` runs ``await make()`` where the node's handler will run (the engine's
     thread of that node), so that what an async init binds to its event loop is there for the
     handler; without it, an async init runs here and a sync one in a worker thread.
+    ``on_init(node, workflow)`` is told of each init as it begins.
 
     Raises:
         ServeError: naming the node and its error, at the first init that fails.
@@ -136,7 +138,12 @@ async def run_inits(
         for node in wf.nodes:
             if node.init is None:
                 continue
-            node.ctx.logger.info("Executing handler init...")
+            # kre-py's line, with the node it is about: an init that hangs shows which one.
+            node.ctx.logger.info(
+                "Executing handler init of node '%s' (workflow '%s')...", node.name, wf.name
+            )
+            if on_init is not None:
+                on_init(node.name, wf.name)
 
             async def init(node: Any = node) -> None:
                 assert node.init is not None

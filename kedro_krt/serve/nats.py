@@ -52,13 +52,12 @@ from kedro_krt.serve.errors import NodeError, ServeError
 from kedro_krt.serve.formats import serving_for
 from kedro_krt.serve.gencode import shadow_for
 from kedro_krt.serve.loader_base import PreparedKrt, workflow_of
+from kedro_krt.serve.options import DEFAULT_START_TIMEOUT_S
 from kedro_krt.serve.serving_base import NatsFront, NatsWorkflow, Pending
 from kedro_krt.serve.topology_base import PodSettings, mongo_writer_subject
 
 log = logging.getLogger("kedro_krt.serve")
 
-#: How long the runners may take to import their node and run init.
-START_TIMEOUT_S = 300.0
 #: How long a runner may take to finish after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 10.0
 #: The runtime id a local run uses in stream and subject names.
@@ -186,8 +185,11 @@ class NatsEngine:
         nats_url: str | None = None,
         runtime_id: str = LOCAL_RUNTIME,
         thread_env: dict[str, str] | None = None,
+        start_timeout: float = DEFAULT_START_TIMEOUT_S,
     ) -> None:
         self.prepared = prepared
+        #: How long the runners may take to import their node, run init and subscribe.
+        self.start_timeout = start_timeout
         self.state_dir = state_dir
         self.runtime_id = runtime_id
         self._given_url = nats_url
@@ -197,6 +199,8 @@ class NatsEngine:
         self._nc: Any = None
         self._js: Any = None
         self._pending: dict[str, Pending] = {}
+        #: stream -> the largest request (after gzip) the front sends on it.
+        self._limits: dict[str, int] = {}
         #: KRE's entrypoint of the KRT's format.
         self._front: NatsFront = serving_for(prepared.manifest).nats_front(
             prepared, self._pending
@@ -256,9 +260,12 @@ class NatsEngine:
             answers = front.answers_subject(topo)
             await front.make_stores(self._js, topo)
             try:
-                await self._js.add_stream(config)
+                info = await self._js.add_stream(config)
             except Exception:
-                await self._js.update_stream(config)
+                info = await self._js.update_stream(config)
+            self._limits[stream] = front.request_limit(
+                info.config.max_msg_size or -1, self._nc.max_payload
+            )
             await self._js.subscribe(
                 answers, stream=stream, manual_ack=True, deliver_policy=_deliver_new(),
                 cb=front.on_answer,
@@ -307,10 +314,15 @@ class NatsEngine:
             *command, env=env, cwd=str(self.state_dir), start_new_session=True
         )
         runner.watcher = asyncio.get_running_loop().create_task(self._watch(runner))
+        # Its own log says "Executing handler init..." as kre-py does, without the node's name.
+        log.info(
+            "node '%s' (workflow '%s'): runner started (pid %d), importing it and running its "
+            "init", runner.pod.node, runner.pod.workflow, runner.proc.pid,
+        )
 
     async def _wait_subscribed(self, runners: list[_Runner]) -> None:
         """Wait until every runner's durable consumer is bound (its init has run)."""
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self.start_timeout
         waiting = list(runners)
         while waiting:
             for runner in list(waiting):
@@ -331,9 +343,17 @@ class NatsEngine:
                     waiting.remove(runner)
             if waiting:
                 if time.monotonic() > deadline:
-                    names = ", ".join(r.pod.node for r in waiting)
+                    names = ", ".join(
+                        f"'{r.pod.node}' (workflow '{r.pod.workflow}')" for r in waiting
+                    )
+                    # Not subscribed: they hold no message to finish, and an init stuck in
+                    # native code would not see a SIGTERM before STOP_TIMEOUT_S.
+                    for runner in waiting:
+                        _kill_now(runner.proc)
                     raise ServeError(
-                        f"nodes {names} did not subscribe within {START_TIMEOUT_S:g} s"
+                        f"node {names} did not start within {self.start_timeout:g} s (its "
+                        "runner had not subscribed: its import or init had not returned); raise "
+                        "--start-timeout if it needs longer"
                     )
                 await asyncio.sleep(0.05)
 
@@ -429,14 +449,19 @@ class NatsEngine:
         Raises:
             NodeError: v1: ``error in '<node>': ...`` as the runner sent it; v2: the
                 exitpoint's ``error`` as KRE's entrypoint returns it (INTERNAL).
+            RequestTooLarge: still over the format's NATS limit after gzip.
         """
         topo = workflow.topology
         request_id, subject, message, first = self._front.request(workflow, payload, envelope)
+        data = message.SerializeToString()
+        limit = self._limits[topo.stream]
+        if len(data) > limit:  # gzip -9 of megabytes: not on the event loop
+            data = await asyncio.to_thread(self._front.encode, workflow, data, limit)
         pending = Pending(workflow, envelope, asyncio.get_running_loop().create_future(), first)
         envelope.current = first
         self._pending[request_id] = pending
         try:
-            await self._js.publish(subject, message.SerializeToString(), stream=topo.stream)
+            await self._js.publish(subject, data, stream=topo.stream)
             result = await pending.answer
         finally:
             self._pending.pop(request_id, None)

@@ -18,6 +18,7 @@ from pathlib import Path
 from kedro_krt.serve.loader_base import PreparedKrt
 
 __all__ = [
+    "DEFAULT_START_TIMEOUT_S",
     "THREAD_POOL_VARS",
     "WORKER_SPEC_ENV",
     "ServeOptions",
@@ -31,6 +32,9 @@ log = logging.getLogger("kedro_krt.serve")
 
 #: Extra seconds after the request timeout for in-flight requests to finish at shutdown.
 _GRACE_MARGIN_S = 2.0
+#: How long every node's init (``--nats``: every runner's import, init and subscription) may
+#: take before the server gives up starting: ``--start-timeout``.
+DEFAULT_START_TIMEOUT_S = 300.0
 #: The supervisor hands each worker its spec (JSON) in this environment variable.
 WORKER_SPEC_ENV = "KEDRO_KRT_WORKER_SPEC"
 
@@ -50,6 +54,8 @@ class ServeOptions:
     #: KRE's topology: nats-server, one runner process per node (``serve --nats``).
     nats: bool = False
     nats_url: str | None = None
+    #: Seconds the nodes may take to load and run their init before the server exits.
+    start_timeout: float = DEFAULT_START_TIMEOUT_S
 
     @property
     def grace(self) -> float:

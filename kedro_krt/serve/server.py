@@ -15,7 +15,13 @@ from typing import Any
 from kedro_krt.scratch import StopRequested, scratch_folder, sigterm_unwinds
 from kedro_krt.serve.errors import ServeError
 from kedro_krt.serve.loader import PreparedKrt, prepare_krt
-from kedro_krt.serve.options import ServeOptions, announce, ready_line, setup_logging
+from kedro_krt.serve.options import (
+    DEFAULT_START_TIMEOUT_S,
+    ServeOptions,
+    announce,
+    ready_line,
+    setup_logging,
+)
 from kedro_krt.serve.supervisor import run_supervisor
 from kedro_krt.serve.worker import Worker, run_serving, serve_worker
 
@@ -48,6 +54,7 @@ def run_server(
     ready_file: Path | None = None,
     nats: bool = False,
     nats_url: str | None = None,
+    start_timeout: float = DEFAULT_START_TIMEOUT_S,
 ) -> int:
     """Serve the KRT at ``source`` (a ``.krt``, a KRT folder or its krt.yml) until stopped.
 
@@ -59,13 +66,18 @@ def run_server(
 
     Raises:
         ServeError: when it cannot start: an invalid or unsafe KRT, a missing config value, a
-            port in use, a node that fails to import or whose init fails.
+            port in use, a node that fails to import or whose init fails, or does not return
+            within ``start_timeout`` seconds.
     """
     setup_logging()
     if workers < 1:
         raise ServeError(f"workers must be 1 or more, got {workers}")
     if timeout <= 0:
         raise ServeError(f"timeout must be a positive number of seconds, got {timeout}")
+    if start_timeout <= 0:
+        raise ServeError(
+            f"start timeout must be a positive number of seconds, got {start_timeout}"
+        )
     if nats_url and not nats:
         nats = True
     if nats and workers != 1:
@@ -76,7 +88,7 @@ def run_server(
     options = ServeOptions(
         host=host, port=port, web_port=web_port or None, workers=workers, timeout=timeout,
         config=dict(config or {}), state_dir=state_dir, ready_file=ready_file, nats=nats,
-        nats_url=nats_url,
+        nats_url=nats_url, start_timeout=start_timeout,
     )
     try:
         # The scratch folder holds the unpacked .krt and, unless --state-dir, the state.

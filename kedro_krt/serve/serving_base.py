@@ -24,7 +24,9 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from kedro_krt.node.krt_version import KrtVersion
+from kedro_krt.node.runner.envelope_base import MessageTooLarge, gzip_over
 from kedro_krt.serve.engine import Engine, Envelope, Reply
+from kedro_krt.serve.errors import RequestTooLarge
 from kedro_krt.serve.loader_base import PreparedKrt, RpcTypes
 from kedro_krt.serve.topology_base import PodSettings, WorkflowStream
 
@@ -123,6 +125,28 @@ class NatsFront(ABC):
     ) -> tuple[str, str, Any, str]:
         """The request as KRE's entrypoint sends it: its id (its answer's key in ``pending``),
         the subject, the envelope message carrying ``payload``, and the node(s) that read it."""
+
+    @abstractmethod
+    def request_limit(self, stream_max: int, server_max: int) -> int:
+        """The most bytes (after gzip) KRE's entrypoint of the format sends as one request,
+        given the stream's ``max_msg_size`` (-1 or 0: none) and the server's ``max_payload``."""
+
+    def encode(self, workflow: NatsWorkflow, data: bytes, limit: int) -> bytes:
+        """The serialized request as KRE's entrypoint publishes it (``_prepare_nats_request``,
+        every format): as is up to ``limit`` bytes, else gzipped at level 9.
+
+        Raises:
+            RequestTooLarge: still over ``limit`` after gzip (KRE's entrypoint: "compressed
+                message exceeds maximum size allowed"), naming both sizes and the limit.
+        """
+        try:
+            return gzip_over(data, limit, "{size:.2f} KB")
+        except MessageTooLarge as exc:
+            raise RequestTooLarge(
+                f"the request to rpc {workflow.rpc} is {len(data) / 1024:.2f} KB, {exc} after "
+                f"gzip: over the {limit / 1024:.2f} KB NATS message limit that KRE's entrypoint "
+                "allows (compressed message exceeds maximum size allowed); send a smaller request"
+            ) from None
 
     @abstractmethod
     def answered_by(self, workflow: NatsWorkflow, pending: Pending, result: Any) -> tuple[str, str]:

@@ -30,7 +30,12 @@ from google.protobuf.message import Message
 
 from kedro_krt.formats.manifest_v1 import Manifest, NodeSpec, WorkflowSpec
 from kedro_krt.node.krt_version import KrtVersion
-from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class
+from kedro_krt.node.runner.envelope_base import (
+    MESSAGE_THRESHOLD,
+    field_proto,
+    gunzip,
+    message_class,
+)
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, decode
 from kedro_krt.node.runtime.context_base import node_environ
 from kedro_krt.node.runtime.context_v1 import KreContext, RequestState
@@ -338,6 +343,11 @@ class V1NatsFront(NatsFront):
         message.tracking.add(node_name=ENTRYPOINT, start=start, end=isonow())
         message.payload.CopyFrom(payload)
         return request_id, topo.first_subject, message, topo.pods[0].node
+
+    def request_limit(self, stream_max: int, server_max: int) -> int:
+        """kre-entrypoint 1.8.1's MESSAGE_THRESHOLD, 1 MiB, whatever the stream and server
+        allow."""
+        return MESSAGE_THRESHOLD
 
     def answered_by(self, workflow: NatsWorkflow, pending: Pending, result: Any) -> tuple[str, str]:
         """The node that returned it (the last one, or where an early exit or reply came).

@@ -546,6 +546,11 @@ class V2NatsFront(NatsFront):
         message.payload.CopyFrom(payload)
         return request_id, subject, message, first
 
+    def request_limit(self, stream_max: int, server_max: int) -> int:
+        """kre-entrypoint 3.3.6: the smaller of the stream's ``max_msg_size`` and the server's
+        ``max_payload``; the server's when the stream sets none."""
+        return min(stream_max, server_max) if stream_max > 0 else server_max
+
     def answered_by(self, workflow: NatsWorkflow, pending: Pending, result: Any) -> tuple[str, str]:
         """The exitpoint, which sent it (KRE's entrypoint answers another type with an empty
         reply; we name the sender).

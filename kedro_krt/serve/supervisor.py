@@ -206,6 +206,7 @@ def run_supervisor(prepared: PreparedKrt, options: ServeOptions, state: Path, wo
         "host": options.host,
         "port": port,
         "timeout": options.timeout,
+        "start_timeout": options.start_timeout,
         "config": dict(prepared.config),
         "state_dir": str(state),
         "parent": os.getpid(),
@@ -326,7 +327,7 @@ def run_worker_from_env() -> int:
 
     options = ServeOptions(
         host=spec["host"], port=spec["port"], web_port=None, workers=1,
-        timeout=spec["timeout"], config=spec["config"],
+        timeout=spec["timeout"], config=spec["config"], start_timeout=spec["start_timeout"],
     )
     try:
         # A SIGTERM from the supervisor before the event loop has its handler unwinds, as in

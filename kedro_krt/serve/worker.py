@@ -27,7 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from kedro_krt.serve.engine import KRE_MAX_PAYLOAD, Engine, Envelope, drain
-from kedro_krt.serve.errors import NodeError, ServeError
+from kedro_krt.serve.errors import NodeError, RequestTooLarge, ServeError
 from kedro_krt.serve.formats import serving_for
 from kedro_krt.serve.loader import PreparedKrt, load_nodes, run_inits
 from kedro_krt.serve.nats import NatsEngine
@@ -36,6 +36,12 @@ from kedro_krt.serve.options import ServeOptions, worker_thread_env
 __all__ = ["Worker", "run_serving", "serve_worker"]
 
 log = logging.getLogger("kedro_krt.serve")
+
+#: A stop waits for this long without a new call before it stops the gRPC server (a caller
+#: on a loaded machine can take tens of ms to send its next call: 50 ms let 1 of 20 through)...
+_QUIET_S = 0.25
+#: ...but no longer than this (callers that keep many calls in flight never go quiet).
+_QUIET_MAX_S = 2.0
 
 
 def _runner_count(prepared: PreparedKrt) -> int:
@@ -63,6 +69,11 @@ class Worker:
         self.draining = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        #: Set once the gRPC server has begun its own shutdown: the calls held by
+        #: :meth:`_refuse` get their UNAVAILABLE then.
+        self._refusing = asyncio.Event()
+        #: When the last call arrived (monotonic), for the quiet moment before the stop.
+        self._last_call = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -113,16 +124,12 @@ class Worker:
             engine = NatsEngine(
                 self.prepared, self.state_dir, nats_url=self.options.nats_url,
                 thread_env=worker_thread_env(_runner_count(self.prepared)),
+                start_timeout=self.options.start_timeout,
             )
             self.engine = engine
-            await engine.start()
+            await engine.start()  # its own start timeout, naming the runners not subscribed
         else:
-            workflows = await asyncio.to_thread(
-                load_nodes, self.prepared, state_dir=self.state_dir
-            )
-            local = Engine(workflows)
-            self.engine = local
-            await run_inits(workflows, local.node_call)
+            await self._load_in_process()
         # Everything loaded so far (modules, models) lives as long as the server: keep the
         # cyclic GC from walking it again and again, which shows as latency spikes.
         gc.collect()
@@ -131,6 +138,36 @@ class Worker:
         if not self.draining:
             for name in ("", self.prepared.service_name):
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _load_in_process(self) -> None:
+        """Import the nodes and run their inits, within ``--start-timeout``.
+
+        Raises:
+            ServeError: naming the node whose init (or the import) had not returned in time.
+        """
+        running = "importing the nodes' files"
+
+        def on_init(node: str, workflow: str) -> None:
+            nonlocal running
+            running = f"the init of node '{node}' (workflow '{workflow}')"
+
+        async def load() -> None:
+            workflows = await asyncio.to_thread(
+                load_nodes, self.prepared, state_dir=self.state_dir
+            )
+            local = Engine(workflows)
+            self.engine = local
+            await run_inits(workflows, local.node_call, on_init)
+
+        timeout = self.options.start_timeout
+        try:
+            await asyncio.wait_for(load(), timeout)
+        except asyncio.TimeoutError:
+            # The node's thread is a daemon: the hung init does not keep the process alive.
+            raise ServeError(
+                f"the server did not start within {timeout:g} s: {running} had not returned; "
+                "raise --start-timeout if it needs longer"
+            ) from None
 
     def request_stop(self) -> None:
         """Begin a graceful stop (signal handlers call this); repeats are ignored."""
@@ -141,7 +178,18 @@ class Worker:
         await self._stop.wait()
 
     async def stop(self) -> None:
-        """Drain and stop: health NOT_SERVING, refuse new calls, let in-flight ones finish."""
+        """Drain and stop: every call accepted before gets its answer, every call after
+        UNAVAILABLE (never CANCELLED).
+
+        1. "stopping": health NOT_SERVING; a new call is held (:meth:`_refuse`).
+        2. The calls in flight finish (up to the grace).
+        3. Once no call has arrived for a moment (the callers that got their answers have sent
+           their next call, now held), the gRPC server stops: it sends GOAWAY and takes no new
+           call. A call it had received but not yet handed to us would be CANCELLED by gRPC
+           core at that point: the held calls keep the callers from sending more meanwhile.
+        4. The held calls are answered UNAVAILABLE, which callers and proxies retry; a call
+           sent after it finds the connection going away (UNAVAILABLE too).
+        """
         if self.draining:
             return
         self.draining = True
@@ -149,13 +197,30 @@ class Worker:
         await self.health.enter_graceful_shutdown()
         started = time.monotonic()
         await drain(self._tasks, self.options.grace)
+        await self._quiet(started)
         if self.server is not None:
             left = max(0.5, self.options.grace - (time.monotonic() - started))
-            await self.server.stop(left)
+            stopping = asyncio.ensure_future(self.server.stop(left))
+            # One turn of the loop: the task has called grpc_server_shutdown_and_notify (its
+            # first step, before it awaits anything).
+            await asyncio.sleep(0)
+            self._refusing.set()
+            await stopping
+        self._refusing.set()
         if isinstance(self.engine, NatsEngine):
             await self.engine.stop()
         elif self.engine is not None:
             self.engine.close()
+
+    async def _quiet(self, started: float) -> None:
+        """Wait until no call has arrived for :data:`_QUIET_S` (at most :data:`_QUIET_MAX_S`,
+        within the grace): gRPC core holds no call we have not seen yet."""
+        deadline = min(started + self.options.grace, time.monotonic() + _QUIET_MAX_S)
+        while time.monotonic() < deadline:
+            idle = time.monotonic() - self._last_call
+            if idle >= _QUIET_S:
+                return
+            await asyncio.sleep(_QUIET_S - idle)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -166,8 +231,9 @@ class Worker:
         return behaviour
 
     async def _call(self, rpc: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        self._last_call = time.monotonic()
         if self.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
+            await self._refuse(context)
         engine = self.engine
         if engine is None:
             await context.abort(
@@ -218,11 +284,24 @@ class Worker:
             if not envelope.replied:
                 task.cancel()
             raise
+        except RequestTooLarge as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except NodeError as exc:
             if exc.invalid_request:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
             await context.abort(grpc.StatusCode.INTERNAL, str(exc))
         return result.SerializeToString()
+
+    async def _refuse(self, context: grpc.aio.ServicerContext) -> None:
+        """UNAVAILABLE for a call that arrived after the stop began, once the gRPC server no
+        longer takes calls (see :meth:`stop`), or just before the call's deadline."""
+        remaining = context.time_remaining()
+        wait = None if remaining is None else max(0.0, remaining - 0.05)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._refusing.wait(), wait)
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE, "the server is shutting down: send the call again"
+        )
 
     async def _drive(
         self,
@@ -235,6 +314,9 @@ class Worker:
     ) -> None:
         try:
             await engine.run(wf, payload, reply, envelope)
+        except RequestTooLarge as exc:  # the caller's, not ours: no traceback
+            if not answer.done():
+                answer.set_exception(exc)
         except NodeError as exc:
             if not answer.done():
                 answer.set_exception(exc)

@@ -1,0 +1,72 @@
+"""A graceful stop under load answers every call OK or UNAVAILABLE, never CANCELLED (issue 20,
+point 3): calls accepted before the stop get their answer, calls after it UNAVAILABLE, which
+gRPC retry policies and proxies retry."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from tests.serve.serve_helpers import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+#: Client threads calling one after another, each on a channel of its own.
+CLIENTS = 8
+STOPS = 5
+
+
+def _stop_under_load(krt_dir: Path, tmp: Path, args: tuple[str, ...]) -> collections.Counter[str]:
+    """Serve, let CLIENTS threads hammer Greet, SIGTERM, and count every status they got."""
+    server = ServerProcess(krt_dir, tmp, *args, env={"TMPDIR": str(tmp)})
+    statuses: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+    done = threading.Event()
+    try:
+        server.wait_status("SERVING", timeout=90)
+
+        def hammer() -> None:
+            with grpc.insecure_channel(server.address) as channel:
+                greet = channel.unary_unary("/entrypoint.Entrypoint/Greet")
+                while not done.is_set():
+                    try:
+                        greet(b"\x0a\x04load", timeout=10)  # entrypoint.Request(name="load")
+                        code = "OK"
+                    except grpc.RpcError as exc:
+                        code = exc.code().name
+                    with lock:
+                        statuses[code] += 1
+
+        threads = [threading.Thread(target=hammer) for _ in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        server.terminate()
+        assert server.wait_exit(timeout=60) == 0, server.stderr
+        time.sleep(0.2)  # and calls to the stopped server: UNAVAILABLE (connection refused)
+        done.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    finally:
+        done.set()
+        server.kill()
+    return statuses
+
+
+@pytest.mark.parametrize(
+    "args", [(), ("--workers", "2"), ("--nats",)], ids=["single", "workers-2", "nats"]
+)
+def test_a_stop_under_load_answers_ok_or_unavailable(
+    krt_dir: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    for stop in range(STOPS):
+        tmp = tmp_path / f"stop-{stop}"
+        tmp.mkdir()
+        statuses = _stop_under_load(krt_dir, tmp, args)
+        assert statuses["OK"] > 0, statuses
+        assert set(statuses) <= {"OK", "UNAVAILABLE"}, f"stop {stop + 1}: {dict(statuses)}"
