@@ -38,7 +38,7 @@ test-fast: setup  ## the unit tier: no Kedro CLI, no process, no server; the dev
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed-stamp
 LOWEST_TESTS := tests/schema tests/runtime tests/serve tests/compiler/test_config.py \
-	tests/compiler/test_config_schema.py tests/build/test_build_config.py
+	tests/compiler/test_config_schema.py tests/handwritten/test_build_config.py
 
 $(LOWEST_STAMP): pyproject.toml .ci/lowest-constraints.txt
 	rm -rf $(LOWEST)

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 from kedro_krt.handwritten import build_krt
-from tests.build.build_helpers import example_copy
 from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, kedro_reference
+from tests.handwritten.build_helpers import example_copy
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ real protoc and real tar files: what the archive holds, that it is the same ever
 golden main.py and report of the generated node, and the errors a wrong mapping gives.
 
 Regenerate the golden files after an intended change with
-`KRT_UPDATE_GOLDEN=1 pytest tests/build`, then read the diff before committing it.
+`KRT_UPDATE_GOLDEN=1 pytest tests/handwritten`, then read the diff before committing it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kedro_krt.formats.archive import read_krt
 from kedro_krt.formats.validate import validate_path
 from kedro_krt.handwritten import BuildError, BuildResult, build_krt
 from kedro_krt.handwritten.report import render_kedro_node
-from tests.build.build_helpers import example_copy
+from tests.handwritten.build_helpers import example_copy
 
 pytestmark = pytest.mark.slow
 
