@@ -1,9 +1,12 @@
 """What the checks of every KRT manifest format share: reading ``krt.yml`` with the line of
-each field, the best-effort result, and the walk over the parsed YAML.
+each field, the best-effort result, the shape checks of a pydantic schema in KRE's words and
+order, and the walk over the parsed YAML.
 
-A format's checks (:mod:`kedro_krt.formats.manifest_v1`, :mod:`kedro_krt.formats.manifest_v2`)
-subclass :class:`Checker` with their keys, hints and KRE's words; every check runs, so a
-manifest with three faults gets three problems, never only the first.
+A format's shape checks are a pydantic schema whose errors :func:`schema_problems` turns into
+the rules of :mod:`kedro_krt.formats.rules`; its checks across fields add to the same
+:class:`Report`, which sorts every problem in the order KRE reports them. (KRT v2's checks still
+subclass the hand-written walk, :class:`Checker`.) Every check runs, so a manifest with three
+faults gets three problems, never only the first.
 """
 
 from __future__ import annotations
@@ -14,16 +17,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import pydantic
 import yaml
 
+from kedro_krt.formats import rules
 from kedro_krt.formats.problems import Problem, error, warning
+from kedro_krt.formats.rules import Rule
 from kedro_krt.node.plan import PUBLIC_PROTO
 
 __all__ = [
     "Checker",
     "ParsedManifest",
+    "Report",
     "location",
     "read_lenient",
+    "schema_problems",
     "shape",
     "short",
     "type_name",
@@ -342,3 +350,177 @@ class Checker:
             self.unknown_keys(item, item_path)
             entries.append((index, item))
         return entries
+
+
+# -- the shape checks of a pydantic schema, in KRE's words and order ----------------------------
+
+
+def yaml_path(loc: Sequence[Any]) -> str:
+    """``("nodes", 0, "name")`` -> ``nodes[0].name``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _loc(path: str) -> tuple[str | int, ...]:
+    """``nodes[0].name`` -> ``("nodes", 0, "name")``."""
+    return tuple(
+        int(part[1:-1]) if part.startswith("[") else part
+        for part in re.findall(r"\[\d+\]|[^.\[\]]+", path)
+    )
+
+
+def _model_at(model: Any, part: str) -> Any:
+    """The schema class of field `part` of `model` (through ``tuple[X, ...]``), or None."""
+    info = model.model_fields.get(part) if _is_model(model) else None
+    if info is None:
+        return None
+    tp = info.annotation
+    if getattr(tp, "__origin__", None) is tuple:
+        tp = tp.__args__[0]
+    return tp if _is_model(tp) else None
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
+
+
+def prepare(model: Any, data: Any) -> Any:
+    """`data` as the schema should see it: a known key written but left empty (``gpu:``) is
+    left out, so it takes its default or is reported missing, as KRE reads it; a key that YAML
+    read as a number or a boolean is text (``true:`` is the unknown key "True")."""
+    if not (_is_model(model) and isinstance(data, Mapping)):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in ((str(k), v) for k, v in data.items()):
+        if key in model.model_fields and value is None:
+            continue
+        child = _model_at(model, key)
+        if child is not None and isinstance(value, list):
+            value = [prepare(child, item) for item in value]
+        elif child is not None:
+            value = prepare(child, value)
+        out[key] = value
+    return out
+
+
+class Report:
+    """The problems of one manifest, each with the YAML path it is about, sorted at the end in
+    the order KRE reports them (:meth:`problems`).
+
+    Problems of phase 0 (the walk of the fields) are sorted by where they are; a problem added in
+    a later ``phase`` comes after every problem of the earlier ones, in the order reported (the
+    checks across the whole manifest run after the walk of its fields).
+    """
+
+    def __init__(self, marks: Mapping[str, int]) -> None:
+        self.marks = marks
+        self.phase = 0
+        self._found: list[tuple[int, str, Problem]] = []
+
+    def add(self, path: str, rule: Rule, /, **values: object) -> None:
+        """Report `rule` at YAML path `path`, its template filled with `values` (and ``path``)."""
+        values.setdefault("path", path)
+        self._found.append((self.phase, path, rule.at(location(self.marks, path), **values)))
+
+    def warning(self, path: str, message: str, rule: str) -> None:
+        """A warning written outside the catalogue (the image checks)."""
+        self._found.append((self.phase, path, warning(location(self.marks, path), message, rule)))
+
+    def problems(self, model: Any, data: Any) -> tuple[Problem, ...]:
+        """Every problem: by phase, then by where it is in the schema of `model`, as KRE walks it
+        (a mapping's unknown keys first, in the order written, then its fields in the schema's
+        order, then each list item in turn); the same place keeps the order of reporting."""
+
+        def key(entry: tuple[int, str, Problem]) -> list[tuple[int, ...]]:
+            parts: list[tuple[int, ...]] = []
+            current_model, current_data = model, data
+            loc = _loc(entry[1])
+            for depth, part in enumerate(loc):
+                if isinstance(part, int):
+                    # A list's items are first each checked as an item (a mapping with known
+                    # keys, a string), then each one's content, in turn.
+                    rest = loc[depth + 1 :]
+                    item_model = current_model
+                    as_item = (not rest and entry[2].rule == rules.NOT_A_MAPPING.id) or (
+                        len(rest) == 1
+                        and not (_is_model(item_model) and rest[0] in item_model.model_fields)
+                    )
+                    parts.append((2, 0 if as_item else 1, part))
+                    current_data = (
+                        current_data[part]
+                        if isinstance(current_data, list) and part < len(current_data)
+                        else None
+                    )
+                    continue
+                fields = list(current_model.model_fields) if _is_model(current_model) else []
+                if part in fields:
+                    parts.append((1, fields.index(part), 0))
+                else:
+                    keys = list(current_data) if isinstance(current_data, Mapping) else []
+                    parts.append((0, keys.index(part) if part in keys else len(keys), 0))
+                current_data = (
+                    current_data.get(part) if isinstance(current_data, Mapping) else None
+                )
+                current_model = _model_at(current_model, part)
+            return parts
+
+        walk = sorted((e for e in self._found if e[0] == 0), key=key)
+        later = sorted((e for e in self._found if e[0] > 0), key=lambda e: e[0])
+        return tuple(p for _, _, p in walk + later)
+
+
+#: What a rule's template is filled with for a pydantic error: (rule, path, value found, the
+#: schema class owning the field) -> (the rule to report, after a closer look, and its values).
+Refine = Callable[[Rule, str, Any, Any], tuple[Rule, dict[str, object]]]
+
+
+def schema_problems(
+    model: Any,
+    data: Any,
+    report: Report,
+    shape_rules: Mapping[tuple[str, str], Rule],
+    refine: Refine,
+) -> Any | None:
+    """Validate `data` with the pydantic `model` and report each error as the rule
+    ``shape_rules[(error type, path shape)]`` (or ``(error type, "*")``) names; the model,
+    or None when there is an error."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+    for err in errors:
+        loc = tuple(err["loc"])
+        path = yaml_path(loc)
+        kind = err["type"]
+        if kind == "too_short" and err.get("input"):
+            continue  # pydantic measures a list after its items: every item failed, not empty
+        rule = shape_rules.get((kind, shape(path))) or shape_rules.get((kind, "*"))
+        owner: Any = model
+        for part in loc[:-1]:
+            owner = owner if isinstance(part, int) else _model_at(owner, str(part))
+        value = err.get("input")
+        values: dict[str, object] = {"found": type_name(value), "message": err["msg"]}
+        if rule is None:
+            rule = rules.SCHEMA_OTHER
+        elif rule is rules.UNKNOWN_KEY:
+            values.update(_unknown_key(owner, loc))
+        rule, more = refine(rule, path, value, owner)
+        report.add(path, rule, **{**values, **more})
+    return None
+
+
+def _unknown_key(owner: Any, loc: tuple[Any, ...]) -> dict[str, object]:
+    known = [
+        info.alias or name for name, info in owner.model_fields.items()
+    ] if _is_model(owner) else []
+    key = str(loc[-1])
+    parent = yaml_path(loc[:-1])
+    close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+    return {
+        "key": key,
+        "where": f' at "{parent}"' if parent else " at the top level",
+        "hint": f'did you mean "{close[0]}"? ' if close else "",
+        "known": ", ".join(known),
+    }

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from kedro_krt.formats.checks_base import Checker
 from kedro_krt.formats.manifest_base import Entrypoint
 
 __all__ = ["EXAMPLE_REGISTRY", "STOCK_IMAGE_PREFIX", "ImageName", "check_images"]
@@ -64,8 +63,14 @@ class ImageName:
         return f"docker.io/{path}"
 
 
+class Warns(Protocol):
+    """What collects the image warnings (a format's checks)."""
+
+    def warning(self, path: str, message: str, rule: str) -> None: ...
+
+
 def check_images(
-    c: Checker,
+    c: Warns,
     version: str,
     entrypoint: Entrypoint,
     nodes: Sequence[tuple[int | str, Any]],
