@@ -19,9 +19,9 @@ The checks are KRE's own (konstellation-io/kre @ kre-7.0.0, ``krt/types.go`` and
 through but breaks at run time (unknown keys, duplicate names, ...). The shape of each field
 (required, a string, KRE's name rule, ...) is a pydantic schema, ``_ManifestSchema``; the
 checks across fields (names written twice, ``sequential``) are functions on the best-effort
-manifest; both word their problems from the catalogue :mod:`kedro_krt.formats.rules`. The checks that need the
-other files of a KRT (``src`` files, the proto) live in :mod:`kedro_krt.formats.validate`.
-This module knows nothing of Kedro.
+manifest; both word their problems from the catalogue :mod:`kedro_krt.formats.rules`. The
+checks that need the other files of a KRT (``src`` files, the proto) live in
+:mod:`kedro_krt.formats.validate`. This module knows nothing of Kedro.
 """
 
 from __future__ import annotations

@@ -30,8 +30,11 @@ class Rule:
     def at(self, where: str, /, **values: object) -> Problem:
         """The problem at location ``where`` (``krt.yml:3 nodes[0].name``), the template filled
         with ``values``."""
-        message = self.template.format(**values)
-        return (error if self.severity == "error" else warning)(where, message, self.id)
+        return (error if self.severity == "error" else warning)(where, self.text(**values), self.id)
+
+    def text(self, **values: object) -> str:
+        """The message, the template filled with ``values``."""
+        return self.template.format(**values)
 
     def shown(self) -> str:
         """The template as the docs show it, ``<name>`` for what varies."""
@@ -158,6 +161,24 @@ NODE_UNUSED = Rule(
     "warning",
     'Node "{name}" is used by no workflow: KRE still starts it; add it to a workflow\'s '
     "sequential or remove it",
+)
+
+# -- images, every format (kedro_krt.formats.images) --------------------------------------------
+
+IMAGE_REGISTRY = Rule(
+    "krt.image-registry",
+    "warning",
+    'Image "{image}" of {used_by} names no registry, so the KRE cluster pulls it from Docker Hub '
+    '("{hub}"), where your image is not: push it to the registry your KRE pulls from and name '
+    'it with that registry\'s host, e.g. "{better}" {where}; write "docker.io/..." if Docker Hub '
+    "is meant",
+)
+IMAGE_LATEST = Rule(
+    "krt.image-latest",
+    "warning",
+    'Image "{image}" of {used_by} {said}: Kubernetes pulls it again whenever a pod starts, so '
+    "this KRT version would run whatever the tag points to that day; give the image a version "
+    'tag of its own, e.g. "{better}" {where}',
 )
 
 #: Every rule of this catalogue, for the docs' errors page.
