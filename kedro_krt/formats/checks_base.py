@@ -4,16 +4,15 @@ order, and the walk over the parsed YAML.
 
 A format's shape checks are a pydantic schema whose errors :func:`schema_problems` turns into
 the rules of :mod:`kedro_krt.formats.rules`; its checks across fields add to the same
-:class:`Report`, which sorts every problem in the order KRE reports them. (KRT v2's checks still
-subclass the hand-written walk, :class:`Checker`.) Every check runs, so a manifest with three
-faults gets three problems, never only the first.
+:class:`Report`, which sorts every problem in the order KRE reports them. Every check runs, so a
+manifest with three faults gets three problems, never only the first.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -23,12 +22,11 @@ import yaml
 from kedro_krt.formats import rules
 from kedro_krt.formats.problems import Problem, error, warning
 from kedro_krt.formats.rules import Rule
-from kedro_krt.node.plan import PUBLIC_PROTO
 
 __all__ = [
-    "Checker",
     "ParsedManifest",
     "Report",
+    "fields_present",
     "location",
     "read_lenient",
     "schema_problems",
@@ -189,169 +187,6 @@ def type_name(value: object) -> str:
     return f"{type(value).__name__} {short(repr(value))}"
 
 
-class Checker:
-    """Walks the parsed YAML once, collecting problems and a best-effort manifest.
-
-    What every format's walk does the same way; a format's checker says which keys KRE reads
-    where (``known_keys``), what to add where a value is missing (``hints``), and words the
-    rules that differ (:meth:`required`, :meth:`string`, :meth:`name`, :meth:`special_key`).
-    """
-
-    #: {path shape: the keys KRE reads there}, and what to add where a value is missing.
-    known_keys: Mapping[str, Sequence[str]]
-    hints: Mapping[str, str]
-    #: What a blank description gets told (KRE takes it; the admin UI then shows nothing).
-    blank_description: str
-
-    def __init__(self, marks: Mapping[str, int]) -> None:
-        self.marks = marks
-        self.problems: list[Problem] = []
-
-    def loc(self, path: str) -> str:
-        return location(self.marks, path)
-
-    def error(self, path: str, message: str, rule: str, kre: str = "") -> None:
-        self.problems.append(error(self.loc(path), message, rule, kre))
-
-    def warning(self, path: str, message: str, rule: str) -> None:
-        self.problems.append(warning(self.loc(path), message, rule))
-
-    def required(self, path: str) -> None:
-        """Report the missing value at ``path``."""
-        raise NotImplementedError
-
-    def string(self, data: Mapping[Any, Any], key: str, path: str, required: bool = True) -> str:
-        """The string at ``data[key]`` ("" when missing or mistyped, after reporting it)."""
-        raise NotImplementedError
-
-    def name(self, value: str, path: str) -> None:
-        """Report ``value`` at ``path`` if it is not a valid KRE resource name."""
-        raise NotImplementedError
-
-    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
-        """Whether an unknown ``key`` was dealt with here (reported or accepted) rather than as
-        a typo."""
-        return False
-
-    def version_and_description(self, data: Mapping[Any, Any]) -> tuple[str, str]:
-        """``version`` (a valid resource name) and ``description`` (not blank), checked."""
-        version = self.string(data, "version", "version")
-        self.name(version, "version")
-        description = self.string(data, "description", "description")
-        if description and not description.strip():
-            self.error("description", self.blank_description, "krt.description-empty")
-        return version, description
-
-    def flag(self, data: Mapping[Any, Any], key: str, path: str) -> bool:
-        """The true/false at ``data[key]`` (false when missing or mistyped, after reporting)."""
-        value = data.get(key, False)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            self.error(
-                path, f'"{path}" must be true or false, found {type_name(value)}', "krt.type"
-            )
-            return False
-        return value
-
-    def proto_name(self, proto: str) -> None:
-        """KRE's entrypoint image reads public_input.proto whatever krt.yml names."""
-        if proto and proto != PUBLIC_PROTO:
-            self.error(
-                "entrypoint.proto",
-                f'"entrypoint.proto" is "{proto}", but KRE\'s entrypoint always reads '
-                f'"{PUBLIC_PROTO}" (the name is hard-coded in its image): rename the file to '
-                f'{PUBLIC_PROTO} and write "proto: {PUBLIC_PROTO}"',
-                "krt.proto-name",
-            )
-
-    def unknown_keys(self, data: Mapping[Any, Any], path: str) -> None:
-        known = self.known_keys[shape(path)]
-        where = f' at "{path}"' if path else " at the top level"
-        for key in data:
-            if key in known or self.special_key(data, key, path, where):
-                continue
-            child = f"{path}.{key}" if path else str(key)
-            close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"? ' if close else ""
-            self.error(
-                child,
-                f'Unknown key "{key}"{where}: {hint}KRE ignores unknown keys silently, so this '
-                f"value would be lost; known keys here: {', '.join(known)}",
-                "krt.unknown-key",
-            )
-
-    def mapping(
-        self, data: Mapping[Any, Any], key: str, path: str, required: bool = True
-    ) -> Mapping[Any, Any] | None:
-        """The mapping at ``data[key]``; reports a mistyped value, and a missing one if
-        `required`."""
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.required(path)
-            return None
-        if not isinstance(value, Mapping):
-            self.error(path, f'"{path}" must be a mapping, found {type_name(value)}', "krt.type")
-            return None
-        self.unknown_keys(value, path)
-        return value
-
-    def string_list(self, data: Mapping[Any, Any], key: str, path: str) -> list[tuple[int, str]]:
-        """(index, item) of the string items of the list at ``data[key]``, reporting others."""
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(
-                path,
-                f'"{path}" must be a list, found {type_name(value)}: write it as '
-                f'[{short(value)}] or one "- item" per line',
-                "krt.type",
-            )
-            return []
-        items = []
-        for index, item in enumerate(value):
-            if isinstance(item, str) and item:
-                items.append((index, item))
-            else:
-                self.error(
-                    f"{path}[{index}]",
-                    f'"{path}[{index}]" must be a non-empty string, found {type_name(item)}',
-                    "krt.type",
-                )
-        return items
-
-    def entries(
-        self, data: Mapping[Any, Any], key: str, path: str, required: bool = False
-    ) -> list[tuple[int, Mapping]]:
-        """(index, mapping) of the entries of the list ``data[key]``, each checked for unknown
-        keys; a `required` list must be there and not be empty."""
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.required(path)
-            return []
-        if not isinstance(value, list):
-            self.error(path, f'"{path}" must be a list, found {type_name(value)}', "krt.type")
-            return []
-        if required and not value:
-            self.error(path, f'"{path}" is empty: add {self.hints[shape(path)]}', "kre.required")
-        entries = []
-        for index, item in enumerate(value):
-            item_path = f"{path}[{index}]"
-            if not isinstance(item, Mapping):
-                self.error(
-                    item_path,
-                    f'"{item_path}" must be a mapping, found {type_name(item)}',
-                    "krt.type",
-                )
-                continue
-            self.unknown_keys(item, item_path)
-            entries.append((index, item))
-        return entries
-
-
 # -- the shape checks of a pydantic schema, in KRE's words and order ----------------------------
 
 
@@ -379,6 +214,8 @@ def _model_at(model: Any, part: str) -> Any:
     tp = info.annotation
     if getattr(tp, "__origin__", None) is tuple:
         tp = tp.__args__[0]
+    # `X | None`: the schema class X.
+    tp = next((arg for arg in getattr(tp, "__args__", ()) if _is_model(arg)), tp)
     return tp if _is_model(tp) else None
 
 
@@ -419,10 +256,12 @@ class Report:
         self.phase = 0
         self._found: list[tuple[int, str, Problem]] = []
 
-    def add(self, path: str, rule: Rule, /, **values: object) -> None:
-        """Report `rule` at YAML path `path`, its template filled with `values` (and ``path``)."""
+    def add(self, path: str, rule: Rule, /, order: str = "", **values: Any) -> None:
+        """Report `rule` at YAML path `path`, its template filled with `values` (and ``path``);
+        sorted as if at YAML path `order` when given (KRE reports it with another field)."""
         values.setdefault("path", path)
-        self._found.append((self.phase, path, rule.at(location(self.marks, path), **values)))
+        problem = rule.at(location(self.marks, path), **values)
+        self._found.append((self.phase, order or path, problem))
 
     def warning(self, path: str, message: str, rule: str) -> None:
         """A warning written outside the catalogue (the image checks)."""
@@ -507,7 +346,8 @@ def schema_problems(
         elif rule is rules.UNKNOWN_KEY:
             values.update(_unknown_key(owner, loc))
         rule, more = refine(rule, path, value, owner)
-        report.add(path, rule, **{**values, **more})
+        merged: dict[str, Any] = {**values, **more}
+        report.add(path, rule, **merged)
     return None
 
 
@@ -524,3 +364,24 @@ def _unknown_key(owner: Any, loc: tuple[Any, ...]) -> dict[str, object]:
         "hint": f'did you mean "{close[0]}"? ' if close else "",
         "known": ", ".join(known),
     }
+
+
+def fields_present(model: Any, data: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(YAML path, pydantic field info, value) of every field of `model` written in `data`,
+    through nested schemas and lists of them (for checks pydantic cannot make, as warnings)."""
+    if not (_is_model(model) and isinstance(data, Mapping)):
+        return
+    for name, info in model.model_fields.items():
+        if name not in data:
+            continue
+        value = data[name]
+        child_path = f"{path}.{name}" if path else name
+        yield child_path, info, value
+        child = _model_at(model, name)
+        if child is None:
+            continue
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from fields_present(child, item, f"{child_path}[{index}]")
+        else:
+            yield from fields_present(child, value, child_path)
