@@ -43,7 +43,9 @@ krt/``: the struct tags of ``types.go`` as ``validator/fields_validator.go`` wor
 ``validator/validator.go`` (unique node names, at least one subscription, the exitpoint).
 Every problem that KRE reports carries KRE's exact text in :attr:`Problem.kre`, and its
 message starts with it; the checks run in KRE's order (the struct's field order, then the
-workflows), so :func:`kre_answer` gives the lines of KRE's own answer.
+workflows), so :func:`kre_answer` gives the lines of KRE's own answer. The struct tags are a
+pydantic schema (``_ManifestSchema``, fields in types.go's order); its errors, and the checks
+across fields, are worded from the catalogue :mod:`kedro_krt.formats.rules`.
 
 KRE 8.2 checks no more than that. It does not check that a subscription names a node, that
 the subscriptions make no cycle, that the exitpoint is reached from the entrypoint, unknown
