@@ -20,7 +20,7 @@ import pydantic
 import yaml
 
 from kedro_krt.formats import rules
-from kedro_krt.formats.problems import Problem, error, warning
+from kedro_krt.formats.problems import Problem
 from kedro_krt.formats.rules import Rule
 
 __all__ = [
@@ -94,13 +94,11 @@ def read_lenient(
     except yaml.MarkedYAMLError as exc:
         return parsed(None, (_yaml_problem(exc),))
     except yaml.YAMLError as exc:
-        return parsed(
-            None, (error("krt.yml", f"krt.yml is not valid YAML: {exc}", "krt.yaml-syntax"),)
-        )
+        return parsed(None, (rules.YAML_SYNTAX.at("krt.yml", error=exc),))
     finally:
         loader.dispose()
     if node is None:
-        return parsed(None, (error("krt.yml", f"krt.yml is empty: write {what}", "kre.required"),))
+        return parsed(None, (rules.YAML_EMPTY.at("krt.yml", what=what),))
     marks: dict[str, int] = {}
     problems = _collect_marks(node, "", marks)
     checked = check(data, marks)
@@ -118,12 +116,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     what = " ".join(part for part in (exc.context, exc.problem) if part)
     location = f"krt.yml:{mark.line + 1}" if mark else "krt.yml"
-    return error(
-        location,
-        f"krt.yml is not valid YAML{where}: {what}; fix the YAML syntax there "
-        "(indentation, a missing ':' or an unclosed quote or bracket)",
-        "krt.yaml-syntax",
-    )
+    return rules.YAML_SYNTAX_AT.at(location, where=where, what=what)
 
 
 def _collect_marks(
@@ -145,14 +138,8 @@ def _collect_marks(
             child = f"{path}.{key}" if path else key
             line = key_node.start_mark.line + 1
             if key in seen:
-                problems.append(
-                    error(
-                        f"krt.yml:{line} {child}",
-                        f'Key "{key}" is written twice in this mapping (first at line '
-                        f"{seen[key]}); YAML keeps only the last one: remove one of them",
-                        "krt.duplicate-key",
-                    )
-                )
+                where = f"krt.yml:{line} {child}"
+                problems.append(rules.DUPLICATE_KEY.at(where, key=key, first=seen[key]))
             seen[key] = line
             marks[child] = line
             problems += _collect_marks(value_node, child, marks, seen_nodes)
@@ -262,10 +249,6 @@ class Report:
         values.setdefault("path", path)
         problem = rule.at(location(self.marks, path), **values)
         self._found.append((self.phase, order or path, problem))
-
-    def warning(self, path: str, message: str, rule: str) -> None:
-        """A warning written outside the catalogue (the image checks)."""
-        self._found.append((self.phase, path, warning(location(self.marks, path), message, rule)))
 
     def problems(self, model: Any, data: Any) -> tuple[Problem, ...]:
         """Every problem: by phase, then by where it is in the schema of `model`, as KRE walks it

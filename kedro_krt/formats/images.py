@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from kedro_krt.formats.checks_base import Report
 from kedro_krt.formats.manifest_base import Entrypoint
 from kedro_krt.formats.rules import IMAGE_LATEST, IMAGE_REGISTRY
 
@@ -64,14 +65,8 @@ class ImageName:
         return f"docker.io/{path}"
 
 
-class Warns(Protocol):
-    """What collects the image warnings (a format's checks)."""
-
-    def warning(self, path: str, message: str, rule: str) -> None: ...
-
-
 def check_images(
-    c: Warns,
+    c: Report,
     version: str,
     entrypoint: Entrypoint,
     nodes: Sequence[tuple[int | str, Any]],
@@ -114,13 +109,24 @@ def check_images(
         better = f"{EXAMPLE_REGISTRY}/{example}:{tag}"
         where = f"(kedro-krt: set {setting} in conf/<env>/krt.yml and package again)"
         if not name.registry and not name.is_stock:
-            message = IMAGE_REGISTRY.text(
-                image=image, used_by=used_by, hub=name.hub_name(), better=better, where=where
+            hub = name.hub_name()
+            c.add(
+                path,
+                IMAGE_REGISTRY,
+                image=image,
+                used_by=used_by,
+                hub=hub,
+                better=better,
+                where=where,
             )
-            c.warning(path, message, IMAGE_REGISTRY.id)
         if name.floats:
             said = 'uses the tag "latest"' if name.tag else 'has no tag, which means "latest"'
-            message = IMAGE_LATEST.text(
-                image=image, used_by=used_by, said=said, better=better, where=where
+            c.add(
+                path,
+                IMAGE_LATEST,
+                image=image,
+                used_by=used_by,
+                said=said,
+                better=better,
+                where=where,
             )
-            c.warning(path, message, IMAGE_LATEST.id)

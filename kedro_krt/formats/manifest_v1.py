@@ -58,7 +58,7 @@ from kedro_krt.formats.manifest_base import (
     krt_yaml,
     to_valid_name,
 )
-from kedro_krt.formats.problems import Problem, error
+from kedro_krt.formats.problems import Problem
 from kedro_krt.formats.rules import Rule
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO
@@ -481,22 +481,10 @@ class V1Format(ManifestFormat):
 
     def refused(self, kre: str, answer: list[str]) -> Problem:
         # KRE 8.1+ reads every krt.yml as v2 (types.go): what it answers, line by line.
-        said = "\n".join(answer)
-        return error(
-            "krt.yml",
-            f"KRE {kre} accepts only KRT v2 (krtVersion: v2; v1 was dropped in KRE 8.1, "
-            f"konstellation-io/kre #706) and answers this v1 krt.yml with:\n{said}\n"
-            "package it as v2: kedro krt package --krt-version v2 (or krt_version: v2 in "
-            "conf/<env>/krt.yml); a hand-written KRT: nodes under each workflow, with "
-            "subscriptions, and an exitpoint",
-            "kre.krt-v1-refused",
-            said,
-        )
+        return rules.V1_REFUSED.at("krt.yml", kre_version=kre, said="\n".join(answer))
 
     def src_missing(self, where: str, src: str, node: str, hint: str) -> Problem:
-        return error(
-            where, f"error src File {src} for node {node} not exists: {hint}", "kre.src-missing"
-        )
+        return rules.V1_SRC_MISSING.at(where, src=src, node=node, hint=hint)
 
 
 #: KRT v1, the entry of :data:`kedro_krt.formats.krt_formats.FORMATS`.

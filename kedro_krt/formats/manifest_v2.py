@@ -97,7 +97,7 @@ from kedro_krt.formats.manifest_base import (
     krt_yaml,
     to_valid_name,
 )
-from kedro_krt.formats.problems import Problem, error, warning
+from kedro_krt.formats.problems import Problem
 from kedro_krt.formats.rules import Rule
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO
@@ -1011,12 +1011,7 @@ class V2Format(ManifestFormat):
         return kre_answer(check_manifest_v2(data, {}).problems)
 
     def refused(self, kre: str, answer: list[str]) -> Problem:
-        return error(
-            "krt.yml",
-            f"KRE {kre} reads only KRT v1: krtVersion: v2 needs KRE 8.0 or later; for KRE "
-            f"{kre} package it as v1 (kedro krt package --krt-version v1)",
-            "kre.krt-v2-unknown",
-        )
+        return rules.V2_REFUSED.at("krt.yml", kre_version=kre)
 
     def target_problems(
         self, kre: str, data: Mapping[Any, Any], parsed: ParsedManifest[Any]
@@ -1027,21 +1022,13 @@ class V2Format(ManifestFormat):
         for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
             ignored = [k for k in ("replicas", "objectStore") if _has(data, path, k)]
             if ignored:
-                problems.append(
-                    warning(
-                        parsed.location(f"{path}.{ignored[0]}"),
-                        f"KRE 8.0 reads no {' nor '.join(ignored)} (they came with KRE 8.1 "
-                        f'and 8.2, types.go): node "{node.name}" would run one pod without '
-                        "an object store",
-                        "kre.v2-field-ignored",
-                    )
-                )
+                where = parsed.location(f"{path}.{ignored[0]}")
+                said = " nor ".join(ignored)
+                problems.append(rules.V2_FIELD_IGNORED.at(where, ignored=said, node=node.name))
         return problems
 
     def src_missing(self, where: str, src: str, node: str, hint: str) -> Problem:
-        # KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).
-        said = f'error src file "{src}" for node "{node}" does not exists '
-        return error(where, f"{said.rstrip()}: {hint}", "kre.src-missing", said)
+        return rules.V2_SRC_MISSING.at(where, src=src, node=node, hint=hint)
 
 
 def _has(data: Mapping[Any, Any], path: str, key: str) -> bool:

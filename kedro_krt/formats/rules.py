@@ -41,10 +41,6 @@ class Rule:
             return warning(where, message, self.id)
         return error(where, message, self.id, kre)
 
-    def text(self, **values: object) -> str:
-        """The message, the template filled with ``values``."""
-        return self.template.format(**values, kre=self.kre.format(**values))
-
     def shown(self) -> str:
         """The template as the docs show it, ``<name>`` for what varies."""
         text = self.template.replace("{kre}", self.kre)
@@ -388,6 +384,57 @@ NODE_UNREACHED = Rule(
     "warning",
     'node "{node}" is never reached from "entrypoint" through the subscriptions: it would never '
     "get a message; subscribe it to a node the request reaches, or remove it",
+)
+
+# -- reading krt.yml, every format (kedro_krt.formats.checks_base) ----------------------------
+
+YAML_SYNTAX = Rule("krt.yaml-syntax", "error", "krt.yml is not valid YAML: {error}")
+YAML_SYNTAX_AT = Rule(
+    "krt.yaml-syntax",
+    "error",
+    "krt.yml is not valid YAML{where}: {what}; fix the YAML syntax there (indentation, a missing "
+    "':' or an unclosed quote or bracket)",
+)
+YAML_EMPTY = Rule("kre.required", "error", "krt.yml is empty: write {what}")
+DUPLICATE_KEY = Rule(
+    "krt.duplicate-key",
+    "error",
+    'Key "{key}" is written twice in this mapping (first at line {first}); YAML keeps only the '
+    "last one: remove one of them",
+)
+
+# -- what a KRE answers for a whole KRT (kedro_krt.formats.manifest_v1/v2, V1Format/V2Format) --
+
+V1_REFUSED = Rule(
+    "kre.krt-v1-refused",
+    "error",
+    "KRE {kre_version} accepts only KRT v2 (krtVersion: v2; v1 was dropped in KRE 8.1, "
+    "konstellation-io/kre #706) and answers this v1 krt.yml with:\n{kre}\npackage it as v2: "
+    "kedro krt package --krt-version v2 (or krt_version: v2 in conf/<env>/krt.yml); a "
+    "hand-written KRT: nodes under each workflow, with subscriptions, and an exitpoint",
+    kre="{said}",
+)
+V1_SRC_MISSING = Rule(
+    "kre.src-missing", "error", "error src File {src} for node {node} not exists: {hint}"
+)
+V2_REFUSED = Rule(
+    "kre.krt-v2-unknown",
+    "error",
+    "KRE {kre_version} reads only KRT v1: krtVersion: v2 needs KRE 8.0 or later; for KRE "
+    "{kre_version} package it as v1 (kedro krt package --krt-version v1)",
+)
+V2_FIELD_IGNORED = Rule(
+    "kre.v2-field-ignored",
+    "warning",
+    "KRE 8.0 reads no {ignored} (they came with KRE 8.1 and 8.2, types.go): node \"{node}\" "
+    "would run one pod without an object store",
+)
+# KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).
+V2_SRC_MISSING = Rule(
+    "kre.src-missing",
+    "error",
+    'error src file "{src}" for node "{node}" does not exists: {hint}',
+    kre='error src file "{src}" for node "{node}" does not exists ',
 )
 
 #: Every rule of this catalogue, for the docs' errors page.
