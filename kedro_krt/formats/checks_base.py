@@ -87,7 +87,10 @@ def read_lenient(
 ) -> P:
     """Read krt.yml text with the line of each YAML path, and run `check` (v1's or v2's) on it;
     a text that is not YAML, or empty, is one problem (`what` says what to write)."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # reads the text: a character YAML forbids fails here
+    except yaml.YAMLError as exc:
+        return parsed(None, (rules.YAML_SYNTAX.at("krt.yml", error=exc),))
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

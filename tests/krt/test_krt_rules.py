@@ -80,3 +80,10 @@ def test_v2_object_store_scope_is_reported_before_its_name() -> None:
         ("workflows[0].nodes[1].objectStore.scope", "error", "kre.object-store-scope"),
         ("workflows[0].nodes[1].objectStore.name", "error", "krt.object-store-name"),
     ]
+
+
+def test_a_character_yaml_forbids_is_a_syntax_problem_not_a_traceback() -> None:
+    manifest, problems = parse_manifest(GOOD_YML.replace("Estimates prices", "Estimates\x00"))
+    assert manifest is None
+    assert [p.rule for p in problems] == ["krt.yaml-syntax"]
+    assert "unacceptable character #x0000" in problems[0].message
