@@ -11,7 +11,8 @@ A page asks for a table with a marker comment on a line of its own, e.g.
   columns, Python values and type hints, found by running :mod:`kedro_krt.node.schema.infer`
   on them;
 * ``schema-words``: the scalar names and aliases accepted under ``schemas:``;
-* ``validator-rules``: every rule of the KRT validator, read from ``kedro_krt/formats/*.py``;
+* ``validator-rules``: every rule of the KRT validator, from the catalogue
+  :mod:`kedro_krt.formats.rules` and the other checks of ``kedro_krt/formats/*.py``;
 * ``error-catalog``: every message a user error can carry, read from the ``raise`` statements;
 * ``warning-catalog``: every warning returned rather than raised (compile, package, build, serve),
   read from the ``warnings.append(...)`` calls.
@@ -389,8 +390,12 @@ def warning_catalog() -> str:
 
 
 def validator_rules() -> list[tuple[str, str, str]]:
-    """(rule id, severity, message with <placeholders>) of every check of the KRT validator."""
-    found: list[tuple[str, str, str]] = []
+    """(rule id, severity, message with <placeholders>) of every check of the KRT validator:
+    the catalogue of the manifest checks (:data:`kedro_krt.formats.rules.CATALOGUE`), then the
+    checks that still write their rule id where they report it (the archive, the files, v2)."""
+    from kedro_krt.formats.rules import CATALOGUE
+
+    found = [(rule.id, rule.severity, rule.shown()) for rule in CATALOGUE]
     for rel, tree in _sources():
         if not rel.startswith("kedro_krt/formats/"):
             continue

@@ -1,8 +1,10 @@
 """What the checks of every KRT manifest format share: reading ``krt.yml`` with the line of
-each field, the best-effort result, and the walk over the parsed YAML.
+each field, the best-effort result, the shape checks of a pydantic schema in KRE's words and
+order, and the walk over the parsed YAML.
 
-A format's checks (:mod:`kedro_krt.formats.manifest_v1`, :mod:`kedro_krt.formats.manifest_v2`)
-subclass :class:`Checker` with their keys, hints and KRE's words; every check runs, so a
+A format's shape checks are a pydantic schema whose errors :func:`schema_problems` turns into
+the rules of :mod:`kedro_krt.formats.rules`; its checks across fields add to the same
+:class:`Report`, which sorts every problem in the order KRE reports them. Every check runs, so a
 manifest with three faults gets three problems, never only the first.
 """
 
@@ -10,20 +12,24 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import pydantic
 import yaml
 
-from kedro_krt.formats.problems import Problem, error, warning
-from kedro_krt.node.plan import PUBLIC_PROTO
+from kedro_krt.formats import rules
+from kedro_krt.formats.problems import Problem
+from kedro_krt.formats.rules import Rule
 
 __all__ = [
-    "Checker",
     "ParsedManifest",
+    "Report",
+    "fields_present",
     "location",
     "read_lenient",
+    "schema_problems",
     "shape",
     "short",
     "type_name",
@@ -81,20 +87,21 @@ def read_lenient(
 ) -> P:
     """Read krt.yml text with the line of each YAML path, and run `check` (v1's or v2's) on it;
     a text that is not YAML, or empty, is one problem (`what` says what to write)."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # reads the text: a character YAML forbids fails here
+    except yaml.YAMLError as exc:
+        return parsed(None, (rules.YAML_SYNTAX.at("krt.yml", error=exc),))
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         return parsed(None, (_yaml_problem(exc),))
     except yaml.YAMLError as exc:
-        return parsed(
-            None, (error("krt.yml", f"krt.yml is not valid YAML: {exc}", "krt.yaml-syntax"),)
-        )
+        return parsed(None, (rules.YAML_SYNTAX.at("krt.yml", error=exc),))
     finally:
         loader.dispose()
     if node is None:
-        return parsed(None, (error("krt.yml", f"krt.yml is empty: write {what}", "kre.required"),))
+        return parsed(None, (rules.YAML_EMPTY.at("krt.yml", what=what),))
     marks: dict[str, int] = {}
     problems = _collect_marks(node, "", marks)
     checked = check(data, marks)
@@ -112,12 +119,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> Problem:
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
     what = " ".join(part for part in (exc.context, exc.problem) if part)
     location = f"krt.yml:{mark.line + 1}" if mark else "krt.yml"
-    return error(
-        location,
-        f"krt.yml is not valid YAML{where}: {what}; fix the YAML syntax there "
-        "(indentation, a missing ':' or an unclosed quote or bracket)",
-        "krt.yaml-syntax",
-    )
+    return rules.YAML_SYNTAX_AT.at(location, where=where, what=what)
 
 
 def _collect_marks(
@@ -139,14 +141,8 @@ def _collect_marks(
             child = f"{path}.{key}" if path else key
             line = key_node.start_mark.line + 1
             if key in seen:
-                problems.append(
-                    error(
-                        f"krt.yml:{line} {child}",
-                        f'Key "{key}" is written twice in this mapping (first at line '
-                        f"{seen[key]}); YAML keeps only the last one: remove one of them",
-                        "krt.duplicate-key",
-                    )
-                )
+                where = f"krt.yml:{line} {child}"
+                problems.append(rules.DUPLICATE_KEY.at(where, key=key, first=seen[key]))
             seen[key] = line
             marks[child] = line
             problems += _collect_marks(value_node, child, marks, seen_nodes)
@@ -181,164 +177,197 @@ def type_name(value: object) -> str:
     return f"{type(value).__name__} {short(repr(value))}"
 
 
-class Checker:
-    """Walks the parsed YAML once, collecting problems and a best-effort manifest.
+# -- the shape checks of a pydantic schema, in KRE's words and order ----------------------------
 
-    What every format's walk does the same way; a format's checker says which keys KRE reads
-    where (``known_keys``), what to add where a value is missing (``hints``), and words the
-    rules that differ (:meth:`required`, :meth:`string`, :meth:`name`, :meth:`special_key`).
+
+def yaml_path(loc: Sequence[Any]) -> str:
+    """``("nodes", 0, "name")`` -> ``nodes[0].name``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _loc(path: str) -> tuple[str | int, ...]:
+    """``nodes[0].name`` -> ``("nodes", 0, "name")``."""
+    return tuple(
+        int(part[1:-1]) if part.startswith("[") else part
+        for part in re.findall(r"\[\d+\]|[^.\[\]]+", path)
+    )
+
+
+def _model_at(model: Any, part: str) -> Any:
+    """The schema class of field `part` of `model` (through ``tuple[X, ...]``), or None."""
+    info = model.model_fields.get(part) if _is_model(model) else None
+    if info is None:
+        return None
+    tp = info.annotation
+    if getattr(tp, "__origin__", None) is tuple:
+        tp = tp.__args__[0]
+    # `X | None`: the schema class X.
+    tp = next((arg for arg in getattr(tp, "__args__", ()) if _is_model(arg)), tp)
+    return tp if _is_model(tp) else None
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, pydantic.BaseModel)
+
+
+def prepare(model: Any, data: Any) -> Any:
+    """`data` as the schema should see it: a known key written but left empty (``gpu:``) is
+    left out, so it takes its default or is reported missing, as KRE reads it; a key that YAML
+    read as a number or a boolean is text (``true:`` is the unknown key "True")."""
+    if not (_is_model(model) and isinstance(data, Mapping)):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in ((str(k), v) for k, v in data.items()):
+        if key in model.model_fields and value is None:
+            continue
+        child = _model_at(model, key)
+        if child is not None and isinstance(value, list):
+            value = [prepare(child, item) for item in value]
+        elif child is not None:
+            value = prepare(child, value)
+        out[key] = value
+    return out
+
+
+class Report:
+    """The problems of one manifest, each with the YAML path it is about, sorted at the end in
+    the order KRE reports them (:meth:`problems`).
+
+    Problems of phase 0 (the walk of the fields) are sorted by where they are; a problem added in
+    a later ``phase`` comes after every problem of the earlier ones, in the order reported (the
+    checks across the whole manifest run after the walk of its fields).
     """
-
-    #: {path shape: the keys KRE reads there}, and what to add where a value is missing.
-    known_keys: Mapping[str, Sequence[str]]
-    hints: Mapping[str, str]
-    #: What a blank description gets told (KRE takes it; the admin UI then shows nothing).
-    blank_description: str
 
     def __init__(self, marks: Mapping[str, int]) -> None:
         self.marks = marks
-        self.problems: list[Problem] = []
+        self.phase = 0
+        self._found: list[tuple[int, str, Problem]] = []
 
-    def loc(self, path: str) -> str:
-        return location(self.marks, path)
+    def add(self, path: str, rule: Rule, /, order: str = "", **values: Any) -> None:
+        """Report `rule` at YAML path `path`, its template filled with `values` (and ``path``);
+        sorted as if at YAML path `order` when given (KRE reports it with another field)."""
+        values.setdefault("path", path)
+        problem = rule.at(location(self.marks, path), **values)
+        self._found.append((self.phase, order or path, problem))
 
-    def error(self, path: str, message: str, rule: str, kre: str = "") -> None:
-        self.problems.append(error(self.loc(path), message, rule, kre))
+    def problems(self, model: Any, data: Any) -> tuple[Problem, ...]:
+        """Every problem: by phase, then by where it is in the schema of `model`, as KRE walks it
+        (a mapping's unknown keys first, in the order written, then its fields in the schema's
+        order, then each list item in turn); the same place keeps the order of reporting."""
 
-    def warning(self, path: str, message: str, rule: str) -> None:
-        self.problems.append(warning(self.loc(path), message, rule))
-
-    def required(self, path: str) -> None:
-        """Report the missing value at ``path``."""
-        raise NotImplementedError
-
-    def string(self, data: Mapping[Any, Any], key: str, path: str, required: bool = True) -> str:
-        """The string at ``data[key]`` ("" when missing or mistyped, after reporting it)."""
-        raise NotImplementedError
-
-    def name(self, value: str, path: str) -> None:
-        """Report ``value`` at ``path`` if it is not a valid KRE resource name."""
-        raise NotImplementedError
-
-    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
-        """Whether an unknown ``key`` was dealt with here (reported or accepted) rather than as
-        a typo."""
-        return False
-
-    def version_and_description(self, data: Mapping[Any, Any]) -> tuple[str, str]:
-        """``version`` (a valid resource name) and ``description`` (not blank), checked."""
-        version = self.string(data, "version", "version")
-        self.name(version, "version")
-        description = self.string(data, "description", "description")
-        if description and not description.strip():
-            self.error("description", self.blank_description, "krt.description-empty")
-        return version, description
-
-    def flag(self, data: Mapping[Any, Any], key: str, path: str) -> bool:
-        """The true/false at ``data[key]`` (false when missing or mistyped, after reporting)."""
-        value = data.get(key, False)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            self.error(
-                path, f'"{path}" must be true or false, found {type_name(value)}', "krt.type"
-            )
-            return False
-        return value
-
-    def proto_name(self, proto: str) -> None:
-        """KRE's entrypoint image reads public_input.proto whatever krt.yml names."""
-        if proto and proto != PUBLIC_PROTO:
-            self.error(
-                "entrypoint.proto",
-                f'"entrypoint.proto" is "{proto}", but KRE\'s entrypoint always reads '
-                f'"{PUBLIC_PROTO}" (the name is hard-coded in its image): rename the file to '
-                f'{PUBLIC_PROTO} and write "proto: {PUBLIC_PROTO}"',
-                "krt.proto-name",
-            )
-
-    def unknown_keys(self, data: Mapping[Any, Any], path: str) -> None:
-        known = self.known_keys[shape(path)]
-        where = f' at "{path}"' if path else " at the top level"
-        for key in data:
-            if key in known or self.special_key(data, key, path, where):
-                continue
-            child = f"{path}.{key}" if path else str(key)
-            close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
-            hint = f'did you mean "{close[0]}"? ' if close else ""
-            self.error(
-                child,
-                f'Unknown key "{key}"{where}: {hint}KRE ignores unknown keys silently, so this '
-                f"value would be lost; known keys here: {', '.join(known)}",
-                "krt.unknown-key",
-            )
-
-    def mapping(
-        self, data: Mapping[Any, Any], key: str, path: str, required: bool = True
-    ) -> Mapping[Any, Any] | None:
-        """The mapping at ``data[key]``; reports a mistyped value, and a missing one if
-        `required`."""
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.required(path)
-            return None
-        if not isinstance(value, Mapping):
-            self.error(path, f'"{path}" must be a mapping, found {type_name(value)}', "krt.type")
-            return None
-        self.unknown_keys(value, path)
-        return value
-
-    def string_list(self, data: Mapping[Any, Any], key: str, path: str) -> list[tuple[int, str]]:
-        """(index, item) of the string items of the list at ``data[key]``, reporting others."""
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(
-                path,
-                f'"{path}" must be a list, found {type_name(value)}: write it as '
-                f'[{short(value)}] or one "- item" per line',
-                "krt.type",
-            )
-            return []
-        items = []
-        for index, item in enumerate(value):
-            if isinstance(item, str) and item:
-                items.append((index, item))
-            else:
-                self.error(
-                    f"{path}[{index}]",
-                    f'"{path}[{index}]" must be a non-empty string, found {type_name(item)}',
-                    "krt.type",
+        def key(entry: tuple[int, str, Problem]) -> list[tuple[int, ...]]:
+            parts: list[tuple[int, ...]] = []
+            current_model, current_data = model, data
+            loc = _loc(entry[1])
+            for depth, part in enumerate(loc):
+                if isinstance(part, int):
+                    # A list's items are first each checked as an item (a mapping with known
+                    # keys, a string), then each one's content, in turn.
+                    rest = loc[depth + 1 :]
+                    item_model = current_model
+                    as_item = (not rest and entry[2].rule == rules.NOT_A_MAPPING.id) or (
+                        len(rest) == 1
+                        and not (_is_model(item_model) and rest[0] in item_model.model_fields)
+                    )
+                    parts.append((2, 0 if as_item else 1, part))
+                    current_data = (
+                        current_data[part]
+                        if isinstance(current_data, list) and part < len(current_data)
+                        else None
+                    )
+                    continue
+                fields = list(current_model.model_fields) if _is_model(current_model) else []
+                if part in fields:
+                    parts.append((1, fields.index(part), 0))
+                else:
+                    keys = list(current_data) if isinstance(current_data, Mapping) else []
+                    parts.append((0, keys.index(part) if part in keys else len(keys), 0))
+                current_data = (
+                    current_data.get(part) if isinstance(current_data, Mapping) else None
                 )
-        return items
+                current_model = _model_at(current_model, part)
+            return parts
 
-    def entries(
-        self, data: Mapping[Any, Any], key: str, path: str, required: bool = False
-    ) -> list[tuple[int, Mapping]]:
-        """(index, mapping) of the entries of the list ``data[key]``, each checked for unknown
-        keys; a `required` list must be there and not be empty."""
-        value = data.get(key)
-        if value is None:
-            if required:
-                self.required(path)
-            return []
-        if not isinstance(value, list):
-            self.error(path, f'"{path}" must be a list, found {type_name(value)}', "krt.type")
-            return []
-        if required and not value:
-            self.error(path, f'"{path}" is empty: add {self.hints[shape(path)]}', "kre.required")
-        entries = []
-        for index, item in enumerate(value):
-            item_path = f"{path}[{index}]"
-            if not isinstance(item, Mapping):
-                self.error(
-                    item_path,
-                    f'"{item_path}" must be a mapping, found {type_name(item)}',
-                    "krt.type",
-                )
-                continue
-            self.unknown_keys(item, item_path)
-            entries.append((index, item))
-        return entries
+        walk = sorted((e for e in self._found if e[0] == 0), key=key)
+        later = sorted((e for e in self._found if e[0] > 0), key=lambda e: e[0])
+        return tuple(p for _, _, p in walk + later)
+
+
+#: What a rule's template is filled with for a pydantic error: (rule, path, value found, the
+#: schema class owning the field) -> (the rule to report, after a closer look, and its values).
+Refine = Callable[[Rule, str, Any, Any], tuple[Rule, dict[str, object]]]
+
+
+def schema_problems(
+    model: Any,
+    data: Any,
+    report: Report,
+    shape_rules: Mapping[tuple[str, str], Rule],
+    refine: Refine,
+) -> Any | None:
+    """Validate `data` with the pydantic `model` and report each error as the rule
+    ``shape_rules[(error type, path shape)]`` (or ``(error type, "*")``) names; the model,
+    or None when there is an error."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False)
+    for err in errors:
+        loc = tuple(err["loc"])
+        path = yaml_path(loc)
+        kind = err["type"]
+        if kind == "too_short" and err.get("input"):
+            continue  # pydantic measures a list after its items: every item failed, not empty
+        rule = shape_rules.get((kind, shape(path))) or shape_rules.get((kind, "*"))
+        owner: Any = model
+        for part in loc[:-1]:
+            owner = owner if isinstance(part, int) else _model_at(owner, str(part))
+        value = err.get("input")
+        values: dict[str, object] = {"found": type_name(value), "message": err["msg"]}
+        if rule is None:
+            rule = rules.SCHEMA_OTHER
+        elif rule is rules.UNKNOWN_KEY:
+            values.update(_unknown_key(owner, loc))
+        rule, more = refine(rule, path, value, owner)
+        merged: dict[str, Any] = {**values, **more}
+        report.add(path, rule, **merged)
+    return None
+
+
+def _unknown_key(owner: Any, loc: tuple[Any, ...]) -> dict[str, object]:
+    known = [
+        info.alias or name for name, info in owner.model_fields.items()
+    ] if _is_model(owner) else []
+    key = str(loc[-1])
+    parent = yaml_path(loc[:-1])
+    close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+    return {
+        "key": key,
+        "where": f' at "{parent}"' if parent else " at the top level",
+        "hint": f'did you mean "{close[0]}"? ' if close else "",
+        "known": ", ".join(known),
+    }
+
+
+def fields_present(model: Any, data: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(YAML path, pydantic field info, value) of every field of `model` written in `data`,
+    through nested schemas and lists of them (for checks pydantic cannot make, as warnings)."""
+    if not (_is_model(model) and isinstance(data, Mapping)):
+        return
+    for name, info in model.model_fields.items():
+        if name not in data:
+            continue
+        value = data[name]
+        child_path = f"{path}.{name}" if path else name
+        yield child_path, info, value
+        child = _model_at(model, name)
+        if child is None:
+            continue
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from fields_present(child, item, f"{child_path}[{index}]")
+        else:
+            yield from fields_present(child, value, child_path)

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kedro_krt.formats.checks_base import Checker
+from kedro_krt.formats.checks_base import Report
 from kedro_krt.formats.manifest_base import Entrypoint
+from kedro_krt.formats.rules import IMAGE_LATEST, IMAGE_REGISTRY
 
 __all__ = ["EXAMPLE_REGISTRY", "STOCK_IMAGE_PREFIX", "ImageName", "check_images"]
 
@@ -65,7 +66,7 @@ class ImageName:
 
 
 def check_images(
-    c: Checker,
+    c: Report,
     version: str,
     entrypoint: Entrypoint,
     nodes: Sequence[tuple[int | str, Any]],
@@ -108,20 +109,24 @@ def check_images(
         better = f"{EXAMPLE_REGISTRY}/{example}:{tag}"
         where = f"(kedro-krt: set {setting} in conf/<env>/krt.yml and package again)"
         if not name.registry and not name.is_stock:
-            c.warning(
+            hub = name.hub_name()
+            c.add(
                 path,
-                f'Image "{image}" of {used_by} names no registry, so the KRE cluster pulls it '
-                f'from Docker Hub ("{name.hub_name()}"), where your image is not: push it to '
-                f"the registry your KRE pulls from and name it with that registry's host, e.g. "
-                f'"{better}" {where}; write "docker.io/..." if Docker Hub is meant',
-                "krt.image-registry",
+                IMAGE_REGISTRY,
+                image=image,
+                used_by=used_by,
+                hub=hub,
+                better=better,
+                where=where,
             )
         if name.floats:
             said = 'uses the tag "latest"' if name.tag else 'has no tag, which means "latest"'
-            c.warning(
+            c.add(
                 path,
-                f'Image "{image}" of {used_by} {said}: Kubernetes pulls it again whenever a '
-                "pod starts, so this KRT version would run whatever the tag points to that "
-                f'day; give the image a version tag of its own, e.g. "{better}" {where}',
-                "krt.image-latest",
+                IMAGE_LATEST,
+                image=image,
+                used_by=used_by,
+                said=said,
+                better=better,
+                where=where,
             )

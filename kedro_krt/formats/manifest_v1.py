@@ -16,9 +16,12 @@ Build a :class:`Manifest` and write it with :meth:`Manifest.to_yaml`; read one w
 
 The checks are KRE's own (konstellation-io/kre @ kre-7.0.0, ``krt/types.go`` and
 ``krt/validations.go``), with KRE's wording where KRE has one, plus ours for what KRE lets
-through but breaks at run time (unknown keys, duplicate names, ...). The checks that need the
-other files of a KRT (``src`` files, the proto) live in :mod:`kedro_krt.formats.validate`.
-This module knows nothing of Kedro.
+through but breaks at run time (unknown keys, duplicate names, ...). The shape of each field
+(required, a string, KRE's name rule, ...) is a pydantic schema, ``_ManifestSchema``; the
+checks across fields (names written twice, ``sequential``) are functions on the best-effort
+manifest; both word their problems from the catalogue :mod:`kedro_krt.formats.rules`. The
+checks that need the other files of a KRT (``src`` files, the proto) live in
+:mod:`kedro_krt.formats.validate`. This module knows nothing of Kedro.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, StringConstraints
+
+from kedro_krt.formats import rules
 from kedro_krt.formats.checks_base import (
-    Checker,
     ParsedManifest,
+    Report,
+    prepare,
     read_lenient,
+    schema_problems,
     shape,
     short,
     type_name,
@@ -50,7 +58,8 @@ from kedro_krt.formats.manifest_base import (
     krt_yaml,
     to_valid_name,
 )
-from kedro_krt.formats.problems import Problem, error
+from kedro_krt.formats.problems import Problem
+from kedro_krt.formats.rules import Rule
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO
 
@@ -171,16 +180,6 @@ def parse_manifest_lenient(text: str) -> ParsedManifest[Manifest]:
     )
 
 
-# The keys KRE v1 reads, per mapping. Anything else is silently dropped by KRE, so a typo
-# ("sequencial") loses the value without a word: we report it.
-_KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("version", "description", "entrypoint", "config", "nodes", "workflows"),
-    "entrypoint": ("proto", "image"),
-    "config": ("variables", "files"),
-    "nodes[]": ("name", "image", "src", "gpu"),
-    "workflows[]": ("name", "entrypoint", "sequential"),
-}
-
 # KRE's messages name fields by their Go struct path ("Nodes[0].Name").
 _GO_NAMES = {
     "version": "Version",
@@ -222,72 +221,85 @@ def go_path(path: str) -> str:
     return re.sub(r"[a-z]+", lambda m: _GO_NAMES.get(m.group(0), m.group(0)), path)
 
 
-class V1Checker(Checker):
-    """The walk of :class:`~kedro_krt.formats.checks_base.Checker` with KRT v1's keys and
-    KRE 7's words."""
+# -- the shape of a v1 krt.yml: KRE 7's struct tags (krt/types.go) as a pydantic schema --------
+# KRE's yaml.v2 drops unknown keys silently, so a typo ("sequencial") loses the value without a
+# word: the schema forbids them. A number is not text here (`version: 1.10` is the float 1.1).
 
-    known_keys = _KNOWN_KEYS
-    hints = _REQUIRED_HINTS
-    blank_description = (
-        'The field "Description" is blank: write one line saying what this version does'
-    )
+_Text = Annotated[StrictStr, StringConstraints(min_length=1)]
+_ResourceName = Annotated[
+    StrictStr, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_RE.pattern)
+]
 
-    def required(self, path: str) -> None:
-        hint = self.hints.get(shape(path), "a value")
-        self.error(path, f'The field "{go_path(path)}" is required: add {hint}', "kre.required")
 
-    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
-        """Whether an unknown ``key`` was dealt with here (reported or accepted) rather than as
-        a typo. v1: ``krtVersion``."""
-        if path == "" and key == "krtVersion" and data[key] == KrtVersion.V1.value:
-            return True  # KRE 8.0 reads it as v1 (krt/parser/parser.go); KRE 7 ignores it
-        if path == "" and key == "krtVersion":
-            self.error(
-                "krtVersion",
-                f'Unknown key "krtVersion"{where}: this is a KRT v2 manifest, and only '
-                "KRT v1 is supported; remove krtVersion and write a v1 krt.yml",
-                "krt.unknown-key",
-            )
-            return True
-        return False
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def string(self, data: Mapping[Any, Any], key: str, path: str, required: bool = True) -> str:
-        """The string at ``data[key]`` ("" when missing or mistyped, after reporting it)."""
-        value = data.get(key)
-        if value is None or value == "":
-            if required:
-                self.required(path)
-            return ""
-        if not isinstance(value, str):
-            if isinstance(value, (list, Mapping)):
-                hint = "write a single text value"
-            else:
-                hint = f'quote it (e.g. {key}: "{short(value)}")'
-            self.error(
-                path, f'"{path}" must be a string, found {type_name(value)}: {hint}', "krt.type"
-            )
-            return ""
-        return value
 
-    def name(self, value: str, path: str) -> None:
-        if not value:
-            return
-        fix = _name_suggestion(value)
-        shown = short(value, 80)
-        if not NAME_RE.match(value):
-            self.error(
-                path,
-                f'Invalid resource name "{shown}" at "{go_path(path)}": use only lowercase '
-                "letters, digits and '-', starting and ending with a letter or digit" + fix,
-                "kre.name",
-            )
-        elif len(value) > MAX_NAME_LENGTH:
-            self.error(
-                path,
-                f'Invalid resource name "{shown}" at "{go_path(path)}": it has {len(value)} '
-                f"characters and KRE allows at most {MAX_NAME_LENGTH}" + fix,
-                "kre.name",
-            )
+class _EntrypointSchema(_Schema):
+    proto: Annotated[StrictStr, StringConstraints(min_length=1, pattern=r"\.proto$")]
+    image: _Text
+
+
+class _ConfigSchema(_Schema):
+    variables: tuple[Annotated[_Text, StringConstraints(pattern=VARIABLE_RE.pattern)], ...] = ()
+    files: tuple[Annotated[_Text, StringConstraints(pattern=VARIABLE_RE.pattern)], ...] = ()
+
+
+class _NodeSchema(_Schema):
+    name: _ResourceName
+    image: _Text
+    src: _Text
+    gpu: StrictBool = False
+
+
+class _WorkflowSchema(_Schema):
+    name: _ResourceName
+    entrypoint: Annotated[StrictStr, StringConstraints(min_length=1, pattern=RPC_RE.pattern)]
+    # An empty list is reported with the node names it could hold (_check_workflows).
+    sequential: tuple[_Text, ...]
+
+
+class _ManifestSchema(_Schema):
+    version: _ResourceName
+    description: Annotated[StrictStr, StringConstraints(min_length=1, pattern=r"\S")]
+    entrypoint: _EntrypointSchema
+    config: _ConfigSchema = _ConfigSchema()
+    nodes: Annotated[tuple[_NodeSchema, ...], Field(min_length=1)]
+    workflows: Annotated[tuple[_WorkflowSchema, ...], Field(min_length=1)]
+
+
+def _refine(rule: Rule, path: str, value: Any, owner: Any) -> tuple[Rule, dict[str, object]]:
+    """KRE 7's words for a schema error (see :func:`~kedro_krt.formats.checks_base.
+    schema_problems`): the Go field path, and what to write instead."""
+    values: dict[str, object] = {
+        "field": go_path(path),
+        "hint": _REQUIRED_HINTS.get(shape(path), "a value"),
+        "proto": value,
+        "rpc": value,
+        "expected": PUBLIC_PROTO,
+    }
+    if rule is rules.UNKNOWN_KEY:
+        values.pop("hint")
+        if path == "krtVersion":
+            rule = rules.V2_IN_V1
+    elif rule is rules.NOT_A_STRING:
+        key = path.rsplit(".", 1)[-1]
+        write = "write a single text value"
+        values["hint"] = write if isinstance(value, (list, Mapping)) else (
+            f'quote it (e.g. {key}: "{short(value)}")'
+        )
+    elif rule is rules.NOT_A_NAME_LIST:
+        values["value"] = short(value)  # a scalar: a list or mapping is a shape error above it
+    elif rule is rules.V1_NAME:
+        values.update(name=short(value, 80), example=_name_suggestion(value))
+        if NAME_RE.match(value):
+            rule = rules.V1_NAME_LENGTH
+            values.update(length=len(value), limit=MAX_NAME_LENGTH)
+    elif rule is rules.V1_VARIABLE_NAME:
+        values["name"] = value
+        fixed = re.sub(r"[^A-Z0-9]+", "_", value.upper()).strip("_")
+        values["example"] = f' (for example "{fixed}")' if fixed else ""
+    return rule, values
 
 
 def _name_suggestion(value: str) -> str:
@@ -299,194 +311,158 @@ def _name_suggestion(value: str) -> str:
 
 def check_manifest(data: Any, marks: Mapping[str, int]) -> ParsedManifest[Manifest]:
     """Every manifest check, on parsed YAML; returns a best-effort manifest and the problems."""
-    c = V1Checker(marks)
+    report = Report(marks)
     if not isinstance(data, Mapping):
-        c.error(
+        report.add(
             "",
-            f"krt.yml must be a mapping with version, description, entrypoint, nodes and "
-            f"workflows, found {type_name(data)}",
-            "krt.type",
+            rules.TOP_NOT_A_MAPPING,
+            keys="version, description, entrypoint, nodes and workflows",
+            found=type_name(data),
         )
-        return ParsedManifest(None, tuple(c.problems), marks=marks)
-    c.unknown_keys(data, "")
+        return ParsedManifest(None, report.problems(_ManifestSchema, data), marks=marks)
+    data = prepare(_ManifestSchema, data)
+    if data.get("krtVersion") == KrtVersion.V1.value:
+        # KRE 8.0 reads it as v1 (krt/parser/parser.go); KRE 7 ignores it.
+        data = {k: v for k, v in data.items() if k != "krtVersion"}
+    schema_problems(_ManifestSchema, data, report, rules.V1_SHAPE_RULES, _refine)
 
-    version, description = c.version_and_description(data)
-
-    entrypoint = Entrypoint(proto="", image="")
-    ep = c.mapping(data, "entrypoint", "entrypoint")
-    if ep is not None:
-        proto = c.string(ep, "proto", "entrypoint.proto")
-        if proto and not proto.endswith(".proto"):
-            c.error(
-                "entrypoint.proto",
-                f'The field "Entrypoint.Proto" must end with ".proto", found "{proto}": '
-                f'write "proto: {PUBLIC_PROTO}"',
-                "kre.proto-suffix",
-            )
-        else:
-            c.proto_name(proto)
-        entrypoint = Entrypoint(proto=proto, image=c.string(ep, "image", "entrypoint.image"))
-
-    config = ConfigSpec()
-    if data.get("config") is not None:
-        cfg = c.mapping(data, "config", "config")
-        if cfg is not None:
-            config = ConfigSpec(
-                variables=_config_names(c, cfg, "variables"),
-                files=_config_names(c, cfg, "files"),
-            )
-
-    nodes = _check_nodes(c, data)
-    workflows = _check_workflows(c, data, nodes)
-    check_images(c, version, entrypoint, nodes)
-
-    manifest = Manifest(
-        version=version,
-        description=description,
-        entrypoint=entrypoint,
-        nodes=tuple(n for _, n in nodes),
-        workflows=tuple(w for _, w in workflows),
-        config=config,
-    )
+    manifest, nodes, workflows = _lenient(data)
+    _check_names(report, manifest, nodes, workflows)
+    used = _check_workflows(report, data, nodes, workflows)
+    report.phase = 1  # after every workflow, as KRE's walk
+    if workflows:
+        for index, node in nodes:
+            if node.name and node.name not in used:
+                report.add(f"nodes[{index}].name", rules.NODE_UNUSED, name=node.name)
+    report.phase = 2
+    check_images(report, manifest.version, manifest.entrypoint, nodes)
     return ParsedManifest(
         manifest,
-        tuple(c.problems),
+        report.problems(_ManifestSchema, data),
         tuple(f"nodes[{i}]" for i, _ in nodes),
         tuple(f"workflows[{i}]" for i, _ in workflows),
         marks,
     )
 
 
-def _config_names(c: V1Checker, cfg: Mapping[Any, Any], key: str) -> tuple[str, ...]:
-    path = f"config.{key}"
-    names = []
-    seen: set[str] = set()
-    for index, name in c.string_list(cfg, key, path):
-        item_path = f"{path}[{index}]"
-        if not VARIABLE_RE.match(name):
-            fixed = re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
-            hint = f' (for example "{fixed}")' if fixed else ""
-            c.error(
-                item_path,
-                f'Invalid variable name "{name}" at "{go_path(item_path)}": use only uppercase '
-                "letters, digits and '_', starting and ending with a letter or digit" + hint,
-                "kre.variable-name",
-            )
-        if name in seen:
-            c.warning(item_path, f'"{name}" is listed twice in {path}: remove one', "krt.duplicate")
-        seen.add(name)
-        names.append(name)
-    return tuple(names)
+def _lenient(
+    data: Mapping[Any, Any],
+) -> tuple[Manifest, list[tuple[int, NodeSpec]], list[tuple[int, WorkflowSpec]]]:
+    """The manifest as far as it can be read, for the checks across fields and the file checks
+    after a shape error: a value of the wrong type is left empty, an entry that is not a
+    mapping is left out (hence the index of each node and workflow in the file)."""
+
+    def text(m: Mapping[Any, Any], key: str) -> str:
+        value = m.get(key)
+        return value if isinstance(value, str) else ""
+
+    def names(m: Mapping[Any, Any], key: str) -> tuple[str, ...]:
+        value = m.get(key)
+        items = value if isinstance(value, list) else []
+        return tuple(v for v in items if isinstance(v, str) and v)
+
+    def entries(key: str) -> list[tuple[int, Mapping[Any, Any]]]:
+        value = data.get(key)
+        items = value if isinstance(value, list) else []
+        return [(i, item) for i, item in enumerate(items) if isinstance(item, Mapping)]
+
+    ep = data.get("entrypoint")
+    ep = ep if isinstance(ep, Mapping) else {}
+    cfg = data.get("config")
+    cfg = cfg if isinstance(cfg, Mapping) else {}
+    nodes = [
+        (i, NodeSpec(text(n, "name"), text(n, "image"), text(n, "src"), n.get("gpu") is True))
+        for i, n in entries("nodes")
+    ]
+    workflows = [
+        (i, WorkflowSpec(text(w, "name"), text(w, "entrypoint"), names(w, "sequential")))
+        for i, w in entries("workflows")
+    ]
+    manifest = Manifest(
+        version=text(data, "version"),
+        description=text(data, "description"),
+        entrypoint=Entrypoint(proto=text(ep, "proto"), image=text(ep, "image")),
+        nodes=tuple(n for _, n in nodes),
+        workflows=tuple(w for _, w in workflows),
+        config=ConfigSpec(variables=names(cfg, "variables"), files=names(cfg, "files")),
+    )
+    return manifest, nodes, workflows
 
 
-def _check_nodes(c: V1Checker, data: Mapping[Any, Any]) -> list[tuple[int, NodeSpec]]:
-    nodes: list[tuple[int, NodeSpec]] = []
-    first_index: dict[str, int] = {}
-    for index, item in c.entries(data, "nodes", "nodes", required=True):
-        path = f"nodes[{index}]"
-        name = c.string(item, "name", f"{path}.name")
-        c.name(name, f"{path}.name")
-        if name in first_index:
-            c.error(
-                f"{path}.name",
-                f'Duplicate node name "{name}" (also nodes[{first_index[name]}]): KRE would '
-                "deploy both under one name; rename one of them",
-                "krt.duplicate-node",
-            )
-        elif name:
-            first_index[name] = index
-        image = c.string(item, "image", f"{path}.image")
-        src = c.string(item, "src", f"{path}.src")
-        gpu = c.flag(item, "gpu", f"{path}.gpu")
-        nodes.append((index, NodeSpec(name=name, image=image, src=src, gpu=gpu)))
-    return nodes
+def _check_names(
+    report: Report,
+    manifest: Manifest,
+    nodes: list[tuple[int, NodeSpec]],
+    workflows: list[tuple[int, WorkflowSpec]],
+) -> None:
+    """The proto's name, and names written twice (config, nodes, workflows, rpcs)."""
+    proto = manifest.entrypoint.proto
+    if proto.endswith(".proto") and proto != PUBLIC_PROTO:
+        report.add("entrypoint.proto", rules.PROTO_NAME, proto=proto, expected=PUBLIC_PROTO)
+    for key, listed in (
+        ("variables", manifest.config.variables),
+        ("files", manifest.config.files),
+    ):
+        seen: set[str] = set()
+        for index, name in enumerate(listed):
+            if name in seen:
+                path = f"config.{key}"
+                report.add(f"{path}[{index}]", rules.DUPLICATE_CONFIG_NAME, name=name, path=path)
+            seen.add(name)
+    first_node: dict[str, int] = {}
+    for index, node in nodes:
+        if node.name in first_node:
+            first = first_node[node.name]
+            report.add(f"nodes[{index}].name", rules.DUPLICATE_NODE, name=node.name, first=first)
+        elif node.name:
+            first_node[node.name] = index
+    first_name: dict[str, int] = {}
+    first_rpc: dict[str, int] = {}
+    for index, wf in workflows:
+        path = f"workflows[{index}]"
+        if wf.name in first_name:
+            first = first_name[wf.name]
+            report.add(f"{path}.name", rules.DUPLICATE_WORKFLOW, name=wf.name, first=first)
+        elif wf.name:
+            first_name[wf.name] = index
+        if not RPC_RE.match(wf.entrypoint):
+            continue  # reported by the schema, or missing
+        if wf.entrypoint in first_rpc:
+            first = first_rpc[wf.entrypoint]
+            report.add(f"{path}.entrypoint", rules.DUPLICATE_RPC, rpc=wf.entrypoint, first=first)
+        else:
+            first_rpc[wf.entrypoint] = index
 
 
 def _check_workflows(
-    c: V1Checker, data: Mapping[Any, Any], nodes: list[tuple[int, NodeSpec]]
-) -> list[tuple[int, WorkflowSpec]]:
+    report: Report,
+    data: Mapping[Any, Any],
+    nodes: list[tuple[int, NodeSpec]],
+    workflows: list[tuple[int, WorkflowSpec]],
+) -> set[str]:
+    """Each ``sequential`` names declared nodes, once; the names of the nodes they use."""
     node_names = [n.name for _, n in nodes if n.name]
+    known = ", ".join(node_names) or "none"
     used: set[str] = set()
-    workflows: list[tuple[int, WorkflowSpec]] = []
-    first_name: dict[str, int] = {}
-    first_rpc: dict[str, int] = {}
-    for index, item in c.entries(data, "workflows", "workflows", required=True):
-        path = f"workflows[{index}]"
-        name = c.string(item, "name", f"{path}.name")
-        c.name(name, f"{path}.name")
-        if name in first_name:
-            c.error(
-                f"{path}.name",
-                f'Duplicate workflow name "{name}" (also workflows[{first_name[name]}]): '
-                "rename one of them",
-                "krt.duplicate-workflow",
-            )
-        elif name:
-            first_name[name] = index
-
-        rpc = c.string(item, "entrypoint", f"{path}.entrypoint")
-        if rpc and not RPC_RE.match(rpc):
-            c.error(
-                f"{path}.entrypoint",
-                f'"{path}.entrypoint" is "{rpc}", which cannot be an rpc name: use the name of '
-                'an rpc of "service Entrypoint" (letters, digits and "_", e.g. "Predict")',
-                "krt.rpc-name",
-            )
-        elif rpc in first_rpc:
-            c.error(
-                f"{path}.entrypoint",
-                f'Duplicate rpc "{rpc}" (also workflows[{first_rpc[rpc]}].entrypoint): the '
-                "entrypoint routes each rpc to one workflow; give each workflow its own rpc",
-                "krt.duplicate-rpc",
-            )
-        elif rpc:
-            first_rpc[rpc] = index
-
-        seq_path = f"{path}.sequential"
-        sequential: list[str] = []
-        if item.get("sequential") is None:
-            c.required(seq_path)
-        elif isinstance(item.get("sequential"), list) and not item["sequential"]:
-            c.error(
-                seq_path,
-                f'"{seq_path}" is empty: list the nodes the request passes through, in order '
-                f"(known nodes: {', '.join(node_names) or 'none'})",
-                "krt.sequential-empty",
-            )
-        for step_index, step in c.string_list(item, "sequential", seq_path):
+    for index, _ in workflows:
+        seq_path = f"workflows[{index}].sequential"
+        steps = data["workflows"][index].get("sequential")
+        if steps == []:
+            report.add(seq_path, rules.SEQUENTIAL_EMPTY, known=known)
+        seen: set[str] = set()
+        for step_index, step in enumerate(steps if isinstance(steps, list) else []):
+            if not (isinstance(step, str) and step):
+                continue  # reported by the schema
             step_path = f"{seq_path}[{step_index}]"
             if step not in node_names:
                 close = difflib.get_close_matches(step, node_names, n=1)
                 hint = f'did you mean "{close[0]}"? ' if close else ""
-                c.error(
-                    step_path,
-                    f"node in sequential not found: {step}: {hint}every name in sequential "
-                    f"must be a nodes[].name (known: {', '.join(node_names) or 'none'})",
-                    "kre.sequential-node",
-                )
-            elif step in sequential:
-                c.error(
-                    step_path,
-                    f'Node "{step}" appears twice in "{seq_path}": a node can run only once '
-                    "in a workflow; remove the repeat or declare a second node",
-                    "krt.sequential-repeat",
-                )
-            sequential.append(step)
+                report.add(step_path, rules.V1_SEQUENTIAL_NODE, step=step, hint=hint, known=known)
+            elif step in seen:
+                report.add(step_path, rules.SEQUENTIAL_REPEAT, step=step, path=seq_path)
+            seen.add(step)
             used.add(step)
-        workflows.append(
-            (index, WorkflowSpec(name=name, entrypoint=rpc, sequential=tuple(sequential)))
-        )
-
-    if workflows:
-        for index, node in nodes:
-            if node.name and node.name not in used:
-                c.warning(
-                    f"nodes[{index}].name",
-                    f'Node "{node.name}" is used by no workflow: KRE still starts it; add it '
-                    "to a workflow's sequential or remove it",
-                    "krt.node-unused",
-                )
-    return workflows
+    return used
 
 
 class V1Format(ManifestFormat):
@@ -505,22 +481,10 @@ class V1Format(ManifestFormat):
 
     def refused(self, kre: str, answer: list[str]) -> Problem:
         # KRE 8.1+ reads every krt.yml as v2 (types.go): what it answers, line by line.
-        said = "\n".join(answer)
-        return error(
-            "krt.yml",
-            f"KRE {kre} accepts only KRT v2 (krtVersion: v2; v1 was dropped in KRE 8.1, "
-            f"konstellation-io/kre #706) and answers this v1 krt.yml with:\n{said}\n"
-            "package it as v2: kedro krt package --krt-version v2 (or krt_version: v2 in "
-            "conf/<env>/krt.yml); a hand-written KRT: nodes under each workflow, with "
-            "subscriptions, and an exitpoint",
-            "kre.krt-v1-refused",
-            said,
-        )
+        return rules.V1_REFUSED.at("krt.yml", kre_version=kre, said="\n".join(answer))
 
     def src_missing(self, where: str, src: str, node: str, hint: str) -> Problem:
-        return error(
-            where, f"error src File {src} for node {node} not exists: {hint}", "kre.src-missing"
-        )
+        return rules.V1_SRC_MISSING.at(where, src=src, node=node, hint=hint)
 
 
 #: KRT v1, the entry of :data:`kedro_krt.formats.krt_formats.FORMATS`.

@@ -43,7 +43,9 @@ krt/``: the struct tags of ``types.go`` as ``validator/fields_validator.go`` wor
 ``validator/validator.go`` (unique node names, at least one subscription, the exitpoint).
 Every problem that KRE reports carries KRE's exact text in :attr:`Problem.kre`, and its
 message starts with it; the checks run in KRE's order (the struct's field order, then the
-workflows), so :func:`kre_answer` gives the lines of KRE's own answer.
+workflows), so :func:`kre_answer` gives the lines of KRE's own answer. The struct tags are a
+pydantic schema (``_ManifestSchema``, fields in types.go's order); its errors, and the checks
+across fields, are worded from the catalogue :mod:`kedro_krt.formats.rules`.
 
 KRE 8.2 checks no more than that. It does not check that a subscription names a node, that
 the subscriptions make no cycle, that the exitpoint is reached from the entrypoint, unknown
@@ -58,13 +60,28 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    StringConstraints,
+)
+
+from kedro_krt.formats import rules
 from kedro_krt.formats.checks_base import (
-    Checker,
     ParsedManifest,
+    Report,
+    fields_present,
+    prepare,
     read_lenient,
+    schema_problems,
     shape,
+    short,
     type_name,
 )
 from kedro_krt.formats.format_base import ManifestFormat
@@ -80,7 +97,8 @@ from kedro_krt.formats.manifest_base import (
     krt_yaml,
     to_valid_name,
 )
-from kedro_krt.formats.problems import Problem, error, warning
+from kedro_krt.formats.problems import Problem
+from kedro_krt.formats.rules import Rule
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO
 
@@ -119,9 +137,9 @@ KRE_RESOURCE_NAME_TRAILER = (
     "e.g. my-resource-name"
 )
 #: version_interactor.go, ``Create``: a manifest without krtVersion that passes the checks.
-KRE_KRT_VERSION_MISSING = "error krtVersion input from krt.yml not valid: "
+KRE_KRT_VERSION_MISSING = rules.KRE_KRT_VERSION_MISSING
 #: validator/errors.go, ``ErrRepeatedNodeName``.
-KRE_REPEATED_NODE_NAME = "node names should be unique per workflows"
+KRE_REPEATED_NODE_NAME = rules.V2_NODE_NAME_REPEATED.kre
 
 
 @dataclass(frozen=True)
@@ -416,82 +434,128 @@ _WORKFLOW_RULES = frozenset(
 )
 
 
-class V2Checker(Checker):
-    """The walk of :class:`~kedro_krt.formats.checks_base.Checker` with KRT v2's keys and paths
-    and KRE 8.2's words."""
+# -- the shape of a v2 krt.yml: KRE 8.2's struct tags (types.go) as a pydantic schema ----------
+# Fields in types.go's order, which is the order of KRE's answer (fields_validator.go walks the
+# struct); yaml.v2 drops unknown keys silently, so the schema forbids them.
 
-    known_keys = _KNOWN_KEYS
-    hints = _REQUIRED_HINTS
-    blank_description = '"description" is blank: write one line saying what this version does'
 
-    def kre_error(self, path: str, kre: str, hint: str, rule: str) -> None:
-        """An error KRE reports: its text first, then what to change."""
-        self.error(path, f"{kre}: {hint}" if hint else kre, rule, kre)
+def _number_as_text(value: Any) -> Any:
+    """yaml.v2 reads a number into a Go string as written; so do we (and warn: _numbers)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
 
-    def required(self, path: str) -> None:
-        hint = _REQUIRED_HINTS.get(shape(path), "a value")
-        self.kre_error(
-            path, f'the field "{go_path(path)}" is required', f"add {hint}", "kre.required"
-        )
 
-    def special_key(self, data: Mapping[Any, Any], key: Any, path: str, where: str) -> bool:
-        """v1's keys, which KRE 8 ignores in a v2 krt.yml, get their own message."""
-        v1 = _V1_KEYS.get((shape(path), str(key)))
+_NUMBER_AS_TEXT = BeforeValidator(_number_as_text)
+
+
+# Text in KRE's reading: a number is its text (warned), non-empty, then the constraints. The
+# constraints come before the validator, so pydantic checks them as a string's (and names them
+# so: string_too_short, string_pattern_mismatch); the validator still runs first.
+_Text = Annotated[StrictStr, StringConstraints(min_length=1), _NUMBER_AS_TEXT]
+_ResourceName = Annotated[
+    StrictStr,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_RE.pattern),
+    _NUMBER_AS_TEXT,
+]
+_Proto = Annotated[StrictStr, StringConstraints(min_length=1, pattern=r"\.proto$"), _NUMBER_AS_TEXT]
+_Rpc = Annotated[
+    StrictStr, StringConstraints(min_length=1, pattern=RPC_RE.pattern), _NUMBER_AS_TEXT
+]
+_Description = Annotated[StrictStr, StringConstraints(min_length=1, pattern=r"\S"), _NUMBER_AS_TEXT]
+_Item = Annotated[StrictStr, StringConstraints(min_length=1)]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _EntrypointSchema(_Schema):
+    proto: _Proto
+    image: _Text
+
+
+class _ConfigSchema(_Schema):
+    variables: tuple[
+        Annotated[StrictStr, StringConstraints(min_length=1, pattern=VARIABLE_RE.pattern)], ...
+    ] = ()
+    files: tuple[_Item, ...] = ()
+
+
+class _ObjectStoreSchema(_Schema):
+    # Both checked after the shape (_check_object_store): KRE checks the scope first.
+    name: Annotated[StrictStr, _NUMBER_AS_TEXT] = ""
+    scope: Annotated[StrictStr, _NUMBER_AS_TEXT] = ""
+
+
+class _NodeSchema(_Schema):
+    name: _ResourceName
+    image: _Text
+    src: _Text
+    gpu: StrictBool = False
+    subscriptions: tuple[_Item, ...] = ()
+    replicas: Any = None  # checked by _check_replicas, in yaml.v2's and Kubernetes' words
+    objectStore: _ObjectStoreSchema | None = None
+
+
+class _WorkflowSchema(_Schema):
+    name: _ResourceName
+    nodes: tuple[_NodeSchema, ...] = ()
+    entrypoint: _Rpc
+    exitpoint: _Text
+
+
+class _ManifestSchema(_Schema):
+    krtVersion: Any = None
+    version: _ResourceName
+    description: _Description
+    entrypoint: _EntrypointSchema
+    config: _ConfigSchema = _ConfigSchema()
+    workflows: Annotated[tuple[_WorkflowSchema, ...], Field(min_length=1)]
+
+
+def _refine(rule: Rule, path: str, value: Any, owner: Any) -> tuple[Rule, dict[str, object]]:
+    """KRE 8.2's words for a schema error (see :func:`~kedro_krt.formats.checks_base.
+    schema_problems`)."""
+    value = _number_as_text(value)
+    values: dict[str, object] = {
+        "field": go_path(path),
+        "hint": _REQUIRED_HINTS.get(shape(path), "a value"),
+        "proto": value,
+        "rpc": value,
+        "expected": PUBLIC_PROTO,
+    }
+    if rule is rules.UNKNOWN_KEY:
+        values.pop("hint")
+        parent, _, key = path.rpartition(".")
+        parent = parent if "." in path else ""
+        key = key if "." in path else path
+        values["known"] = ", ".join(_KNOWN_KEYS[shape(parent)])
+        v1 = _V1_KEYS.get((shape(parent), key))
         if v1:
-            self.error(
-                f"{path}.{key}" if path else str(key),
-                f'"{key}"{where} is a KRT v1 key, which KRE 8 ignores in a v2 krt.yml: {v1}; '
-                "remove it",
-                "krt.v1-key",
-            )
-        return bool(v1)
+            rule = rules.V1_KEY
+            values["v1"] = v1
+    elif rule is rules.NOT_A_STRING:
+        values["hint"] = "write a single text value"
+    elif rule is rules.NOT_A_NAME_LIST:
+        values["value"] = short(value)
+    elif rule is rules.V2_NAME:
+        values.update(name=value, example=_name_suggestion(value))
+        if NAME_RE.match(value):
+            rule = rules.V2_NAME_LENGTH
+            limit = MAX_NAME_LENGTH
+            values.update(length=len(value), limit=limit, limit_plus_one=limit + 1)
+    elif rule is rules.V2_VARIABLE_NAME:
+        fixed = re.sub(r"[^A-Z0-9]+", "_", value.upper()).strip("_")
+        values.update(name=value, example=f' (for example "{fixed}")' if fixed else "")
+    return rule, values
 
-    def string(self, data: Mapping[Any, Any], key: str, path: str, required: bool = True) -> str:
-        value = data.get(key)
-        if value is None or value == "":
-            if required:
-                self.required(path)
-            return ""
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.error(
-                path,
-                f'"{path}" must be a string, found {type_name(value)}: write a single text value',
-                "krt.type",
-            )
-            return ""
-        if not isinstance(value, str):
-            # yaml.v2 reads a number into a Go string as written; so do we, and say so.
-            self.warning(
-                path,
-                f'"{path}" is the number {value!r}; KRE reads it as the text "{value}": quote it',
-                "krt.type",
-            )
-            return str(value)
-        return value
 
-    def name(self, value: str, path: str) -> None:
-        if not value:
-            return
-        try:
-            fix = f' (for example "{to_valid_name(value)}")'
-        except ValueError:
-            fix = ""
-        if not NAME_RE.match(value):
-            self.kre_error(
-                path,
-                f'invalid resource name "{value}" at "{go_path(path)}"',
-                "use only lowercase letters, digits and '-', starting and ending with a letter "
-                "or digit" + fix,
-                "kre.name",
-            )
-        elif len(value) > MAX_NAME_LENGTH:
-            self.kre_error(
-                path,
-                f'invalid length "{value}" at "{go_path(path)}" must be lower than '
-                f"{MAX_NAME_LENGTH + 1}",
-                f"it has {len(value)} characters; KRE allows at most {MAX_NAME_LENGTH}" + fix,
-                "kre.name-length",
-            )
+def _name_suggestion(value: str) -> str:
+    try:
+        return f' (for example "{to_valid_name(value)}")'
+    except ValueError:
+        return ""
 
 
 @dataclass
@@ -517,284 +581,237 @@ class _RawWorkflow:
     nodes: list[_RawNode]
 
 
+def _text(data: Any, key: str) -> str:
+    value = _number_as_text(data.get(key)) if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
+def _entries(data: Any, key: str) -> list[tuple[int, Mapping[Any, Any]]]:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    items = value if isinstance(value, list) else []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, Mapping)]
+
+
+def _lenient_node(path: str, index: int, item: Mapping[Any, Any]) -> _RawNode:
+    subs = item.get("subscriptions")
+    subscriptions = [
+        (i, s)
+        for i, s in enumerate(subs if isinstance(subs, list) else [])
+        if isinstance(s, str) and s
+    ]
+    raw = item.get("replicas")
+    store = item.get("objectStore")
+    object_store = (
+        ObjectStore(_text(store, "name"), _text(store, "scope") or "workflow")
+        if isinstance(store, Mapping)
+        else None
+    )
+    return _RawNode(
+        index=index,
+        path=path,
+        name=_text(item, "name"),
+        image=_text(item, "image"),
+        src=_text(item, "src"),
+        subscriptions=subscriptions,
+        gpu=item.get("gpu") is True,
+        replicas=raw
+        if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw <= 2**31 - 1
+        else 1,
+        object_store=object_store,
+    )
+
+
+def _lenient(data: Mapping[Any, Any]) -> list[_RawWorkflow]:
+    """The workflows as far as they can be read: a value of the wrong type is left empty, an
+    entry that is not a mapping is left out."""
+    workflows = []
+    for index, item in _entries(data, "workflows"):
+        path = f"workflows[{index}]"
+        nodes = [
+            _lenient_node(f"{path}.nodes[{n_index}]", n_index, node)
+            for n_index, node in _entries(item, "nodes")
+        ]
+        workflows.append(
+            _RawWorkflow(
+                index,
+                path,
+                _text(item, "name"),
+                _text(item, "entrypoint"),
+                _text(item, "exitpoint"),
+                nodes,
+            )
+        )
+    return workflows
+
+
 def check_manifest_v2(data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
     """Every v2 manifest check, on parsed YAML; a best-effort manifest and the problems."""
-    c = V2Checker(marks)
+    report = Report(marks)
     if not isinstance(data, Mapping):
-        c.error(
+        report.add(
             "",
-            "krt.yml must be a mapping with version, krtVersion, description, entrypoint and "
-            f"workflows, found {type_name(data)}",
-            "krt.type",
+            rules.TOP_NOT_A_MAPPING,
+            keys="version, krtVersion, description, entrypoint and workflows",
+            found=type_name(data),
         )
-        return ParsedManifestV2(None, tuple(c.problems), marks=marks)
-    c.unknown_keys(data, "")
+        return ParsedManifestV2(None, report.problems(_ManifestSchema, data), marks=marks)
+    data = dict(prepare(_ManifestSchema, data))
+    if "entrypoint" not in data:
+        data["entrypoint"] = {}  # KRE 8.2 then asks for Entrypoint.Proto and Entrypoint.Image
+    for path, info, value in fields_present(_ManifestSchema, data):
+        if _NUMBER_AS_TEXT in info.metadata and _number_as_text(value) is not value:
+            report.add(path, rules.NUMBER_AS_TEXT, number=repr(value), value=str(value))
+    schema_problems(_ManifestSchema, data, report, rules.V2_SHAPE_RULES, _refine)
+    _check_fields(report, data)
+    workflows = _lenient(data)
 
-    # fields_validator.go, in types.go's field order.
-    raw_version = data.get("krtVersion")
-    if raw_version is None or raw_version == "":
-        # omitempty: the fields validator lets it pass; the version is refused later with
-        # this text (version_interactor.go, Create).
-        c.error(
-            "",
-            f"krtVersion is missing: KRE 8.1+ checks the rest, then answers "
-            f'"{KRE_KRT_VERSION_MISSING}"; write "krtVersion: {KrtVersion.V2.value}"',
-            "kre.krt-version",
-            KRE_KRT_VERSION_MISSING,
-        )
-    elif str(raw_version) != KrtVersion.V2.value:
-        c.kre_error(
-            "krtVersion",
-            f'invalid value "{raw_version}" at krtVersion "KrtVersion"',
-            f'write "krtVersion: {KrtVersion.V2.value}" (the only value KRE 8.1 and later accept)',
-            "kre.krt-version",
-        )
-
-    version, description = c.version_and_description(data)
-
-    entrypoint = Entrypoint(proto="", image="")
-    ep = c.mapping(data, "entrypoint", "entrypoint", required=False)
-    ep = ep if ep is not None else {}
-    proto = c.string(ep, "proto", "entrypoint.proto")
-    if proto and not proto.endswith(".proto"):
-        c.kre_error(
-            "entrypoint.proto",
-            f'invalid value "{proto}" at "Entrypoint.Proto" must end with .proto',
-            f'write "proto: {PUBLIC_PROTO}"',
-            "kre.proto-suffix",
-        )
-    else:
-        c.proto_name(proto)
-    image = c.string(ep, "image", "entrypoint.image")
-    entrypoint = Entrypoint(proto=proto, image=image)
-
-    config = ConfigSpec()
-    cfg = c.mapping(data, "config", "config", required=False)
-    if cfg is not None:
-        variables = []
-        for index, name in c.string_list(cfg, "variables", "config.variables"):
-            path = f"config.variables[{index}]"
-            if not VARIABLE_RE.match(name):
-                fixed = re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")
-                hint = f' (for example "{fixed}")' if fixed else ""
-                c.kre_error(
-                    path,
-                    f'invalid value "{name}" at env var "{go_path(path)}" must contain only '
-                    "capital letters, numbers, and underscores",
-                    "start and end with a letter or digit" + hint,
-                    "kre.variable-name",
-                )
-            variables.append(name)
-        files = [name for _, name in c.string_list(cfg, "files", "config.files")]
-        config = ConfigSpec(variables=tuple(variables), files=tuple(files))
-
-    if data.get("workflows") is None:
-        c.required("workflows")
-    raw_workflows = [
-        _fields_of_workflow(c, index, item)
-        for index, item in c.entries(data, "workflows", "workflows")
-    ]
-    if isinstance(data.get("workflows"), list) and not data["workflows"]:
-        c.error("workflows", '"workflows" is empty: add a workflow', "krt.workflows-empty")
-
-    # validator.go, getWorkflowsValidationErrors: per workflow, in order.
-    for wf in raw_workflows:
+    report.phase = 1  # validator.go, getWorkflowsValidationErrors: per workflow, in order
+    for wf in workflows:
         seen: set[str] = set()
         for node in wf.nodes:
             if node.name in seen:
-                c.kre_error(
+                report.add(
                     f"{node.path}.name",
-                    KRE_REPEATED_NODE_NAME,
-                    f'"{node.name}" is used twice in workflow "{wf.name}": rename one',
-                    "kre.node-name-repeated",
+                    rules.V2_NODE_NAME_REPEATED,
+                    name=node.name,
+                    workflow=wf.name,
                 )
             seen.add(node.name)
             if not node.subscriptions:
-                c.kre_error(
-                    f"{node.path}",
-                    f'node "{node.name}" requires at least one subscription',
-                    f'add "subscriptions: [{ENTRYPOINT}]" to receive the request, or the '
-                    "names of the nodes whose output it reads",
-                    "kre.subscriptions-required",
-                )
+                report.add(node.path, rules.V2_SUBSCRIPTIONS_REQUIRED, name=node.name)
         if not wf.exitpoint:
-            c.kre_error(
-                wf.path,
-                f'missing exitpoint in workflow "{wf.name}"',
-                "name the node whose output answers the caller (exitpoint: <node>)",
-                "kre.exitpoint",
-            )
+            report.add(wf.path, rules.V2_EXITPOINT_MISSING, workflow=wf.name)
         elif wf.exitpoint not in seen:
             close = difflib.get_close_matches(wf.exitpoint, sorted(seen), n=1)
-            hint = f'did you mean "{close[0]}"? ' if close else ""
-            c.kre_error(
+            report.add(
                 f"{wf.path}.exitpoint",
-                f'exitpoint node "{wf.exitpoint}" not found in workflow "{wf.name}" nodes',
-                f"{hint}the exitpoint must be one of the workflow's nodes "
-                f"({', '.join(sorted(seen)) or 'none'})",
-                "kre.exitpoint",
+                rules.V2_EXITPOINT_NOT_FOUND,
+                exitpoint=wf.exitpoint,
+                workflow=wf.name,
+                hint=f'did you mean "{close[0]}"? ' if close else "",
+                known=", ".join(sorted(seen)) or "none",
             )
 
     # Ours: what KRE accepts but never runs.
-    check_images(c, version, entrypoint, [(n.path, n) for wf in raw_workflows for n in wf.nodes])
-    _check_stock_versions(c, entrypoint, raw_workflows)
-    _check_workflow_names(c, raw_workflows)
-    for wf in raw_workflows:
-        _check_graph(c, wf)
+    report.phase = 2
+    ep = data["entrypoint"]
+    entrypoint = Entrypoint(proto=_text(ep, "proto"), image=_text(ep, "image"))
+    version = _text(data, "version")
+    check_images(report, version, entrypoint, [(n.path, n) for wf in workflows for n in wf.nodes])
+    _check_stock_versions(report, entrypoint, workflows)
+    _check_workflow_names(report, workflows)
+    for wf in workflows:
+        _check_graph(report, wf)
 
-    workflows = tuple(
-        WorkflowV2(
-            name=wf.name,
-            entrypoint=wf.entrypoint,
-            exitpoint=wf.exitpoint,
-            nodes=tuple(
-                NodeV2(
-                    name=n.name,
-                    image=n.image,
-                    src=n.src,
-                    subscriptions=tuple(s for _, s in n.subscriptions),
-                    gpu=n.gpu,
-                    replicas=n.replicas,
-                    object_store=n.object_store,
-                )
-                for n in wf.nodes
-            ),
+    cfg = data.get("config")
+    cfg = cfg if isinstance(cfg, Mapping) else {}
+
+    def names(key: str) -> tuple[str, ...]:
+        value = cfg.get(key)
+        return tuple(
+            v for v in (value if isinstance(value, list) else []) if isinstance(v, str) and v
         )
-        for wf in raw_workflows
-    )
+
     manifest = ManifestV2(
         version=version,
-        description=description,
+        description=_text(data, "description"),
         entrypoint=entrypoint,
-        workflows=workflows,
-        config=config,
+        workflows=tuple(
+            WorkflowV2(
+                name=wf.name,
+                entrypoint=wf.entrypoint,
+                exitpoint=wf.exitpoint,
+                nodes=tuple(
+                    NodeV2(
+                        name=n.name,
+                        image=n.image,
+                        src=n.src,
+                        subscriptions=tuple(s for _, s in n.subscriptions),
+                        gpu=n.gpu,
+                        replicas=n.replicas,
+                        object_store=n.object_store,
+                    )
+                    for n in wf.nodes
+                ),
+            )
+            for wf in workflows
+        ),
+        config=ConfigSpec(variables=names("variables"), files=names("files")),
     )
     return ParsedManifestV2(
         manifest,
-        tuple(c.problems),
-        tuple(n.path for wf in raw_workflows for n in wf.nodes),
-        tuple(wf.path for wf in raw_workflows),
+        report.problems(_ManifestSchema, data),
+        tuple(n.path for wf in workflows for n in wf.nodes),
+        tuple(wf.path for wf in workflows),
         marks,
     )
 
 
-def _fields_of_workflow(c: V2Checker, index: int, item: Mapping[Any, Any]) -> _RawWorkflow:
-    """The fields_validator.go rules of one workflow, in types.go's order: Name, Nodes,
-    Entrypoint, Exitpoint."""
-    path = f"workflows[{index}]"
-    name = c.string(item, "name", f"{path}.name")
-    c.name(name, f"{path}.name")
-    nodes = [
-        _fields_of_node(c, f"{path}.nodes[{n_index}]", node)
-        for n_index, node in c.entries(item, "nodes", f"{path}.nodes")
-    ]
-    if item.get("nodes") is None or item.get("nodes") == []:
-        c.error(
-            f"{path}.nodes",
-            f'workflow "{name}" has no nodes: list them under "nodes", each with name, image, '
-            "src and subscriptions",
-            "krt.nodes-empty",
+def _check_fields(report: Report, data: Mapping[Any, Any]) -> None:
+    """What fields_validator.go checks beyond the schema, sorted with the fields they are about:
+    krtVersion, the proto's name, an entrypoint that is not a mapping, empty workflows,
+    replicas and object stores."""
+    raw_version = data.get("krtVersion")
+    if raw_version is None or raw_version == "":
+        # omitempty: the fields validator lets it pass; the version is refused later with
+        # this text (version_interactor.go, Create).
+        report.add(
+            "", rules.V2_KRT_VERSION_MISSING, order="krtVersion", expected=KrtVersion.V2.value
         )
-    rpc = c.string(item, "entrypoint", f"{path}.entrypoint")
-    if rpc and not RPC_RE.match(rpc):
-        c.error(
-            f"{path}.entrypoint",
-            f'"{path}.entrypoint" is "{rpc}", which cannot be an rpc name: use the name of '
-            'an rpc of "service Entrypoint" (letters, digits and "_", e.g. "Predict")',
-            "krt.rpc-name",
+    elif str(raw_version) != KrtVersion.V2.value:
+        report.add(
+            "krtVersion", rules.V2_KRT_VERSION, value=raw_version, expected=KrtVersion.V2.value
         )
-    exitpoint = c.string(item, "exitpoint", f"{path}.exitpoint")
-    return _RawWorkflow(index, path, name, rpc, exitpoint, nodes)
+
+    ep = data["entrypoint"]
+    if not isinstance(ep, Mapping):
+        for key in ("proto", "image"):
+            path = f"entrypoint.{key}"
+            report.add(path, rules.V2_REQUIRED, field=go_path(path), hint=_REQUIRED_HINTS[path])
+    proto = _text(ep, "proto")
+    if proto.endswith(".proto") and proto != PUBLIC_PROTO:
+        report.add("entrypoint.proto", rules.PROTO_NAME, proto=proto, expected=PUBLIC_PROTO)
+
+    for index, item in _entries(data, "workflows"):
+        path = f"workflows[{index}]"
+        if item.get("nodes") in (None, []):
+            report.add(f"{path}.nodes", rules.NODES_EMPTY, workflow=_text(item, "name"))
+        for n_index, node in _entries(item, "nodes"):
+            node_path = f"{path}.nodes[{n_index}]"
+            _check_replicas(report, f"{node_path}.replicas", node.get("replicas"))
+            store = node.get("objectStore")
+            if isinstance(store, Mapping):
+                _check_object_store(report, f"{node_path}.objectStore", store)
 
 
-def _fields_of_node(c: V2Checker, path: str, item: Mapping[Any, Any]) -> _RawNode:
-    name = c.string(item, "name", f"{path}.name")
-    c.name(name, f"{path}.name")
-    image = c.string(item, "image", f"{path}.image")
-    src = c.string(item, "src", f"{path}.src")
+def _check_replicas(report: Report, path: str, raw: Any) -> None:
+    if raw is None:
+        return
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        report.add(path, rules.REPLICAS_TYPE, found=type_name(raw))
+    elif raw < 0 or raw > 2**31 - 1:
+        report.add(path, rules.REPLICAS_RANGE, replicas=raw)
+    elif raw == 0:
+        report.add(path, rules.REPLICAS_ZERO)
 
-    gpu = c.flag(item, "gpu", f"{path}.gpu")
 
-    subscriptions = c.string_list(item, "subscriptions", f"{path}.subscriptions")
-
-    replicas = 1
-    raw = item.get("replicas")
-    if raw is not None:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            c.error(
-                f"{path}.replicas",
-                f'"{path}.replicas" must be a whole number, found {type_name(raw)}: KRE '
-                'cannot read it (yaml: cannot unmarshal into int32); write e.g. "replicas: 2"',
-                "krt.replicas",
-            )
-        elif raw < 0 or raw > 2**31 - 1:
-            c.error(
-                f"{path}.replicas",
-                f'"{path}.replicas" is {raw}: Kubernetes refuses a deployment with that many '
-                "replicas; write a number of pods from 1 up",
-                "krt.replicas",
-            )
-        elif raw == 0:
-            c.warning(
-                f"{path}.replicas",
-                f'"{path}.replicas" is 0, which KRE reads as 1 (version_interactor.go): write '
-                "1, or leave it out",
-                "krt.replicas",
-            )
-        else:
-            replicas = raw
-
-    object_store = None
-    store = c.mapping(item, "objectStore", f"{path}.objectStore", required=False)
-    if store is not None:
-        store_path = f"{path}.objectStore"
-        store_name = c.string(store, "name", f"{store_path}.name", required=False)
-        scope = c.string(store, "scope", f"{store_path}.scope", required=False)
-        if scope not in OBJECT_STORE_SCOPES:
-            # KRE 8.2 checks the scope before it applies its default "workflow", so a missing
-            # scope is refused too (types.go, version_interactor.go generateWorkflows).
-            kre = (
-                f"Key: 'Krt.{go_path(store_path)}.Scope' Error:Field validation for 'Scope' "
-                "failed on the 'oneof' tag"
-            )
-            said = f'"{scope}"' if scope else "missing"
-            c.kre_error(
-                f"{store_path}.scope" if scope else store_path,
-                kre,
-                f'the scope is {said}; write "scope: workflow" (one store per workflow) or '
-                '"scope: project" (one for the whole version)',
-                "kre.object-store-scope",
-            )
-        if not store_name:
-            c.error(
-                f"{store_path}.name",
-                f'"{store_path}.name" is missing: name the object store (lowercase letters, '
-                "digits and '-'); KRE's nats-manager refuses an empty name when the version "
-                "starts (invalid object store name)",
-                "krt.object-store-name",
-            )
-        elif not NAME_RE.match(store_name):
-            c.error(
-                f"{store_path}.name",
-                f'"{store_name}" at "{store_path}.name" is not a valid object store name: KRE '
-                "accepts the upload, then its nats-manager refuses to start the version with "
-                '"invalid object store name" (nats-manager entity/object_store.go); use only '
-                "lowercase letters, digits and '-'",
-                "krt.object-store-name",
-            )
-        object_store = ObjectStore(store_name, scope or "workflow")
-
-    return _RawNode(
-        index=int(path.rsplit("[", 1)[1].rstrip("]")),
-        path=path,
-        name=name,
-        image=image,
-        src=src,
-        subscriptions=subscriptions,
-        gpu=gpu,
-        replicas=replicas,
-        object_store=object_store,
-    )
+def _check_object_store(report: Report, path: str, store: Mapping[Any, Any]) -> None:
+    # KRE 8.2 checks the scope before it applies its default "workflow", so a missing scope is
+    # refused too (types.go, version_interactor.go generateWorkflows); then our name rule.
+    name, scope = _text(store, "name"), _text(store, "scope")
+    after = f"{path}.scope"
+    if scope not in OBJECT_STORE_SCOPES:
+        report.add(
+            after if scope else path,
+            rules.V2_OBJECT_STORE_SCOPE,
+            order=after,
+            field=go_path(path),
+            said=f'"{scope}"' if scope else "missing",
+        )
+    if not name:
+        report.add(f"{path}.name", rules.OBJECT_STORE_NAME_MISSING, order=after)
+    elif not NAME_RE.match(name):
+        report.add(f"{path}.name", rules.OBJECT_STORE_NAME, order=after, name=name)
 
 
 #: Konstellation's images whose major version 3 is the first for KRE 8 (kre-runners: kre-py 3.x
@@ -803,7 +820,7 @@ _V2_FROM_MAJOR = {"konstellation/kre-entrypoint": 3, "konstellation/kre-py": 3}
 
 
 def _check_stock_versions(
-    c: V2Checker, entrypoint: Entrypoint, workflows: list[_RawWorkflow]
+    report: Report, entrypoint: Entrypoint, workflows: list[_RawWorkflow]
 ) -> None:
     """A stock kre-entrypoint or kre-py of KRE 7 in a v2 manifest: it cannot speak KRT v2."""
     places = [("entrypoint.image", entrypoint.image)]
@@ -816,41 +833,38 @@ def _check_stock_versions(
         if needed is None or not major.isdigit() or int(major) >= needed or image in warned:
             continue
         warned.add(image)
-        c.warning(
+        report.add(
             path,
-            f'Image "{image}" is KRE 7\'s {repository.rsplit("/", 1)[-1]}, which speaks only KRT '
-            f"v1's messages: a KRT v2 needs {repository}:3.x (KRE 8), e.g. {repository}:"
-            f"{'3.3.6' if 'entrypoint' in repository else '3.4.1'}",
-            "krt.image-krt-version",
+            rules.IMAGE_KRT_VERSION,
+            image=image,
+            short_name=repository.rsplit("/", 1)[-1],
+            repository=repository,
+            example="3.3.6" if "entrypoint" in repository else "3.4.1",
         )
 
 
-def _check_workflow_names(c: V2Checker, workflows: list[_RawWorkflow]) -> None:
+def _check_workflow_names(report: Report, workflows: list[_RawWorkflow]) -> None:
     first_name: dict[str, int] = {}
     first_rpc: dict[str, int] = {}
     for wf in workflows:
         if wf.name in first_name:
-            c.error(
-                f"{wf.path}.name",
-                f'Duplicate workflow name "{wf.name}" (also workflows[{first_name[wf.name]}]): '
-                "rename one of them",
-                "krt.duplicate-workflow",
+            report.add(
+                f"{wf.path}.name", rules.DUPLICATE_WORKFLOW, name=wf.name, first=first_name[wf.name]
             )
         elif wf.name:
             first_name[wf.name] = wf.index
         if wf.entrypoint in first_rpc:
-            c.error(
+            report.add(
                 f"{wf.path}.entrypoint",
-                f'Duplicate rpc "{wf.entrypoint}" (also workflows[{first_rpc[wf.entrypoint]}]'
-                ".entrypoint): the entrypoint routes each rpc to one workflow; give each "
-                "workflow its own rpc",
-                "krt.duplicate-rpc",
+                rules.DUPLICATE_RPC,
+                rpc=wf.entrypoint,
+                first=first_rpc[wf.entrypoint],
             )
         elif wf.entrypoint and RPC_RE.match(wf.entrypoint):
             first_rpc[wf.entrypoint] = wf.index
 
 
-def _check_graph(c: V2Checker, wf: _RawWorkflow) -> None:
+def _check_graph(report: Report, wf: _RawWorkflow) -> None:
     """Subscriptions name nodes, make no cycle, and lead from the entrypoint to the exitpoint."""
     names = [n.name for n in wf.nodes if n.name]
     known = set(names)
@@ -860,43 +874,28 @@ def _check_graph(c: V2Checker, wf: _RawWorkflow) -> None:
         for s_index, text in node.subscriptions:
             s_path = f"{node.path}.subscriptions[{s_index}]"
             sub = Subscription.parse(text)
+            said = {"node": node.name, "text": text}
             if text in seen:
-                c.warning(
-                    s_path,
-                    f'node "{node.name}" subscribes to "{text}" twice: it would get every '
-                    "message twice; remove one",
-                    "krt.subscription-repeated",
-                )
+                report.add(s_path, rules.SUBSCRIPTION_REPEATED, **said)
                 continue
             seen.add(text)
             if sub.node == ENTRYPOINT:
                 if sub.subtopic:
-                    c.error(
-                        s_path,
-                        f'subscription "{text}" of node "{node.name}": the entrypoint publishes '
-                        f'only to "{ENTRYPOINT}", never to a subtopic; write "{ENTRYPOINT}"',
-                        "krt.subscription-unknown",
-                    )
+                    report.add(s_path, rules.SUBSCRIPTION_SUBTOPIC, **said)
                 continue
             if sub.node not in known:
                 close = difflib.get_close_matches(sub.node, names, n=1)
-                hint = f'did you mean "{close[0]}"? ' if close else ""
-                c.error(
+                report.add(
                     s_path,
-                    f'subscription "{text}" of node "{node.name}" names no node of workflow '
-                    f'"{wf.name}": {hint}a subscription is "{ENTRYPOINT}", a node of the same '
-                    f"workflow ({', '.join(sorted(known))}) or <node>.<subtopic>; KRE accepts "
-                    "it and the node never gets a message",
-                    "krt.subscription-unknown",
+                    rules.SUBSCRIPTION_UNKNOWN,
+                    **said,
+                    workflow=wf.name,
+                    hint=f'did you mean "{close[0]}"? ' if close else "",
+                    known=", ".join(sorted(known)),
                 )
                 continue
             if sub.node == node.name:
-                c.error(
-                    s_path,
-                    f'node "{node.name}" subscribes to itself ("{text}"): every message it '
-                    "sends would come back to it; remove the subscription",
-                    "krt.subscription-cycle",
-                )
+                report.add(s_path, rules.SUBSCRIPTION_SELF, **said)
                 continue
             if node.name:
                 edges[node.name].add(sub.node)
@@ -904,13 +903,11 @@ def _check_graph(c: V2Checker, wf: _RawWorkflow) -> None:
     cycle = _find_cycle(edges, names)
     if cycle:
         node = next(n for n in wf.nodes if n.name == cycle[0])
-        c.error(
+        report.add(
             f"{node.path}.subscriptions",
-            f'the subscriptions of workflow "{wf.name}" make a cycle: '
-            f"{' -> '.join(reversed([*cycle, cycle[0]]))} (each arrow: a node whose output "
-            "the next one subscribes to); a message would go round forever: remove one of "
-            "those subscriptions",
-            "krt.subscription-cycle",
+            rules.SUBSCRIPTION_CYCLE,
+            workflow=wf.name,
+            cycle=" -> ".join(reversed([*cycle, cycle[0]])),
         )
         return
 
@@ -929,42 +926,25 @@ def _check_graph(c: V2Checker, wf: _RawWorkflow) -> None:
         n for n in wf.nodes if any(Subscription.parse(s).is_entrypoint for _, s in n.subscriptions)
     ]
     if wf.nodes and not starters:
-        c.error(
-            f"{wf.path}.nodes",
-            f'no node of workflow "{wf.name}" subscribes to "{ENTRYPOINT}": the request would '
-            f'reach no node; add "{ENTRYPOINT}" to the subscriptions of the first node',
-            "krt.entrypoint-unused",
-        )
+        report.add(f"{wf.path}.nodes", rules.ENTRYPOINT_UNUSED, workflow=wf.name)
         return
     if wf.exitpoint in known and wf.exitpoint not in reached:
-        c.error(
+        report.add(
             f"{wf.path}.exitpoint",
-            f'the exitpoint "{wf.exitpoint}" of workflow "{wf.name}" cannot be reached from '
-            f'"{ENTRYPOINT}" through the subscriptions, so no request would be answered; '
-            "subscribe it (or a node before it) to a node the request reaches",
-            "krt.exitpoint-unreachable",
+            rules.EXITPOINT_UNREACHABLE,
+            exitpoint=wf.exitpoint,
+            workflow=wf.name,
         )
     for node in wf.nodes:
         if (
             node.replicas > 1
             and len({Subscription.parse(s).node for _, s in node.subscriptions}) > 1
         ):
-            c.warning(
-                f"{node.path}.replicas",
-                f'node "{node.name}" has {node.replicas} replicas and subscribes to several '
-                "nodes: each subscription is a queue group of its own, so the messages of one "
-                "request may reach different pods; a node that joins them by request id needs "
-                "replicas: 1",
-                "krt.replicas-join",
+            report.add(
+                f"{node.path}.replicas", rules.REPLICAS_JOIN, node=node.name, replicas=node.replicas
             )
         if node.name and node.subscriptions and node.name not in reached:
-            c.warning(
-                f"{node.path}.name",
-                f'node "{node.name}" is never reached from "{ENTRYPOINT}" through the '
-                "subscriptions: it would never get a message; subscribe it to a node the "
-                "request reaches, or remove it",
-                "krt.node-unreached",
-            )
+            report.add(f"{node.path}.name", rules.NODE_UNREACHED, node=node.name)
 
 
 def _find_cycle(edges: dict[str, set[str]], order: list[str]) -> list[str]:
@@ -1031,12 +1011,7 @@ class V2Format(ManifestFormat):
         return kre_answer(check_manifest_v2(data, {}).problems)
 
     def refused(self, kre: str, answer: list[str]) -> Problem:
-        return error(
-            "krt.yml",
-            f"KRE {kre} reads only KRT v1: krtVersion: v2 needs KRE 8.0 or later; for KRE "
-            f"{kre} package it as v1 (kedro krt package --krt-version v1)",
-            "kre.krt-v2-unknown",
-        )
+        return rules.V2_REFUSED.at("krt.yml", kre_version=kre)
 
     def target_problems(
         self, kre: str, data: Mapping[Any, Any], parsed: ParsedManifest[Any]
@@ -1047,21 +1022,13 @@ class V2Format(ManifestFormat):
         for node, path in zip(parsed.manifest.nodes, parsed.node_paths, strict=True):
             ignored = [k for k in ("replicas", "objectStore") if _has(data, path, k)]
             if ignored:
-                problems.append(
-                    warning(
-                        parsed.location(f"{path}.{ignored[0]}"),
-                        f"KRE 8.0 reads no {' nor '.join(ignored)} (they came with KRE 8.1 "
-                        f'and 8.2, types.go): node "{node.name}" would run one pod without '
-                        "an object store",
-                        "kre.v2-field-ignored",
-                    )
-                )
+                where = parsed.location(f"{path}.{ignored[0]}")
+                said = " nor ".join(ignored)
+                problems.append(rules.V2_FIELD_IGNORED.at(where, ignored=said, node=node.name))
         return problems
 
     def src_missing(self, where: str, src: str, node: str, hint: str) -> Problem:
-        # KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).
-        said = f'error src file "{src}" for node "{node}" does not exists '
-        return error(where, f"{said.rstrip()}: {hint}", "kre.src-missing", said)
+        return rules.V2_SRC_MISSING.at(where, src=src, node=node, hint=hint)
 
 
 def _has(data: Mapping[Any, Any], path: str, key: str) -> bool:
