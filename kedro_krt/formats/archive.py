@@ -21,7 +21,7 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -427,7 +427,25 @@ def read_krt(
     return files
 
 
-class KrtFiles(Mapping[str, bytes]):
+class LazyFiles(Mapping[str, bytes]):
+    """Files named up front whose content is read only when asked for: the mapping's keys are
+    the names, in order; a subclass says how one content is read (``__getitem__``)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._keys = tuple(names)
+        self._key_set = frozenset(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_set
+
+
+class KrtFiles(LazyFiles):
     """The files of a ``.krt`` as a mapping {root-relative path: content}, with the content
     held only for the files :func:`scan_krt` was told to keep.
 
@@ -445,6 +463,7 @@ class KrtFiles(Mapping[str, bytes]):
         kept: dict[str, bytes],
         limits: tuple[int, int],
     ) -> None:
+        super().__init__(names)
         self.path = path
         self._names = names  # key -> name in the archive
         self.sizes = sizes  # key -> size
@@ -461,15 +480,6 @@ class KrtFiles(Mapping[str, bytes]):
             if entry.fault is None and entry.name == name:
                 return entry.read()
         raise KeyError(key)  # pragma: no cover - the archive changed under us
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._names
 
     def is_kept(self, key: str) -> bool:
         """Whether the content of ``key`` is held in memory."""

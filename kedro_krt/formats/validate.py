@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from kedro_krt.formats.archive import (
     EntryFault,
     KrtArchiveError,
     KrtFiles,
+    LazyFiles,
     scan_krt,
 )
 from kedro_krt.formats.checks_base import ParsedManifest
@@ -611,7 +612,7 @@ def _unwrap(files: KrtFiles) -> tuple[KrtFiles, Problem | None]:
     return files, None
 
 
-class _FolderFiles(Mapping[str, bytes]):
+class _FolderFiles(LazyFiles):
     """The files of a folder as a mapping, read only when asked for (most never are)."""
 
     def __init__(self, root: Path) -> None:
@@ -630,22 +631,12 @@ class _FolderFiles(Mapping[str, bytes]):
                     self.links.append(rel)
                 if path.is_file():
                     names.append(rel)
-        self._names = sorted(names)
-        self._set = set(names)
+        super().__init__(sorted(names))
 
     def __getitem__(self, key: str) -> bytes:
-        if key not in self._set:
+        if key not in self:
             raise KeyError(key)
         return (self.root / key).read_bytes()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._set
 
 
 def _validate_folder(folder: Path, kre: str | None) -> _Checked:
