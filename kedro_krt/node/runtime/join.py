@@ -55,24 +55,25 @@ def join_settings(environ: Mapping[str, str] | None = None) -> tuple[int, float]
         ValueError: a variable that is set but is not a positive number, naming it.
     """
     env = os.environ if environ is None else environ
-    max_pending, timeout = DEFAULT_MAX_PENDING, DEFAULT_TIMEOUT_S
-    raw = env.get(MAX_PENDING_ENV, "")
-    if raw:
-        try:
-            max_pending = int(raw)
-        except ValueError:
-            max_pending = 0
-        if max_pending < 1:
-            raise ValueError(f"{MAX_PENDING_ENV}={raw!r}: write a whole number from 1")
-    raw = env.get(TIMEOUT_ENV, "")
-    if raw:
-        try:
-            timeout = float(raw)
-        except ValueError:
-            timeout = 0.0
-        if not timeout > 0:
-            raise ValueError(f"{TIMEOUT_ENV}={raw!r}: write a number of seconds above 0")
+    max_pending = _positive(env, MAX_PENDING_ENV, int, DEFAULT_MAX_PENDING, "a whole number from 1")
+    timeout = _positive(env, TIMEOUT_ENV, float, DEFAULT_TIMEOUT_S, "a number of seconds above 0")
     return max_pending, timeout
+
+
+def _positive(
+    env: Mapping[str, str], name: str, kind: Callable[[str], Any], default: Any, what: str
+) -> Any:
+    """The variable ``name`` read as ``kind`` and above 0, else ``default`` when it is unset."""
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise ValueError(f"{name}={raw!r}: write {what}")
+    return value
 
 
 @dataclass
