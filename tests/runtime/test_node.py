@@ -150,6 +150,36 @@ def test_missing_timestamp_is_an_invalid_request(
         asyncio.run(workers["etl"].handler(ctxs["etl"], _pack(_request(workers, body))))
 
 
+#: (seconds, nanos, what the refusal says) of launched_at values no node can decode.
+BAD = {
+    "seconds 2**63-1": (2**63 - 1, 0, "Seconds 9223372036854775807 must be in range"),
+    "year 10000": (253_402_300_800, 0, "must be in range [-62135596800, 253402300799]"),
+    "nanos -1": (1_600_000_000, -1, "Nanos -1 must be in range [0, 999999999]"),
+    "nanos 10**9": (1_600_000_000, 10**9, "Nanos 1000000000 must be in range [0, 999999999]"),
+    "year 1500": (-14_831_769_600, 0, "outside the range of pandas' nanosecond timestamps"),
+}
+
+
+def test_out_of_range_launched_at_is_an_invalid_request_and_leaves_nothing_behind(
+    workers: dict[str, ModuleType], ctxs: dict[str, KreContext], sample: pd.DataFrame
+) -> None:
+    # Before, seconds = 2**63-1 crashed the etl node ("Python int too large to convert to C
+    # long": INTERNAL) and year 10000 or nanos = -1 went through silently.
+    valid = _request(workers, request_json(sample))
+    before = _through(workers, ctxs, valid).SerializeToString()
+    for case, (seconds, nanos, says) in BAD.items():
+        request = _request(workers, request_json(sample))
+        request.shuttles[1].launched_at.seconds = seconds
+        request.shuttles[1].launched_at.nanos = nanos
+        with pytest.raises(InvalidRequest) as info:
+            asyncio.run(workers["etl"].handler(ctxs["etl"], _pack(request)))
+        text = str(info.value)
+        assert "InferenceRequest.shuttles: row 1, column 'launched_at'," in text, (case, text)
+        assert says in text, (case, text)
+    # The valid sample still answers, byte for byte as before.
+    assert _through(workers, ctxs, valid).SerializeToString() == before
+
+
 def _listing(folder: Path) -> dict[str, tuple[int, int]]:
     out = {}
     for root, dirs, files in os.walk(folder):
