@@ -64,7 +64,7 @@ def test_contents_of_the_example_krt(files: dict[str, bytes], trained_project: P
         "src/shuttle_prices/pipelines/inference/nodes.py",
         "conf/base/catalog.yml",
         "conf/base/parameters.yml",
-        "lib/kedro_krt/node/runtime/node.py",
+        "lib/kedro_krt/node/runtime/node_v1.py",
         "lib/kedro_krt/node/plan.py",
         "requirements.txt",
         "Dockerfile",
@@ -253,7 +253,7 @@ def test_an_env_that_held_only_krt_yml_is_still_in_the_krt(
     """conf/<env>/krt.yml is not shipped (KRE would take it for the manifest); the env folder
     must stay, or Kedro refuses to start the nodes in that env."""
     from kedro_krt.formats.archive import extract_krt
-    from kedro_krt.node.runtime.node import KrtNode
+    from kedro_krt.node.runtime.node_v1 import KrtNode
 
     project = copy_example(tmp_path / "project")
     shutil.copytree(trained_project / "data", project / "data", dirs_exist_ok=True)

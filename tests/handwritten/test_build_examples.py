@@ -84,7 +84,7 @@ def test_the_archive_holds_the_folder_the_project_and_the_runtime(
     (model,) = [n for n in names if n.startswith(f"{project}/data/06_models/")]
     assert model.endswith("/price_model.pickle")
     assert not any(n.startswith(f"{project}/data/01_raw") for n in names)
-    assert "lib/kedro_krt/node/runtime/node.py" in names
+    assert "lib/kedro_krt/node/runtime/node_v1.py" in names
     requirements = fleet_files["requirements.txt"].decode().splitlines()
     assert "scikit-learn>=1.4" in requirements and "kedro~=1.7" in requirements
     assert requirements[-1].startswith("protobuf>=")

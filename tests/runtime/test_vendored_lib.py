@@ -16,7 +16,7 @@ import sys
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in f.__module__]
 sys.path.insert(0, sys.argv[1])
 import kedro_krt
-from kedro_krt.node.runtime.node import KrtNode
+from kedro_krt.node.runtime.node_v1 import KrtNode
 from kedro_krt.node.runtime.session import KrtSession
 assert kedro_krt.__file__.startswith(sys.argv[1]), kedro_krt.__file__
 loaded = sorted(m for m in sys.modules if m.startswith("kedro_krt"))
@@ -32,7 +32,7 @@ print(len(loaded))
 def test_a_node_imports_from_the_vendored_runtime_only(example_krt: Path, tmp_path: Path) -> None:
     root = extract_krt(example_krt, tmp_path / "krt")
     lib = root / "lib"
-    assert (lib / "kedro_krt" / "node" / "runtime" / "node.py").is_file()
+    assert (lib / "kedro_krt" / "node" / "runtime" / "node_v1.py").is_file()
     assert (lib / "kedro_krt" / "node" / "plan.py").is_file()
     # The node package and the package root, nothing else of kedro_krt.
     assert sorted(p.name for p in (lib / "kedro_krt").iterdir()) == [
@@ -67,7 +67,7 @@ def test_main_py_puts_the_krts_runtime_before_an_installed_one(
     (decoy / "__init__.py").write_text("")
     (decoy / "node" / "__init__.py").write_text("")
     (decoy / "node" / "runtime" / "__init__.py").write_text("")
-    (decoy / "node" / "runtime" / "node.py").write_text(
+    (decoy / "node" / "runtime" / "node_v1.py").write_text(
         "raise ImportError('the installed kedro_krt')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "installed")}
@@ -85,7 +85,7 @@ def test_a_plan_of_another_format_is_a_clear_error(example_krt: Path, tmp_path: 
     import pytest
 
     from kedro_krt.node.runtime.errors import RuntimeSetupError
-    from kedro_krt.node.runtime.node import KrtNode
+    from kedro_krt.node.runtime.node_v1 import KrtNode
 
     root = extract_krt(example_krt, tmp_path / "krt")
     plan = root / "src" / "etl" / "plan.json"

@@ -27,7 +27,7 @@ def test_every_format_has_an_entry_in_every_table(version: KrtVersion) -> None:
 
 def test_the_runtime_modules_are_what_generated_main_py_imports() -> None:
     assert NODE_RUNTIMES[KrtVersion.V1].import_line == (
-        "from kedro_krt.node.runtime.node import KrtNode"
+        "from kedro_krt.node.runtime.node_v1 import KrtNode"
     )
     assert NODE_RUNTIMES[KrtVersion.V2].import_line == (
         "from kedro_krt.node.runtime.node_v2 import KrtNodeV2"

@@ -38,9 +38,8 @@ class NodeRuntime:
         return loaded
 
 
-#: KRT format -> its node runtime. v1's module is ``node`` (the import of every v1 ``main.py``
-#: written so far), which re-exports :mod:`~kedro_krt.node.runtime.node_v1`'s ``KrtNode``.
+#: KRT format -> its node runtime; ``emit`` writes each generated ``main.py``'s import from it.
 NODE_RUNTIMES: dict[KrtVersion, NodeRuntime] = {
-    KrtVersion.V1: NodeRuntime("kedro_krt.node.runtime.node", "KrtNode"),
+    KrtVersion.V1: NodeRuntime("kedro_krt.node.runtime.node_v1", "KrtNode"),
     KrtVersion.V2: NodeRuntime("kedro_krt.node.runtime.node_v2", "KrtNodeV2"),
 }

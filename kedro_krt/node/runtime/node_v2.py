@@ -132,7 +132,7 @@ class KrtNodeV2(KrtNodeBase):
         if not self.plan.upstreams:
             raise RuntimeSetupError(
                 f"KRT node at {self.folder}: its plan.json is a KRT v1 node's (no upstreams); "
-                "it runs with kedro_krt.node.runtime.node.KrtNode"
+                "it runs with kedro_krt.node.runtime.node_v1.KrtNode"
             )
         self.name = self.plan.node.name
         self.upstreams = {u.source: _Upstream(self.folder, u) for u in self.plan.upstreams}
