@@ -325,8 +325,19 @@ def import_node(
                 path, _module_name(workflow, node), folders - {str(path.parent)}, shadow
             )
     except Exception as exc:
+        hint = ""
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").startswith("kedro_krt"):
+            # The node asks for a runtime module this kedro-krt does not have: the KRT was
+            # packaged by another version, and in-process the server's own runtime is the one
+            # loaded (it is imported already), not the KRT's lib/.
+            hint = (
+                "; the KRT was packaged by another kedro-krt, whose runtime (in its lib/) an "
+                "in-process server does not load: serve it with --nats (each node then runs on "
+                "the KRT's own lib/, as on KRE), or package it again with this kedro-krt"
+            )
         raise ServeError(
             f"node '{node}': error loading handler script {src}: {type(exc).__name__}: {exc}"
+            f"{hint}"
         ) from exc
     return module, logger
 

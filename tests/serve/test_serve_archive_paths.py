@@ -53,3 +53,23 @@ def test_absolute_entries_are_refused_by_serve_as_by_validate(
 def test_the_good_archive_still_loads(krt_file: Path, tmp_path: Path) -> None:
     prepared = prepare_krt(krt_file, work_dir=tmp_path / "work", config={"GREETING": "Hi"})
     assert (prepared.root / "src" / "prep" / "main.py").is_file()
+
+
+def test_a_krt_of_another_kedro_krt_says_to_serve_it_with_nats(
+    krt_dir: Path, tmp_path: Path
+) -> None:
+    # A node of a .krt packaged by kedro-krt 0.1 imports its runtime from a module this one has
+    # moved (kedro_krt.runtime.node); in-process the server's own kedro_krt is the one loaded.
+    import shutil
+
+    from kedro_krt.serve.loader import load_nodes
+
+    old = shutil.copytree(krt_dir, tmp_path / "old")
+    main = old / "src" / "prep" / "main.py"
+    main.write_text("from kedro_krt.runtime.node import KrtNode\n" + main.read_text())
+    prepared = prepare_krt(old, work_dir=tmp_path / "work", config={"GREETING": "Hi"})
+    with pytest.raises(ServeError) as refused:
+        load_nodes(prepared, state_dir=tmp_path / "state")
+    text = str(refused.value)
+    assert "No module named 'kedro_krt.runtime'" in text
+    assert "serve it with --nats" in text and "package it again" in text
