@@ -17,7 +17,7 @@ import pytest
 from google.protobuf import json_format
 
 from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, request_json, rpc_error
-from tests.runtime.test_timestamp_range import BAD
+from tests.runtime.test_node import BAD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
