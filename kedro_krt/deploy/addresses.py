@@ -53,13 +53,20 @@ def entrypoint_address(api: str, runtime: str, reported: str = "") -> str | None
         reported: ``Runtime.entrypointAddress`` as KRE's admin API answers it.
     """
     parts = urlsplit(api)
+    port = 443 if parts.scheme == "https" else 80
     if reported.startswith(_ENTRYPOINT_PREFIX) and len(reported) > len(_ENTRYPOINT_PREFIX):
-        base = reported[len(_ENTRYPOINT_PREFIX) :]
+        # The base domain KRE reports may carry the entrypoints' port (``x.org:443``): it is
+        # the port then, not a part of the host.
+        given = urlsplit("//" + reported[len(_ENTRYPOINT_PREFIX) :])
+        try:
+            port = given.port or port
+        except ValueError:  # not a number after the colon: keep the text as the host
+            return f"{runtime}-entrypoint.{reported[len(_ENTRYPOINT_PREFIX):]}:{port}"
+        base = given.hostname or ""
     else:
         host = parts.hostname or ""
         labels = host.split(".")
         if len(labels) < 3 or all(label.isdigit() for label in labels):
             return None
         base = ".".join(labels[1:])
-    port = 443 if parts.scheme == "https" else 80
     return f"{runtime}-entrypoint.{base}:{port}"

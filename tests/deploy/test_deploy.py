@@ -427,6 +427,13 @@ def test_where_the_version_shows() -> None:
         "demo-entrypoint.kre.example.com:80"
     )
     assert entrypoint_address("http://127.0.0.1:8080", "demo") is None
+    # A base domain reported with its port keeps that port, once (was `...:443:80`).
+    assert entrypoint_address(
+        "http://api.kre-rt.example.org", "kre-rt", "entrypoint.kre-rt.example.org:443"
+    ) == "kre-rt-entrypoint.kre-rt.example.org:443"
+    assert entrypoint_address("https://api.x.io", "demo", "entrypoint.x.io:8443") == (
+        "demo-entrypoint.x.io:8443"
+    )
 
 
 def test_a_free_name_is_proposed() -> None:
