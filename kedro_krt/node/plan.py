@@ -164,6 +164,9 @@ class WorkflowPlan:
     exitpoint: str = ""
     #: The project's hooks its nodes run (krt.yml ``hooks:``, the workflow's over the version's).
     hooks: HooksPlan = HooksPlan()
+    #: What the compile report says of them: each hook run with its specs, each left out and
+    #: why (empty when none runs and krt.yml says nothing).
+    hook_report: tuple[str, ...] = ()
 
     def dataset(self, name: str) -> DatasetPlan:
         """The plan of dataset `name` in this workflow."""
@@ -336,6 +339,7 @@ _V2_DEFAULTS: dict[str, Any] = {
     # Not a v2 key: the default hook selection, left out so that plans (and .krt files) that
     # do not set `hooks:` in krt.yml keep their bytes.
     "hooks": {"enabled": True, "keep": []},
+    "hook_report": [],
 }
 
 
