@@ -73,6 +73,35 @@ class Replacer:
         return {"b": 20} if node.name == "add" else None
 
 
+class Sets:
+    """``before_node_run`` that sets ``b`` of node ``add`` to its value (the last dict wins)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> dict[str, Any] | None:
+        return {"b": self.value} if node.name == "add" else None
+
+
+class SetsFirst(Sets):
+    @hook_impl(tryfirst=True)
+    def before_node_run(self, node: Any) -> dict[str, Any] | None:
+        return {"b": self.value} if node.name == "add" else None
+
+
+class Wraps:
+    """A new-style wrapper: kept on pluggy's own call path."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hook_impl(wrapper=True)
+    def after_node_run(self, node: Any) -> Any:
+        self.calls += 1
+        return (yield)
+
+
 class BadAnswer:
     @hook_impl
     def before_node_run(self) -> list[int]:
@@ -138,8 +167,12 @@ def _engine_log(
         ({"a": 1, "b": 2}, ()),
         ({"a": 1, "b": 2}, (Replacer(),)),
         ({"a": -5, "b": 2}, ()),  # the last node fails: on_node_error, then the error
+        # Several answers: pluggy's order (last registered first, tryfirst before), the
+        # later dict winning, as Kedro merges them.
+        ({"a": 1, "b": 2}, (SetsFirst(100), Sets(30), Sets(40))),
+        ({"a": 1, "b": 2}, (Wraps(), Sets(30))),
     ],
-    ids=["plain", "before_node_run-replaces-inputs", "node-error"],
+    ids=["plain", "before_node_run-replaces-inputs", "node-error", "order", "wrapper"],
 )
 def test_hook_log_equals_kedro_sequential_runner(
     inputs: dict[str, Any], hooks: tuple[Any, ...]
@@ -219,3 +252,9 @@ def test_keep_naming_an_unknown_hook_says_which_exist() -> None:
 
     with pytest.raises(HooksConfigError, match=r"hooks.keep names Recorderr.*Recorder"):
         select_hooks(_Settings((Recorder(),)), HooksPlan(keep=("Recorderr",)))
+
+
+def test_a_wrapper_implementation_runs_as_pluggy_runs_it() -> None:
+    wraps = Wraps()
+    _engine_log(_pipeline(), {"a": 1, "b": 2}, wraps)
+    assert wraps.calls == 3

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kedro_krt.node.errors import KrtError
 from kedro_krt.node.plan import HooksPlan
@@ -173,10 +173,16 @@ class NodeHooks:
         self.catalog = catalog
         self.run_id = run_id
         hook = manager.hook
+        # Kedro's manager traces every hook call (pluggy's monitoring, written to Kedro's
+        # logger only at DEBUG); unless that log is on, the implementations are called as
+        # pluggy calls them, without the tracing's cost (see _direct).
+        traced = logging.getLogger("kedro.framework.hooks.manager").isEnabledFor(logging.DEBUG)
 
         def caller(name: str) -> Any:
             found = getattr(hook, name, None)
-            return found if found is not None and found.get_hookimpls() else None
+            if found is None or not found.get_hookimpls():
+                return None
+            return found if traced else _direct(found)
 
         self.before_node_run = caller("before_node_run")
         self.after_node_run = caller("after_node_run")
@@ -267,6 +273,28 @@ class NodeHooks:
         save()
         if self.after_saved is not None:
             self.after_saved(dataset_name=name, data=data, node=node)
+
+
+def _direct(caller: Any) -> Callable[..., list[Any]]:
+    """A hook caller's implementations called as pluggy's ``_multicall`` calls them, without
+    its per-call machinery: the last registered first (``get_hookimpls`` lists them in
+    pluggy's order, ``tryfirst``/``trylast`` applied), each with the arguments it names, the
+    results that are not None in a list, an exception raised as it is. A caller with a
+    wrapper implementation (``hookwrapper``/``wrapper``) is kept as it is."""
+    impls = caller.get_hookimpls()
+    if any(getattr(i, "hookwrapper", False) or getattr(i, "wrapper", False) for i in impls):
+        return cast(Callable[..., list[Any]], caller)
+    steps = [(impl.function, tuple(impl.argnames)) for impl in reversed(impls)]
+
+    def call(**kwargs: Any) -> list[Any]:
+        results = []
+        for function, names in steps:
+            result = function(*[kwargs[name] for name in names])
+            if result is not None:
+                results.append(result)
+        return results
+
+    return call
 
 
 def first_readers(nodes: Iterable[Any], names: Iterable[str]) -> dict[str, Any]:
