@@ -591,7 +591,8 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 
 #: Groups of rows ``--only`` can pick; the default runs them all (``profile``: py-spy of
 #: ``serve --nats`` under sequential calls; ``versions``: row 8, KRT v1 against KRT v2,
-#: ``benchmarks/krt_versions.py``; ``hooks``: row 9, Kedro's hooks per node, ``benchmarks/hooks.py``).
+#: ``benchmarks/krt_versions.py``; ``hooks``: row 9, Kedro's hooks per node,
+#: ``benchmarks/hooks.py``).
 GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile", "versions", "hooks")
 OPTIONAL_GROUPS: tuple[str, ...] = ()
 

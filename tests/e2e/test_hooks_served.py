@@ -226,7 +226,8 @@ def test_validation_hook_error_policy(
         # The hook says the caller is wrong: INVALID_ARGUMENT in-process (KRE's entrypoint,
         # like the --nats front, reports every node error as INTERNAL).
         error = ask(engines=-1)
-        wanted = grpc.StatusCode.INVALID_ARGUMENT if mode == "in-process" else grpc.StatusCode.INTERNAL
+        internal, invalid = grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT
+        wanted = invalid if mode == "in-process" else internal
         assert error.code() == wanted, error
         assert "etl.shuttles: engines must be 0 or more" in str(error.details())
         # Any other error of a hook: INTERNAL, as KRE reports node errors, with its message.

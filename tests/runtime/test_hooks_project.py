@@ -141,7 +141,9 @@ def test_compile_reports_the_hooks_and_the_workflow_choice_wins(
 def test_keep_naming_no_hook_of_the_project_is_refused(project: tuple[Path, Any]) -> None:
     root, _ = project
     with pytest.raises(HooksConfigError, match="TimingHook, which the project does not register"):
-        _compile(root, "workflows:\n  - name: p\n    artifacts: [model]\nhooks: {keep: [TimingHook]}\n")
+        _compile(
+            root, "workflows:\n  - name: p\n    artifacts: [model]\nhooks: {keep: [TimingHook]}\n"
+        )
 
 
 def test_the_plan_json_keeps_the_choice_and_leaves_the_default_out(
