@@ -65,8 +65,8 @@ INIT_SPECS = ("after_context_created", "after_catalog_created")
 #: with the reason (the docs' compatibility page says the same).
 OFF_IN_NODES: Mapping[str, str] = {
     "kedro-telemetry": (
-        "it reports the use of Kedro's CLI: in a node it would import every pipeline of the "
-        "project and send an event from every pod that starts"
+        "it reports the use of Kedro's CLI: in a node it would read the project's pipeline "
+        "registry and send usage statistics from every pod that starts"
     ),
     "kedro-viz": (
         "its hook gathers dataset statistics for Kedro-Viz and writes them after a pipeline "
