@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import krt_versions, light, spread
+from benchmarks import hooks, krt_versions, light, spread
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
 from benchmarks.processes import (
     BIN,
@@ -340,6 +340,8 @@ def build_table(r: dict[str, Any]) -> Rows:
     rows += _table_cold(r)
     if "krt_versions" in r:
         rows += krt_versions.table(r["krt_versions"])
+    if "hooks" in r:
+        rows += hooks.table(r["hooks"])
     return rows
 
 
@@ -589,8 +591,9 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 
 #: Groups of rows ``--only`` can pick; the default runs them all (``profile``: py-spy of
 #: ``serve --nats`` under sequential calls; ``versions``: row 8, KRT v1 against KRT v2,
-#: ``benchmarks/krt_versions.py``).
-GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile", "versions")
+#: ``benchmarks/krt_versions.py``; ``hooks``: row 9, Kedro's hooks per node,
+#: ``benchmarks/hooks.py``).
+GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile", "versions", "hooks")
 OPTIONAL_GROUPS: tuple[str, ...] = ()
 
 #: How many times each ratio is measured (rows 1, 2 and 4's 100,000 rows).
@@ -688,6 +691,9 @@ def run_all(
             "krt_versions", "--project", str(project), "--work", str(work / "krt-versions"),
             timeout=900,
         )
+    if "hooks" in only:
+        progress(f"row 9: Kedro's hooks per node per message ({reps} runs)")
+        r["hooks"] = _measure("hooks", *rep_args, "--seconds", "2")
     r["cold"] = cold
     return r
 

@@ -28,6 +28,7 @@ from kedro_krt.node.plan import (
     PUBLIC_PROTO,
     ROLE_LABELS,
     DatasetPlan,
+    HooksPlan,
     KrtNodePlan,
     ParameterPlan,
     Plan,
@@ -35,6 +36,7 @@ from kedro_krt.node.plan import (
 )
 from kedro_krt.node.runtime.catalog import CatalogView
 from kedro_krt.node.runtime.copies import COPY_MODES, infer_copy_mode
+from kedro_krt.node.runtime.hooks import select_hooks
 from kedro_krt.node.schema.infer import infer_type
 from kedro_krt.node.schema.types import (
     Field,
@@ -132,7 +134,7 @@ def compile_project(
     for wf in workflows:
         if progress:
             progress(f"compiling workflow '{wf.name}' from pipeline '{wf.pipeline or wf.name}'")
-        compiled.append(_compile_workflow(project, wf, used_node_names))
+        compiled.append(_with_hooks(config, wf, _compile_workflow(project, wf, used_node_names)))
     _check_layouts(config, compiled)
     rpcs = [w.rpc for w in compiled]
     dup_rpc = sorted({r for r in rpcs if rpcs.count(r) > 1})
@@ -155,6 +157,19 @@ def compile_project(
 
 
 _SHARED_ROLES = ("artifact", "fixed-parameter", "parameter")
+
+
+def _with_hooks(config: KrtConfig, wf: WorkflowConfig, plan: WorkflowPlan) -> WorkflowPlan:
+    """The workflow's hook selection (its own ``hooks:``, else the version's), checked against
+    the hooks the project registers, and the report's lines about them: none when the
+    workflow runs no hook and krt.yml says nothing (the plain case reads as before)."""
+    from kedro.framework.project import settings
+
+    chosen = wf.hooks or config.hooks
+    hooks = HooksPlan(enabled=chosen.enabled, keep=tuple(chosen.keep))
+    selection = select_hooks(settings, hooks)
+    lines = tuple(selection.describe()) if selection.kept or hooks != HooksPlan() else ()
+    return replace(plan, hooks=hooks, hook_report=lines)
 
 
 def _with_layout(dataset: str, spec: TypeSpec, layout: TableLayout) -> TypeSpec:

@@ -40,6 +40,22 @@ class ConfigError(KrtError, ValueError):
 
 
 @schema_class
+class HooksConfig:
+    """Which of the project's Kedro hooks the KRT nodes run, per message and at init."""
+
+    enabled: bool = _doc(
+        "false: the nodes run no Kedro hook at all (no cost per message).", True
+    )
+    keep: tuple[str, ...] = _doc(
+        "Run only these hooks: class names of the hooks in settings.py's HOOKS "
+        "(`ProjectHooks`) and distribution names of plugins (`kedro-mlflow`). Empty: every "
+        "hook `kedro run` registers but kedro-telemetry and kedro-viz, which a node leaves "
+        "out unless named here. `compile` lists the hooks each workflow runs.",
+        default_factory=tuple,
+    )
+
+
+@schema_class
 class WorkflowConfig:
     """One KRT workflow: a registered pipeline, optionally one namespace of it."""
 
@@ -76,6 +92,9 @@ class WorkflowConfig:
         "generated exitpoint is named `exitpoint`. A node that joins several subscriptions "
         "keeps 1.",
         default_factory=dict,
+    )
+    hooks: HooksConfig | None = _doc(
+        "The Kedro hooks of this workflow's nodes, instead of the version's `hooks:`.", None
     )
 
 
@@ -193,6 +212,10 @@ class KrtConfig:
         "response, a later request), as Kedro's MemoryDataset copy_mode: {dataset: assign | "
         "copy | deepcopy}. Wins over what compile infers; `assign` shares it by reference.",
         default_factory=dict,
+    )
+    hooks: HooksConfig = _doc(
+        "The project's Kedro hooks in the served nodes (a workflow's `hooks:` wins).",
+        HooksConfig(),
     )
     layout: dict[str, Layout] = _doc(
         "How a table dataset travels in its messages: {dataset: rows | columns}. `rows` (the "

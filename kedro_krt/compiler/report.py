@@ -67,6 +67,9 @@ def render_workflow(w: WorkflowPlan) -> list[str]:
     if copies:
         lines.append("  Copies (what a node may change in place without anyone else seeing it):")
         lines += text_table([[d.name, _COPY_LABELS[d.copy_mode], d.copy_rule] for d in copies])
+    if w.hook_report:
+        lines.append("  Kedro hooks (per message around each Kedro node, and at init):")
+        lines += [f"    {line}" for line in w.hook_report]
     lines += _message(w.request, "Request")
     lines += _message(w.response, "Response")
     for msg in w.internal:

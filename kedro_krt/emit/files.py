@@ -88,6 +88,7 @@ def node_plans(plan: Plan) -> dict[str, NodeRuntimePlan]:
                     )
                     for i in n.inputs
                 ),
+                hooks=w.hooks,
             )
     return out
 

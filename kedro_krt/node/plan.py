@@ -103,6 +103,20 @@ class NodeInputPlan:
 
 
 @dataclass(frozen=True)
+class HooksPlan:
+    """Which of the project's Kedro hooks a KRT node runs (krt.yml ``hooks:``).
+
+    ``enabled`` false: none. ``keep`` (when not empty): only these, each a hook class name
+    of the project's ``HOOKS`` or a plugin's distribution name (``kedro-mlflow``). Otherwise
+    every hook ``kedro run`` would register, but the plugins that make no sense in a node
+    (:data:`kedro_krt.node.runtime.hooks.OFF_IN_NODES`).
+    """
+
+    enabled: bool = True
+    keep: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class KrtNodePlan:
     """One KRT node: the Kedro nodes it calls, in order, and the messages around it.
 
@@ -148,6 +162,11 @@ class WorkflowPlan:
     warnings: tuple[str, ...] = ()
     #: KRT v2: the node whose output answers the caller (the generated exitpoint).
     exitpoint: str = ""
+    #: The project's hooks its nodes run (krt.yml ``hooks:``, the workflow's over the version's).
+    hooks: HooksPlan = HooksPlan()
+    #: What the compile report says of them: each hook run with its specs, each left out and
+    #: why (empty when none runs and krt.yml says nothing).
+    hook_report: tuple[str, ...] = ()
 
     def dataset(self, name: str) -> DatasetPlan:
         """The plan of dataset `name` in this workflow."""
@@ -221,6 +240,8 @@ class NodeRuntimePlan:
     format: int = 0
     #: KRT v2: one entry per subscription, joined by request id (format 3).
     upstreams: tuple[UpstreamPlan, ...] = ()
+    #: The project's hooks the node runs; the default (all but OFF_IN_NODES) is not written.
+    hooks: HooksPlan = HooksPlan()
 
     def needed_format(self) -> int:
         """1; 2 when a table of the node's messages travels in the columns layout; 3 for a
@@ -296,7 +317,15 @@ class NodeRuntimePlan:
                 )
                 for u in data.get("upstreams", ())
             ),
+            hooks=hooks_from_json(data.get("hooks")),
         )
+
+
+def hooks_from_json(data: dict[str, Any] | None) -> HooksPlan:
+    """The ``hooks`` of a plan's JSON; absent: the default."""
+    if not data:
+        return HooksPlan()
+    return HooksPlan(enabled=bool(data.get("enabled", True)), keep=tuple(data.get("keep", ())))
 
 
 #: Keys that only a KRT v2 plan needs, with their v1 value: left out of a v1 plan's JSON.
@@ -307,6 +336,10 @@ _V2_DEFAULTS: dict[str, Any] = {
     "inputs": [],
     "subscriptions": [],
     "replicas": 1,
+    # Not a v2 key: the default hook selection, left out so that plans (and .krt files) that
+    # do not set `hooks:` in krt.yml keep their bytes.
+    "hooks": {"enabled": True, "keep": []},
+    "hook_report": [],
 }
 
 
@@ -379,6 +412,7 @@ __all__ = [
     "PUBLIC_PROTO",
     "ROLE_LABELS",
     "DatasetPlan",
+    "HooksPlan",
     "KrtNodePlan",
     "NodeInputPlan",
     "NodeRuntimePlan",
@@ -389,4 +423,5 @@ __all__ = [
     "UpstreamPlan",
     "WorkflowPlan",
     "asdict",
+    "hooks_from_json",
 ]

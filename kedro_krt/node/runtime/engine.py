@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from kedro_krt.node.plan import HooksPlan
 from kedro_krt.node.runtime.copies import CopyMode, copy_value, infer_copy_mode
 from kedro_krt.node.runtime.errors import RuntimeSetupError
+from kedro_krt.node.runtime.hooks import HookSelection, NodeHooks, first_readers, select_hooks
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 _BOOT_LOCK = threading.Lock()
-_BOOTED: dict[tuple[str, str, tuple[str, ...]], ProjectRuntime] = {}
+_BOOTED: dict[tuple[str, str, tuple[str, ...], bool, tuple[str, ...]], ProjectRuntime] = {}
 
 
 @dataclass
@@ -33,6 +35,11 @@ class ProjectRuntime:
     context: Any
     catalog: Any
     pipelines: Mapping[str, Any]
+    #: The hook calls around each Kedro node (None or falsy: no hook implements a node or
+    #: dataset spec, and the engine calls nothing).
+    hooks: NodeHooks | None = None
+    #: The hooks this boot registered and those krt.yml left out.
+    selection: HookSelection | None = None
 
     def nodes(self, pipeline: str, names: Sequence[str]) -> list[Any]:
         """The Kedro nodes `names` of a registered pipeline, in the given order."""
@@ -49,12 +56,25 @@ class ProjectRuntime:
             )
         return [by_name[n] for n in names]
 
-    def load(self, names: Iterable[str]) -> dict[str, Any]:
-        """Load datasets (artifacts, parameters) once; a failure names the dataset."""
+    def load(self, names: Iterable[str], readers: Sequence[Any] = ()) -> dict[str, Any]:
+        """Load datasets (artifacts, parameters) once; a failure names the dataset.
+
+        A dataset that one of ``readers`` (Kedro nodes, in order) reads is loaded between the
+        dataset load hooks, with the first of them as the hook's ``node``.
+        """
+        names = list(names)
+        hooks = self.hooks if self.hooks and self.hooks.loads else None
+        by_reader = first_readers(readers, names) if hooks is not None else {}
         out: dict[str, Any] = {}
         for name in names:
             try:
-                out[name] = self.catalog.load(name)
+                reader = by_reader.get(name)
+                if hooks is not None and reader is not None:
+                    out[name] = hooks.load(
+                        name, reader, lambda name=name: self.catalog.load(name)  # type: ignore[misc]
+                    )
+                else:
+                    out[name] = self.catalog.load(name)
             except Exception as exc:
                 raise RuntimeSetupError(f"cannot load '{name}' at init: {exc}") from exc
         return out
@@ -146,6 +166,19 @@ def start_kedro(
     project's metadata and the loaded context. Kedro's per-load INFO lines are turned down to
     WARNING: they cost time per run, and our commands print their own report.
     """
+    metadata, _, context, _ = _start_session(path, env, check, None)
+    return metadata, context
+
+
+def _start_session(
+    path: Path,
+    env: str,
+    check: Callable[[Path, Any], None] | None,
+    hooks: HooksPlan | None,
+) -> tuple[Any, Any, Any, HookSelection | None]:
+    """:func:`start_kedro`, and with ``hooks`` the session's hook manager narrowed to them
+    before the context is made (so ``after_context_created`` runs through it); returns the
+    metadata, the session, the context and the hook selection (None without ``hooks``)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -153,34 +186,58 @@ def start_kedro(
     if not (project_path / "pyproject.toml").is_file():
         raise RuntimeSetupError(f"no Kedro project (pyproject.toml) at {project_path}")
     metadata = bootstrap_project(project_path)
-    if check is not None:
-        from kedro.framework.project import settings
+    from kedro.framework.project import settings
 
+    if check is not None:
         check(project_path, settings)
-    context = KedroSession.create(project_path=project_path, env=env).load_context()
+    session = KedroSession.create(project_path=project_path, env=env)
+    selection = None
+    if hooks is not None:
+        selection = select_hooks(settings, hooks, check=False)
+        if selection.manager is not None and hasattr(session, "_hook_manager"):
+            session._hook_manager = selection.manager
+    context = session.load_context()
     for name in ("kedro", "kedro.io", "kedro.pipeline", "kedro.framework", "kedro.config"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    return metadata, context
+    return metadata, session, context, selection
 
 
-def boot_project(path: Path, env: str, pipelines: Sequence[str] | None = None) -> ProjectRuntime:
-    """Start the Kedro project at `path` once per process, env and set of pipelines.
+def boot_project(
+    path: Path,
+    env: str,
+    pipelines: Sequence[str] | None = None,
+    hooks: HooksPlan | None = None,
+) -> ProjectRuntime:
+    """Start the Kedro project at `path` once per process, env, set of pipelines and
+    selection of hooks.
 
     ``pipelines`` names the registered pipelines to import (all when None), as
-    ``kedro run --pipelines`` does.
+    ``kedro run --pipelines`` does. ``hooks`` says which of the project's Kedro hooks run
+    (:mod:`kedro_krt.node.runtime.hooks`): the context and catalog hooks run here, once.
     """
-    key = (str(Path(path).resolve()), env, tuple(sorted(pipelines)) if pipelines else ())
+    hooks = hooks if hooks is not None else HooksPlan()
+    key = (
+        str(Path(path).resolve()),
+        env,
+        tuple(sorted(pipelines)) if pipelines else (),
+        hooks.enabled,
+        hooks.keep,
+    )
     with _BOOT_LOCK:
         if key in _BOOTED:
             return _BOOTED[key]
         project_path = Path(key[0])
-        _, context = start_kedro(project_path, env)
+        _, session, context, selection = _start_session(project_path, env, None, hooks)
+        catalog = context.catalog
+        manager = selection.manager if selection is not None else None
         runtime = ProjectRuntime(
             path=project_path,
             env=env,
             context=context,
-            catalog=context.catalog,
+            catalog=catalog,
             pipelines=load_pipelines(project_path, pipelines),
+            hooks=NodeHooks(manager, catalog, session.session_id) if manager else None,
+            selection=selection,
         )
         _BOOTED[key] = runtime
         return runtime
@@ -264,9 +321,13 @@ class CallList:
     (``modes`` overrides it per dataset), so that a node that changes its input in place
     behaves as under Kedro's runner (:mod:`kedro_krt.node.runtime.copies`). An output that *is* a
     shared object (a node returning its artifact) is copied too.
+
+    ``hooks`` (given and truthy: some hook implements a node or dataset spec) are called
+    around each node as Kedro's runner calls them (:mod:`kedro_krt.node.runtime.hooks`);
+    without, :meth:`run` is the plain loop.
     """
 
-    __slots__ = ("_modes", "_shared_ids", "_steps")
+    __slots__ = ("_hooked", "_hooks", "_modes", "_shared_ids", "_steps")
 
     def __init__(
         self,
@@ -275,6 +336,7 @@ class CallList:
         observed: Iterable[str] = (),
         shared: Mapping[str, Any] | None = None,
         modes: Mapping[str, CopyMode] | None = None,
+        hooks: NodeHooks | None = None,
     ) -> None:
         observed = set(observed)
         shared = shared or {}
@@ -297,9 +359,17 @@ class CallList:
         # artifact's: `assign` on an artifact says its readers leave it alone, not theirs.
         self._shared_ids = {id(v) for v in shared.values() if infer_copy_mode(v) != "assign"}
         self._modes = dict(modes)
+        self._hooks = hooks if hooks else None
+        self._hooked = (
+            [(n, dict(step[2])) for n, step in zip(nodes, self._steps, strict=True)]
+            if self._hooks is not None
+            else []
+        )
 
     def run(self, values: dict[str, Any]) -> dict[str, Any]:
         """Call every node in order; `values` gains every output. Returns `values`."""
+        if self._hooks is not None:
+            return self._run_hooked(values, self._hooks)
         shared_ids = self._shared_ids
         for run, inputs, guarded, _ in self._steps:
             args = {k: values[k] for k in inputs}
@@ -311,4 +381,34 @@ class CallList:
                     if id(value) in shared_ids and self._modes.get(key) != "assign":
                         outputs[key] = copy_value(value, self._modes.get(key))
             values.update(outputs)
+        return values
+
+    def _run_hooked(self, values: dict[str, Any], hooks: NodeHooks) -> dict[str, Any]:
+        """:meth:`run` with the hook calls of Kedro's ``Task`` around each node: each input
+        (duplicates too, as Kedro loads them) is taken from ``values`` between the load
+        hooks, each output put into it between the save hooks, in the node's output order."""
+        shared_ids = self._shared_ids
+        before_loaded, after_loaded = hooks.before_loaded, hooks.after_loaded
+        before_saved, after_saved = hooks.before_saved, hooks.after_saved
+        for (run, inputs, _, _), (node, copies) in zip(self._steps, self._hooked, strict=True):
+            args: dict[str, Any] = {}
+            for name in inputs:
+                if before_loaded is not None:
+                    before_loaded(dataset_name=name, node=node)
+                value = values[name]
+                if name in copies:
+                    value = copy_value(value, copies[name])
+                args[name] = value
+                if after_loaded is not None:
+                    after_loaded(dataset_name=name, data=value, node=node)
+            outputs = hooks.run(node, run, args)
+            for key, value in outputs.items():
+                if before_saved is not None:
+                    before_saved(dataset_name=key, data=value, node=node)
+                kept = value
+                if shared_ids and id(value) in shared_ids and self._modes.get(key) != "assign":
+                    kept = copy_value(value, self._modes.get(key))
+                values[key] = kept
+                if after_saved is not None:
+                    after_saved(dataset_name=key, data=value, node=node)
         return values

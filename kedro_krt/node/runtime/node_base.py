@@ -161,18 +161,22 @@ class NodeSession:
         self, root: Path, plan: NodeRuntimePlan, observed: tuple[str, ...] = ()
     ) -> None:
         self.plan = plan
-        project = boot_project(root, plan.env, [plan.pipeline])
+        project = boot_project(root, plan.env, [plan.pipeline], plan.hooks)
         node = plan.node
+        kedro_nodes = project.nodes(plan.pipeline, node.kedro_nodes)
         # Artifacts and parameters are loaded once, for every message: a node that changes one
-        # in place gets a copy (Kedro's semantics, see node/runtime/copies.py).
-        self._shared = project.load(
-            [*node.artifacts, *node.fixed_parameters, *(p.dataset for p in node.parameters)]
+        # in place gets a copy (Kedro's semantics, see node/runtime/copies.py). An artifact is
+        # loaded between the dataset hooks (once, here); parameters are in memory already.
+        self._shared = project.load(node.artifacts, readers=kedro_nodes)
+        self._shared.update(
+            project.load([*node.fixed_parameters, *(p.dataset for p in node.parameters)])
         )
         self._calls = CallList(
-            project.nodes(plan.pipeline, node.kedro_nodes),
+            kedro_nodes,
             observed=observed,
             shared=self._shared,
             modes={d.name: d.copy_mode for d in plan.datasets if d.copy_mode},  # type: ignore[misc]
+            hooks=project.hooks,
         )
         self._overrides = [(p.namespace, p.key, p.dataset) for p in node.parameters]
 

@@ -20,14 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from kedro_krt.node.analysis import NodeInfo, classify, select_nodes, text_table, toposort
-from kedro_krt.node.plan import ROLE_LABELS
+from kedro_krt.node.plan import ROLE_LABELS, HooksPlan
 from kedro_krt.node.runtime.catalog import CatalogView
 from kedro_krt.node.runtime.engine import CallList, boot_project
 from kedro_krt.node.runtime.errors import InvalidRequest, RuntimeSetupError
 
 
 class KrtSession:
-    """A Kedro pipeline (optionally one namespace of it) ready to run many times in-process."""
+    """A Kedro pipeline (optionally one namespace of it) ready to run many times in-process.
+
+    The project's Kedro hooks run as in a served node (``hooks``: which of them; all but the
+    plugins of :data:`~kedro_krt.node.runtime.hooks.OFF_IN_NODES` by default).
+    """
 
     def __init__(
         self,
@@ -38,8 +42,9 @@ class KrtSession:
         env: str = "base",
         artifacts: tuple[str, ...] = (),
         inputs: tuple[str, ...] = (),
+        hooks: HooksPlan | None = None,
     ) -> None:
-        project = boot_project(Path(project_path), env, [pipeline])
+        project = boot_project(Path(project_path), env, [pipeline], hooks)
         if pipeline not in project.pipelines:
             raise RuntimeSetupError(
                 f"pipeline '{pipeline}' is not registered; registered: "
@@ -63,13 +68,19 @@ class KrtSession:
         self.artifacts = tuple(
             sorted(d for d, x in decisions.items() if x.role in ("artifact", "fixed-parameter"))
         )
-        self._shared = project.load([*self.artifacts, *self.parameters])
         by_name = {n.name: n for n in nodes}
+        kedro_nodes = [by_name[i.name] for i in chosen]
+        files = [d for d in self.artifacts if decisions[d].role == "artifact"]
+        self._shared = project.load(files, readers=kedro_nodes)
+        self._shared.update(
+            project.load([d for d in (*self.artifacts, *self.parameters) if d not in files])
+        )
         # The caller sees its inputs and the outputs again: Kedro's runner copies, so do we.
         self._calls = CallList(
-            [by_name[i.name] for i in chosen],
+            kedro_nodes,
             observed=(*self.inputs, *self.outputs),
             shared=self._shared,
+            hooks=project.hooks,
         )
 
     def report(self) -> str:
