@@ -109,6 +109,11 @@ class KrtNodePlan:
     In a KRT v2 workflow, ``inputs`` holds one entry per subscription (``input_message`` is
     the first one's), ``subscriptions`` what krt.yml lists, ``replicas`` its pods; a node with
     no Kedro node is the generated exitpoint, which assembles the response.
+
+    KRE's settings of the node's pods, from the workflow's config: ``gpu`` (one
+    ``nvidia.com/gpu``, KRT v1 and v2), ``replicas`` and ``object_store`` /
+    ``object_store_scope`` (a JetStream object store, KRT v2 only). They change what krt.yml
+    says, never how the node runs.
     """
 
     name: str
@@ -128,6 +133,9 @@ class KrtNodePlan:
     inputs: tuple[NodeInputPlan, ...] = ()
     subscriptions: tuple[str, ...] = ()
     replicas: int = 1
+    gpu: bool = False
+    object_store: str = ""
+    object_store_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -299,7 +307,8 @@ class NodeRuntimePlan:
         )
 
 
-#: Keys that only a KRT v2 plan needs, with their v1 value: left out of a v1 plan's JSON.
+#: Keys that only a KRT v2 plan, or a node with KRE settings, needs, with their unset value:
+#: left out of the JSON, so that a plan that does not use them keeps its bytes.
 _V2_DEFAULTS: dict[str, Any] = {
     "krt_version": "v1",
     "exitpoint": "",
@@ -307,6 +316,9 @@ _V2_DEFAULTS: dict[str, Any] = {
     "inputs": [],
     "subscriptions": [],
     "replicas": 1,
+    "gpu": False,
+    "object_store": "",
+    "object_store_scope": "",
 }
 
 
