@@ -66,8 +66,32 @@ def settings_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _project(tmp_path_factory.mktemp("settings"), **SETTINGS)
 
 
-def test_the_v2_krt_yml_matches_golden(settings_project: Path) -> None:
-    text = manifest(_compile(settings_project)).to_yaml()
+@pytest.fixture(scope="module")
+def settings_plan(settings_project: Path):  # type: ignore[no-untyped-def]
+    """The branches project with every setting, compiled once (from its krt.yml)."""
+    return _compile(settings_project)
+
+
+@pytest.fixture(scope="module")
+def branches_v1(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The branches workflow compiled and numbered, before a format's last step."""
+    project = open_project(_project(tmp_path_factory.mktemp("plain"), "v1"), None)
+    plan, _ = compile_locked(project, ["scoring"])
+    return plan
+
+
+def _finish(plan, krt_version: str, **workflow: Any):  # type: ignore[no-untyped-def]
+    """The format's last step with the settings that krt.yml's workflow ``workflow`` gives."""
+    from kedro_krt.compiler.krt_formats import COMPILE_FORMATS
+    from kedro_krt.compiler.lock import node_settings
+    from kedro_krt.node.krt_version import KrtVersion
+
+    config = parse_config({"workflows": [{"name": "scoring", **workflow}]})
+    return COMPILE_FORMATS[KrtVersion.parse(krt_version)].finish(plan, node_settings(config))
+
+
+def test_the_v2_krt_yml_matches_golden(settings_plan) -> None:  # type: ignore[no-untyped-def]
+    text = manifest(settings_plan).to_yaml()
     if UPDATE:
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(text, encoding="utf-8")
@@ -76,8 +100,8 @@ def test_the_v2_krt_yml_matches_golden(settings_project: Path) -> None:
     )
 
 
-def test_each_node_gets_its_settings(settings_project: Path) -> None:
-    written = manifest(_compile(settings_project))
+def test_each_node_gets_its_settings(settings_plan) -> None:  # type: ignore[no-untyped-def]
+    written = manifest(settings_plan)
     assert isinstance(written, ManifestV2)
     nodes = {n.name: n for n in written.workflows[0].nodes}
     assert {n: (x.gpu, x.replicas, x.object_store) for n, x in nodes.items()} == {
@@ -89,10 +113,10 @@ def test_each_node_gets_its_settings(settings_project: Path) -> None:
     }
 
 
-def test_the_report_shows_the_settings(settings_project: Path) -> None:
+def test_the_report_shows_the_settings(settings_plan) -> None:  # type: ignore[no-untyped-def]
     from kedro_krt.compiler.report import render_report
 
-    report = render_report(_compile(settings_project))
+    report = render_report(settings_plan)
     block = report.split("  Node settings:\n", 1)[1].split("  Datasets:", 1)[0].splitlines()
     assert [line.split() for line in block] == [
         ["node", "replicas", "gpu", "object", "store"],
@@ -104,13 +128,13 @@ def test_the_report_shows_the_settings(settings_project: Path) -> None:
 
 
 def test_kre_8_2s_upload_accepts_the_packaged_settings(
-    settings_project: Path, tmp_path: Path
+    settings_project: Path,
+    settings_plan,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     """The .krt as `package` writes it: KRE's two extraction passes and src check (replayed,
     tests.helpers.kre_upload_errors) and KRE 8.2's checks of the manifest (validate --kre)."""
-    project = open_project(settings_project, None)
-    plan, _ = compile_locked(project, ["scoring"])
-    krt = package(project, plan, tmp_path).path
+    krt = package(open_project(settings_project, None), settings_plan, tmp_path).path
     assert kre_upload_errors(krt, with_srcs=True, kre="8.2") == []
     report = validate_path(krt, kre="8.2")
     assert report.ok and not report.warnings, format_report(report)
@@ -119,9 +143,9 @@ def test_kre_8_2s_upload_accepts_the_packaged_settings(
     assert ignored == ["kre.v2-field-ignored"] * 3
 
 
-def test_gpu_is_written_in_a_v1_version_too(tmp_path: Path) -> None:
+def test_gpu_is_written_in_a_v1_version_too(branches_v1) -> None:  # type: ignore[no-untyped-def]
     # KRE 7 reads `gpu` on a v1 node and asks Kubernetes for one nvidia.com/gpu.
-    written = manifest(_compile(_project(tmp_path, "v1", gpu=["report"])))
+    written = manifest(_finish(branches_v1, "v1", gpu=["report"]))
     assert isinstance(written, Manifest)
     assert {n.name: n.gpu for n in written.nodes} == {"left": False, "right": False, "report": True}
     assert "gpu: true" in written.to_yaml()
@@ -135,23 +159,25 @@ def test_gpu_is_written_in_a_v1_version_too(tmp_path: Path) -> None:
     ],
 )
 def test_a_v2_only_setting_in_a_v1_version_is_refused(
-    tmp_path: Path, key: str, value: dict[str, Any]
+    branches_v1,  # type: ignore[no-untyped-def]
+    key: str,
+    value: dict[str, Any],
 ) -> None:
     with pytest.raises(CompileError) as raised:
-        _compile(_project(tmp_path, "v1", **{key: value}))
+        _finish(branches_v1, "v1", **{key: value})
     said = str(raised.value)
     assert f"`{key}:` of workflow 'scoring'" in said and "needs `krt_version: v2`" in said
 
 
 @pytest.mark.parametrize("key", ["replicas", "gpu", "object_store"])
-def test_an_unknown_node_name_is_refused_with_the_closest_one(tmp_path: Path, key: str) -> None:
+def test_an_unknown_node_name_is_refused_with_the_closest_one(branches_v1, key: str) -> None:  # type: ignore[no-untyped-def]
     value: Any = {
         "replicas": {"rigth": 2},
         "gpu": ["rigth"],
         "object_store": {"rigth": {"name": "s"}},
     }[key]
     with pytest.raises(CompileError) as raised:
-        _compile(_project(tmp_path, "v2", **{key: value}))
+        _finish(branches_v1, "v2", **{key: value})
     said = str(raised.value)
     assert f"`{key}:` of workflow 'scoring' in krt.yml names 'rigth'" in said
     assert "did you mean 'right'?" in said
