@@ -36,14 +36,23 @@ T = TypeVar("T")
 SCHEMA_CONFIG = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
 
-def doc(text: str, default: Any = MISSING, default_factory: Any = MISSING) -> Any:
-    """A field with its documentation; required when it has neither default."""
+#: The JSON Schema keyword that names what the keys of a mapping field are (``node``): the
+#: reference shows ``object_store.<node>.name``. Editors ignore keywords they do not know.
+KEY_NAME = "x-key-name"
+
+
+def doc(
+    text: str, default: Any = MISSING, default_factory: Any = MISSING, key: str | None = None
+) -> Any:
+    """A field with its documentation; required when it has neither default. ``key`` names
+    what the keys of a mapping field are, for the reference (else the field's name, singular)."""
     if default_factory is not MISSING:
         shown = default_factory()  # an empty container: shown as the default in the schema
+        extra: dict[str, Any] = {"default": list(shown) if isinstance(shown, tuple) else shown}
+        if key:
+            extra[KEY_NAME] = key
         return pydantic.Field(
-            default_factory=default_factory,
-            description=text,
-            json_schema_extra={"default": list(shown) if isinstance(shown, tuple) else shown},
+            default_factory=default_factory, description=text, json_schema_extra=extra
         )
     if default is MISSING:
         return pydantic.Field(description=text)
@@ -238,7 +247,8 @@ def describe(schema: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
 
     Nested mappings get a row of their own and then one row per key, as ``images.runtime``;
     items of a list of mappings are ``workflows[].name``; values of a mapping of mappings are
-    ``nodes.<node>.kedro`` (the key's name, singular).
+    ``nodes.<node>.kedro`` (what :data:`KEY_NAME` says the keys are, else the key's name,
+    singular).
     """
     defs = schema.get("$defs", {})
     rows: list[tuple[str, str, str, str]] = []
@@ -271,7 +281,8 @@ def describe(schema: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
                 walk(items, f"{path}[].")
             elif "properties" in values:
                 rows.append((path, "mapping", default, text))
-                walk(values, f"{path}.<{name.removesuffix('s')}>.")
+                key = prop.get(KEY_NAME) or name.removesuffix("s")
+                walk(values, f"{path}.<{key}>.")
             else:
                 name_ = _type_name(target, resolve)
                 rows.append((path, f"{name_} or null" if optional else name_, default, text))

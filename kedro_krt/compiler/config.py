@@ -19,6 +19,7 @@ from pydantic import StrictFloat
 from kedro_krt import confschema
 from kedro_krt.confschema import doc as _doc
 from kedro_krt.confschema import schema_class
+from kedro_krt.formats.manifest_base import NAME_RE
 from kedro_krt.node.errors import KrtError
 
 CONFIG_NAME = "krt"
@@ -37,6 +38,27 @@ KrtVersionName = Literal["v1", "v2"]
 
 class ConfigError(KrtError, ValueError):
     """A problem in krt.yml that the user must fix; the message says where and what to change."""
+
+
+#: Where KRE 8.2 shares an object store (types.go: ``oneof=workflow project``).
+ObjectStoreScope = Literal["workflow", "project"]
+#: The most pods KRE can ask for: ``replicas`` is an int32 in KRE 8.2's types.go.
+MAX_REPLICAS = 2**31 - 1
+
+
+@schema_class
+class ObjectStoreConfig:
+    """A KRT node's JetStream object store (KRT v2: ``objectStore`` of the node in krt.yml)."""
+
+    name: str = _doc(
+        "The store's name: lowercase letters, digits and '-' (KRE's nats-manager refuses any "
+        "other name when the version starts)."
+    )
+    scope: ObjectStoreScope = _doc(
+        "`workflow`: one store per workflow; `project`: one store for the whole version, "
+        "shared by every workflow's nodes that name it.",
+        "workflow",
+    )
 
 
 @schema_class
@@ -92,6 +114,17 @@ class WorkflowConfig:
         "generated exitpoint is named `exitpoint`. A node that joins several subscriptions "
         "keeps 1.",
         default_factory=dict,
+    )
+    gpu: tuple[str, ...] = _doc(
+        "KRT nodes whose pods get one GPU each (KRE asks Kubernetes for `nvidia.com/gpu: 1` "
+        "and schedules them on its GPU nodes); KRT v1 and v2.",
+        default_factory=tuple,
+    )
+    object_store: dict[str, ObjectStoreConfig] = _doc(
+        "KRT v2 only: a JetStream object store per KRT node, {KRT node name: {name, scope}}; "
+        "the node's `ctx.object_store` saves and reads objects in it.",
+        default_factory=dict,
+        key="node",
     )
     hooks: HooksConfig | None = _doc(
         "The Kedro hooks of this workflow's nodes, instead of the version's `hooks:`.", None
@@ -242,10 +275,37 @@ def _refuse_secrets(cls: Any, data: Mapping[str, Any], where: str) -> None:
 
 
 def parse_config(data: Mapping[str, Any] | None) -> KrtConfig:
-    """Validate plain data (as loaded from YAML) against the schema."""
-    return confschema.parse(
+    """Validate plain data (as loaded from YAML) against the schema, then the values KRE
+    refuses in a node's settings (``replicas``, ``object_store``)."""
+    config = confschema.parse(
         KrtConfig, dict(data or {}), file="krt.yml", error=ConfigError, raw_check=_refuse_secrets
     )
+    problems = [p for i, w in enumerate(config.workflows) for p in _node_settings_problems(i, w)]
+    if problems:
+        raise ConfigError("krt.yml: " + "; ".join(problems))
+    return config
+
+
+def _node_settings_problems(index: int, wf: WorkflowConfig) -> list[str]:
+    """What KRE 8.2 would refuse, or Kubernetes or its nats-manager fail on later, in the node
+    settings of workflow ``index``. Whether each node exists is known once compiled."""
+    where = f"workflows[{index}]"
+    problems = []
+    for node, count in wf.replicas.items():
+        if count < 1 or count > MAX_REPLICAS:
+            problems.append(
+                f"'{where}.replicas.{node}' is {count}: write a whole number of pods, 1 or more"
+                + (" (KRE reads 0 as 1: write 1, or leave the node out)" if count == 0 else "")
+            )
+    for node, store in wf.object_store.items():
+        if not NAME_RE.match(store.name):
+            problems.append(
+                f"'{where}.object_store.{node}.name' is {store.name!r}, which KRE's "
+                "nats-manager refuses when the version starts (invalid object store name): use "
+                "only lowercase letters, digits and '-', starting and ending with a letter or "
+                "digit"
+            )
+    return problems
 
 
 def load_config(config_loader: Any) -> KrtConfig:

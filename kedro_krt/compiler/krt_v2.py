@@ -14,7 +14,10 @@ reads, so this pass rewires the same KRT nodes, Kedro nodes, datasets and types:
   datasets, joins their messages by request id and sends the response message;
 - ``replicas`` per KRT node come from the workflow's config. A node with two subscriptions or
   more keeps one replica: each subscription is a queue group of its own in KRE, so the messages
-  of one request could reach different pods and never be joined (refused with a message).
+  of one request could reach different pods and never be joined (refused with a message);
+- ``gpu`` and ``objectStore`` per KRT node come from the workflow's config too
+  (:meth:`~kedro_krt.compiler.format_base.CompileFormat.apply_settings`), the exitpoint's
+  included.
 
 The request and response messages (and so ``public_input.proto`` and the schema lock) are the
 v1 ones; only the messages between nodes differ.
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from kedro_krt.compiler.format_base import CompileFormat
+from kedro_krt.compiler.format_base import CompileFormat, Settings, unknown_node
 from kedro_krt.formats.manifest_base import MAX_NAME_LENGTH
 from kedro_krt.node.analysis import CompileError
 from kedro_krt.node.krt_version import KrtVersion
@@ -137,11 +140,7 @@ def _workflow_v2(wf: WorkflowPlan, replicas: dict[str, int], used: set[str]) -> 
     outputs = {n: output_message(n) for n in order}
     for name, count in replicas.items():
         if name not in order and name != exitpoint:
-            known = ", ".join([*order, exitpoint])
-            raise CompileError(
-                f"`replicas:` of workflow '{wf.name}' names '{name}', which is not one of its "
-                f"KRT nodes ({known})"
-            )
+            raise unknown_node("replicas", wf.name, name, [*order, exitpoint])
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise CompileError(
                 f"`replicas:` of node '{name}' in workflow '{wf.name}' is {count!r}: write a "
@@ -273,9 +272,14 @@ class V2Compile(CompileFormat):
     """KRT v2: the plan rewired by :func:`to_v2`."""
 
     krt_version = KrtVersion.V2
+    node_settings = ("replicas", "gpu", "object_store")
 
-    def finish(self, plan: Plan, replicas: Mapping[str, Mapping[str, int]]) -> Plan:
-        return to_v2(plan, replicas)
+    def finish(self, plan: Plan, settings: Settings) -> Plan:
+        replicas = {
+            wf: {node: s.replicas for node, s in nodes.items() if s.replicas is not None}
+            for wf, nodes in settings.items()
+        }
+        return self.apply_settings(to_v2(plan, replicas), settings)
 
     def refusal(self, said: str, kre_version: str) -> str:
         return (

@@ -230,5 +230,26 @@ def compile_locked(
     chosen = choose_krt_version(krt_version, config.krt_version, config.deploy.kre_version)
     plan = compile_project(project, pipelines, version=version, progress=progress)
     plan, messages, _ = apply_lock(plan, read_lock(Path(project.path) / LOCK_FILE))
-    replicas = {w.name: dict(w.replicas) for w in config.workflows}
-    return COMPILE_FORMATS[chosen].finish(plan, replicas), messages
+    return COMPILE_FORMATS[chosen].finish(plan, node_settings(config)), messages
+
+
+def node_settings(config: Any) -> dict[str, dict[str, Any]]:
+    """``{workflow: {KRT node: NodeSettings}}`` from the workflows of krt.yml: ``replicas``,
+    ``gpu`` and ``object_store``, for the format's last step."""
+    from kedro_krt.compiler.format_base import NodeSettings
+
+    out: dict[str, dict[str, Any]] = {}
+    for wf in config.workflows:
+        names = [*wf.replicas, *wf.gpu, *wf.object_store]
+        nodes: dict[str, Any] = {}
+        for name in dict.fromkeys(names):
+            store = wf.object_store.get(name)
+            nodes[name] = NodeSettings(
+                replicas=wf.replicas.get(name),
+                gpu=name in wf.gpu,
+                object_store=store.name if store else "",
+                object_store_scope=store.scope if store else "workflow",
+            )
+        if nodes:
+            out[wf.name] = nodes
+    return out

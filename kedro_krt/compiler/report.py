@@ -34,6 +34,23 @@ _COPY_LABELS = {
 }
 
 
+def _node_settings(w: WorkflowPlan) -> list[str]:
+    """The pods' settings of the nodes that have any (krt.yml's replicas, gpu, object_store)."""
+    rows = [
+        [
+            n.name,
+            str(n.replicas),
+            "yes" if n.gpu else "-",
+            f"{n.object_store} ({n.object_store_scope})" if n.object_store else "-",
+        ]
+        for n in w.nodes
+        if n.replicas != 1 or n.gpu or n.object_store
+    ]
+    if not rows:
+        return []
+    return ["  Node settings:", *text_table([["node", "replicas", "gpu", "object store"], *rows])]
+
+
 def render_workflow(w: WorkflowPlan) -> list[str]:
     """Report lines of one workflow."""
     where = f"pipeline '{w.pipeline}'" + (f", namespace '{w.namespace}'" if w.namespace else "")
@@ -57,6 +74,7 @@ def render_workflow(w: WorkflowPlan) -> list[str]:
         what = ", ".join(n.kedro_nodes) or "(generated: assembles the response)"
         rows.append([f"{i}.", n.name, flow, what])
     lines += text_table(rows)
+    lines += _node_settings(w)
     lines.append("  Datasets:")
     rows = [["dataset", "role", "field", "type (from)", "rule"]]
     for d in w.datasets:

@@ -19,7 +19,7 @@ class V1Emit(EmitFormat):
 
     def manifest(self, plan: Plan) -> Manifest:
         nodes = [
-            NodeSpec(name=n.name, image=plan.runtime_image, src=f"src/{n.name}/main.py")
+            NodeSpec(name=n.name, image=plan.runtime_image, src=f"src/{n.name}/main.py", gpu=n.gpu)
             for w in plan.workflows
             for n in w.nodes
         ]

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from kedro_krt.emit.format_base import EmitFormat
 from kedro_krt.formats.manifest_base import ConfigSpec, Entrypoint
-from kedro_krt.formats.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
+from kedro_krt.formats.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, ObjectStore, WorkflowV2
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.plan import PUBLIC_PROTO, NodeRuntimePlan, Plan, WorkflowPlan
 
@@ -32,7 +32,13 @@ class V2Emit(EmitFormat):
                         image=plan.runtime_image,
                         src=f"src/{n.name}/main.py",
                         subscriptions=n.subscriptions,
+                        gpu=n.gpu,
                         replicas=n.replicas,
+                        object_store=(
+                            ObjectStore(n.object_store, n.object_store_scope)
+                            if n.object_store
+                            else None
+                        ),
                     )
                     for n in w.nodes
                 ),

@@ -30,6 +30,12 @@ class ManifestFormat(ABC):
     kre_targets: ClassVar[tuple[str, ...]]
 
     @abstractmethod
+    def written_as(self, data: Mapping[Any, Any]) -> bool:
+        """Whether parsed ``krt.yml`` data has a key that only this format has (a v1 top-level
+        ``nodes`` list, a v2 workflow's ``nodes`` or ``exitpoint``), whatever its
+        ``krtVersion`` says: how a file that lacks its ``krtVersion`` is told apart."""
+
+    @abstractmethod
     def check(self, data: Any, marks: Mapping[str, int]) -> ParsedManifest[Any]:
         """Every check of this format on parsed YAML: a best-effort manifest and the problems."""
 

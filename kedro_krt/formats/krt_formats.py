@@ -52,9 +52,21 @@ def krt_version_of(data: object) -> str:
 
 def format_of(data: object) -> ManifestFormat:
     """The format of parsed ``krt.yml`` data, by its ``krtVersion``. A value no format claims
-    goes to the newest format, whose checks report it in KRE's words."""
+    goes to the newest format, whose checks report it in KRE's words.
+
+    Without ``krtVersion``, KRE 8.0 reads v1 and so do we, unless the file is written in
+    another format's shape and not in v1's (a v2 workflow's ``nodes`` and ``exitpoint``, no
+    top-level ``nodes``): that format's checks then lead with the one missing key, instead of
+    v1's answer to a v2 file (``The field "Nodes" is required``, ``Unknown key "exitpoint"``).
+    """
     newest = list(FORMATS.values())[-1]
-    return next((f for v, f in FORMATS.items() if v.value == krt_version_of(data)), newest)
+    said = krt_version_of(data)
+    chosen = next((f for v, f in FORMATS.items() if v.value == said), newest)
+    unsaid = not isinstance(data, Mapping) or data.get("krtVersion") in (None, "")
+    if not unsaid or not isinstance(data, Mapping) or chosen.written_as(data):
+        return chosen
+    shaped = [f for f in FORMATS.values() if f is not chosen and f.written_as(data)]
+    return shaped[0] if len(shaped) == 1 else chosen
 
 
 def format_read_by(kre: str | None) -> ManifestFormat:

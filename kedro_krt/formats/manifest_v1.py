@@ -285,8 +285,10 @@ def _refine(rule: Rule, path: str, value: Any, owner: Any) -> tuple[Rule, dict[s
     elif rule is rules.NOT_A_STRING:
         key = path.rsplit(".", 1)[-1]
         write = "write a single text value"
-        values["hint"] = write if isinstance(value, (list, Mapping)) else (
-            f'quote it (e.g. {key}: "{short(value)}")'
+        values["hint"] = (
+            write
+            if isinstance(value, (list, Mapping))
+            else (f'quote it (e.g. {key}: "{short(value)}")')
         )
     elif rule is rules.NOT_A_NAME_LIST:
         values["value"] = short(value)  # a scalar: a list or mapping is a shape error above it
@@ -472,6 +474,13 @@ class V1Format(ManifestFormat):
     manifest_class = Manifest
     #: KRE 8.0 still reads v1 (krt/parser/parser.go); KRE 8.1 dropped it (#706).
     kre_targets = ("7", "8.0")
+
+    def written_as(self, data: Mapping[Any, Any]) -> bool:
+        workflows = data.get("workflows")
+        steps = (
+            [w for w in workflows if isinstance(w, Mapping)] if isinstance(workflows, list) else []
+        )
+        return "nodes" in data or any("sequential" in w for w in steps)
 
     def check(self, data: Any, marks: Mapping[str, int]) -> ParsedManifest[Manifest]:
         return check_manifest(data, marks)

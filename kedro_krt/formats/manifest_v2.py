@@ -1001,6 +1001,9 @@ class V2Format(ManifestFormat):
     #: KRE 8.0 reads v2 without replicas and objectStore; 8.1 and 8.2 read only v2.
     kre_targets = ("8.0", "8.1", "8.2")
 
+    def written_as(self, data: Mapping[Any, Any]) -> bool:
+        return any("nodes" in w or "exitpoint" in w for _, w in _entries(data, "workflows"))
+
     def check(self, data: Any, marks: Mapping[str, int]) -> ParsedManifestV2:
         return check_manifest_v2(data, marks)
 

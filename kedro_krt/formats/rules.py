@@ -153,8 +153,7 @@ DUPLICATE_RPC = Rule(
 SEQUENTIAL_EMPTY = Rule(
     "krt.sequential-empty",
     "error",
-    '"{path}" is empty: list the nodes the request passes through, in order (known nodes: '
-    "{known})",
+    '"{path}" is empty: list the nodes the request passes through, in order (known nodes: {known})',
 )
 SEQUENTIAL_REPEAT = Rule(
     "krt.sequential-repeat",
@@ -212,8 +211,10 @@ V2_NAME_LENGTH = Rule(
 V2_KRT_VERSION_MISSING = Rule(
     "kre.krt-version",
     "error",
-    'krtVersion is missing: KRE 8.1+ checks the rest, then answers "{kre}"; write "krtVersion: '
-    '{expected}"',
+    'add "krtVersion: {expected}" at the top of krt.yml: it is written as KRT {expected} (nodes '
+    "under each workflow, with subscriptions and an exitpoint) but does not say so. Without "
+    'it KRE 8.1 and later answer "{kre}", and KRE 8.0 reads it as KRT v1 and refuses it (\'the '
+    'field "workflow.exitpoint" is incompatible with version v1\')',
     kre=KRE_KRT_VERSION_MISSING,
 )
 V2_KRT_VERSION = Rule(
@@ -312,7 +313,7 @@ REPLICAS_ZERO = Rule(
 OBJECT_STORE_NAME_MISSING = Rule(
     "krt.object-store-name",
     "error",
-    '"{path}" is missing: name the object store (lowercase letters, digits and \'-\'); KRE\'s '
+    "\"{path}\" is missing: name the object store (lowercase letters, digits and '-'); KRE's "
     "nats-manager refuses an empty name when the version starts (invalid object store name)",
 )
 OBJECT_STORE_NAME = Rule(
@@ -325,7 +326,7 @@ OBJECT_STORE_NAME = Rule(
 IMAGE_KRT_VERSION = Rule(
     "krt.image-krt-version",
     "warning",
-    'Image "{image}" is KRE 7\'s {short_name}, which speaks only KRT v1\'s messages: a KRT v2 '
+    "Image \"{image}\" is KRE 7's {short_name}, which speaks only KRT v1's messages: a KRT v2 "
     "needs {repository}:3.x (KRE 8), e.g. {repository}:{example}",
 )
 SUBSCRIPTION_REPEATED = Rule(
@@ -426,7 +427,7 @@ V2_REFUSED = Rule(
 V2_FIELD_IGNORED = Rule(
     "kre.v2-field-ignored",
     "warning",
-    "KRE 8.0 reads no {ignored} (they came with KRE 8.1 and 8.2, types.go): node \"{node}\" "
+    'KRE 8.0 reads no {ignored} (they came with KRE 8.1 and 8.2, types.go): node "{node}" '
     "would run one pod without an object store",
 )
 # KRE 8.2: validator/fields_validator.go, ValidateSrcPaths (its trailing space too).

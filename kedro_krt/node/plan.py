@@ -123,6 +123,11 @@ class KrtNodePlan:
     In a KRT v2 workflow, ``inputs`` holds one entry per subscription (``input_message`` is
     the first one's), ``subscriptions`` what krt.yml lists, ``replicas`` its pods; a node with
     no Kedro node is the generated exitpoint, which assembles the response.
+
+    KRE's settings of the node's pods, from the workflow's config: ``gpu`` (one
+    ``nvidia.com/gpu``, KRT v1 and v2), ``replicas`` and ``object_store`` /
+    ``object_store_scope`` (a JetStream object store, KRT v2 only). They change what krt.yml
+    says, never how the node runs.
     """
 
     name: str
@@ -142,6 +147,9 @@ class KrtNodePlan:
     inputs: tuple[NodeInputPlan, ...] = ()
     subscriptions: tuple[str, ...] = ()
     replicas: int = 1
+    gpu: bool = False
+    object_store: str = ""
+    object_store_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -328,7 +336,8 @@ def hooks_from_json(data: dict[str, Any] | None) -> HooksPlan:
     return HooksPlan(enabled=bool(data.get("enabled", True)), keep=tuple(data.get("keep", ())))
 
 
-#: Keys that only a KRT v2 plan needs, with their v1 value: left out of a v1 plan's JSON.
+#: Keys that only a KRT v2 plan, or a node with KRE settings, needs, with their unset value:
+#: left out of the JSON, so that a plan that does not use them keeps its bytes.
 _V2_DEFAULTS: dict[str, Any] = {
     "krt_version": "v1",
     "exitpoint": "",
@@ -340,6 +349,9 @@ _V2_DEFAULTS: dict[str, Any] = {
     # do not set `hooks:` in krt.yml keep their bytes.
     "hooks": {"enabled": True, "keep": []},
     "hook_report": [],
+    "gpu": False,
+    "object_store": "",
+    "object_store_scope": "",
 }
 
 

@@ -210,18 +210,3 @@ def test_a_format_the_kre_deployed_to_refuses_is_a_compile_error(
 
     with pytest.raises(CompileError, match=re.escape(words)):
         choose_krt_version(flag, configured, kre)
-
-
-def test_replicas_in_a_v1_version_are_a_warning(branches_project: Path) -> None:
-    import shutil
-
-    project_dir = branches_project.parent / "branches-v1-replicas"
-    shutil.copytree(branches_project, project_dir)
-    conf = project_dir / "conf" / "base" / "krt.yml"
-    data = yaml.safe_load(conf.read_text())
-    data["krt_version"] = "v1"
-    data["workflows"][0]["replicas"] = {"left": 2}
-    conf.write_text(yaml.safe_dump(data))
-    plan, _ = compile_locked(open_project(project_dir, None), ["scoring"])
-    assert plan.krt_version == "v1"
-    assert any("applies to KRT v2 only" in w for w in plan.warnings)

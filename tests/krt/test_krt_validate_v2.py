@@ -195,6 +195,61 @@ def test_krt_version_in_kres_words() -> None:
     assert [p.kre for p in errors if p.kre] == ['invalid value "v3" at krtVersion "KrtVersion"']
 
 
+# -- a v2 krt.yml that only lacks krtVersion ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kre", [None, "8.0", "8.1", "8.2"])
+def test_a_v2_file_without_krt_version_is_told_to_add_it_first(
+    make_krt: MakeKrt, kre: str | None
+) -> None:
+    # Read as v1 (KRE 8.0's reading), it gave four errors and none said the fix: "The field
+    # Nodes is required", "Unknown key exitpoint", "Unknown key nodes", "Sequential required".
+    files = v2_files(edited(lambda d: d.pop("krtVersion")))
+    report = validate_path(make_krt(entries_for(files)), kre=kre)
+    (error,) = report.errors
+    assert error.rule == "kre.krt-version"
+    assert error.message.startswith('add "krtVersion: v2" at the top of krt.yml')
+    # KRE's own line is still quoted, after the fix.
+    assert error.kre == "error krtVersion input from krt.yml not valid: "
+    assert "error krtVersion input from krt.yml not valid: " in error.message
+    assert report.krt_version is KrtVersion.V2
+    # The one key is the whole fix.
+    assert validate_path(make_krt(entries_for(v2_files())), kre=kre).ok
+
+
+def test_a_v2_file_without_krt_version_gets_v2s_other_problems_after_it() -> None:
+    text = edited(lambda d: (d.pop("krtVersion"), d["workflows"][0].update(exitpoint="modle")))
+    errors = [p for p in validate_files(v2_files(text)) if p.severity == "error"]
+    assert [p.rule for p in errors] == ["kre.krt-version", "kre.exitpoint"]
+    assert 'did you mean "model"?' in errors[1].message
+
+
+@pytest.mark.parametrize(
+    ("change", "shape"),
+    [
+        # Only a workflow's exitpoint, or only its nodes, is enough to tell a v2 file.
+        (lambda d: d["workflows"][0].pop("nodes"), "exitpoint"),
+        (lambda d: d["workflows"][0].pop("exitpoint"), "nodes"),
+    ],
+)
+def test_either_v2_key_of_a_workflow_tells_a_v2_file(change: object, shape: str) -> None:
+    def drop(d: dict) -> None:
+        d.pop("krtVersion")
+        change(d)  # type: ignore[operator]
+
+    errors = [p for p in validate_files(v2_files(edited(drop))) if p.severity == "error"]
+    assert errors[0].rule == "kre.krt-version", (shape, [str(p) for p in errors])
+
+
+def test_a_file_in_both_shapes_without_krt_version_stays_v1() -> None:
+    # A top-level nodes list is v1's: KRE 8.0 reads the file as v1, and so do the checks.
+    data = yaml.safe_load(GOOD_YML)
+    data["workflows"][0]["exitpoint"] = "model"
+    problems = validate_files(v2_files(yaml.safe_dump(data, sort_keys=False)))
+    assert [p.rule for p in problems if p.severity == "error"] == ["krt.unknown-key"]
+    assert all(p.rule != "kre.krt-version" for p in problems)
+
+
 def test_kre_answers_the_fields_before_the_workflows() -> None:
     data = yaml.safe_load(V2_YML)
     data["version"] = "Bad_Version"

@@ -29,16 +29,19 @@ V2_MARKER = "KRT_NATS_INPUTS"
 
 @dataclass(frozen=True)
 class RunnerFormat:
-    """A format's settings (``config.from_env()``) and its runner (``runner(config, logger)``)."""
+    """A format's settings (``config.from_env()``), its runner (``runner(config, logger)``),
+    and the stock runner whose contract it keeps (``contract``, as the docs name it)."""
 
     config: Any
     runner: Any
+    contract: str
 
 
-#: KRT format -> its settings and runner.
+#: KRT format -> its settings and runner. kre-py 2.1.5 runs KRT v1 nodes on KRE 7, kre-py 3.4.1
+#: KRT v2 nodes on KRE 8 (konstellation-io/kre-runners @ kre-py-v2.1.5, kre-py/v3.4.1).
 RUNNERS: dict[KrtVersion, RunnerFormat] = {
-    KrtVersion.V1: RunnerFormat(RunnerConfig, NodeRunner),
-    KrtVersion.V2: RunnerFormat(RunnerConfigV2, NodeRunnerV2),
+    KrtVersion.V1: RunnerFormat(RunnerConfig, NodeRunner, "kre-py 2.1.5"),
+    KrtVersion.V2: RunnerFormat(RunnerConfigV2, NodeRunnerV2, "kre-py 3.4.1"),
 }
 
 
