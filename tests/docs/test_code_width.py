@@ -36,6 +36,8 @@ WIDE_OUTPUTS = {
 #: that work is in.
 NOT_YET_CHECKED = {"how-to/deploy-to-kre.md"}
 
+_SNIPPET = re.compile(r'^\s*--8<-- "(?P<path>[^"]+)"\s*$', re.M)
+
 _FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
     re.M | re.S,
@@ -43,12 +45,17 @@ _FENCE = re.compile(
 
 
 def _blocks(page: Path) -> list[tuple[int, str, str, str]]:
-    """(line, indent, language, body) of each fenced block, indented ones too."""
+    """(line, indent, language, body) of each fenced block, indented ones too; a block that
+    includes a file (`--8<-- "path"`, pymdownx.snippets) shows that file."""
     text = page.read_text(encoding="utf-8")
     return [
-        (text.count("\n", 0, m.start()) + 1, m["indent"], m["lang"], m["body"])
+        (text.count("\n", 0, m.start()) + 1, m["indent"], m["lang"], _included(m["body"]))
         for m in _FENCE.finditer(text)
     ]
+
+
+def _included(body: str) -> str:
+    return _SNIPPET.sub(lambda m: (REPO / m["path"]).read_text(encoding="utf-8"), body)
 
 
 def _output_of(blocks: list[tuple[int, str, str, str]], index: int) -> str | None:
@@ -108,8 +115,12 @@ def test_a_wide_line_is_found(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text(
         "```bash\n" + "x" * 80 + "\n" + "x" * 81 + "\n```\n\n- item\n\n    ```\n    "
-        + "y" * 77 + "\n    ```\n\n```mermaid\n" + "z" * 200 + "\n```\n",
+        + "y" * 77 + "\n    ```\n\n```mermaid\n" + "z" * 200 + "\n```\n\n"
+        '```python\n--8<-- "RELEASE.md"\n```\n',
         encoding="utf-8",
     )
     found = wide_lines(page, docs=tmp_path)
-    assert [w.split(": ")[1] for w in found] == ["81 > 80", "77 > 76"]
+    release = [len(line) for line in (REPO / "RELEASE.md").read_text().splitlines()]
+    assert max(release) > WIDTH  # the included file is read, and has a wide line
+    first_wide = next(n for n in release if n > WIDTH)
+    assert [w.split(": ")[1] for w in found][:3] == ["81 > 80", "77 > 76", f"{first_wide} > 80"]

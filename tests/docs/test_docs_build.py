@@ -391,10 +391,8 @@ def test_api_page_is_generated_from_the_code(site: Path) -> None:
 
 
 def _chromium() -> str | None:
-    return next(
-        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))),
-        None,
-    )
+    found = (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome"))
+    return next((path for path in found if path), None)
 
 
 @pytest.mark.slow
@@ -413,8 +411,9 @@ def test_every_diagram_renders_with_the_bundled_mermaid_offline(site: Path, tmp_
     ]
     assert len(diagrams) >= 6
     probe = tmp_path / "probe.html"
+    script = (site / "assets" / "mermaid.min.js").as_uri()
     probe.write_text(
-        "<html><body><script src=\"" + (site / "assets" / "mermaid.min.js").as_uri() + "\"></script>"
+        f'<html><body><script src="{script}"></script>'
         "<script>\n"
         f"const diagrams = {json.dumps([body for _, body in diagrams])};\n"
         "mermaid.initialize({startOnLoad: false});\n"
@@ -432,7 +431,7 @@ def test_every_diagram_renders_with_the_bundled_mermaid_offline(site: Path, tmp_
         encoding="utf-8",
     )
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
          "--dump-dom", probe.as_uri()],
         capture_output=True, text=True, timeout=120,
     )
