@@ -3,7 +3,7 @@
 A page asks for a table with a marker comment on a line of its own, e.g.
 ``<!-- kedro-krt: config-table -->``. The markers and what replaces them:
 
-* ``config-table``: every key of ``conf/<env>/krt.yml``, from
+* ``config-table``: every key of ``conf/<env>/krt.yml``, each with its anchor, from
   :func:`kedro_krt.compiler.config.describe_schema`;
 * ``build-config-table``: every key of ``krt-build.yml``, from
   :func:`kedro_krt.handwritten.config.describe_build_schema`;
@@ -64,17 +64,30 @@ def _cell(text: str) -> str:
 # --- krt.yml ---------------------------------------------------------------------------------
 
 
+def key_anchor(path: str) -> str:
+    """The id of a krt.yml key on the reference page: `workflows[].grouping` ->
+    `workflows-grouping`, so `config.md#workflows-grouping` links to it."""
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+
+
 def config_table() -> str:
-    """One row per key of krt.yml: path, type, default, what it does."""
+    """Every key of krt.yml as a definition list: the key (with its anchor and permalink) as the
+    term, then its type, its default and what it does.
+
+    A list, not a table: a table's narrow first column broke long keys mid-word
+    (`krt_versio`/`n`), and a term can carry an id to link to."""
     from kedro_krt.compiler.config import describe_schema
 
-    rows = ["| key | type | default | what it does |", "|---|---|---|---|"]
+    entries = []
     for path, type_name, default, doc in describe_schema():
-        default_cell = _code(default) if default else ""
-        rows.append(
-            f"| {_code(path)} | {_cell(type_name)} | {default_cell} | {_cell(doc)} |"
-        )
-    return "\n".join(rows)
+        anchor = key_anchor(path)
+        facts = f"*type* {_code(type_name)}" + (f", *default* {_code(default)}" if default else "")
+        entries += [
+            f"`{path}` [¶](#{anchor}){{ .headerlink title=\"Permanent link\" }} {{ #{anchor} }}",
+            f":   {facts}. {' '.join(doc.split())}",
+            "",
+        ]
+    return "\n".join(entries)
 
 
 # --- type mapping ----------------------------------------------------------------------------

@@ -93,6 +93,42 @@ def test_cli_page_has_every_command_and_option(site: Path, group: click.Group, p
                     )
 
 
+#: The commands in the order a user meets them: the tutorial's, then the rest.
+CLI_ORDER = ["init", "compile", "package", "validate", "serve", "call", "schema", "build", "deploy"]
+
+
+@pytest.mark.slow
+def test_cli_page_lists_each_command_once_in_the_order_a_user_meets_them(site: Path) -> None:
+    page = (site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    headings = re.findall(r"<h2 id=\"([^\"]+)\"", page)
+    assert headings == [f"kedro-krt-{name}" for name in CLI_ORDER]
+    assert sorted(CLI_ORDER) == sorted(_commands(cli.main)), "a command is missing from CLI_ORDER"
+    # The page's table of contents (the right-hand column) names each command once.
+    toc = page.split("md-sidebar--secondary", 1)[1].split('class="md-content"', 1)[0]
+    entries = re.findall(r'href="#(kedro-krt-[a-z]+)"', toc)
+    assert entries == [f"kedro-krt-{name}" for name in CLI_ORDER]
+
+
+@pytest.mark.slow
+def test_config_page_gives_every_key_an_anchor_outside_a_table(site: Path) -> None:
+    # A key in a narrow table column broke mid-word (`krt_versio`/`n`): each is a term of its
+    # own, with an id to link to.
+    sys.path.insert(0, str(DOCS))
+    try:
+        from hooks import key_anchor
+    finally:
+        sys.path.remove(str(DOCS))
+    page = (site / "reference" / "config" / "index.html").read_text(encoding="utf-8")
+    paths = [path for path, *_ in describe_schema()]
+    anchors = [key_anchor(path) for path in paths]
+    assert len(set(anchors)) == len(paths), "two keys share an anchor"
+    for path, anchor in zip(paths, anchors, strict=True):
+        term = f'<dt id="{anchor}"><code>{html.escape(path)}</code>'
+        assert term in page, f"krt.yml key {path} has no term with id {anchor!r}"
+        assert f'href="#{anchor}"' in page, f"krt.yml key {path} has no permalink"
+    assert "<td><code>workflows[].grouping</code></td>" not in page
+
+
 @pytest.mark.slow
 def test_config_page_has_every_key(site: Path) -> None:
     text = _text(site / "reference" / "config" / "index.html")
@@ -248,6 +284,17 @@ def test_type_tables_are_generated(site: Path) -> None:
         assert expected in text
 
 
+#: Pages whose reader needs a diagram (site paths): the flow from a project to KRE, the
+#: tutorial's pipeline and its KRT nodes, how Kedro nodes are grouped and what flows between them.
+DIAGRAM_PAGES = [
+    ".",
+    "tutorial",
+    "explanation/compilation",
+    "explanation/krt-contents",
+    "explanation/words",
+]
+
+
 @pytest.mark.slow
 def test_the_site_loads_no_script_from_elsewhere_and_ships_mermaid(site: Path) -> None:
     # Opened from disk or offline, a page must not depend on a CDN: every <script src> is the
@@ -260,8 +307,10 @@ def test_the_site_loads_no_script_from_elsewhere_and_ships_mermaid(site: Path) -
     )
     assert external == []
     assert (site / "assets" / "mermaid.min.js").stat().st_size > 1_000_000
-    page = (site / "explanation" / "krt-contents" / "index.html").read_text(encoding="utf-8")
-    assert 'class="mermaid"' in page and "assets/mermaid.min.js" in page
+    for name in DIAGRAM_PAGES:
+        page = (site / name / "index.html").read_text(encoding="utf-8")
+        assert 'class="mermaid"' in page, f"{name} has no diagram"
+        assert "assets/mermaid.min.js" in page, f"{name} does not load the site's mermaid.js"
     assert not list(site.rglob("__pycache__")), "the docs hook's bytecode was published"
 
 
@@ -339,3 +388,56 @@ def test_api_page_is_generated_from_the_code(site: Path) -> None:
         "RuntimeSetupError",
     ):
         assert expected in text, f"{expected!r} is missing from the Python API page"
+
+
+def _chromium() -> str | None:
+    found = (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome"))
+    return next((path for path in found if path), None)
+
+
+@pytest.mark.slow
+def test_every_diagram_renders_with_the_bundled_mermaid_offline(site: Path, tmp_path: Path) -> None:
+    """Each mermaid block of the docs is drawn by the site's own mermaid.js in a headless
+    browser, from disk: a diagram with a syntax error, or a mermaid.js that needs the network,
+    fails here rather than on a reader's screen (as raw `flowchart` text)."""
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no headless Chromium (apt-get install chromium)")
+    diagrams = [
+        (f"{page.relative_to(DOCS)}:{block.line}", block.body)
+        for page in sorted(DOCS.rglob("*.md"))
+        for block in read_blocks(page)
+        if block.lang == "mermaid"
+    ]
+    assert len(diagrams) >= 6
+    probe = tmp_path / "probe.html"
+    script = (site / "assets" / "mermaid.min.js").as_uri()
+    probe.write_text(
+        f'<html><body><script src="{script}"></script>'
+        "<script>\n"
+        f"const diagrams = {json.dumps([body for _, body in diagrams])};\n"
+        "mermaid.initialize({startOnLoad: false});\n"
+        "(async () => {\n"
+        "  const out = [];\n"
+        "  for (const [i, text] of diagrams.entries()) {\n"
+        "    try { const {svg} = await mermaid.render('d' + i, text);\n"
+        "          out.push(svg.includes('<svg') ? 'ok' : 'no svg'); }\n"
+        "    catch (e) { out.push('error: ' + e.message); }\n"
+        "  }\n"
+        "  const pre = document.createElement('pre'); pre.id = 'result';\n"
+        "  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);\n"
+        "})();\n"
+        "</script></body></html>",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    match = re.search(r'<pre id="result">(.*?)</pre>', proc.stdout, re.S)
+    assert match, f"the browser drew nothing:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    results = json.loads(html.unescape(match.group(1)))
+    failed = [f"{where}: {result}" for (where, _), result in zip(diagrams, results, strict=True)
+              if result != "ok"]
+    assert not failed, "diagrams that do not render:\n" + "\n".join(failed)
