@@ -161,7 +161,6 @@ def _write_package(
 ) -> Path:
     """Package a compiled project into ``output`` (dist/ by default), keep the lock, report."""
     from kedro_krt.compiler.lock import LOCK_FILE, write_lock
-    from kedro_krt.package import image_commands
     from kedro_krt.package import package as write_package
 
     out_dir = output or path / "dist"
@@ -183,10 +182,30 @@ def _write_package(
         f"  {result.files} files, {result.size / 1024:.1f} KiB, "
         f"{len(result.artifacts)} artifact file(s), {time.perf_counter() - started:.1f} s"
     )
-    click.echo(f"Build and push the nodes' image ({plan.runtime_image}) from the .krt:")
-    for command in image_commands(result.path, plan.runtime_image, plan.version):
-        click.echo(f"  {command}")
+    _say_image(result.path, plan.runtime_image, plan.version)
     return Path(result.path)
+
+
+def _say_image(krt: Path, image: str, version: str) -> None:
+    """How to build the nodes' image; with a local name (no registry host), how to name it
+    for a cluster too: said once, here, and nowhere else locally."""
+    from kedro_krt.formats.images import EXAMPLE_REGISTRY, ImageName
+    from kedro_krt.package import image_commands
+
+    commands = image_commands(krt, image, version)
+    if not ImageName.parse(image).is_local:
+        click.echo(f"Build and push the nodes' image ({image}) from the .krt:")
+        for command in commands:
+            click.echo(f"  {command}")
+        return
+    click.echo(f"Build the nodes' image ({image}) from the .krt:")
+    for command in commands[:-1]:  # no push: the name has no registry to push to
+        click.echo(f"  {command}")
+    click.echo(
+        "Before deploying, tag and push it to the registry your KRE pulls from, and set "
+        f"images.runtime in conf/<env>/krt.yml to that name (e.g. "
+        f"{EXAMPLE_REGISTRY}/{version}-runtime:0.1.0)."
+    )
 
 
 # --- build, validate, schema ---------------------------------------------------------------------

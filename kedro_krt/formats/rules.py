@@ -171,14 +171,6 @@ NODE_UNUSED = Rule(
 
 # -- images, every format (kedro_krt.formats.images) --------------------------------------------
 
-IMAGE_REGISTRY = Rule(
-    "krt.image-registry",
-    "warning",
-    'Image "{image}" of {used_by} names no registry, so the KRE cluster pulls it from Docker Hub '
-    '("{hub}"), where your image is not: push it to the registry your KRE pulls from and name '
-    'it with that registry\'s host, e.g. "{better}" {where}; write "docker.io/..." if Docker Hub '
-    "is meant",
-)
 IMAGE_LATEST = Rule(
     "krt.image-latest",
     "warning",
