@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -394,13 +394,63 @@ def deploy_project(
     kre = _deploy_target(options, project.config.deploy, target.path)
     token = _read_token(kre)
     if krt_file is None:
+        _check_before_packaging(project, target, kre, token, options)
         project, plan, lock = _compile(target, project=project)
         krt_file = _write_package(target.path, project, plan, lock, None, started)
+        # package has shown the validator's warnings: not twice.
+        _run_deploy(krt_file, kre, token, options, from_project=True, warned=True)
+        return
     _run_deploy(krt_file, kre, token, options, from_project=True)
 
 
+def _check_before_packaging(
+    project: Any, target: ProjectTarget, kre: Any, token: str, options: dict[str, Any]
+) -> None:
+    """What deploy would refuse after packaging, found before it: images a cluster cannot
+    pull, --config names krt.yml does not declare, a version name taken in the runtime."""
+    from kedro_krt.compiler.compile import version_of
+    from kedro_krt.deploy.flow import check_before_packaging, check_config_names
+    from kedro_krt.deploy.flow import refuse_local_images
+    from kedro_krt.deploy.settings import config_values
+    from kedro_krt.formats.images import local_images
+    from kedro_krt.formats.manifest_base import Entrypoint
+
+    config = project.config
+    name = version_of(project, target.version)
+    if not options["allow_local_image"]:
+        from types import SimpleNamespace
+
+        nodes = [(0, SimpleNamespace(name="", image=config.images.runtime))]
+        found = local_images(Entrypoint("", config.images.entrypoint), nodes)
+        refuse_local_images(
+            name,
+            [
+                replace(f, used_by="the Kedro nodes") if f.setting == "images.runtime" else f
+                for f in found
+            ],
+        )
+    given = config_values(options["config"], os.environ)
+    env = project.env
+    check_config_names(
+        name,
+        config.variables,
+        given,
+        where=(
+            f"conf/{env}/krt.yml declares: {', '.join(config.variables) or 'none'}; add the "
+            f"name to `variables:` there (nodes read it from the environment), or leave it out"
+        ),
+    )
+    check_before_packaging(kre, token, name, DeployDisplay())  # type: ignore[arg-type]
+
+
 def _run_deploy(
-    krt_path: Path, target: Any, token: str, options: dict[str, Any], *, from_project: bool
+    krt_path: Path,
+    target: Any,
+    token: str,
+    options: dict[str, Any],
+    *,
+    from_project: bool,
+    warned: bool = False,
 ) -> None:
     """Deploy, then say where the version is and what it still needs."""
     from kedro_krt.deploy.flow import DeployOptions
@@ -417,6 +467,8 @@ def _run_deploy(
             publish=options["publish"],
             comment=options["comment"] or "",
             from_project=from_project,
+            allow_local_image=options["allow_local_image"],
+            warned=warned,
         ),
         DeployDisplay(),  # type: ignore[arg-type]
     )

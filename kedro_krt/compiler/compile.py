@@ -77,6 +77,24 @@ def workflow_configs(config: KrtConfig, pipelines: Sequence[str] | None) -> list
     return list(config.workflows)
 
 
+def version_of(project: KedroProject, version: str | None = None) -> str:
+    """The name the version gets: ``version`` (``--version``), else krt.yml's ``version:``,
+    else the package name made valid. Known before anything is compiled (deploy checks it
+    against KRE first).
+
+    Raises:
+        CompileError: a name KRE would refuse.
+    """
+    name = version or project.config.version or to_valid_name(project.package_name)
+    if not is_valid_name(name):
+        raise CompileError(
+            f"version name '{name}' is not valid for KRE: use lowercase letters, digits "
+            f"and '-', at most 19 characters (e.g. '{to_valid_name(name)}'); set it with "
+            "--version or `version:` in krt.yml"
+        )
+    return name
+
+
 def rpc_name(workflow: WorkflowConfig) -> str:
     """The rpc of a workflow: configured, else CamelCase of its name."""
     rpc = workflow.rpc or to_message_name(workflow.name)
@@ -110,13 +128,7 @@ def compile_project(
             + ", ".join(f"pipeline '{w.pipeline}'" for w in workflows)
             + " (the namespaced ones); run `kedro krt init` to choose"
         )
-    version_name = version or config.version or to_valid_name(project.package_name)
-    if not is_valid_name(version_name):
-        raise CompileError(
-            f"version name '{version_name}' is not valid for KRE: use lowercase letters, digits "
-            f"and '-', at most 19 characters (e.g. '{to_valid_name(version_name)}'); set it with "
-            "--version or `version:` in krt.yml"
-        )
+    version_name = version_of(project, version)
     names = [w.name for w in workflows]
     for name in names:
         if not is_valid_name(name):
