@@ -108,26 +108,46 @@ def _compile(
 
 
 def init(path: Path, env: str, force: bool) -> None:
-    """Write conf/<env>/krt.yml of the project at ``path``, prefilled with what can be inferred."""
-    from kedro_krt.compiler.compile import default_workflows, rpc_name
+    """Write conf/<env>/krt.yml of the project at ``path``, prefilled with what can be inferred,
+    and say what was chosen, why, and how to change it."""
+    from kedro_krt.compiler.compile import default_choice, rpc_name
     from kedro_krt.compiler.config import config_path, render_template
-    from kedro_krt.formats.manifest_base import to_valid_name
+    from kedro_krt.formats.manifest_base import readable_name
 
     target = config_path(path, env)
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists; pass --force to overwrite it")
     project = _open(path, None if env == "local" else env)
+    choice = default_choice(project)
     workflows = [
-        {"name": w.name, "pipeline": w.pipeline, "rpc": rpc_name(w)}
-        for w in default_workflows(project)
+        {"name": w.name, "pipeline": w.pipeline, "rpc": rpc_name(w), "grouping": w.grouping}
+        for w in choice.workflows
     ]
-    name = to_valid_name(project.package_name)
+    name = readable_name(project.package_name)
     text = render_template(name, f"{project.project_name}", workflows)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    click.echo(f"Wrote {target.relative_to(path)}")
+    shown = target.relative_to(path)
+    click.echo(f"Wrote {shown}")
     for w in workflows:
-        click.echo(f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}")
+        click.echo(
+            f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}, "
+            f"grouping {w['grouping']}"
+        )
+    click.echo(f"Registered pipelines: {', '.join(choice.pipelines) or 'none'}.")
+    if choice.namespaced:
+        click.echo(
+            "Each namespaced pipeline is a workflow, one KRT node per top-level namespace. "
+            f"Edit `workflows:` in {shown} to leave one out."
+        )
+    elif choice.workflows:
+        click.echo(
+            f"None is namespaced, so init took the first, {choice.workflows[0].pipeline}, as "
+            "one KRT node (grouping: single). To change it, edit `workflows:` in "
+            f"{shown}: another `pipeline:`, or `grouping: node` for one KRT node per Kedro "
+            "node. A pipeline that answers requests is best namespaced: see the how-to "
+            '"Serve a training project: add an inference pipeline" in the docs.'
+        )
 
 
 def compile_project(target: ProjectTarget, output: Path | None) -> None:
