@@ -179,6 +179,20 @@ IMAGE_LATEST = Rule(
     'tag of its own, e.g. "{better}" {where}',
 )
 
+# -- the compiled plans of kedro-krt's nodes (kedro_krt.formats.validate, every format) ---------
+
+PLAN_FORMAT = Rule(
+    "krt.plan-format",
+    "warning",
+    "{advice}. On KRE, and under `kedro-krt serve --nats`, the node runs with the kedro-krt "
+    "vendored in the KRT's lib/, which reads it; `kedro-krt serve` in process refuses it",
+)
+PLAN_UNREADABLE = Rule(
+    "krt.plan-format",
+    "error",
+    "plan.json is not a kedro-krt plan ({error}): the node cannot start; package the KRT again",
+)
+
 # -- KRE 8.2's rules of KRT v2 (konstellation-io/kre @ v8.2.0: engine/admin-api/domain/usecase/
 # krt/types.go as validator/fields_validator.go words them, then validator/validator.go) --------
 

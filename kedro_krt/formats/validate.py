@@ -174,6 +174,7 @@ def _validate_files(files: Mapping[str, bytes], kre: str | None = None) -> _Chec
     problems += _check_gencode(files)
     problems += check_protobuf_api(files)
     problems += _check_proto(parsed, files)
+    problems += _check_plans(parsed.manifest, files)
     ok = parsed.ok and not any(p.severity == "error" for p in problems)
     return _Checked(parsed.manifest if ok else None, problems, fmt.krt_version)
 
@@ -267,6 +268,35 @@ def _check_gencode(files: Mapping[str, bytes]) -> list[Problem]:
             "krt.legacy-gencode",
         )
     ]
+
+
+def _check_plans(manifest: AnyManifest, files: Mapping[str, bytes]) -> list[Problem]:
+    """The compiled plan beside each node's main.py (a node kedro-krt made): in a format this
+    kedro-krt reads, else which way the versions differ (``krt.plan-format``)."""
+    import json
+
+    from kedro_krt.formats.rules import PLAN_FORMAT, PLAN_UNREADABLE
+    from kedro_krt.node.plan import plan_format_advice, plan_format_direction
+
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for node in manifest.nodes:
+        folder = node.src.rsplit("/", 1)[0] if "/" in node.src else ""
+        name = f"{folder}/plan.json" if folder else "plan.json"
+        if name in seen or name not in files:
+            continue
+        seen.add(name)
+        try:
+            data = json.loads(files[name])
+        except ValueError as exc:
+            problems.append(PLAN_UNREADABLE.at(name, error=f"not JSON: {exc}"))
+            continue
+        if not isinstance(data, Mapping) or "node" not in data:
+            continue  # a plan.json of the user's own, not ours
+        found = data.get("format")
+        if plan_format_direction(found) is not None:
+            problems.append(PLAN_FORMAT.at(name, advice=plan_format_advice(found)))
+    return problems
 
 
 def _check_proto(parsed: ParsedManifest[AnyManifest], files: Mapping[str, bytes]) -> list[Problem]:
@@ -583,7 +613,7 @@ def _keep_for_checks(name: str, size: int) -> bool:
         return False
     base = name.rsplit("/", 1)[-1]
     return (
-        name.endswith((".py", ".proto", ".yml", ".yaml"))
+        name.endswith((".py", ".proto", ".yml", ".yaml", "/plan.json"))
         or base.startswith("requirements")
         or is_manifest_name(name)
     )
