@@ -292,8 +292,8 @@ def build(source: Path, output: Path | None, version: str | None, quiet: bool) -
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @_kre_option
 def validate(path: Path, kre: str | None) -> None:
-    """Check a .krt, a folder or a krt.yml (KRT v1 or v2) against KRE's rules and ours; exit 1
-    on errors."""
+    """Check a .krt or a KRT folder (KRT v1 or v2) against KRE's rules and ours; a krt.yml
+    given as a file is checked alone. Exit 1 on errors."""
     functions.validate(path, kre)
 
 

@@ -179,6 +179,16 @@ IMAGE_LATEST = Rule(
     'tag of its own, e.g. "{better}" {where}',
 )
 
+# -- a manifest of another platform (kedro_krt.formats.validate) ------------------------------
+
+KAI_MANIFEST = Rule(
+    "krt.kai-manifest",
+    "error",
+    "{file} is a product manifest of Konstellation's KAI platform (workflows with processes), "
+    "not a KRT of KRE: kedro-krt reads KRT v1 and v2 (KRE 6.x to 8.2) and does not check, "
+    "build or serve KAI products",
+)
+
 # -- the compiled plans of kedro-krt's nodes (kedro_krt.formats.validate, every format) ---------
 
 PLAN_FORMAT = Rule(
