@@ -134,20 +134,23 @@ def init(path: Path, env: str, force: bool) -> None:
             f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}, "
             f"grouping {w['grouping']}"
         )
-    click.echo(f"Registered pipelines: {', '.join(choice.pipelines) or 'none'}.")
+    import textwrap
+
+    said = f"Registered pipelines: {', '.join(choice.pipelines) or 'none'}."
     if choice.namespaced:
-        click.echo(
-            "Each namespaced pipeline is a workflow, one KRT node per top-level namespace. "
-            f"Edit `workflows:` in {shown} to leave one out."
+        said += (
+            " Each namespaced one became a workflow, with one KRT node per top-level "
+            f"namespace; edit `workflows:` in {shown} to change that."
         )
     elif choice.workflows:
-        click.echo(
-            f"None is namespaced, so init took the first, {choice.workflows[0].pipeline}, as "
+        said += (
+            f" None is namespaced, so init took the first, {choice.workflows[0].pipeline}, as "
             "one KRT node (grouping: single). To change it, edit `workflows:` in "
             f"{shown}: another `pipeline:`, or `grouping: node` for one KRT node per Kedro "
             "node. A pipeline that answers requests is best namespaced: see the how-to "
-            '"Serve a training project: add an inference pipeline" in the docs.'
+            '"Add an inference pipeline" in the docs.'
         )
+    click.echo(textwrap.fill(said, width=100, break_on_hyphens=False, break_long_words=False))
 
 
 def compile_project(target: ProjectTarget, output: Path | None) -> None:

@@ -62,13 +62,14 @@ def test_init_says_what_it_chose_and_how_to_change_it(starter: Path) -> None:
     shutil.rmtree(starter / "src" / "spaceflights" / "pipelines" / "reporting")  # needs plotly
     result = _run("init")
     assert result.exit_code == 0, result.output
-    out = result.stdout
+    out = " ".join(result.stdout.split())  # the explanation is wrapped at 100 columns
+    assert max(map(len, result.stdout.splitlines())) <= 100
     assert "workflow data-processing: pipeline data_processing, rpc DataProcessing, " in out
     assert "grouping single" in out
     assert "Registered pipelines: data_processing, data_science." in out
     assert "None is namespaced, so init took the first, data_processing, as one KRT node" in out
     assert "`grouping: node` for one KRT node per Kedro node" in out
-    assert "add an inference pipeline" in out
+    assert '"Add an inference pipeline" in the docs' in out
     written = yaml.safe_load((starter / "conf" / "base" / "krt.yml").read_text())
     assert written["version"] == "spaceflights"
     assert written["workflows"] == [
@@ -103,3 +104,32 @@ def test_names_stay_readable_within_kres_limit(kedro_name: str, krt_name: str) -
     name = readable_name(kedro_name)
     assert name == krt_name
     assert is_valid_name(name) and len(name) <= MAX_NAME_LENGTH
+
+
+def test_the_inference_how_to_compiles_on_the_starter(starter: Path) -> None:
+    """docs/how-to/inference-pipeline.md, followed on the starter: its files written, the
+    pipeline compiles into the workflow the page describes (the model untrained: compile
+    needs no artifact)."""
+    from tests.docs.doc_blocks import read_blocks
+
+    page = Path(__file__).parents[2] / "docs" / "how-to" / "inference-pipeline.md"
+    shutil.rmtree(starter / "src" / "spaceflights" / "pipelines" / "reporting")  # needs plotly
+    for block in read_blocks(page):
+        if block.title:
+            path = starter / block.title
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(block.body)
+    result = _run("compile", "--pipeline", "inference")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "1.  prep     InferenceRequest -> InferencePrepOutput" in out
+    assert "2.  predict  InferencePrepOutput -> InferenceResponse" in out
+    assert "shuttles                    repeated ShuttlesRow (8 columns)  prep.shuttles" in out
+    assert "regressor       artifact" in out
+    assert "google.protobuf.Value" not in out
+    # A plain `kedro run` keeps working: inference is out of __default__.
+    from kedro.framework.project import pipelines
+
+    pipelines.set_requested(None)  # every pipeline, as `kedro run` loads them
+    assert "prep.prepare_features" in {n.name for n in pipelines["inference"].nodes}
+    assert "prep.prepare_features" not in {n.name for n in pipelines["__default__"].nodes}
