@@ -432,8 +432,11 @@ def _check_before_packaging(
     """What deploy would refuse after packaging, found before it: images a cluster cannot
     pull, --config names krt.yml does not declare, a version name taken in the runtime."""
     from kedro_krt.compiler.compile import version_of
-    from kedro_krt.deploy.flow import check_before_packaging, check_config_names
-    from kedro_krt.deploy.flow import refuse_local_images
+    from kedro_krt.deploy.flow import (
+        check_before_packaging,
+        check_config_names,
+        refuse_local_images,
+    )
     from kedro_krt.deploy.settings import config_values
     from kedro_krt.formats.images import local_images
     from kedro_krt.formats.manifest_base import Entrypoint

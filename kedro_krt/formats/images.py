@@ -93,7 +93,9 @@ class LocalImage:
     setting: str
 
 
-def _images(entrypoint: Entrypoint, nodes: Sequence[tuple[int | str, Any]]) -> list[tuple[str, str, str, str]]:
+def _images(
+    entrypoint: Entrypoint, nodes: Sequence[tuple[int | str, Any]]
+) -> list[tuple[str, str, str, str]]:
     """(image, YAML path of its first use, who uses it, kedro-krt setting), one per image."""
     used: dict[str, list[tuple[str, str]]] = {}
     for index, node in nodes:

@@ -39,9 +39,9 @@ from kedro_krt.formats.manifest_base import RPC_RE
 from kedro_krt.formats.manifest_v1 import NodeSpec, WorkflowSpec
 from kedro_krt.formats.manifest_v2 import NodeV2, WorkflowV2
 from kedro_krt.formats.problems import Problem, error, warning
-from kedro_krt.formats.rules import KAI_MANIFEST
 from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.formats.protobuf_api import check_protobuf_api
+from kedro_krt.formats.rules import KAI_MANIFEST
 from kedro_krt.formats.upload import (
     TarFormatError,
     UploadFailure,

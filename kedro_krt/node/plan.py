@@ -403,8 +403,6 @@ __all__ = [
     "PARAMETERS_FIELD",
     "PLAN_FORMAT",
     "PLAN_FORMATS",
-    "plan_format_advice",
-    "plan_format_direction",
     "PUBLIC_PROTO",
     "ROLE_LABELS",
     "DatasetPlan",
@@ -418,4 +416,6 @@ __all__ = [
     "UpstreamPlan",
     "WorkflowPlan",
     "asdict",
+    "plan_format_advice",
+    "plan_format_direction",
 ]

@@ -121,7 +121,8 @@ def test_package_prints_the_build_and_push_commands(tiny_path: Path, tmp_path: P
     assert "registry" not in proc.stderr and "latest" not in proc.stderr, proc.stderr
 
     # A name with a registry host: build and push.
-    (project / "conf" / "base" / "krt.yml").write_text("images:\n  runtime: reg.example.com/t/tiny:1\n")
+    conf = project / "conf" / "base" / "krt.yml"
+    conf.write_text("images:\n  runtime: reg.example.com/t/tiny:1\n")
     proc = run_cli(
         ["kedro", "krt", "package", "-p", "alpha", "--version", "tiny", "-o", "dist-x"],
         cwd=project,
