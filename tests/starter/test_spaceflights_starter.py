@@ -133,3 +133,19 @@ def test_the_inference_how_to_compiles_on_the_starter(starter: Path) -> None:
     pipelines.set_requested(None)  # every pipeline, as `kedro run` loads them
     assert "prep.prepare_features" in {n.name for n in pipelines["inference"].nodes}
     assert "prep.prepare_features" not in {n.name for n in pipelines["__default__"].nodes}
+
+
+def test_a_pipeline_that_cannot_be_imported_names_what_it_lacks(starter: Path) -> None:
+    """The stock starter's `reporting` imports matplotlib, plotly and seaborn, which this
+    environment lacks: find_pipelines(raise_errors=True) says only "An error occurred while
+    importing the '...reporting' module"; the cause is said."""
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) for m in ("matplotlib", "plotly", "seaborn")):
+        pytest.skip("reporting's packages are installed here")
+    result = _run("init")
+    assert result.exit_code == 1
+    message = result.stderr
+    assert "it imports '" in message and "', which is not installed here" in message
+    assert "(src/spaceflights/pipelines/reporting/nodes.py line 1)" in message
+    assert "An error occurred while importing" not in message

@@ -62,6 +62,10 @@ class ProjectRuntime:
 
 def _import_failure(project: Path, exc: BaseException) -> str:
     """One line: what failed to import, where, and the package that is missing."""
+    # find_pipelines(raise_errors=True) wraps the real failure ("No module named 'plotly'") in
+    # an ImportError that names only the pipeline's module: say the real one.
+    while isinstance(exc, ImportError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     where = ""
     tb = exc.__traceback__
     while tb is not None:
