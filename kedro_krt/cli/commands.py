@@ -59,6 +59,10 @@ HELP_DEPLOY_CONFIG = (
     "A config variable of the version: NAME=VALUE, or NAME alone to take the value of the "
     "environment variable NAME (repeat)."
 )
+HELP_ALLOW_LOCAL_IMAGE = (
+    "Deploy images named without a registry host (e.g. kedro-krt-runtime:latest) as they are, "
+    "for a cluster that has them already; refused otherwise, as its pods could not pull them."
+)
 HELP_START = "Start the version once created; every config variable needs a value."
 HELP_PUBLISH = "Publish the version once started (implies --start); needs --comment."
 HELP_COMMENT = "The comment KRE records with the start and the publication."
@@ -190,6 +194,9 @@ _deploy_options = _options(
     ),
     click.option("--ui", default=None, metavar="URL", help=HELP_UI),
     click.option("--kre", "kre", default=None, metavar="VERSION", help=HELP_DEPLOY_KRE),
+    click.option(
+        "--allow-local-image", is_flag=True, default=False, help=HELP_ALLOW_LOCAL_IMAGE
+    ),
 )
 
 
@@ -285,8 +292,8 @@ def build(source: Path, output: Path | None, version: str | None, quiet: bool) -
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @_kre_option
 def validate(path: Path, kre: str | None) -> None:
-    """Check a .krt, a folder or a krt.yml (KRT v1 or v2) against KRE's rules and ours; exit 1
-    on errors."""
+    """Check a .krt or a KRT folder (KRT v1 or v2) against KRE's rules and ours; a krt.yml
+    given as a file is checked alone. Exit 1 on errors."""
     functions.validate(path, kre)
 
 

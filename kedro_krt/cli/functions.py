@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,26 +108,49 @@ def _compile(
 
 
 def init(path: Path, env: str, force: bool) -> None:
-    """Write conf/<env>/krt.yml of the project at ``path``, prefilled with what can be inferred."""
-    from kedro_krt.compiler.compile import default_workflows, rpc_name
+    """Write conf/<env>/krt.yml of the project at ``path``, prefilled with what can be inferred,
+    and say what was chosen, why, and how to change it."""
+    from kedro_krt.compiler.compile import default_choice, rpc_name
     from kedro_krt.compiler.config import config_path, render_template
-    from kedro_krt.formats.manifest_base import to_valid_name
+    from kedro_krt.formats.manifest_base import readable_name
 
     target = config_path(path, env)
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists; pass --force to overwrite it")
     project = _open(path, None if env == "local" else env)
+    choice = default_choice(project)
     workflows = [
-        {"name": w.name, "pipeline": w.pipeline, "rpc": rpc_name(w)}
-        for w in default_workflows(project)
+        {"name": w.name, "pipeline": w.pipeline, "rpc": rpc_name(w), "grouping": w.grouping}
+        for w in choice.workflows
     ]
-    name = to_valid_name(project.package_name)
+    name = readable_name(project.package_name)
     text = render_template(name, f"{project.project_name}", workflows)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    click.echo(f"Wrote {target.relative_to(path)}")
+    shown = target.relative_to(path)
+    click.echo(f"Wrote {shown}")
     for w in workflows:
-        click.echo(f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}")
+        click.echo(
+            f"  workflow {w['name']}: pipeline {w['pipeline']}, rpc {w['rpc']}, "
+            f"grouping {w['grouping']}"
+        )
+    import textwrap
+
+    said = f"Registered pipelines: {', '.join(choice.pipelines) or 'none'}."
+    if choice.namespaced:
+        said += (
+            " Each namespaced one became a workflow, with one KRT node per top-level "
+            f"namespace; edit `workflows:` in {shown} to change that."
+        )
+    elif choice.workflows:
+        said += (
+            f" None is namespaced, so init took the first, {choice.workflows[0].pipeline}, as "
+            "one KRT node (grouping: single). To change it, edit `workflows:` in "
+            f"{shown}: another `pipeline:`, or `grouping: node` for one KRT node per Kedro "
+            "node. A pipeline that answers requests is best namespaced: see the how-to "
+            '"Add an inference pipeline" in the docs.'
+        )
+    click.echo(textwrap.fill(said, width=100, break_on_hyphens=False, break_long_words=False))
 
 
 def compile_project(target: ProjectTarget, output: Path | None) -> None:
@@ -161,7 +184,6 @@ def _write_package(
 ) -> Path:
     """Package a compiled project into ``output`` (dist/ by default), keep the lock, report."""
     from kedro_krt.compiler.lock import LOCK_FILE, write_lock
-    from kedro_krt.package import image_commands
     from kedro_krt.package import package as write_package
 
     out_dir = output or path / "dist"
@@ -183,10 +205,30 @@ def _write_package(
         f"  {result.files} files, {result.size / 1024:.1f} KiB, "
         f"{len(result.artifacts)} artifact file(s), {time.perf_counter() - started:.1f} s"
     )
-    click.echo(f"Build and push the nodes' image ({plan.runtime_image}) from the .krt:")
-    for command in image_commands(result.path, plan.runtime_image, plan.version):
-        click.echo(f"  {command}")
+    _say_image(result.path, plan.runtime_image, plan.version)
     return Path(result.path)
+
+
+def _say_image(krt: Path, image: str, version: str) -> None:
+    """How to build the nodes' image; with a local name (no registry host), how to name it
+    for a cluster too: said once, here, and nowhere else locally."""
+    from kedro_krt.formats.images import EXAMPLE_REGISTRY, ImageName
+    from kedro_krt.package import image_commands
+
+    commands = image_commands(krt, image, version)
+    if not ImageName.parse(image).is_local:
+        click.echo(f"Build and push the nodes' image ({image}) from the .krt:")
+        for command in commands:
+            click.echo(f"  {command}")
+        return
+    click.echo(f"Build the nodes' image ({image}) from the .krt:")
+    for command in commands[:-1]:  # no push: the name has no registry to push to
+        click.echo(f"  {command}")
+    click.echo(
+        "Before deploying, tag and push it to the registry your KRE pulls from, and set "
+        f"images.runtime in conf/<env>/krt.yml to that name (e.g. "
+        f"{EXAMPLE_REGISTRY}/{version}-runtime:0.1.0)."
+    )
 
 
 # --- build, validate, schema ---------------------------------------------------------------------
@@ -375,13 +417,66 @@ def deploy_project(
     kre = _deploy_target(options, project.config.deploy, target.path)
     token = _read_token(kre)
     if krt_file is None:
+        _check_before_packaging(project, target, kre, token, options)
         project, plan, lock = _compile(target, project=project)
         krt_file = _write_package(target.path, project, plan, lock, None, started)
+        # package has shown the validator's warnings: not twice.
+        _run_deploy(krt_file, kre, token, options, from_project=True, warned=True)
+        return
     _run_deploy(krt_file, kre, token, options, from_project=True)
 
 
+def _check_before_packaging(
+    project: Any, target: ProjectTarget, kre: Any, token: str, options: dict[str, Any]
+) -> None:
+    """What deploy would refuse after packaging, found before it: images a cluster cannot
+    pull, --config names krt.yml does not declare, a version name taken in the runtime."""
+    from kedro_krt.compiler.compile import version_of
+    from kedro_krt.deploy.flow import (
+        check_before_packaging,
+        check_config_names,
+        refuse_local_images,
+    )
+    from kedro_krt.deploy.settings import config_values
+    from kedro_krt.formats.images import local_images
+    from kedro_krt.formats.manifest_base import Entrypoint
+
+    config = project.config
+    name = version_of(project, target.version)
+    if not options["allow_local_image"]:
+        from types import SimpleNamespace
+
+        nodes = [(0, SimpleNamespace(name="", image=config.images.runtime))]
+        found = local_images(Entrypoint("", config.images.entrypoint), nodes)
+        refuse_local_images(
+            name,
+            [
+                replace(f, used_by="the Kedro nodes") if f.setting == "images.runtime" else f
+                for f in found
+            ],
+        )
+    given = config_values(options["config"], os.environ)
+    env = project.env
+    check_config_names(
+        name,
+        config.variables,
+        given,
+        where=(
+            f"conf/{env}/krt.yml declares: {', '.join(config.variables) or 'none'}; add the "
+            f"name to `variables:` there (nodes read it from the environment), or leave it out"
+        ),
+    )
+    check_before_packaging(kre, token, name, DeployDisplay())  # type: ignore[arg-type]
+
+
 def _run_deploy(
-    krt_path: Path, target: Any, token: str, options: dict[str, Any], *, from_project: bool
+    krt_path: Path,
+    target: Any,
+    token: str,
+    options: dict[str, Any],
+    *,
+    from_project: bool,
+    warned: bool = False,
 ) -> None:
     """Deploy, then say where the version is and what it still needs."""
     from kedro_krt.deploy.flow import DeployOptions
@@ -398,6 +493,8 @@ def _run_deploy(
             publish=options["publish"],
             comment=options["comment"] or "",
             from_project=from_project,
+            allow_local_image=options["allow_local_image"],
+            warned=warned,
         ),
         DeployDisplay(),  # type: ignore[arg-type]
     )

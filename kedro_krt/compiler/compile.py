@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kedro_krt.compiler.config import KrtConfig, WorkflowConfig
 from kedro_krt.compiler.datatypes import TypeResolver
 from kedro_krt.compiler.project import KedroProject, node_infos
-from kedro_krt.formats.manifest_base import RPC_RE, is_valid_name, to_valid_name
+from kedro_krt.formats.manifest_base import RPC_RE, is_valid_name, readable_name, to_valid_name
 from kedro_krt.node.analysis import (
     CompileError,
     Decision,
@@ -52,15 +52,43 @@ from kedro_krt.node.schema.types import (
 Progress = Callable[[str], None]
 
 
-def default_workflows(project: KedroProject) -> list[WorkflowConfig]:
-    """Workflows inferred from the registered pipelines: the namespaced ones, else the first."""
+@dataclass(frozen=True)
+class DefaultChoice:
+    """What `init` (and `compile` without krt.yml) takes from the registered pipelines.
+
+    Attributes:
+        pipelines: every registered pipeline but ``__default__``, sorted.
+        namespaced: those whose every node is in a namespace (each becomes a workflow).
+        workflows: the workflows chosen: the namespaced pipelines with ``grouping:
+            namespace``; when there are none, the first pipeline as one KRT node
+            (``grouping: single``), since one KRT node per Kedro node (a pod each on KRE,
+            a message between each two) is rarely what a first deployment wants.
+    """
+
+    pipelines: tuple[str, ...]
+    namespaced: tuple[str, ...]
+    workflows: tuple[WorkflowConfig, ...]
+
+
+def default_choice(project: KedroProject) -> DefaultChoice:
+    """The workflows inferred from the registered pipelines (see :class:`DefaultChoice`)."""
     registered = project.load_pipelines(None)
     names = sorted(p for p in registered if p != "__default__")
     namespaced = [
         p for p in names if registered[p].nodes and all(n.namespace for n in registered[p].nodes)
     ]
-    chosen = namespaced or names[:1]
-    return [WorkflowConfig(name=to_valid_name(p), pipeline=p) for p in chosen]
+    if namespaced:
+        workflows = [WorkflowConfig(name=readable_name(p), pipeline=p) for p in namespaced]
+    else:
+        workflows = [
+            WorkflowConfig(name=readable_name(p), pipeline=p, grouping="single") for p in names[:1]
+        ]
+    return DefaultChoice(tuple(names), tuple(namespaced), tuple(workflows))
+
+
+def default_workflows(project: KedroProject) -> list[WorkflowConfig]:
+    """The workflows of :func:`default_choice`."""
+    return list(default_choice(project).workflows)
 
 
 def workflow_configs(config: KrtConfig, pipelines: Sequence[str] | None) -> list[WorkflowConfig]:
@@ -69,7 +97,7 @@ def workflow_configs(config: KrtConfig, pipelines: Sequence[str] | None) -> list
         chosen = []
         for p in pipelines:
             match = [w for w in config.workflows if p in (w.pipeline or w.name, w.name)]
-            chosen.extend(match or [WorkflowConfig(name=to_valid_name(p), pipeline=p)])
+            chosen.extend(match or [WorkflowConfig(name=readable_name(p), pipeline=p)])
         return chosen
     if not config.workflows:
         raise CompileError(
@@ -77,6 +105,24 @@ def workflow_configs(config: KrtConfig, pipelines: Sequence[str] | None) -> list
             "conf/base/krt.yml (`kedro krt init` writes one)"
         )
     return list(config.workflows)
+
+
+def version_of(project: KedroProject, version: str | None = None) -> str:
+    """The name the version gets: ``version`` (``--version``), else krt.yml's ``version:``,
+    else the package name made valid. Known before anything is compiled (deploy checks it
+    against KRE first).
+
+    Raises:
+        CompileError: a name KRE would refuse.
+    """
+    name = version or project.config.version or readable_name(project.package_name)
+    if not is_valid_name(name):
+        raise CompileError(
+            f"version name '{name}' is not valid for KRE: use lowercase letters, digits "
+            f"and '-', at most 19 characters (e.g. '{readable_name(name)}'); set it with "
+            "--version or `version:` in krt.yml"
+        )
+    return name
 
 
 def rpc_name(workflow: WorkflowConfig) -> str:
@@ -104,27 +150,27 @@ def compile_project(
         project.load_pipelines(sorted({w.pipeline or w.name for w in workflows}))
     else:
         # Nothing chosen: take what `kedro krt init` would write, and say so.
-        workflows = default_workflows(project)
+        choice = default_choice(project)
+        workflows = list(choice.workflows)
         if not workflows:
             workflow_configs(config, pipelines)  # raises the "no workflow" error
+        why = (
+            "the namespaced ones"
+            if choice.namespaced
+            else "no pipeline is namespaced: the first, as one KRT node"
+        )
         plan_warnings.append(
             "no workflow in krt.yml and no --pipeline: compiled "
             + ", ".join(f"pipeline '{w.pipeline}'" for w in workflows)
-            + " (the namespaced ones); run `kedro krt init` to choose"
+            + f" ({why}); run `kedro krt init` to choose"
         )
-    version_name = version or config.version or to_valid_name(project.package_name)
-    if not is_valid_name(version_name):
-        raise CompileError(
-            f"version name '{version_name}' is not valid for KRE: use lowercase letters, digits "
-            f"and '-', at most 19 characters (e.g. '{to_valid_name(version_name)}'); set it with "
-            "--version or `version:` in krt.yml"
-        )
+    version_name = version_of(project, version)
     names = [w.name for w in workflows]
     for name in names:
         if not is_valid_name(name):
             raise CompileError(
                 f"workflow name '{name}' is not valid for KRE: use lowercase letters, digits and "
-                f"'-', at most 19 characters (e.g. '{to_valid_name(name)}')"
+                f"'-', at most 19 characters (e.g. '{readable_name(name)}')"
             )
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -358,7 +404,7 @@ def _compile_workflow(
             outgoing, outgoing_proto = resp_msg, PUBLIC_PROTO
         else:
             outgoing = message(
-                f"{rpc}{to_message_name(name)}Output",
+                f"{rpc}{to_message_name(_message_label(wf, g.key, name))}Output",
                 live.writes[i],
                 live.writes_parameters[i],
                 f"From KRT node {name} to the next node of workflow {wf.name}.",
@@ -481,6 +527,16 @@ def _add_internal(decisions: dict[str, Decision], groups: Sequence[Group]) -> di
     return out
 
 
+def _message_label(wf: WorkflowConfig, key: str, name: str) -> str:
+    """What a KRT node's output message is named after: its KRT node name, or the whole name
+    it was abbreviated from (``PreprocessCompaniesNode``, not ``PreprocCompanies``); message
+    names have no length limit."""
+    base = key.split(".")[-1] if key else wf.name
+    if name == readable_name(base) and name != to_valid_name(base, max_len=10**6):
+        return base
+    return name
+
+
 def _krt_node_names(wf: WorkflowConfig, groups: Sequence[Group], used: set[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     # The one group of `grouping: single` (outside a namespace) has no key: it is renamed by
@@ -502,13 +558,15 @@ def _krt_node_names(wf: WorkflowConfig, groups: Sequence[Group], used: set[str])
                 )
         else:
             base = g.key.split(".")[-1] if g.key else wf.name
-            name = to_valid_name(base)
+            # Readable within KRE's 19 characters: `preprocess_companies_node` becomes
+            # `preproc-companies`, not `preprocess-companie` (see readable_name).
+            name = readable_name(base)
             if name in used:
-                name = to_valid_name(f"{wf.name}-{base}")
+                name = readable_name(f"{wf.name}-{base}")
             n = 2
             while name in used:
                 suffix = f"-{n}"
-                name = to_valid_name(base, max_len=19 - len(suffix)) + suffix
+                name = readable_name(base, max_len=19 - len(suffix)) + suffix
                 n += 1
         if name in used:
             raise CompileError(f"KRT node name '{name}' is used twice: rename one under `nodes:`")

@@ -42,6 +42,21 @@ class KedroProject:
             raise CompileError(str(exc)) from None
         return self.pipelines
 
+    def _registered_names(self) -> list[str]:
+        """Every registered pipeline's name, for a suggestion: all pipelines imported, or,
+        where one of them cannot be (a package this environment lacks), the names of the
+        pipeline packages that ``find_pipelines`` registers."""
+        from kedro_krt.node.analysis import CompileError
+        from kedro_krt.node.runtime.engine import pipeline_packages
+
+        packages = pipeline_packages(self.package_name) or set()
+        try:
+            self.load_pipelines(None)
+        except CompileError:
+            if not packages:
+                raise
+        return sorted({*self.pipelines, *packages})
+
     def params(self) -> dict[str, Any]:
         """The project's parameters for the env."""
         return dict(self.context.params)
@@ -55,11 +70,10 @@ class KedroProject:
     def pipeline(self, name: str) -> Any:
         """A registered pipeline, with a suggestion when the name is wrong."""
         if name not in self.pipelines:
-            self.load_pipelines(None)  # every registered name, for the suggestion
+            known = self._registered_names()
         if name not in self.pipelines:
             import difflib
 
-            known = sorted(self.pipelines)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             from kedro_krt.node.analysis import CompileError

@@ -24,6 +24,7 @@ from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, versio
 from kedro_krt.deploy.client import AdminClient
 from kedro_krt.deploy.errors import DeployError, KreRefused, VersionFailed
 from kedro_krt.deploy.settings import Target, cleartext_warning
+from kedro_krt.formats.images import EXAMPLE_REGISTRY, ImageName, LocalImage, local_images
 from kedro_krt.formats.krt_formats import AnyManifest
 from kedro_krt.formats.manifest_base import MAX_NAME_LENGTH, is_valid_name
 from kedro_krt.formats.validate import format_report, validate_path
@@ -62,6 +63,10 @@ class DeployOptions:
         publish: publish it once started (implies ``start``).
         comment: the comment KRE records with start and publish.
         from_project: the .krt is packaged from a project, so ``--version`` renames it.
+        allow_local_image: deploy images named without a registry host as they are
+            (``--allow-local-image``); else they are refused before anything is sent.
+        warned: the validator's warnings were shown already (the .krt was packaged just
+            now, and package showed them): not shown again.
         poll_interval: first pause between two polls of the version's status, in seconds
             (default: POLL_INTERVAL).
         max_poll_interval: longest pause between two polls (default: MAX_POLL_INTERVAL).
@@ -72,6 +77,8 @@ class DeployOptions:
     publish: bool = False
     comment: str = ""
     from_project: bool = False
+    allow_local_image: bool = False
+    warned: bool = False
     poll_interval: float | None = None
     max_poll_interval: float | None = None
 
@@ -120,7 +127,92 @@ def check_krt(krt: Path, kre: str | None = None) -> tuple[AnyManifest, tuple[str
             f"{krt} is not uploaded: KRE would refuse it, or fail to run it.\n"
             + format_report(report)
         )
-    return manifest, tuple(str(w) for w in report.warnings)
+    # "location: message [rule]": the reporter says it is a warning.
+    return manifest, tuple(f"{w.location}: {w.message} [{w.rule}]" for w in report.warnings)
+
+
+def refuse_local_images(version: str, images: Collection[LocalImage]) -> None:
+    """Refuse images a KRE cluster could not pull (no registry host; see
+    :func:`kedro_krt.formats.images.local_images`), before anything is packaged or sent.
+
+    Raises:
+        DeployError: naming each image, what to set and the flag that deploys it anyway.
+    """
+    if not images:
+        return
+    lines = []
+    for found in images:
+        hub = ImageName.parse(found.image).hub_name()
+        lines.append(
+            f'  {found.image} ({found.used_by}; {found.setting} in conf/<env>/krt.yml): the '
+            f'cluster would look for "{hub}"'
+        )
+    example = f"{EXAMPLE_REGISTRY}/{version or 'my-version'}-runtime:0.1.0"
+    raise DeployError(
+        f"version '{version}' names image(s) without a registry host, which KRE's cluster "
+        "would pull from Docker Hub, where they are not: its pods would never start.\n"
+        + "\n".join(lines)
+        + "\nBuild the image (kedro krt package prints how), push it to the registry your KRE "
+        "pulls from, and set that name in conf/<env>/krt.yml, e.g. images.runtime: "
+        f"{example} (a hand-written KRT: nodes[].image in its krt.yml). If the cluster has "
+        "the image under this name already, deploy with --allow-local-image."
+    )
+
+
+def manifest_local_images(manifest: AnyManifest) -> list[LocalImage]:
+    """The images of a checked manifest (v1 or v2) named without a registry host."""
+    return local_images(manifest.entrypoint, list(enumerate(manifest.nodes)))
+
+
+def runtime_versions(client: AdminClient, target: Target) -> tuple[dict[str, Any], dict[str, str]]:
+    """The runtime and {version name: status} of its versions; an unknown runtime is KRE's
+    message with how to find the id."""
+    try:
+        data = client.graphql("KedroKrtRuntime", ops.RUNTIME, {"runtimeId": target.runtime})
+    except KreRefused as exc:
+        raise KreRefused(
+            exc.operation,
+            exc.errors,
+            f"Check --runtime '{target.runtime}': the id of a runtime of this KRE, "
+            "as in the admin UI's address /runtimes/ID.",
+        ) from None
+    assert data is not None
+    versions = {str(v["name"]): str(v["status"]) for v in data.get("versions") or ()}
+    return dict(data.get("runtime") or {}), versions
+
+
+def _taken(name: str, versions: Mapping[str, str], target: Target, from_project: bool) -> None:
+    if name in versions:
+        raise DeployError(
+            f"version '{name}' already exists in runtime '{target.runtime}' (status "
+            f"{versions[name]}), and a version name is unique in a runtime: nothing was "
+            f"uploaded. {_rename_hint(name, versions, from_project)}"
+        )
+
+
+def check_before_packaging(
+    target: Target,
+    token: str,
+    name: str,
+    reporter: Reporter | None = None,
+    *,
+    client_factory: Callable[..., AdminClient] = AdminClient,
+) -> None:
+    """What KRE can tell before a project is packaged: the token works, the runtime exists
+    and no version called ``name`` is in it (packaging first would only lose the time).
+
+    Raises:
+        DeployError: the name is taken, with a free one to use instead.
+        KreRefused: KRE refused the sign-in or does not know the runtime.
+    """
+    reporter = reporter or Reporter()
+    with client_factory(target.api, ca_file=target.ca_file, on_retry=reporter.warn) as client:
+        reporter.step(
+            f"checking that runtime '{target.runtime}' has no version '{name}' yet "
+            f"(signing in with the API token in ${target.token_env})"
+        )
+        client.sign_in(token, f"${target.token_env}")
+        _taken(name, runtime_versions(client, target)[1], target, from_project=True)
 
 
 def _size(n: int) -> str:
@@ -150,15 +242,26 @@ def _rename_hint(name: str, taken: Collection[str], from_project: bool) -> str:
     )
 
 
-def _check_config_names(manifest: AnyManifest, given: Collection[str]) -> None:
-    declared = (*manifest.config.variables, *manifest.config.files)
+def check_config_names(
+    version: str, declared: Collection[str], given: Collection[str], *, where: str = ""
+) -> None:
+    """Refuse ``--config`` names the version does not declare (KRE refuses unknown keys).
+
+    ``where`` says where the declared names come from (default: the .krt's krt.yml).
+    """
     unknown = [name for name in given if name not in declared]
     if unknown:
         listed = ", ".join(declared) if declared else "none"
         raise DeployError(
-            f"--config {', '.join(unknown)}: version '{manifest.version}' has no such config "
-            f"variable, and KRE refuses unknown keys. Its krt.yml declares: {listed}"
+            f"--config {', '.join(unknown)}: version '{version}' has no such config "
+            f"variable, and KRE refuses unknown keys. "
+            + (where or f"Its krt.yml declares: {listed}")
         )
+
+
+def _check_config_names(manifest: AnyManifest, given: Collection[str]) -> None:
+    declared = (*manifest.config.variables, *manifest.config.files)
+    check_config_names(manifest.version, declared, given)
 
 
 class _Deployment:
@@ -186,20 +289,7 @@ class _Deployment:
 
     def runtime(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The runtime and {version name: status} of its versions."""
-        try:
-            data = self.client.graphql(
-                "KedroKrtRuntime", ops.RUNTIME, {"runtimeId": self.target.runtime}
-            )
-        except KreRefused as exc:
-            raise KreRefused(
-                exc.operation,
-                exc.errors,
-                f"Check --runtime '{self.target.runtime}': the id of a runtime of this KRE, "
-                "as in the admin UI's address /runtimes/ID.",
-            ) from None
-        assert data is not None
-        versions = {str(v["name"]): str(v["status"]) for v in data.get("versions") or ()}
-        return dict(data.get("runtime") or {}), versions
+        return runtime_versions(self.client, self.target)
 
     def state(self, name: str) -> ops.VersionState:
         data = self.client.graphql(
@@ -269,9 +359,11 @@ def deploy(
     manifest, warnings = check_krt(krt, target.kre)
     name = manifest.version
     _check_config_names(manifest, options.config)
+    if not options.allow_local_image:
+        refuse_local_images(name, manifest_local_images(manifest))
     start = options.start or options.publish
     comment = options.comment or DEFAULT_COMMENT
-    for warning in warnings:
+    for warning in () if options.warned else warnings:
         reporter.warn(warning)
     cleartext = cleartext_warning(target.api)
     if cleartext:
@@ -282,12 +374,7 @@ def deploy(
         reporter.step(f"signing in to {target.api} with the API token in ${target.token_env}")
         client.sign_in(token, f"${target.token_env}")
         runtime, versions = run.runtime()
-        if name in versions:
-            raise DeployError(
-                f"version '{name}' already exists in runtime '{target.runtime}' (status "
-                f"{versions[name]}), and a version name is unique in a runtime: nothing was "
-                f"uploaded. {_rename_hint(name, versions, options.from_project)}"
-            )
+        _taken(name, versions, target, options.from_project)
         reporter.step(
             f"uploading {krt.name} ({_size(krt.stat().st_size)}) as version '{name}' to runtime "
             f"'{target.runtime}'"

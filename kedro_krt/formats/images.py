@@ -1,7 +1,11 @@
-"""The image names of a manifest, checked as a KRE cluster will pull them (every format).
+"""The image names of a manifest, as a KRE cluster will pull them (every format).
 
-A warning, never an error: the names work where a registry is configured otherwise, but most
-often they end in ``ImagePullBackOff`` or in a version that runs another image tomorrow.
+An image named without a registry host (``kedro-krt-runtime:latest``, the way ``docker build
+-t`` names a local image) is what a KRT has while it is built and served on one machine: nothing
+is said of it here. It matters only when the KRT goes to a cluster, which would pull it from
+Docker Hub: ``kedro krt deploy`` refuses it (:func:`local_images`), and ``package`` says once how
+to push the image and name it. An image that a cluster pulls (a registry host, ``docker.io/``,
+or Konstellation's own) gets a warning when its tag floats (``krt.image-latest``).
 """
 
 from __future__ import annotations
@@ -12,9 +16,16 @@ from typing import Any
 
 from kedro_krt.formats.checks_base import Report
 from kedro_krt.formats.manifest_base import Entrypoint
-from kedro_krt.formats.rules import IMAGE_LATEST, IMAGE_REGISTRY
+from kedro_krt.formats.rules import IMAGE_LATEST
 
-__all__ = ["EXAMPLE_REGISTRY", "STOCK_IMAGE_PREFIX", "ImageName", "check_images"]
+__all__ = [
+    "EXAMPLE_REGISTRY",
+    "STOCK_IMAGE_PREFIX",
+    "ImageName",
+    "LocalImage",
+    "check_images",
+    "local_images",
+]
 
 #: Konstellation's own images (kre-py, kre-entrypoint, ...): KRE's docs and templates name them
 #: without a registry because they are on Docker Hub, where every KRE cluster finds them.
@@ -54,6 +65,13 @@ class ImageName:
         return not self.registry and self.repository.startswith(STOCK_IMAGE_PREFIX)
 
     @property
+    def is_local(self) -> bool:
+        """Named as a local build is (no registry host) and not one of Konstellation's images:
+        a cluster would look for it on Docker Hub, where a team's image almost never is.
+        ``docker.io/...`` says Docker Hub is meant."""
+        return not self.registry and not self.is_stock
+
+    @property
     def floats(self) -> bool:
         """Whether the reference may name another image tomorrow: tag ``latest`` or no tag, and
         no digest."""
@@ -65,68 +83,76 @@ class ImageName:
         return f"docker.io/{path}"
 
 
-def check_images(
-    c: Report,
-    version: str,
-    entrypoint: Entrypoint,
-    nodes: Sequence[tuple[int | str, Any]],
-) -> None:
-    """Warnings about images a KRE cluster cannot pull, or pulls anew on every pod start.
+@dataclass(frozen=True)
+class LocalImage:
+    """An image of a manifest named without a registry host: the ``image``, who uses it
+    (``node "etl"``, ``the entrypoint``) and the kedro-krt setting that names it."""
 
-    KRE creates a pod per node with ``nodes[].image`` (and one with ``entrypoint.image``), and
-    the cluster pulls that image. Two habits break it; each image gets each warning once, at the
-    first place it is used, with the name to write instead:
+    image: str
+    used_by: str
+    setting: str
 
-    * ``krt.image-registry``: no registry host in the name (``kedro-krt-runtime:latest``, the
-      way ``docker build -t`` names a local image). The cluster then pulls it from Docker Hub,
-      where a team's image almost never is: the pods end in ``ImagePullBackOff``. Exempt:
-      Konstellation's images (``konstellation/kre-...``, published on Docker Hub, as every KRE
-      example names them), and a name that says ``docker.io/`` explicitly (Docker Hub is meant).
-    * ``krt.image-latest``: the tag ``latest``, or no tag (which means ``latest``). Kubernetes
-      pulls such an image again on every pod start, so one KRT version would run whatever the
-      tag points to that day. A digest (``@sha256:...``) pins the image and is never warned.
-    """
+
+def _images(
+    entrypoint: Entrypoint, nodes: Sequence[tuple[int | str, Any]]
+) -> list[tuple[str, str, str, str]]:
+    """(image, YAML path of its first use, who uses it, kedro-krt setting), one per image."""
     used: dict[str, list[tuple[str, str]]] = {}
     for index, node in nodes:
         # v1: the index in nodes[]; v2: the node's YAML path (workflows[0].nodes[1]).
         where = f"nodes[{index}]" if isinstance(index, int) else index
         if node.image:
             used.setdefault(node.image, []).append((f"{where}.image", node.name))
-    checks: list[tuple[str, str, str, str, str]] = []  # image, path, used by, example, setting
+    out: list[tuple[str, str, str, str]] = []
     for image, places in used.items():
         names = [f'"{name}"' for _, name in places if name]
         used_by = f"node {names[0]}" if len(names) == 1 else f"nodes {', '.join(names)}"
-        example = f"{version or 'my-version'}-runtime"
-        checks.append((image, places[0][0], used_by, example, "images.runtime"))
+        out.append((image, places[0][0], used_by, "images.runtime"))
     if entrypoint.image:
-        example = ImageName.parse(entrypoint.image).repository.rsplit("/", 1)[-1]
-        checks.append(
-            (entrypoint.image, "entrypoint.image", "the entrypoint", example, "images.entrypoint")
-        )
-    for image, path, used_by, example, setting in checks:
+        out.append((entrypoint.image, "entrypoint.image", "the entrypoint", "images.entrypoint"))
+    return out
+
+
+def local_images(
+    entrypoint: Entrypoint, nodes: Sequence[tuple[int | str, Any]]
+) -> list[LocalImage]:
+    """The images a cluster could not pull: named without a registry host (see
+    :attr:`ImageName.is_local`), in the order of the manifest."""
+    return [
+        LocalImage(image, used_by, setting)
+        for image, _, used_by, setting in _images(entrypoint, nodes)
+        if ImageName.parse(image).is_local
+    ]
+
+
+def check_images(
+    c: Report,
+    version: str,
+    entrypoint: Entrypoint,
+    nodes: Sequence[tuple[int | str, Any]],
+) -> None:
+    """``krt.image-latest``: an image a cluster pulls whose tag floats.
+
+    KRE creates a pod per node with ``nodes[].image`` (and one with ``entrypoint.image``), and
+    the cluster pulls that image. With the tag ``latest``, or no tag (which means ``latest``),
+    Kubernetes pulls it again on every pod start, so one KRT version would run whatever the tag
+    points to that day; each such image is warned once, at its first use, with a name to write
+    instead. A digest (``@sha256:...``) pins the image and is never warned. A local image (no
+    registry host) is not: it is not pulled by anyone yet (see the module's docstring).
+    """
+    for image, path, used_by, setting in _images(entrypoint, nodes):
         name = ImageName.parse(image)
-        tag = "0.1.0" if name.floats else name.tag or "0.1.0"
-        better = f"{EXAMPLE_REGISTRY}/{example}:{tag}"
-        where = f"(kedro-krt: set {setting} in conf/<env>/krt.yml and package again)"
-        if not name.registry and not name.is_stock:
-            hub = name.hub_name()
-            c.add(
-                path,
-                IMAGE_REGISTRY,
-                image=image,
-                used_by=used_by,
-                hub=hub,
-                better=better,
-                where=where,
-            )
-        if name.floats:
-            said = 'uses the tag "latest"' if name.tag else 'has no tag, which means "latest"'
-            c.add(
-                path,
-                IMAGE_LATEST,
-                image=image,
-                used_by=used_by,
-                said=said,
-                better=better,
-                where=where,
-            )
+        if name.is_local or not name.floats:
+            continue
+        # The same image with a version tag of its own.
+        better = f"{name.registry + '/' if name.registry else ''}{name.repository}:0.1.0"
+        said = 'uses the tag "latest"' if name.tag else 'has no tag, which means "latest"'
+        c.add(
+            path,
+            IMAGE_LATEST,
+            image=image,
+            used_by=used_by,
+            said=said,
+            better=better,
+            where=f"(kedro-krt: set {setting} in conf/<env>/krt.yml and package again)",
+        )

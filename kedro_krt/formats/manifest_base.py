@@ -29,6 +29,7 @@ __all__ = [
     "ManifestError",
     "is_valid_name",
     "krt_yaml",
+    "readable_name",
     "to_valid_name",
 ]
 
@@ -120,3 +121,52 @@ def to_valid_name(name: str, max_len: int = MAX_NAME_LENGTH) -> str:
             "choose a name made of lowercase letters, digits and '-'"
         )
     return result
+
+
+_VOWELS = frozenset("aeiouy")
+
+
+def _clip(word: str) -> str:
+    """``word`` cut at its last syllable-like boundary (a consonant before a vowel), keeping at
+    least 3 letters: ``preprocess`` -> ``preproc``, ``model`` -> ``mod``; the word itself when
+    it has no such boundary (``cr`` would say nothing)."""
+    for end in range(len(word) - 1, 2, -1):
+        if word[end - 1] not in _VOWELS and word[end] in _VOWELS and word[end - 1].isalpha():
+            return word[:end]
+    return word
+
+
+def readable_name(name: str, max_len: int = MAX_NAME_LENGTH) -> str:
+    """A valid KRE resource name for ``name`` that stays readable within ``max_len``.
+
+    The name as :func:`to_valid_name` makes it when it fits. Else, in order, until it fits:
+    a trailing ``-node`` goes (Kedro's habit of naming nodes ``*_node`` says nothing here);
+    then the longest word is clipped at a syllable boundary (``preprocess-companies-node`` ->
+    ``preproc-companies``), again and again while a word can be; then whole words are dropped
+    from the end. Never cut mid-word but for a single word longer than ``max_len``.
+
+    Raises:
+        ValueError: when ``name`` has no ASCII letter or digit to build a name from.
+    """
+    full = to_valid_name(name, max_len=10**6)
+    if len(full) <= max_len:
+        return full
+    words = full.split("-")
+    if len(words) > 1 and words[-1] == "node":
+        words.pop()
+
+    def joined() -> str:
+        return "-".join(words)
+
+    while len(joined()) > max_len:
+        # The longest word that can still be clipped; ties: the last one (the first words
+        # usually say what the node does).
+        candidates = [(len(w), i) for i, w in enumerate(words) if _clip(w) != w]
+        if not candidates:
+            break
+        _, index = max(candidates)
+        words[index] = _clip(words[index])
+    while len(joined()) > max_len and len(words) > 1:
+        words.pop()
+    return joined()[:max_len].rstrip("-")
+

@@ -170,20 +170,36 @@ NODE_UNUSED = Rule(
 
 # -- images, every format (kedro_krt.formats.images) --------------------------------------------
 
-IMAGE_REGISTRY = Rule(
-    "krt.image-registry",
-    "warning",
-    'Image "{image}" of {used_by} names no registry, so the KRE cluster pulls it from Docker Hub '
-    '("{hub}"), where your image is not: push it to the registry your KRE pulls from and name '
-    'it with that registry\'s host, e.g. "{better}" {where}; write "docker.io/..." if Docker Hub '
-    "is meant",
-)
 IMAGE_LATEST = Rule(
     "krt.image-latest",
     "warning",
     'Image "{image}" of {used_by} {said}: Kubernetes pulls it again whenever a pod starts, so '
     "this KRT version would run whatever the tag points to that day; give the image a version "
     'tag of its own, e.g. "{better}" {where}',
+)
+
+# -- a manifest of another platform (kedro_krt.formats.validate) ------------------------------
+
+KAI_MANIFEST = Rule(
+    "krt.kai-manifest",
+    "error",
+    "{file} is a product manifest of Konstellation's KAI platform (workflows with processes), "
+    "not a KRT of KRE: kedro-krt reads KRT v1 and v2 (KRE 6.x to 8.2) and does not check, "
+    "build or serve KAI products",
+)
+
+# -- the compiled plans of kedro-krt's nodes (kedro_krt.formats.validate, every format) ---------
+
+PLAN_FORMAT = Rule(
+    "krt.plan-format",
+    "warning",
+    "{advice}. On KRE, and under `kedro-krt serve --nats`, the node runs with the kedro-krt "
+    "vendored in the KRT's lib/, which reads it; `kedro-krt serve` in process refuses it",
+)
+PLAN_UNREADABLE = Rule(
+    "krt.plan-format",
+    "error",
+    "plan.json is not a kedro-krt plan ({error}): the node cannot start; package the KRT again",
 )
 
 # -- KRE 8.2's rules of KRT v2 (konstellation-io/kre @ v8.2.0: engine/admin-api/domain/usecase/

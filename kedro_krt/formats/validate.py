@@ -41,6 +41,7 @@ from kedro_krt.formats.manifest_v2 import NodeV2, WorkflowV2
 from kedro_krt.formats.problems import Problem, error, warning
 from kedro_krt.formats.proto import ProtoError, describe_proto, is_legacy_pb2
 from kedro_krt.formats.protobuf_api import check_protobuf_api
+from kedro_krt.formats.rules import KAI_MANIFEST
 from kedro_krt.formats.upload import (
     TarFormatError,
     UploadFailure,
@@ -108,6 +109,8 @@ class ValidationReport:
             or has errors.
         kre: the KRE version the KRT was checked for (``None``: by its format alone).
         krt_version: the format ``krt.yml`` says it is in.
+        manifest_only: only the manifest was checked (a krt.yml given as a file), not the
+            files it names.
     """
 
     source: str
@@ -115,6 +118,7 @@ class ValidationReport:
     checked: AnyManifest | None
     kre: str | None = None
     krt_version: KrtVersion = KrtVersion.V1
+    manifest_only: bool = False
 
     @property
     def ok(self) -> bool:
@@ -153,9 +157,16 @@ class _Checked:
     krt_version: KrtVersion = KrtVersion.V1
 
 
-def _validate_files(files: Mapping[str, bytes], kre: str | None = None) -> _Checked:
+def _validate_files(
+    files: Mapping[str, bytes],
+    kre: str | None = None,
+    *,
+    manifest_only: bool = False,
+    manifest_name: str = "krt.yml",
+) -> _Checked:
     if "krt.yml" not in files:
-        return _Checked(None, [_missing_manifest(files)])
+        kai = _kai_problem(files, "krt.yaml")
+        return _Checked(None, [kai or _missing_manifest(files)])
     try:
         text = files["krt.yml"].decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -164,18 +175,47 @@ def _validate_files(files: Mapping[str, bytes], kre: str | None = None) -> _Chec
             [error("krt.yml", f"krt.yml is not UTF-8 text ({exc}); save it as UTF-8", "krt.yaml")],
         )
     data = _yaml_data(text)
+    if is_kai_manifest(data):
+        # One line, not the v1 schema's dozen complaints about a file of another platform.
+        return _Checked(None, [KAI_MANIFEST.at(manifest_name, file=manifest_name)])
     fmt = format_of(data)
     parsed = fmt.parse_lenient(text)
     problems = list(parsed.problems)
     problems += _target_problems(data, fmt, kre, parsed)
-    if parsed.manifest is None:
-        return _Checked(None, problems, fmt.krt_version)
+    if parsed.manifest is None or manifest_only:
+        ok = parsed.ok and not any(p.severity == "error" for p in problems)
+        return _Checked(parsed.manifest if ok else None, problems, fmt.krt_version)
     problems += _check_sources(parsed, files, fmt)
     problems += _check_gencode(files)
     problems += check_protobuf_api(files)
     problems += _check_proto(parsed, files)
+    problems += _check_plans(parsed.manifest, files)
     ok = parsed.ok and not any(p.severity == "error" for p in problems)
     return _Checked(parsed.manifest if ok else None, problems, fmt.krt_version)
+
+
+def is_kai_manifest(data: object) -> bool:
+    """Whether parsed YAML is a product manifest of Konstellation's KAI platform (KRE's
+    successor): workflows made of ``processes``, and no ``nodes`` anywhere, where a KRT v1 has
+    top-level ``nodes`` and a KRT v2 has ``nodes`` in each workflow."""
+    if not isinstance(data, Mapping) or "nodes" in data:
+        return False
+    workflows = data.get("workflows")
+    if not isinstance(workflows, list) or not workflows:
+        return False
+    shaped = [w for w in workflows if isinstance(w, Mapping)]
+    return any("processes" in w for w in shaped) and not any("nodes" in w for w in shaped)
+
+
+def _kai_problem(files: Mapping[str, bytes], name: str) -> Problem | None:
+    """The KAI problem when ``name`` (a manifest KRE would not read) is a KAI manifest."""
+    if name not in files:
+        return None
+    try:
+        data = _yaml_data(files[name].decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    return KAI_MANIFEST.at(name, file=name) if is_kai_manifest(data) else None
 
 
 def _yaml_data(text: str) -> object:
@@ -267,6 +307,35 @@ def _check_gencode(files: Mapping[str, bytes]) -> list[Problem]:
             "krt.legacy-gencode",
         )
     ]
+
+
+def _check_plans(manifest: AnyManifest, files: Mapping[str, bytes]) -> list[Problem]:
+    """The compiled plan beside each node's main.py (a node kedro-krt made): in a format this
+    kedro-krt reads, else which way the versions differ (``krt.plan-format``)."""
+    import json
+
+    from kedro_krt.formats.rules import PLAN_FORMAT, PLAN_UNREADABLE
+    from kedro_krt.node.plan import plan_format_advice, plan_format_direction
+
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for node in manifest.nodes:
+        folder = node.src.rsplit("/", 1)[0] if "/" in node.src else ""
+        name = f"{folder}/plan.json" if folder else "plan.json"
+        if name in seen or name not in files:
+            continue
+        seen.add(name)
+        try:
+            data = json.loads(files[name])
+        except ValueError as exc:
+            problems.append(PLAN_UNREADABLE.at(name, error=f"not JSON: {exc}"))
+            continue
+        if not isinstance(data, Mapping) or "node" not in data:
+            continue  # a plan.json of the user's own, not ours
+        found = data.get("format")
+        if plan_format_direction(found) is not None:
+            problems.append(PLAN_FORMAT.at(name, advice=plan_format_advice(found)))
+    return problems
 
 
 def _check_proto(parsed: ParsedManifest[AnyManifest], files: Mapping[str, bytes]) -> list[Problem]:
@@ -583,7 +652,7 @@ def _keep_for_checks(name: str, size: int) -> bool:
         return False
     base = name.rsplit("/", 1)[-1]
     return (
-        name.endswith((".py", ".proto", ".yml", ".yaml"))
+        name.endswith((".py", ".proto", ".yml", ".yaml", "/plan.json"))
         or base.startswith("requirements")
         or is_manifest_name(name)
     )
@@ -697,14 +766,26 @@ def validate_path(path: str | Path, kre: str | None = None) -> ValidationReport:
             source, "no such file or folder: give a .krt, a KRT folder or a krt.yml", "krt.path"
         )
         return ValidationReport(source, (problem,), None, kre=kre)
+    manifest_only = False
     if target.is_dir():
         checked = _validate_folder(target, kre)
     elif target.suffix in (".yml", ".yaml"):
-        checked = _validate_folder(target.parent, kre)
+        # The file the user named: its manifest alone. Its folder may hold anything (a venv,
+        # a project); `validate FOLDER` checks the files the manifest names, and the report
+        # says so rather than reading them silently.
+        checked = _validate_files(
+            {"krt.yml": target.read_bytes()}, kre, manifest_only=True, manifest_name=target.name
+        )
+        manifest_only = True
     else:
         checked = _validate_archive(target, kre)
     return ValidationReport(
-        source, tuple(checked.problems), checked.manifest, kre, checked.krt_version
+        source,
+        tuple(checked.problems),
+        checked.manifest,
+        kre,
+        checked.krt_version,
+        manifest_only=manifest_only,
     )
 
 
@@ -718,7 +799,17 @@ def format_report(report: ValidationReport) -> str:
     )
     if report.ok:
         target = f" for KRE {report.kre}" if report.kre else ""
-        lines.append(f"OK: {report.source} is a valid KRT {report.krt_version}{target} ({counts})")
+        what = "manifest" if report.manifest_only else ""
+        lines.append(
+            f"OK: {report.source} is a valid KRT {report.krt_version}{' ' + what if what else ''}"
+            f"{target} ({counts})"
+        )
     else:
         lines.append(f"FAILED: {report.source}: {counts}")
+    if report.manifest_only:
+        folder = Path(report.source).parent
+        lines.append(
+            "  only the manifest was read: to check the files it names too (sources, protos, "
+            f"plans), validate the folder ({folder}) or the .krt"
+        )
     return "\n".join(lines)

@@ -61,6 +61,39 @@ class PlanFormatError(KrtError):
     """plan.json in a format this runtime does not read."""
 
 
+def plan_format_direction(found: object) -> str | None:
+    """Whether this runtime reads plan format ``found``: ``None`` when it does, else
+    ``"newer"`` (a later kedro-krt wrote it: upgrade), ``"older"`` (an earlier one did, or no
+    format at all, kedro-krt 0.1: package it again) or ``"unknown"`` (not a format number)."""
+    if found in PLAN_FORMATS:
+        return None
+    if found is None:
+        return "older"
+    if isinstance(found, bool) or not isinstance(found, int):
+        return "unknown"
+    return "newer" if found > max(PLAN_FORMATS) else "older"
+
+
+def plan_format_advice(found: object) -> str:
+    """What to do about a plan.json of format ``found`` that this runtime does not read: the
+    direction said right (a newer plan is not "older")."""
+    shown = found if found is not None else "0 (kedro-krt 0.1)"
+    reads = f"this kedro-krt ({__version__}) reads plan formats {', '.join(map(str, PLAN_FORMATS))}"
+    direction = plan_format_direction(found)
+    if direction == "newer":
+        return (
+            f"plan.json is in plan format {shown}, written by a newer kedro-krt, and {reads}: "
+            "upgrade kedro-krt to serve it in process (pip install -U kedro-krt), or package "
+            "the KRT again with this one"
+        )
+    if direction == "older":
+        return (
+            f"plan.json is in plan format {shown}, written by an older kedro-krt, and {reads}: "
+            "package the KRT again with this kedro-krt"
+        )
+    return f"plan.json has format {shown!r}, which no kedro-krt writes: package the KRT again"
+
+
 @dataclass(frozen=True)
 class DatasetPlan:
     """What the compiler decided for one dataset of a workflow, and why."""
@@ -277,14 +310,8 @@ class NodeRuntimePlan:
         """
         data = json.loads(text)
         found = data.get("format")
-        if found not in PLAN_FORMATS:
-            raise PlanFormatError(
-                f"plan.json is in plan format {found if found is not None else '0 (kedro-krt 0.1)'}"
-                f", and this kedro_krt runtime ({__version__}) reads formats "
-                f"{', '.join(map(str, PLAN_FORMATS))}: another "
-                "kedro-krt than the one vendored in the KRT's lib/ was imported, or the KRT is "
-                "older than it; package the KRT again with the kedro-krt you run it with"
-            )
+        if plan_format_direction(found) is not None:
+            raise PlanFormatError(plan_format_advice(found))
         node = data["node"]
         node_plan = KrtNodePlan(
             **{
@@ -436,4 +463,6 @@ __all__ = [
     "WorkflowPlan",
     "asdict",
     "hooks_from_json",
+    "plan_format_advice",
+    "plan_format_direction",
 ]

@@ -111,10 +111,22 @@ def test_package_prints_the_build_and_push_commands(tiny_path: Path, tmp_path: P
         cwd=project,
     )
     out = proc.stdout
-    assert "Build and push the nodes' image (kedro-krt-runtime:latest) from the .krt:" in out
+    assert "Build the nodes' image (kedro-krt-runtime:latest) from the .krt:" in out
     assert "  mkdir -p build/tiny && tar -xzf dist-x/tiny.krt -C build/tiny\n" in out
     assert "  docker build -t kedro-krt-runtime:latest build/tiny\n" in out
-    assert "  docker push kedro-krt-runtime:latest\n" in out
-    # The default image cannot be pulled by KRE: package says so, and what to set.
-    assert "names no registry" in proc.stderr and "images.runtime" in proc.stderr
-    assert 'uses the tag "latest"' in proc.stderr
+    # The default image is a local name: no push to Docker Hub, one line on what deploy needs,
+    # and no warning about registries (issue 21).
+    assert "docker push" not in out
+    assert "set images.runtime in conf/<env>/krt.yml" in out
+    assert "registry" not in proc.stderr and "latest" not in proc.stderr, proc.stderr
+
+    # A name with a registry host: build and push.
+    conf = project / "conf" / "base" / "krt.yml"
+    conf.write_text("images:\n  runtime: reg.example.com/t/tiny:1\n")
+    proc = run_cli(
+        ["kedro", "krt", "package", "-p", "alpha", "--version", "tiny", "-o", "dist-x"],
+        cwd=project,
+    )
+    assert "Build and push the nodes' image (reg.example.com/t/tiny:1)" in proc.stdout
+    assert "  docker push reg.example.com/t/tiny:1\n" in proc.stdout
+    assert "set images.runtime" not in proc.stdout

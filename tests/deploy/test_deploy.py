@@ -160,6 +160,55 @@ def test_an_existing_version_is_refused_before_the_upload(kre: FakeKre, make_krt
     assert kre.uploads == []
 
 
+def test_a_local_image_is_refused_before_any_network_call(
+    kre: FakeKre, make_krt: Any, tmp_path: Path
+) -> None:
+    """An image without a registry host (`kedro krt init`'s default) would be pulled from
+    Docker Hub by the cluster: refused, with what to set, unless --allow-local-image."""
+    from kedro_krt.formats.archive import read_krt, write_krt
+
+    files = read_krt(make_krt(variables=()))
+    files["krt.yml"] = files["krt.yml"].replace(
+        b"registry.example.com/team/kre-py:2.1.5", b"kedro-krt-runtime:latest"
+    )
+    krt = write_krt(files, tmp_path / "local.krt")
+    result = deploy(kre, krt)
+    assert result.exit_code == 1
+    message = result.stderr
+    assert "names image(s) without a registry host" in message
+    assert 'kedro-krt-runtime:latest (node "etl"; images.runtime in conf/<env>/krt.yml)' in (
+        message
+    )
+    assert '"docker.io/library/kedro-krt-runtime"' in message
+    assert "images.runtime: registry.example.com/team/price-estimator-v1-runtime:0.1.0" in (
+        message
+    )
+    assert "--allow-local-image" in message
+    assert "Traceback" not in result.output
+    assert kre.requests == []
+
+    allowed = deploy(kre, krt, "--allow-local-image")
+    assert allowed.exit_code == 0, allowed.output
+    assert kre.version("price-estimator-v1").status == "CREATED"
+    # Locally the name is fine: no warning about registries on the way either.
+    assert "registry" not in allowed.stderr
+
+
+def test_the_validators_warnings_are_said_once_each(
+    kre: FakeKre, make_krt: Any, tmp_path: Path
+) -> None:
+    from kedro_krt.formats.archive import read_krt, write_krt
+
+    files = read_krt(make_krt(variables=()))
+    files["krt.yml"] = files["krt.yml"].replace(b"kre-py:2.1.5", b"kre-py:latest")
+    krt = write_krt(files, tmp_path / "latest.krt")
+    result = deploy(kre, krt)
+    assert result.exit_code == 0, result.output
+    assert "warning: warning:" not in result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if "image-latest" in ln]
+    assert line.startswith("warning: krt.yml:") and line.endswith("[krt.image-latest]")
+
+
 def test_an_invalid_krt_is_refused_before_any_network_call(kre: FakeKre, make_krt: Any) -> None:
     result = deploy(kre, make_krt(sequential="etl, model"))
     assert result.exit_code == 1
@@ -478,12 +527,31 @@ def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, proj
     conf.write_text(yaml.safe_dump(data))
     kre.add_version("shuttle-prices", status="PUBLISHED")
 
-    # The name is taken: refused before the upload, with --version proposed.
+    # What deploy would refuse is found before the project is packaged (issue 21): no .krt
+    # is written. A --config name krt.yml does not declare: no request at all.
+    proc = _kedro(project, "-p", "inference", "--config", "PRICE_CURENCY=EUR", token="t")
+    assert proc.returncode == 1, proc.stderr
+    assert "--config PRICE_CURENCY: version 'shuttle-prices' has no such config" in proc.stderr
+    assert "conf/base/krt.yml declares: PRICE_CURRENCY; add the name to `variables:`" in (
+        proc.stderr
+    )
+    assert kre.requests == []
+    # An image without a registry host: no request either.
+    local = {**data, "images": {"runtime": "kedro-krt-runtime:latest"}}
+    conf.write_text(yaml.safe_dump(local))
+    proc = _kedro(project, "-p", "inference", token=kre.api_token)
+    assert proc.returncode == 1, proc.stderr
+    assert "kedro-krt-runtime:latest (the Kedro nodes; images.runtime in" in proc.stderr
+    assert kre.requests == []
+    conf.write_text(yaml.safe_dump(data))
+
+    # The name is taken: refused before packaging, with --version proposed.
     proc = _kedro(project, "--pipeline", "inference", token=kre.api_token)
     assert proc.returncode == 1, proc.stderr
     assert "already exists in runtime 'demo'" in proc.stderr
     assert "add --version shuttle-prices-2 (the project is packaged under it)" in proc.stderr
     assert kre.uploads == []
+    assert not list((project / "dist").glob("*.krt")), "packaged before the checks"
 
     proc = _kedro(project, "--pipeline", "inference", "--version", "shuttle-prices-2",
                   "--config", "PRICE_CURRENCY=EUR", "--publish", "--comment", "v2",

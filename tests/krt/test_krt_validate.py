@@ -50,7 +50,7 @@ def test_good_folder_and_krt_yml_pass(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(data)
     assert validate_path(tmp_path).problems == ()
-    assert validate_path(tmp_path / "krt.yml").problems == ()
+    assert validate_path(tmp_path / "krt.yml").problems == ()  # the manifest alone
 
 
 # -- archive structure (KRE's extractor) -------------------------------------------------------
@@ -433,3 +433,56 @@ def test_large_files_are_not_held_but_named(make_krt: MakeKrt, tmp_path: Path) -
     # A check that reads it anyway gets it, from the archive.
     assert scan.files["models/model.bin"] == big
     assert scan.files["src/etl/notes.txt"] == b"n"
+
+
+# -- what `validate` is given (issue 21) ----------------------------------------------------------
+
+#: The shape of a KAI product's krt.yaml (Konstellation's platform after KRE): workflows of
+#: processes, no nodes.
+KAI_YAML = """\
+version: v1.0.0
+description: a KAI product
+workflows:
+  - name: training
+    type: training
+    config: {key: value}
+    processes:
+      - name: entrypoint
+        type: trigger
+        image: konstellation/kai-grpc-trigger:latest
+        subscriptions: []
+      - name: etl
+        type: task
+        image: konstellation/kai-etl-task:latest
+        subscriptions: [entrypoint]
+"""
+
+
+@pytest.mark.parametrize("name", ["krt.yml", "krt.yaml"])
+def test_a_kai_manifest_is_one_line_naming_it(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text(KAI_YAML)
+    for given in (tmp_path, tmp_path / name):
+        report = validate_path(given)
+        (problem,) = report.problems
+        assert problem.rule == "krt.kai-manifest" and problem.severity == "error"
+        assert f"{name} is a product manifest of Konstellation's KAI platform" in problem.message
+        assert "does not check, build or serve KAI products" in problem.message
+
+
+def test_a_krt_yml_given_as_a_file_is_checked_alone_and_says_so(tmp_path: Path) -> None:
+    """`validate DIR/krt.yml` reads the manifest the user named, not the folder around it (a
+    venv there gave symlink warnings), and says how to check the files too."""
+    (tmp_path / "krt.yml").write_bytes(good_files()["krt.yml"])  # no src/, no proto
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").symlink_to("/usr/bin/python3")
+    report = validate_path(tmp_path / "krt.yml")
+    assert report.problems == ()
+    assert report.manifest_only
+    text = format_report(report)
+    assert text.splitlines()[0] == (
+        f"OK: {tmp_path / 'krt.yml'} is a valid KRT v1 manifest (0 errors, 0 warnings)"
+    )
+    assert f"validate the folder ({tmp_path}) or the .krt" in text
+    # The folder, asked for, is checked whole.
+    folder = validate_path(tmp_path)
+    assert {p.rule for p in folder.problems} >= {"kre.tar-type", "kre.src-missing"}

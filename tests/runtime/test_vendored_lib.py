@@ -94,11 +94,13 @@ def test_a_plan_of_another_format_is_a_clear_error(example_krt: Path, tmp_path: 
     plan.write_text(json.dumps(data))
     from kedro_krt.node.plan import PLAN_FORMATS
 
-    reads = re.escape(f"reads formats {', '.join(map(str, PLAN_FORMATS))}")
-    with pytest.raises(RuntimeSetupError, match=rf"plan format 0 \(kedro-krt 0.1\).*{reads}"):
+    reads = re.escape(f"reads plan formats {', '.join(map(str, PLAN_FORMATS))}")
+    older = rf"plan format 0 \(kedro-krt 0.1\), written by an older kedro-krt.*{reads}.*package"
+    with pytest.raises(RuntimeSetupError, match=older):
         KrtNode(root / "src" / "etl")
-    # A plan of a newer format (as a later kedro-krt writes): refused the same way.
+    # A plan of a newer format (as a later kedro-krt writes): newer, not "older" (issue 21).
     data["format"] = max(PLAN_FORMATS) + 1
     plan.write_text(json.dumps(data))
-    with pytest.raises(RuntimeSetupError, match=rf"plan format {max(PLAN_FORMATS) + 1}.*{reads}"):
+    newer = rf"plan format {max(PLAN_FORMATS) + 1}, written by a newer kedro-krt.*{reads}.*upgrade"
+    with pytest.raises(RuntimeSetupError, match=newer):
         KrtNode(root / "src" / "etl")

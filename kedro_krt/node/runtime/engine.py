@@ -82,6 +82,10 @@ class ProjectRuntime:
 
 def _import_failure(project: Path, exc: BaseException) -> str:
     """One line: what failed to import, where, and the package that is missing."""
+    # find_pipelines(raise_errors=True) wraps the real failure ("No module named 'plotly'") in
+    # an ImportError that names only the pipeline's module: say the real one.
+    while isinstance(exc, ImportError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     where = ""
     tb = exc.__traceback__
     while tb is not None:
@@ -114,9 +118,17 @@ def load_pipelines(project: Path, names: Sequence[str] | None) -> dict[str, Any]
     project = Path(project).resolve()
     # Kedro's registry is process-wide and follows the last project bootstrapped: make it this
     # project's again (`kedro-krt build` opens several projects in one process).
-    bootstrap_project(project)
+    metadata = bootstrap_project(project)
     wanted = sorted(set(names)) if names else None
-    registry.set_requested(wanted)
+    # `find_pipelines` turns a requested name that is no pipeline package into an ImportError
+    # (or a warning) about a module: ask it only for the packages that exist. A name that is
+    # neither is then missing from the registry, and the caller says so with the names known.
+    requested = wanted
+    if wanted is not None:
+        packages = pipeline_packages(metadata.package_name)
+        if packages is not None:
+            requested = [n for n in wanted if n in packages or n == "__default__"]
+    registry.set_requested(requested)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -140,6 +152,23 @@ def load_pipelines(project: Path, names: Sequence[str] | None) -> dict[str, Any]
                     f"pipeline '{name}' cannot be imported: {_from_traceback(project, message)}"
                 )
     return loaded
+
+
+def pipeline_packages(package_name: str) -> set[str] | None:
+    """The names of the folders of ``<package>.pipelines`` that ``find_pipelines`` would import
+    (none hidden, no ``__pycache__``), found without importing them; ``None`` when the project
+    has no such package."""
+    import importlib.resources
+
+    try:
+        root = importlib.resources.files(f"{package_name}.pipelines")
+    except Exception:  # no such package, or one that fails to import: Kedro's error then
+        return None
+    return {
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and p.name != "__pycache__" and not p.name.startswith(".")
+    }
 
 
 def _from_traceback(project: Path, text: str) -> str:
