@@ -224,11 +224,9 @@ def _say_image(krt: Path, image: str, version: str) -> None:
     click.echo(f"Build the nodes' image ({image}) from the .krt:")
     for command in commands[:-1]:  # no push: the name has no registry to push to
         click.echo(f"  {command}")
-    click.echo(
-        "Before deploying, tag and push it to the registry your KRE pulls from, and set "
-        f"images.runtime in conf/<env>/krt.yml to that name (e.g. "
-        f"{EXAMPLE_REGISTRY}/{version}-runtime:0.1.0)."
-    )
+    click.echo("Before deploying, push it to the registry your KRE pulls from and set")
+    click.echo("images.runtime in conf/<env>/krt.yml to that name, for example")
+    click.echo(f"  {EXAMPLE_REGISTRY}/{version}-runtime:0.1.0")
 
 
 # --- build, validate, schema ---------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_package_prints_the_build_and_push_commands(tiny_path: Path, tmp_path: P
     # The default image is a local name: no push to Docker Hub, one line on what deploy needs,
     # and no warning about registries (issue 21).
     assert "docker push" not in out
-    assert "set images.runtime in conf/<env>/krt.yml" in out
+    assert "set\nimages.runtime in conf/<env>/krt.yml" in out
     assert "registry" not in proc.stderr and "latest" not in proc.stderr, proc.stderr
 
     # A name with a registry host: build and push.
