@@ -7,7 +7,8 @@ What it does, in order (each step's rules are in the module named):
    ``__pycache__``, ``*.pyc``, the output itself, or a file that looks like a secret;
 2. ``krt.yml``, with ``--version`` written into it;
 3. the root ``*.proto`` files compiled by protoc into every Python node folder that imports
-   them (:mod:`~kedro_krt.handwritten.protos`);
+   them (:mod:`~kedro_krt.handwritten.protos`): protoc's output, or for a node on KRE's stock
+   kre-py image the portable code its protobuf 3.20.1 imports (:mod:`~kedro_krt.emit.portable`);
 4. the nodes that come from Kedro projects (``krt-build.yml``,
    :mod:`~kedro_krt.handwritten.config`):
    the mapping type-checked and the node planned (:mod:`~kedro_krt.handwritten.kedro_node`), its
