@@ -66,4 +66,4 @@ docs: setup  ## the documentation site, strictly
 	$(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) $(LOWEST) site example_project/dist benchmarks/.venv
+	rm -rf $(VENV) $(LOWEST) .venv-stock site example_project/dist benchmarks/.venv

@@ -10,6 +10,7 @@ or Konstellation's own) gets a warning when its tag floats (``krt.image-latest``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from kedro_krt.formats.rules import IMAGE_LATEST
 __all__ = [
     "EXAMPLE_REGISTRY",
     "STOCK_IMAGE_PREFIX",
+    "STOCK_PYTHON_IMAGE",
     "ImageName",
     "LocalImage",
     "check_images",
@@ -30,6 +32,15 @@ __all__ = [
 #: Konstellation's own images (kre-py, kre-entrypoint, ...): KRE's docs and templates name them
 #: without a registry because they are on Docker Hub, where every KRE cluster finds them.
 STOCK_IMAGE_PREFIX = "konstellation/kre-"
+#: KRE's own Python runner (kre-py): Python 3.9 and the protobuf its Pipfile.lock pins.
+STOCK_PYTHON_IMAGE = "konstellation/kre-py"
+#: The protobuf that kre-py's Pipfile.lock pins, where it is older than 3.20.1 (kre-runners,
+#: ``kre-py/Pipfile.lock`` at each tag): ``(first tag, tag after the last) -> protobuf``.
+_KRE_PY_OLD_PROTOBUF = (
+    ((1, 23, 0), (1, 29, 0), "3.13.0"),
+    ((1, 29, 0), (2, 1, 0), "3.19.4"),
+    ((3, 1, 0), (3, 2, 1), "3.18.3"),
+)
 #: The registry host used in the image warnings' examples.
 EXAMPLE_REGISTRY = "registry.example.com/team"
 
@@ -70,6 +81,24 @@ class ImageName:
         a cluster would look for it on Docker Hub, where a team's image almost never is.
         ``docker.io/...`` says Docker Hub is meant."""
         return not self.registry and not self.is_stock
+
+    @property
+    def is_stock_python(self) -> bool:
+        """KRE's stock Python runner image, kre-py (protobuf 3.20.1 from 2.1.0 on)."""
+        return self.is_stock and self.repository == STOCK_PYTHON_IMAGE
+
+    def old_protobuf(self) -> str | None:
+        """For a kre-py tag whose Pipfile.lock pins a protobuf older than 3.20: that protobuf.
+
+        None for any other image, an unknown tag, or a kre-py with protobuf 3.20.1.
+        """
+        if not self.is_stock_python:
+            return None
+        match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", self.tag)
+        if match is None:
+            return None
+        version = tuple(int(g) for g in match.groups())
+        return next((pb for lo, hi, pb in _KRE_PY_OLD_PROTOBUF if lo <= version < hi), None)
 
     @property
     def floats(self) -> bool:

@@ -7,7 +7,8 @@ What it does, in order (each step's rules are in the module named):
    ``__pycache__``, ``*.pyc``, the output itself, or a file that looks like a secret;
 2. ``krt.yml``, with ``--version`` written into it;
 3. the root ``*.proto`` files compiled by protoc into every Python node folder that imports
-   them (:mod:`~kedro_krt.handwritten.protos`);
+   them (:mod:`~kedro_krt.handwritten.protos`): protoc's output, or for a node on KRE's stock
+   kre-py image the portable code its protobuf 3.20.1 imports (:mod:`~kedro_krt.emit.portable`);
 4. the nodes that come from Kedro projects (``krt-build.yml``,
    :mod:`~kedro_krt.handwritten.config`):
    the mapping type-checked and the node planned (:mod:`~kedro_krt.handwritten.kedro_node`), its
@@ -275,7 +276,7 @@ def build_krt(
     _ship_projects(kedro_nodes, files, handwritten, warnings)
 
     say("compiling the protos into the node folders")
-    placed = _place_pb2(manifest, kedro_nodes, protos, files, handwritten, warnings)
+    placed, portable = _place_pb2(manifest, kedro_nodes, protos, files, handwritten, warnings)
 
     if kedro_nodes:
         say("adding the kedro_krt runtime and the runner image's files")
@@ -316,6 +317,7 @@ def build_krt(
         ignore_rules=len(tree.ignore.rules),
         nodes=kedro_nodes,
         placed=placed,
+        portable=portable,
         warnings=warnings,
         dockerfile=dockerfile,
     )
@@ -416,11 +418,16 @@ def _place_pb2(
     files: dict[str, bytes],
     handwritten: set[str],
     warnings: list[str],
-) -> dict[str, list[str]]:
-    """Every Python node folder gets the generated modules its files import (and theirs)."""
+) -> tuple[dict[str, list[str]], set[str]]:
+    """Every Python node folder gets the generated modules its files import (and theirs):
+    protoc's output as it is, or, in the folder of a node on kre-py's image, the portable code
+    (:mod:`kedro_krt.emit.portable`) that kre-py's protobuf 3.20 imports. Returns the modules
+    placed in each folder, and the folders that got the portable code."""
     placed: dict[str, list[str]] = {}
+    portable: set[str] = set()
     planned = {n.name: n for n in kedro_nodes}
     folders: dict[str, list[str]] = {}
+    images = {spec.name: ImageName.parse(spec.image) for spec in manifest.nodes}
     for spec in manifest.nodes:
         if spec.src.endswith(".py"):
             folders.setdefault(posixpath.dirname(posixpath.normpath(spec.src)), []).append(
@@ -451,14 +458,20 @@ def _place_pb2(
                 f"{folder}/ imports {module}, which no proto at the root of the KRT makes and "
                 "no file of the folder holds"
             )
+        # The portable code imports under protobuf 3.20 to 7.x: a folder shared with a node on
+        # another image gets it too.
+        stock = any(images[n].is_stock_python for n in names)
+        generated = protos.portable if stock else protos.modules
         modules = [module_of(p) for p in protos.closure(needed)]
         for module in modules:
             target = f"{folder}/{module}.py"
-            if target in handwritten and files[target] != protos.modules[module]:
+            if target in handwritten and files[target] != generated[module]:
                 replaced.append(target)
-            files[target] = protos.modules[module]
+            files[target] = generated[module]
         if modules:
             placed[folder] = modules
+            if stock:
+                portable.add(folder)
     if replaced:
         warnings.append(
             f"{', '.join(replaced)}: replaced by protoc's output from the KRT's protos (the "
@@ -467,21 +480,14 @@ def _place_pb2(
         )
     for spec in manifest.nodes:
         folder = posixpath.dirname(posixpath.normpath(spec.src))
-        image = ImageName.parse(spec.image)
-        if folder in placed and image.is_stock and image.repository.endswith("kre-py"):
+        old = images[spec.name].old_protobuf()
+        if folder in placed and old is not None:
             warnings.append(
-                f"node '{spec.name}' runs on {spec.image}, whose protobuf (3.20) cannot import "
-                f"the *_pb2.py protoc made for it here (they need {_gencode(protos)}): run it on "
-                "an image with a current protobuf, such as the Kedro nodes' runner image"
+                f"node '{spec.name}' runs on {spec.image}, whose Pipfile.lock pins protobuf "
+                f"{old}: the *_pb2.py made for it need protobuf 3.20 or later; use kre-py 2.1.5 "
+                "(KRE 7) or 3.4.1 (KRE 8), which have 3.20.1"
             )
-    return placed
-
-
-def _gencode(protos: CompiledProtos) -> str:
-    try:
-        return generate.protobuf_requirement(protos.modules.values())
-    except ValueError:
-        return "a current protobuf"
+    return placed, portable
 
 
 def _requirements(

@@ -6,6 +6,10 @@ entrypoint and kli expect ``public_input.proto``). A node imports a proto's gene
 bare name (``from public_input_pb2 import Request``), since KRE's Python runner puts the node's
 folder on ``sys.path``; so each node folder gets the ``*_pb2.py`` its Python files import,
 and those their own imports need.
+
+A node on KRE's stock kre-py image gets the same modules without protoc 7's runtime version
+check (:mod:`kedro_krt.emit.portable`): kre-py's protobuf 3.20.1 imports them, and so does every
+protobuf up to 7.x. Every other node keeps protoc's output as it is.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor
 
+from kedro_krt.emit.portable import PortableGencodeError, portable_pb2
 from kedro_krt.emit.protoc import ProtoCompileError, compile_protos, descriptor_set
 from kedro_krt.handwritten.errors import BuildError
 from kedro_krt.scratch import scratch_folder
@@ -38,12 +43,14 @@ class CompiledProtos:
     imports: Mapping[str, tuple[str, ...]]
     pool: descriptor_pool.DescriptorPool
     package: Mapping[str, str]
+    #: ``modules`` without the runtime version check, for nodes on kre-py's images.
+    portable: Mapping[str, bytes]
 
     @classmethod
     def compile(cls, sources: Mapping[str, str]) -> CompiledProtos:
         """Run protoc on every root proto (raises BuildError with protoc's report)."""
         if not sources:
-            return cls({}, {}, {}, descriptor_pool.DescriptorPool(), {})
+            return cls({}, {}, {}, descriptor_pool.DescriptorPool(), {}, {})
         try:
             files = descriptor_set(sources)
             with scratch_folder("krt-build-pb2-") as tmp:
@@ -63,7 +70,14 @@ class CompiledProtos:
             if f.name in sources
         }
         package = {f.name: f.package for f in files.file if f.name in sources}
-        return cls(dict(sources), modules, imports, pool, package)
+        try:
+            portable = {
+                name: portable_pb2(data.decode("utf-8"), name).encode()
+                for name, data in modules.items()
+            }
+        except PortableGencodeError as exc:
+            raise BuildError(str(exc)) from None
+        return cls(dict(sources), modules, imports, pool, package, portable)
 
     def closure(self, protos: Iterable[str]) -> list[str]:
         """``protos`` and every KRT proto they import, directly or not, sorted."""

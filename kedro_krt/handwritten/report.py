@@ -7,7 +7,7 @@ file; the command prints the archive's path and size apart.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from kedro_krt.formats.manifest_v1 import Manifest
 from kedro_krt.handwritten.ignore import IGNORE_FILE
@@ -83,8 +83,10 @@ def render_build_report(
     placed: Mapping[str, Sequence[str]],
     warnings: Sequence[str],
     dockerfile: bool = False,
+    portable: Collection[str] = (),
 ) -> str:
-    """The whole report of a build."""
+    """The whole report of a build. ``portable``: the folders whose generated code is the
+    portable kind, for nodes on kre-py's images (kedro_krt.emit.portable)."""
     kedro = {n.name: n for n in nodes}
     lines = [f"KRT version {manifest.version}: {manifest.description}"]
     if ignore_rules:
@@ -107,7 +109,13 @@ def render_build_report(
     lines.append("")
     if placed:
         lines.append("Protos compiled into the node folders:")
-        lines += text_table([[f"{f}/", ", ".join(m)] for f, m in sorted(placed.items())], "  ")
+        lines += text_table(
+            [
+                [f"{f}/", ", ".join(m), "portable (kre-py image)" if f in portable else ""]
+                for f, m in sorted(placed.items())
+            ],
+            "  ",
+        )
     if nodes:
         lines.append(
             "Runtime: kedro_krt vendored in lib/; requirements.txt merged from "

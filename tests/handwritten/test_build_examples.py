@@ -89,6 +89,13 @@ def test_the_archive_holds_the_folder_the_project_and_the_runtime(
     assert "scikit-learn>=1.4" in requirements and "kedro~=1.7" in requirements
     assert requirements[-1].startswith("protobuf>=")
     assert b"registry.example.com/team/shuttle-fleet-runtime:0.1.0" in fleet_files["Dockerfile"]
+    # intake and present stay on kre-py's image: the portable code; price keeps protoc's.
+    for node in ("intake", "present"):
+        assert b"runtime_version" not in fleet_files[f"src/{node}/public_input_pb2.py"]
+    assert b"runtime_version" in fleet_files["src/price/public_input_pb2.py"]
+    assert "src/intake/   internal_nodes_pb2, public_input_pb2  portable (kre-py image)" in (
+        fleet.report
+    )
     report = validate_path(fleet.path)
     assert report.ok, report.problems
 
@@ -244,8 +251,9 @@ def test_a_krt_without_kedro_nodes_builds_as_kli_would(tmp_path: Path) -> None:
         folder = node["src"].rsplit("/", 1)[0]
         assert f"{folder}/public_input_pb2.py" in files  # every node imports it
     assert "src/prep/internal_nodes_pb2.py" in files and "src/prep/utils.py" in files
-    # The stock kre-py images cannot import today's gencode: the build says so.
-    assert any("protobuf (3.20) cannot import" in w for w in result.warnings)
+    # Every node is on kre-py 2.1.5: the portable code, which its protobuf 3.20.1 imports.
+    assert not any(b"runtime_version" in d for n, d in files.items() if n.endswith("_pb2.py"))
+    assert not result.warnings, result.warnings
 
 
 def test_the_default_output_is_never_packed_into_the_next_build(

@@ -43,8 +43,14 @@ class Topology:
         env: Mapping[str, str] | None = None,
         variables: Mapping[str, str] | None = None,
         influx_uri: str | None = None,
+        node_commands: Mapping[str, Sequence[str]] | None = None,
+        node_env: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
+        """``command`` runs every node but those of ``node_commands`` (another runner, such as
+        the real kre-py); ``node_env`` is laid over a node's pod environment."""
         self.influx_uri = influx_uri
+        self.node_commands = {n: list(c) for n, c in (node_commands or {}).items()}
+        self.node_env = {n: dict(e) for n, e in (node_env or {}).items()}
         self.root = root
         self.work = work
         self.version = version
@@ -104,8 +110,8 @@ class Topology:
         for pod in self.topology.pods:
             log = open(self.work / f"{pod.node}.log", "wb")  # noqa: SIM115 - closed with the proc
             self.procs[pod.node] = subprocess.Popen(
-                self.command,
-                env={**os.environ, **self.env, **pod.environ},
+                self.node_commands.get(pod.node, self.command),
+                env={**os.environ, **self.env, **pod.environ, **self.node_env.get(pod.node, {})},
                 cwd=self.work,
                 stdout=log,
                 stderr=subprocess.STDOUT,

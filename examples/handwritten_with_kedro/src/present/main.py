@@ -1,8 +1,7 @@
 """Node 'present': plain Python after the Kedro node; it turns the quote into a sentence.
 
-It needs neither Kedro nor kedro-krt; its *_pb2.py files, compiled by `kedro-krt build` with
-today's protoc, need a current protobuf, so it runs on the same image as node 'price' (kre-py's
-images have protobuf 3.20).
+It needs neither Kedro nor kedro-krt, so it runs on KRE's stock kre-py image: `kedro-krt build`
+writes its *_pb2.py in the portable style that kre-py's protobuf 3.20.1 imports.
 """
 
 from internal_nodes_pb2 import Priced
