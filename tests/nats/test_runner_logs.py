@@ -104,6 +104,8 @@ def test_runner_lines_parse_with_kre_s_first_line_pattern(
         lvl == "WARN" for lvl, m in found if m in warned
     ), server.stdout
     assert any(lvl == "INFO" and "ready" in m for lvl, m in found), server.stdout
+    # A warning's record ends at its source line, with no empty line after it.
+    assert all(line.strip() for line in server.stdout.splitlines()), server.stdout
     both = server.stdout + server.stderr
     assert "logging configuration" not in both  # Kedro's "Using '...' as logging configuration"
     assert "register_new_resolver" not in both

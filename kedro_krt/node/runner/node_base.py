@@ -51,6 +51,13 @@ class WorkerLoadError(KrtError):
     """The node file cannot be imported, or has no ``handler``."""
 
 
+def _no_trailing_newline(record: logging.LogRecord) -> bool:
+    """A warning's record without the empty line ``warnings.formatwarning`` ends it with."""
+    if isinstance(record.msg, str):  # logging logs the formatted warning as the message
+        record.msg = record.msg.rstrip("\n")
+    return True
+
+
 def setup_logging(config: NodeSettings) -> logging.Logger:
     """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
 
@@ -76,6 +83,9 @@ def setup_logging(config: NodeSettings) -> logging.Logger:
     for handler in handlers:
         root.addHandler(handler)
     logging.captureWarnings(True)
+    warned = logging.getLogger("py.warnings")
+    if _no_trailing_newline not in warned.filters:
+        warned.addFilter(_no_trailing_newline)
     logger = logging.getLogger(config.runner_name)
     logger.setLevel(logging.INFO)
     logger.propagate = False
