@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve.serve_helpers import ServerProcess
+
 #: parsers.conf's `multiline_pattern`, its named groups written the Python way.
 FIRST_LINE = re.compile(
     r"^(?P<logtime>\d{4}\-\d{2}\-\d{2}T\d{1,2}\:\d{1,2}\:\d{1,2}(\.\d+Z|\+0000)) "
@@ -110,3 +112,21 @@ def test_runner_lines_parse_with_kre_s_first_line_pattern(
     assert "logging configuration" not in both  # Kedro's "Using '...' as logging configuration"
     assert "register_new_resolver" not in both
     assert "dataset names contain" not in both
+
+
+@pytest.mark.e2e
+def test_an_in_process_start_shows_neither_kedro_start_warning(
+    example_krt: Path, tmp_path: Path
+) -> None:
+    """The in-process server keeps a developer's console (docs/explanation/runner.md, "Logs"),
+    but without Kedro's two start-up warnings either."""
+    folder = _project_krt(example_krt, tmp_path / "krt")
+    server = ServerProcess(folder, tmp_path)
+    try:
+        server.wait_status("SERVING", timeout=90)
+    finally:
+        server.kill()
+    both = server.stdout + server.stderr
+    assert "UserWarning" in both  # the project's own warning does show
+    assert "register_new_resolver" not in both, both
+    assert "dataset names contain" not in both, both
