@@ -230,6 +230,12 @@ def init(metadata: Any, env: str, force: bool) -> None:
     help="Also emit krt.yml, the protos and docs/README.md into this folder.",
 )
 @_krt_version_option
+@click.option(
+    "--full",
+    is_flag=True,
+    help="The whole report: every dataset's role and the rule behind it, where each type comes "
+    "from, the copies, every message between nodes (wide tables).",
+)
 @click.pass_obj
 def compile_cmd(
     metadata: Any,
@@ -238,11 +244,13 @@ def compile_cmd(
     version: str | None,
     output: Path | None,
     krt_version: str | None,
+    full: bool,
 ) -> None:
-    """Print how the project compiles: workflows, KRT nodes, dataset roles, fields, warnings."""
+    """Print how the project compiles: per workflow its KRT nodes, what each reads and sends,
+    the request and response fields, warnings; --full for every dataset's role and rule."""
     path = functions.project_path(metadata, "compile")
     target = functions.ProjectTarget(path, pipelines, env, version, krt_version)
-    functions.compile_project(target, output)
+    functions.compile_project(target, output, full=full)
 
 
 @click.command()

@@ -21,12 +21,14 @@ __all__ = ["kedro_noise_hidden", "user_errors_shown"]
 
 @contextmanager
 def kedro_noise_hidden() -> Iterator[None]:
-    """Kedro's deprecations, dotted-dataset-name and resolver warnings hidden while a command
-    runs; the process's warning filters are restored after."""
+    """Deprecations, and Kedro's dotted-dataset-name and resolver warnings, hidden while a
+    command runs; the process's warning filters are restored after. The two warnings are
+    matched as wherever Kedro starts (``quiet_kedro_start`` of the node runtime's engine)."""
+    from kedro_krt.node.runtime.engine import quiet_kedro_start
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*dataset names contain '.'.*")
-        warnings.filterwarnings("ignore", message=".*register_new_resolver.*")
+        quiet_kedro_start()
         yield
 
 

@@ -153,13 +153,14 @@ def init(path: Path, env: str, force: bool) -> None:
     click.echo(textwrap.fill(said, width=100, break_on_hyphens=False, break_long_words=False))
 
 
-def compile_project(target: ProjectTarget, output: Path | None) -> None:
-    """Print how the project compiles; with ``output``, also emit its files there."""
-    from kedro_krt.compiler.report import render_report
+def compile_project(target: ProjectTarget, output: Path | None, *, full: bool = False) -> None:
+    """Print how the project compiles (the summary; ``full``: the whole report); with
+    ``output``, also emit its files there."""
+    from kedro_krt.compiler.report import render_report, render_summary
     from kedro_krt.package import write_compiled
 
     _, plan, _ = _compile(target)
-    click.echo(render_report(plan), nl=False)
+    click.echo((render_report if full else render_summary)(plan), nl=False)
     if output is not None:
         for written in write_compiled(plan, output):
             click.echo(f"wrote {written}")

@@ -1,10 +1,24 @@
-"""The compile report: how a pipeline became a KRT version, and why each dataset got its role."""
+"""The compile report: how a pipeline became a KRT version, and why each dataset got its role.
+
+Two forms: :func:`render_summary`, what ``compile`` prints by default (per KRT node its Kedro
+nodes, what it reads and sends; the request and the response once; within
+:data:`SUMMARY_WIDTH` columns), and :func:`render_report`, the full report of ``compile
+--full`` (every dataset's role, rule and type source, every message between nodes).
+"""
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Iterable
+
 from kedro_krt.node.analysis import text_table
-from kedro_krt.node.plan import ROLE_LABELS, Plan, WorkflowPlan
-from kedro_krt.node.schema.types import Message
+from kedro_krt.node.plan import ROLE_LABELS, KrtNodePlan, Plan, WorkflowPlan
+from kedro_krt.node.schema.types import Field, Message
+
+#: The summary's lines fit a terminal of this width.
+SUMMARY_WIDTH = 100
+#: What the summary's last line names for the whole report.
+FULL_FLAG = "--full"
 
 
 def _message(msg: Message, title: str) -> list[str]:
@@ -113,6 +127,154 @@ def render_report(plan: Plan) -> str:
     if plan.warnings:  # the version's own (a workflow's are listed under it)
         lines += ["", "Warnings:", *(f"  - {warning}" for warning in plan.warnings)]
     lines.append("")
+    lines.append(
+        f"{len(plan.workflows)} workflow(s), {sum(len(w.nodes) for w in plan.workflows)} KRT "
+        f"node(s), {len(warnings)} warning(s)"
+    )
+    return "\n".join(lines) + "\n"
+
+
+#: Joins what a line must not break between (a column's name and its type).
+_KEEP = "\u00a0"
+
+
+def _wrap(text: str, indent: str, hanging: str | None = None) -> list[str]:
+    """``text`` in lines of at most :data:`SUMMARY_WIDTH` columns, never broken at
+    :data:`_KEEP`; a word longer than a line is cut (the width is a promise)."""
+    lines = textwrap.wrap(
+        text,
+        width=SUMMARY_WIDTH,
+        initial_indent=indent,
+        subsequent_indent=hanging if hanging is not None else indent,
+        break_on_hyphens=False,
+    ) or [indent.rstrip()]
+    return [line.replace(_KEEP, " ") for line in lines]
+
+
+def _labelled(label: str, items: Iterable[str], indent: str, width: int) -> list[str]:
+    """``label`` padded to ``width``, then the items, comma-separated, wrapped under them."""
+    text = ", ".join(items)
+    return _wrap(f"{label.ljust(width)}{text}", indent, indent + " " * width)
+
+
+def _field_summary(f: Field) -> str:
+    """One request/response field in short: its columns (tables), its leaves (records)."""
+    typ = f.type
+    if typ.kind == "table":
+        cols = [
+            f"{c.name}{_KEEP}{c.kind}{_KEEP + '(optional)' if c.optional else ''}"
+            for c in typ.columns
+        ]
+        n = len(typ.columns)
+        return f"{n} column{'s' if n != 1 else ''}: " + ", ".join(cols)
+    if typ.kind == "record":
+        leaves: list[str] = []
+
+        def walk(fields: tuple[Field, ...], prefix: str) -> None:
+            for sub in fields:
+                if sub.type.kind == "record":
+                    walk(sub.type.fields, f"{prefix}{sub.name}.")
+                else:
+                    described = sub.type.describe(sub.name).removeprefix("optional ")
+                    leaves.append(f"{prefix}{sub.name}{_KEEP}{described}")
+
+        walk(typ.fields, "")
+        return ", ".join(leaves)
+    return typ.describe(f.name)
+
+
+def _message_summary(msg: Message, title: str) -> list[str]:
+    lines = [f"  {title} {msg.name}:"]
+    width = max((len(f.name) for f in msg.fields), default=0) + 2
+    for f in msg.fields:
+        text = _field_summary(f)
+        if f.name == "parameters" and f.type.kind == "record":
+            text = f"optional overrides: {text}"
+        lines += _wrap(f"{f.name.ljust(width)}{text}", "    ", "    " + " " * width)
+    if not msg.fields:
+        lines.append("    (no field)")
+    return lines
+
+
+def _node_summary(i: int, n: KrtNodePlan, w: WorkflowPlan, name_width: int) -> list[str]:
+    roles = {d.name: d.role for d in w.datasets}
+    head = f"{i}. {n.name.ljust(name_width)}  "
+    what = ", ".join(n.kedro_nodes) or "(generated: assembles the response)"
+    lines = _wrap(head + what, "    ", "    " + " " * len(head))
+    pad = "    " + " " * len(head)
+
+    def tagged(name: str, role: str) -> str:
+        return f"{name}{_KEEP}({role})" if roles.get(name) == role else name
+
+    reads = [tagged(d, "request") for d in n.reads]
+    reads += [f"artifact{_KEEP}{a}" for a in n.artifacts]
+    reads += [f"fixed{_KEEP}{p}" for p in n.fixed_parameters]
+    reads += [p.dataset for p in n.parameters]
+    if n.inputs:  # v2: what it subscribes to
+        lines += _labelled("from ", (inp.source for inp in n.inputs), pad, 5)
+    if reads:
+        lines += _labelled("in:  ", reads, pad, 5)
+    if n.writes:
+        writes = [tagged(d, "response") for d in n.writes]
+        later = [m for m in w.nodes if m.input_message == n.output_message and m is not n]
+        if later and not n.inputs:  # v1: all of it goes to the next node in `sequential`
+            label = f"out: to {later[0].name}: "
+            lines += _labelled(label, writes, pad, len(label))
+        else:
+            lines += _labelled("out: ", writes, pad, 5)
+    return lines
+
+
+def render_summary(plan: Plan) -> str:
+    """What ``compile`` prints: the version, per workflow its KRT nodes (their Kedro nodes,
+    what each reads and sends on), the request and response fields once, the artifacts, the
+    warnings; every line within :data:`SUMMARY_WIDTH` columns. Deterministic, as
+    :func:`render_report`."""
+    lines = _wrap(
+        f"KRT version {plan.version} from project '{plan.project_name}' (conf env {plan.env})",
+        "",
+        "  ",
+    )
+    lines += _wrap(f"entrypoint image {plan.entrypoint_image}", "  ", "    ")
+    lines += _wrap(f"Kedro nodes image {plan.runtime_image}", "  ", "    ")
+    if plan.variables:
+        lines += _labelled("config.variables: ", plan.variables, "  ", 18)
+    for w in plan.workflows:
+        where = f"pipeline '{w.pipeline}'" + (
+            f", namespace '{w.namespace}'" if w.namespace else ""
+        )
+        lines.append("")
+        lines += _wrap(
+            f"Workflow {w.name}: rpc Entrypoint/{w.rpc}, {where}, grouping {w.grouping}", "", "  "
+        )
+        lines.append(
+            "  KRT nodes, in order:"
+            if not w.exitpoint
+            else f"  KRT nodes (KRT v2; the exitpoint is {w.exitpoint}):"
+        )
+        name_width = max(len(n.name) for n in w.nodes) if w.nodes else 0
+        for i, n in enumerate(w.nodes, 1):
+            lines += _node_summary(i, n, w, name_width)
+        lines += _message_summary(w.request, "Request")
+        lines += _message_summary(w.response, "Response")
+        shared = [d.name for d in w.datasets if d.role in ("artifact", "fixed-parameter")]
+        if shared:
+            lines += _labelled("Loaded once at init: ", shared, "  ", 21)
+        if w.warnings:
+            lines.append("  Warnings:")
+            for warning in w.warnings:
+                lines += _wrap(f"- {warning}", "    ", "      ")
+    warnings = [*plan.warnings, *(x for w in plan.workflows for x in w.warnings)]
+    if plan.warnings:
+        lines += ["", "Warnings:"]
+        for warning in plan.warnings:
+            lines += _wrap(f"- {warning}", "  ", "    ")
+    lines.append("")
+    lines += _wrap(
+        f"Each dataset's role and rule, the types' sources, the messages between nodes: "
+        f"compile {FULL_FLAG}",
+        "",
+    )
     lines.append(
         f"{len(plan.workflows)} workflow(s), {sum(len(w.nodes) for w in plan.workflows)} KRT "
         f"node(s), {len(warnings)} warning(s)"

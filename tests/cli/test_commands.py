@@ -129,11 +129,14 @@ def test_kedro_krt_finds_the_project_of_the_working_directory(
 ) -> None:
     project = _fake_project(tmp_path / "proj")
     seen: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(functions, "compile_project", lambda *args: seen.append(args))
+    monkeypatch.setattr(
+        functions, "compile_project", lambda *args, **kwargs: seen.append((*args, kwargs))
+    )
     monkeypatch.chdir(project / "src" / "x")
-    result = CliRunner().invoke(main, ["compile", "-p", "a", "--pipelines", "b,a"])
+    result = CliRunner().invoke(main, ["compile", "-p", "a", "--pipelines", "b,a", "--full"])
     assert result.exit_code == 0, result.output
-    assert seen == [(functions.ProjectTarget(project.resolve(), ("a", "b")), None)]
+    target = functions.ProjectTarget(project.resolve(), ("a", "b"))
+    assert seen == [(target, None, {"full": True})]
 
 
 def test_kedro_krt_uses_kedros_project_metadata(
@@ -141,12 +144,14 @@ def test_kedro_krt_uses_kedros_project_metadata(
 ) -> None:
     project = _fake_project(tmp_path / "proj")
     seen: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(functions, "compile_project", lambda *args: seen.append(args))
+    monkeypatch.setattr(
+        functions, "compile_project", lambda *args, **kwargs: seen.append((*args, kwargs))
+    )
     monkeypatch.chdir(tmp_path)  # not in the project: Kedro's metadata says where it is
     metadata = SimpleNamespace(project_path=project)
     result = CliRunner().invoke(commands, ["krt", "compile", "-e", "prod"], obj=metadata)
     assert result.exit_code == 0, result.output
-    assert seen == [(functions.ProjectTarget(project, (), "prod"), None)]
+    assert seen == [(functions.ProjectTarget(project, (), "prod"), None, {"full": False})]
 
 
 def test_a_krt_is_served_as_it_is(tmp_path: Path) -> None:

@@ -34,17 +34,31 @@ def _report(stdout: str) -> str:
 
 @pytest.fixture(scope="module")
 def compiled(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The files of `compile --output`, what `compile` prints (summary.txt) and what
+    `compile --full` prints (report.txt)."""
     out = tmp_path_factory.mktemp("compiled")
     proc = run_cli(
         ["kedro", "krt", "compile", "--pipeline", "inference", "--output", str(out)],
         cwd=trained_project,
     )
     texts = {name: (out / name).read_text(encoding="utf-8") for name in FILES}
-    texts["report.txt"] = _report(proc.stdout)
+    texts["summary.txt"] = _report(proc.stdout)
+    full = run_cli(
+        ["kedro", "krt", "compile", "--pipeline", "inference", "--full"], cwd=trained_project
+    )
+    texts["report.txt"] = _report(full.stdout)
     return texts
 
 
-@pytest.mark.parametrize("name", [*FILES, "report.txt"])
+def test_the_summary_fits_100_columns(compiled: dict[str, str]) -> None:
+    lines = compiled["summary.txt"].splitlines()
+    assert max(len(line) for line in lines) <= 100
+    # Each request field once: the request's columns are not repeated per message.
+    assert sum("passenger_capacity" in line for line in lines) == 1
+    assert lines[-2].endswith("compile --full")
+
+
+@pytest.mark.parametrize("name", [*FILES, "summary.txt", "report.txt"])
 def test_matches_golden(compiled: dict[str, str], name: str) -> None:
     golden = GOLDEN / name
     if UPDATE:

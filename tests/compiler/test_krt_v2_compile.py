@@ -42,7 +42,9 @@ def _report(stdout: str) -> str:
 @pytest.fixture(scope="module")
 def compiled_v2(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("compiled-v2")
-    args = ["compile", "--pipeline", "inference", "--krt-version", "v2", "--output", str(out)]
+    args = [
+        "compile", "--pipeline", "inference", "--krt-version", "v2", "--output", str(out), "--full"
+    ]
     proc = run_cli(["kedro", "krt", *args], cwd=trained_project)
     (out / "report.txt").write_text(_report(proc.stdout), encoding="utf-8")
     return out

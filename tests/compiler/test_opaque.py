@@ -28,6 +28,6 @@ def test_the_same_pipeline_as_one_krt_node_compiles(trained_project: Path, tmp_p
         "workflows:\n  - name: training\n    pipeline: training\n    grouping: single\n",
         encoding="utf-8",
     )
-    proc = run_cli(["kedro", "krt", "compile", "--env", "one_node"], project)
+    proc = run_cli(["kedro", "krt", "compile", "--env", "one_node", "--full"], project)
     assert "price_model" in proc.stdout and "intermediate (in memory)" in proc.stdout
     assert "1 workflow(s), 1 KRT node(s)" in proc.stdout

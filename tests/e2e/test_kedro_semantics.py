@@ -95,7 +95,7 @@ def test_replies_equal_kedro_for_several_requests_in_a_row(
 
 
 def test_the_report_says_which_shared_values_are_copied_and_why(project: Path) -> None:
-    report = run_cli(["kedro", "krt", "compile", "-p", "flights"], cwd=project).stdout
+    report = run_cli(["kedro", "krt", "compile", "-p", "flights", "--full"], cwd=project).stdout
     lines = report[report.index("  Copies") :].splitlines()[1:3]
     assert "rates" in lines[0] and "a copy per reader" in lines[0]
     assert "node 'price.quote' changes it in place (trial run)" in lines[0]
@@ -105,7 +105,7 @@ def test_the_report_says_which_shared_values_are_copied_and_why(project: Path) -
 def test_copy_mode_in_krt_yml_wins_and_is_checked(project: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(project, tmp_path / "flights")
     (copy / "conf" / "base" / "krt.yml").write_text("copy_mode:\n  rates: assign\n")
-    report = run_cli(["kedro", "krt", "compile", "-p", "flights"], cwd=copy).stdout
+    report = run_cli(["kedro", "krt", "compile", "-p", "flights", "--full"], cwd=copy).stdout
     assert any(
         line.split()[:3] == ["rates", "by", "reference"] and "copy_mode in krt.yml" in line
         for line in report.splitlines()

@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from kedro_krt.node.errors import KrtError
+from kedro_krt.node.logs import LOG_DATE_FORMAT, LOG_FORMAT, own_logging
 from kedro_krt.node.runner.config_base import NodeSettings
 
 __all__ = [
@@ -36,9 +37,6 @@ __all__ = [
     "utcnow",
 ]
 
-#: kre-py's log format (UTC), which KRE's fluent-bit parser expects.
-LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)s %(message)s"
-LOG_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 #: Where a KRE node pod's fluent-bit sidecar tails the logs (an emptyDir in the pod).
 APP_LOG = Path("/var/log/app/app.log")
 #: Set by ``serve --nats``: the runner stops when that process is gone.
@@ -53,13 +51,24 @@ class WorkerLoadError(KrtError):
     """The node file cannot be imported, or has no ``handler``."""
 
 
+def _no_trailing_newline(record: logging.LogRecord) -> bool:
+    """A warning's record without the empty line ``warnings.formatwarning`` ends it with."""
+    if isinstance(record.msg, str):  # logging logs the formatted warning as the message
+        record.msg = record.msg.rstrip("\n")
+    return True
+
+
 def setup_logging(config: NodeSettings) -> logging.Logger:
     """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
 
-    The node's logger (``ctx.logger``, named ``<version>-<node>``) has these handlers of its
-    own and does not propagate: a Kedro project configures the root logger when it starts (its
-    conf/logging.yml), and KRE's log sidecar must still read the runner's lines.
+    Every line of the process keeps that format, which KRE's log sidecar reads: Kedro, once a
+    node imports it, is given a configuration that touches no handler
+    (:func:`~kedro_krt.node.logs.own_logging`; a project's ``conf/logging.yml`` gives levels
+    only), and Python's warnings are logged (``WARN``) rather than printed to stderr. The node's
+    logger (``ctx.logger``, named ``<version>-<node>``) has these handlers of its own and does
+    not propagate, so that its lines survive whatever a node's code does to the root logger.
     """
+    own_logging()
     formatter = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
     formatter.converter = time.gmtime
     logging.addLevelName(logging.WARNING, "WARN")
@@ -73,6 +82,10 @@ def setup_logging(config: NodeSettings) -> logging.Logger:
     root.setLevel(logging.INFO)
     for handler in handlers:
         root.addHandler(handler)
+    logging.captureWarnings(True)
+    warned = logging.getLogger("py.warnings")
+    if _no_trailing_newline not in warned.filters:
+        warned.addFilter(_no_trailing_newline)
     logger = logging.getLogger(config.runner_name)
     logger.setLevel(logging.INFO)
     logger.propagate = False

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from kedro_krt.node.logs import keep_runner_logging
 from kedro_krt.node.plan import HooksPlan
 from kedro_krt.node.runtime.copies import CopyMode, copy_value, infer_copy_mode
 from kedro_krt.node.runtime.errors import RuntimeSetupError
@@ -184,6 +185,28 @@ def _from_traceback(project: Path, text: str) -> str:
     return f"{cause}{where}; install what it needs in this environment"
 
 
+#: Warnings Kedro gives on every start that say nothing to a kedro-krt user (module, message):
+#: Kedro 1.x's config loader registers its resolvers with omegaconf's deprecated
+#: ``register_new_resolver`` (omegaconf 2.4 warns each time; kedro/config/omegaconf_config.py),
+#: and Kedro warns when a node reads or writes a dotted dataset name outside its own namespace,
+#: which is how namespaced pipelines hand data to each other (``inputs={"features":
+#: "etl.features"}``) and how kedro-krt tells request inputs from artifacts.
+KEDRO_START_WARNINGS = (
+    (r"kedro\.config\.", r"register_new_resolver\(\) is deprecated"),
+    (r"kedro\.pipeline\.", r"One or more dataset names contain '\.' characters"),
+)
+
+
+def quiet_kedro_start() -> None:
+    """Ignore :data:`KEDRO_START_WARNINGS`, and only them (by message, and by the Kedro package
+    that issues them: a project's own call to ``register_new_resolver`` still warns);
+    idempotent."""
+    import warnings
+
+    for module, message in KEDRO_START_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=UserWarning, module=module)
+
+
 def start_kedro(
     path: Path, env: str, check: Callable[[Path, Any], None] | None = None
 ) -> tuple[Any, Any]:
@@ -193,7 +216,10 @@ def start_kedro(
     ``check(project_path, settings)`` runs once the project's settings are known and before the
     session starts, to refuse what Kedro would only fail on later with a traceback. Returns the
     project's metadata and the loaded context. Kedro's per-load INFO lines are turned down to
-    WARNING: they cost time per run, and our commands print their own report.
+    WARNING: they cost time per run, and our commands print their own report. Under a node
+    runner, the project's ``conf/logging.yml`` gives its logger levels and nothing else
+    (:func:`~kedro_krt.node.logs.keep_runner_logging`). The warnings of
+    :data:`KEDRO_START_WARNINGS` are not shown.
     """
     metadata, _, context, _ = _start_session(path, env, check, None)
     return metadata, context
@@ -208,6 +234,7 @@ def _start_session(
     """:func:`start_kedro`, and with ``hooks`` the session's hook manager narrowed to them
     before the context is made (so ``after_context_created`` runs through it); returns the
     metadata, the session, the context and the hook selection (None without ``hooks``)."""
+    quiet_kedro_start()
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
@@ -226,6 +253,7 @@ def _start_session(
         if selection.manager is not None and hasattr(session, "_hook_manager"):
             session._hook_manager = selection.manager
     context = session.load_context()
+    keep_runner_logging(project_path)
     for name in ("kedro", "kedro.io", "kedro.pipeline", "kedro.framework", "kedro.config"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return metadata, session, context, selection
