@@ -21,6 +21,10 @@ import click
 
 Progress = Callable[[str], None]
 
+#: Columns of a prose message (init's explanation): a terminal's default 80, less the last, so
+#: a line never wraps there, and the docs show it whole (80 characters on a 1280 px page).
+MESSAGE_WIDTH = 79
+
 
 def progress(message: str) -> None:
     """One dim progress line on stderr: `  ... message`."""
@@ -150,7 +154,9 @@ def init(path: Path, env: str, force: bool) -> None:
             "node. A pipeline that answers requests is best namespaced: see the how-to "
             '"Add an inference pipeline" in the docs.'
         )
-    click.echo(textwrap.fill(said, width=100, break_on_hyphens=False, break_long_words=False))
+    click.echo(
+        textwrap.fill(said, width=MESSAGE_WIDTH, break_on_hyphens=False, break_long_words=False)
+    )
 
 
 def compile_project(target: ProjectTarget, output: Path | None, *, full: bool = False) -> None:
