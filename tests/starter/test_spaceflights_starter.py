@@ -123,7 +123,7 @@ def test_the_inference_how_to_compiles_on_the_starter(starter: Path) -> None:
             path = starter / block.title
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(block.body)
-    result = _run("compile", "--pipeline", "inference")
+    result = _run("compile", "--pipeline", "inference", "--full")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "1.  prep     InferenceRequest -> InferencePrepOutput" in out
