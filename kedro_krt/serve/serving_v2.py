@@ -38,7 +38,7 @@ from google.protobuf import any_pb2, descriptor_pb2
 
 from kedro_krt.formats.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
 from kedro_krt.node.krt_version import KrtVersion
-from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class
+from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class, refusal_in
 from kedro_krt.node.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
 from kedro_krt.node.runner.node_base import WorkerLoadError
 from kedro_krt.node.runner.node_v2 import check_v2_module
@@ -309,8 +309,10 @@ class LoadedWorkflowV2(LoadedWorkflowBase):
                     )
                 await engine.node_call(node, functools.partial(handler, ctx, message.payload))
             except Exception as exc:
-                if isinstance(exc, InvalidRequest) and message.from_node == ENTRYPOINT_NODE:
-                    failure.append(NodeError(node.name, str(exc), invalid_request=True))
+                if isinstance(exc, InvalidRequest):
+                    # The caller's mistake, whichever node saw it (as v1, and as our runners
+                    # carry it to the exitpoint under --nats): answered now.
+                    failure.append(NodeError(node.name, exc.refusal, invalid_request=True))
                     settled.set()
                 node.ctx.logger.exception("Error executing handler: %s", exc)
                 error = V2Message(
@@ -557,8 +559,14 @@ class V2NatsFront(NatsFront):
 
         Raises:
             V2NodeError: the exitpoint's ``error``, as KRE's entrypoint returns it (INTERNAL).
+            NodeError: a refusal our runners carried down to the exitpoint's error
+                (:func:`~kedro_krt.node.runner.envelope_base.refusal_in`): INVALID_ARGUMENT
+                with the refusing node's words, as in-process.
         """
         if result.error:
+            refusal = refusal_in(result)
+            if refusal:
+                raise NodeError(result.from_node, refusal, invalid_request=True)
             raise V2NodeError(result.from_node, result.error)
         return workflow.topology.exitpoint, "sent"
 
