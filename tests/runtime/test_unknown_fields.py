@@ -84,8 +84,8 @@ def test_a_small_message_is_checked_whole(where: str) -> None:
         "none": None,
         "top": "the message (field number(s) 101)",
         "first row": "message_type[0] (field number(s) 101)",
-        # the sampling walk does not look there; the whole check does, and says so
-        "second row": "an element after the first of a repeated field",
+        # the sampling walk does not look there; the whole check does, and says where
+        "second row": "message_type[1] (field number(s) 101)",
         "nested": "options (field number(s) 900)",
     }[where]
     assert found == expected
