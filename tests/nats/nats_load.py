@@ -75,8 +75,8 @@ def main() -> None:
             time.sleep(max(0.0, args.seconds - args.kill_at))
             load.stop()
             calls = load.calls
-            after = [(start, end) for _, start, end, code in calls if code == "OK" and start > killed]
-            first_ok = min((end for _, end in after), default=None)
+            after = [end for _, start, end, code in calls if code == "OK" and start > killed]
+            first_ok = min(after, default=None)
             longest = max(end - start for _, start, end, _ in calls)
             print(
                 f"serve --nats {krt.name}, clients: {args.clients}, {args.seconds:g} s, "

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from kedro_krt.node.runtime import InvalidRequest
 from sklearn.pipeline import Pipeline
+
+from kedro_krt.node.runtime import InvalidRequest
 
 PRICE_BANDS = ("budget", "standard", "premium")
 
