@@ -99,7 +99,8 @@ def _expected_wire(fd: Any) -> str:
         wire = "a varint"
     if is_repeated(fd) and fd.message_type is None and wire != "a length-delimited value":
         wire += " or a packed list"
-    return f"{'a list of ' if is_repeated(fd) else 'a '}{kind}, sent as {wire}"
+    article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
+    return f"{'a list of' if is_repeated(fd) else article} {kind}, sent as {wire}"
 
 
 def _type_name(fd: Any) -> str:
