@@ -16,9 +16,10 @@ import pytest
 from google.protobuf import descriptor_pb2, struct_pb2, unknown_fields
 
 from kedro_krt.node.runtime import node_base as node_module
+from kedro_krt.node.runtime.errors import InvalidRequest
 from kedro_krt.node.runtime.node_base import (
     WrongType,
-    stray_fields_problem,
+    refuse_stray_fields,
     unknown_fields_at,
     unknown_fields_in,
 )
@@ -118,13 +119,14 @@ def test_a_defined_field_of_the_wrong_wire_type_is_named_with_both_types() -> No
         "message_type[0], field 'name' (number 1): a string, sent as a length-delimited value, "
         "got a varint"
     )
-    problem = stray_fields_problem("etl", "google.protobuf.FileDescriptorProto", found)
-    assert problem.startswith(
+    with pytest.raises(InvalidRequest) as refused:
+        refuse_stray_fields("etl", "google.protobuf.FileDescriptorProto", found)
+    assert str(refused.value).startswith(
         "node 'etl': the google.protobuf.FileDescriptorProto has a field of the wrong type, at "
         "message_type[0], field 'name'"
     )
     undefined = unknown_fields_at(_file("top"), "")
     assert undefined is not None and not isinstance(undefined, WrongType)
-    assert "carries fields it does not define, at the message (field number(s) 101)" in (
-        stray_fields_problem("etl", "T", undefined)
-    )
+    with pytest.raises(InvalidRequest, match=r"carries fields it does not define, at the "
+                       r"message \(field number\(s\) 101\)"):
+        refuse_stray_fields("etl", "T", undefined)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kedro_krt.node.plan import NodeRuntimePlan, PlanFormatError
 from kedro_krt.node.runtime.engine import CallList, boot_project
-from kedro_krt.node.runtime.errors import RuntimeSetupError
+from kedro_krt.node.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.node.schema.relay import is_repeated
 
 _unknown_fields: Any
@@ -115,19 +115,23 @@ def _type_name(fd: Any) -> str:
     return names.get(fd.type, "value")
 
 
-def stray_fields_problem(node: str, expected: str, where: str, origin: str = "") -> str:
-    """The refusal of a message whose bytes do not fit its type ``expected``, from what
+def refuse_stray_fields(node: str, expected: str, where: str, origin: str = "") -> NoReturn:
+    """Refuse a message whose bytes do not fit its type ``expected``, from what
     :func:`unknown_fields_in` found (``where``): a defined field sent with the wrong wire type,
     or fields the type does not define. ``origin``: ``from '<node>'`` for a message between
-    nodes."""
+    nodes.
+
+    Raises:
+        InvalidRequest: always, saying which of the two and where.
+    """
     sender = f" {origin}" if origin else ""
     if isinstance(where, WrongType):
-        return (
+        raise InvalidRequest(
             f"node '{node}': the {expected}{sender} has a field of the wrong type, at {where}: "
             f"send each field as its type in the proto says (the bytes may have been "
             f"serialised from another message type)"
         )
-    return (
+    raise InvalidRequest(
         f"node '{node}': the {expected}{sender} carries fields it does not define, at {where}: "
         f"the bytes were probably serialised from another message type; send a message of "
         f"type {expected}"

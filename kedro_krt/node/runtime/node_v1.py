@@ -17,7 +17,7 @@ from kedro_krt.node.runtime.node_base import (
     KrtNodeBase,
     NodeSession,
     import_pb2,
-    stray_fields_problem,
+    refuse_stray_fields,
     unknown_fields_in,
 )
 from kedro_krt.node.schema.codec import CodecError, MessageCodec, PresenceCheck, RowsCheck
@@ -135,7 +135,7 @@ class KrtNode(KrtNodeBase):
         unknown = unknown_fields_in(msg, data.value) if self._check_unknown else None
         if unknown is not None:
             expected = self.input_cls.DESCRIPTOR.full_name
-            raise InvalidRequest(stray_fields_problem(self.plan.node.name, expected, unknown))
+            refuse_stray_fields(self.plan.node.name, expected, unknown)
         try:
             if self._rows:
                 self._rows(msg)

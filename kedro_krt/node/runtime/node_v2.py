@@ -38,7 +38,7 @@ from kedro_krt.node.runtime.node_base import (
     KrtNodeBase,
     NodeSession,
     import_pb2,
-    stray_fields_problem,
+    refuse_stray_fields,
     unknown_fields_in,
 )
 from kedro_krt.node.schema.codec import CodecError, MessageCodec, RowsCheck
@@ -111,11 +111,7 @@ class _Upstream:
         data.Unpack(msg)
         unknown = unknown_fields_in(msg, data.value)
         if unknown is not None:
-            raise InvalidRequest(
-                stray_fields_problem(
-                    node, expected.full_name, unknown, f"from '{self.plan.source}'"
-                )
-            )
+            refuse_stray_fields(node, expected.full_name, unknown, f"from '{self.plan.source}'")
         return msg
 
     def decode(self, msg: Any) -> dict[str, Any]:

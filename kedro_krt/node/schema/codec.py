@@ -158,7 +158,8 @@ class RowsCheck:
 
     def __init__(self, message_cls: type[PbMessage], fields: Sequence[Field]) -> None:
         desc: Any = message_cls.DESCRIPTOR
-        self._where = desc.full_name
+        #: The request message, as the caller names it.
+        self.message = desc.full_name
         #: (field, its columns, its required columns, columns layout) of each table to check
         self._tables: list[tuple[str, tuple[str, ...], tuple[str, ...], bool]] = []
         for f in fields:
@@ -183,7 +184,7 @@ class RowsCheck:
                 rows = len(getattr(msg, name))
             if not rows:
                 raise CodecError(
-                    f"{self._where}.{name} has no row: send at least one, each with its "
+                    f"{self.message}.{name} has no row: send at least one, each with its "
                     f"required field(s) {', '.join(required)}"
                 )
 
