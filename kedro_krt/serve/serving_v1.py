@@ -7,7 +7,8 @@
 - Behind ``--nats`` (:class:`V1NatsFront`), as kre-entrypoint 1.8.1: the request goes to the
   first node's subject in a ``KreNatsMessage`` (``reply`` = a request id, a tracking entry
   ``entrypoint``); the answer, an early reply or an ``error`` comes back on
-  ``<stream>.entrypoint``.
+  ``<stream>.entrypoint``. An error our runner sent for a refused request carries the caller's
+  words after the envelope: INVALID_ARGUMENT, where KRE's entrypoint answers INTERNAL.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from kedro_krt.node.runner.envelope_base import (
     field_proto,
     gunzip,
     message_class,
+    refusal_in,
 )
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, decode
 from kedro_krt.node.runtime.context_base import node_environ
@@ -145,7 +147,7 @@ class LoadedWorkflow(LoadedWorkflowBase):
                 )
                 result = await engine.node_call(node, call)
             except InvalidRequest as exc:
-                raise NodeError(node.name, str(exc), invalid_request=True) from exc
+                raise NodeError(node.name, exc.refusal, invalid_request=True) from exc
             except Exception as exc:
                 node.ctx.logger.exception("error executing handler: %s", exc)
                 raise NodeError(node.name, str(exc) or type(exc).__name__) from exc
@@ -353,10 +355,16 @@ class V1NatsFront(NatsFront):
         """The node that returned it (the last one, or where an early exit or reply came).
 
         Raises:
-            NodeError: ``error in '<node>': ...`` as the runner sent it.
+            NodeError: ``error in '<node>': ...`` as the runner sent it; a refusal our runner
+                added after it (:func:`~kedro_krt.node.runner.envelope_base.refusal_in`) is the
+                caller's mistake, answered INVALID_ARGUMENT with its words as in-process.
         """
         if result.error:
-            raise NodeError(*split_error(result.error))
+            node, detail = split_error(result.error)
+            refusal = refusal_in(result)
+            if refusal:
+                raise NodeError(node, refusal, invalid_request=True)
+            raise NodeError(node, detail)
         return pending.node or workflow.topology.pods[-1].node, "returned"
 
     async def on_answer(self, msg: Any) -> None:

@@ -38,7 +38,7 @@ from google.protobuf import any_pb2, descriptor_pb2
 
 from kedro_krt.formats.manifest_v2 import ENTRYPOINT, ManifestV2, NodeV2, WorkflowV2
 from kedro_krt.node.krt_version import KrtVersion
-from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class
+from kedro_krt.node.runner.envelope_base import field_proto, gunzip, message_class, refusal_in
 from kedro_krt.node.runner.envelope_v2 import ERROR, OK, KreNatsMessageV2, decode_v2
 from kedro_krt.node.runner.node_base import WorkerLoadError
 from kedro_krt.node.runner.node_v2 import check_v2_module
@@ -178,6 +178,9 @@ class V2Message:
     error: str
     from_node: str
     message_type: int
+    #: What our runners add after an error envelope (envelope_base.with_refusal): the words of
+    #: a node's refusal, carried down the errors to the exitpoint.
+    refusal: str = ""
 
 
 class V2NodeError(NodeError):
@@ -261,6 +264,8 @@ class LoadedWorkflowV2(LoadedWorkflowBase):
             # kre-entrypoint 3.3.6 (_create_grpc_response): an error is gRPC INTERNAL with its
             # text; otherwise the payload is the rpc's response.
             try:
+                if message.error and message.refusal:
+                    raise NodeError(message.from_node, message.refusal, invalid_request=True)
                 if message.error:
                     raise V2NodeError(message.from_node, message.error)
                 if message.payload.TypeName() != response_type:
@@ -310,14 +315,19 @@ class LoadedWorkflowV2(LoadedWorkflowBase):
                 await engine.node_call(node, functools.partial(handler, ctx, message.payload))
             except Exception as exc:
                 if isinstance(exc, InvalidRequest) and message.from_node == ENTRYPOINT_NODE:
-                    failure.append(NodeError(node.name, str(exc), invalid_request=True))
+                    failure.append(NodeError(node.name, exc.refusal, invalid_request=True))
                     settled.set()
                 node.ctx.logger.exception("Error executing handler: %s", exc)
+                # A refusal travels down with the errors, as our runners carry it under --nats:
+                # this node's, or the one of the error it failed on.
+                refusal = exc.refusal if isinstance(exc, InvalidRequest) else ""
+                if not refusal and message.message_type == ERROR:
+                    refusal = message.refusal
                 error = V2Message(
                     message.request_id, any_pb2.Any(),
                     f"Error in node '{node.name}' executing handler for node "
                     f"'{message.from_node}': {exc}",
-                    node.name, ERROR,
+                    node.name, ERROR, refusal,
                 )
                 publish(node.name, "", error)
 
@@ -332,6 +342,8 @@ class LoadedWorkflowV2(LoadedWorkflowBase):
                 # caller gets it now, and what is still queued for this request is dropped.
                 raise failure[0]
             if not answered:
+                if errors and errors[0].refusal:
+                    raise NodeError(errors[0].from_node, errors[0].refusal, invalid_request=True)
                 if errors:
                     raise V2NodeError(
                         errors[0].from_node,
@@ -557,8 +569,14 @@ class V2NatsFront(NatsFront):
 
         Raises:
             V2NodeError: the exitpoint's ``error``, as KRE's entrypoint returns it (INTERNAL).
+            NodeError: a refusal our runners carried down to the exitpoint's error
+                (:func:`~kedro_krt.node.runner.envelope_base.refusal_in`): INVALID_ARGUMENT
+                with the refusing node's words, as in-process.
         """
         if result.error:
+            refusal = refusal_in(result)
+            if refusal:
+                raise NodeError(result.from_node, refusal, invalid_request=True)
             raise V2NodeError(result.from_node, result.error)
         return workflow.topology.exitpoint, "sent"
 

@@ -140,41 +140,40 @@ def test_same_request_twice_same_reply(inference: ReflectedRpc, sample: pd.DataF
     assert inference.call_bytes(payload) == inference.call_bytes(payload)
 
 
-def _bad_request_code(serve_mode: str) -> grpc.StatusCode:
-    """In-process, a request the etl node refuses is INVALID_ARGUMENT. Under --nats the refusal
-    travels as KRE carries every node error, KreNatsMessage.error, and the entrypoint answers
-    INTERNAL (kre-entrypoint 1.8.1, src/kre_entrypoint.py), with the same text."""
-    return grpc.StatusCode.INTERNAL if serve_mode == "nats" else grpc.StatusCode.INVALID_ARGUMENT
-
-
 def test_another_message_type_is_invalid_argument(
-    inference: ReflectedRpc, sample: pd.DataFrame, serve_mode: str
+    inference: ReflectedRpc, sample: pd.DataFrame
 ) -> None:
+    """In both modes: under --nats our runner adds the refusal after KRE's error envelope and the
+    front reads it (KRE's own entrypoint skips it and answers INTERNAL with the same text:
+    kre-entrypoint 1.8.1, src/kre_entrypoint.py)."""
     reply = inference.call(request_json(sample))  # a valid InferenceResponse
     err = rpc_error(inference, reply.SerializeToString())
-    assert err.code() == _bad_request_code(serve_mode), err.details()
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
     assert "entrypoint.InferenceRequest" in (err.details() or "")
     assert "another message type" in (err.details() or "")
 
     err = rpc_error(inference, timestamp_pb2.Timestamp(seconds=5).SerializeToString())
-    assert err.code() == _bad_request_code(serve_mode), err.details()
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err.details()
 
 
 def test_missing_required_column_is_a_clear_error(
-    inference: ReflectedRpc, sample: pd.DataFrame, serve_mode: str
+    inference: ReflectedRpc, sample: pd.DataFrame
 ) -> None:
     body = request_json(sample)
     del body["shuttles"][1]["launched_at"]
     with pytest.raises(grpc.RpcError) as info:
         inference.call(body)
-    assert info.value.code() == _bad_request_code(serve_mode), info.value.details()
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value.details()
     details = info.value.details() or ""
     assert "launched_at" in details and "row 1" in details
 
 
-def test_a_node_error_names_the_node(inference: ReflectedRpc, sample: pd.DataFrame) -> None:
+def test_a_value_the_node_refuses_is_invalid_argument_in_its_words(
+    inference: ReflectedRpc, sample: pd.DataFrame
+) -> None:
+    """make_quotes raises InvalidRequest for a negative markup (the example's way to say "the
+    caller's mistake"): INVALID_ARGUMENT with its message, in-process and under --nats."""
     with pytest.raises(grpc.RpcError) as info:
         inference.call(request_json(sample, {"output": {"markup": -0.5}}))
-    assert info.value.code() == grpc.StatusCode.INTERNAL
-    assert "error in 'output'" in (info.value.details() or "")
-    assert "output.markup" in (info.value.details() or "")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.value.details() or "").startswith("output.markup must be a fraction >= 0")

@@ -20,6 +20,8 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from kedro_krt.node.runtime import InvalidRequest
+
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 EXAMPLE_PROJECT = Path(__file__).resolve().parents[2] / "example_project"
@@ -186,7 +188,21 @@ def test_quotes_follow_price_bands_and_reject_a_negative_markup(trained_project:
     assert quotes["shuttle_id"].tolist() == ["a", "b", "c", "d"]
     assert quotes["price"].tolist() == [999.99, 1000.0, 1999.99, 2000.0]
     assert quotes["price_band"].tolist() == ["budget", "standard", "standard", "premium"]
-    with pytest.raises(ValueError, match=r"output\.markup must be a fraction >= 0"):
-        make_quotes(shuttles, predictions, -0.1, "EUR", bands)
+    # The caller's mistake: kedro-krt's InvalidRequest (INVALID_ARGUMENT when served), which is
+    # a ValueError, so `kedro run` fails as before.
+    for markup in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(InvalidRequest, match=r"output\.markup must be a fraction >= 0"):
+            make_quotes(shuttles, predictions, markup, "EUR", bands)
+    assert issubclass(InvalidRequest, ValueError)
     with pytest.raises(ValueError, match=r"price_bands lacks \['premium'\]"):
         make_quotes(shuttles, predictions, 0.1, "EUR", {"budget": 1000.0})
+
+
+def test_an_infinite_feature_is_refused_before_the_model(trained_project: Path) -> None:
+    """sklearn refuses infinity with a ValueError of its own ("Input X contains infinity"), an
+    INTERNAL error when served: predict_price names the row and the column instead."""
+    from shuttle_prices.pipelines.inference.nodes import predict_price
+
+    features = pd.DataFrame({"engines": [2, 1], "company_rating": [0.5, -np.inf]})
+    with pytest.raises(InvalidRequest, match=r"row 1, column 'company_rating' is -inf"):
+        predict_price(features, None, True)  # type: ignore[arg-type]

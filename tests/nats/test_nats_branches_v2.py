@@ -46,6 +46,13 @@ def test_branches_joins_and_answers_under_nats(server: Any) -> None:
         assert got["a"][0] == got["b"][0] == text, answer
 
     assert fork(server.address, "twice") == "one"
+    # A branch's refusal travels down with the errors (our runners add it after KRE's error
+    # envelope) to the exitpoint's error: INVALID_ARGUMENT, as in-process.
+    with pytest.raises(CallError) as caught:
+        fork(server.address, "bad-a")
+    assert (caught.value.code, caught.value.details) == (
+        "INVALID_ARGUMENT", "text 'bad-a' is refused by a"
+    )
     with pytest.raises(CallError) as caught:
         fork(server.address, "wrong")
     assert caught.value.code == "INTERNAL"

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.protobuf import descriptor_pb2, wrappers_pb2
+from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
 from kedro_krt.formats.proto import descriptor_set_of
 from kedro_krt.node.runner.config_base import RunnerConfigError
 from kedro_krt.node.runner.config_v1 import ENV_VARS, RunnerConfig
-from kedro_krt.node.runner.envelope_base import MessageTooLarge
+from kedro_krt.node.runner.envelope_base import MessageTooLarge, refusal_in
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, compress_if_needed, decode
 from tests.nats.nats_harness import Topology, unpack
 
@@ -43,6 +43,9 @@ async def handler(ctx, data):
     v = req.value
     if v == "boom":
         raise RuntimeError("boom requested")
+    if v == "refuse":
+        from kedro_krt.node.runtime import InvalidRequest
+        raise InvalidRequest("row 0, column 'x' is wrong: send another")
     if v == "early":
         await ctx.early_reply(wrappers_pb2.StringValue(value="early answer"))
         return wrappers_pb2.StringValue(value="after early")
@@ -226,6 +229,29 @@ def test_an_error_goes_to_the_entrypoint_in_kre_words(
     # The message was acked once: the next one is handled.
     assert unpack(ask(topo, loop, "again"), wrappers_pb2.StringValue).value == "hello again|b"  # type: ignore[attr-defined]
     assert "error executing handler: boom requested" in topo.log("a")
+
+
+def test_a_refusal_keeps_kre_s_error_and_adds_the_caller_s_words(
+    topo: Topology, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A handler that raises InvalidRequest: KRE's entrypoint (its own KreNatsMessage, compiled
+    here from kre-runners' proto) reads the same ``error`` as for any failure and skips the
+    refusal; the ``--nats`` front reads the refusal. A failure carries none."""
+    answer = ask(topo, loop, "refuse")
+    words = "row 0, column 'x' is wrong: send another"
+    assert answer.error == f"error in 'a': {words}"
+    assert refusal_in(answer) == words
+    (kre_file,) = [
+        f for f in descriptor_set_of(HERE / "kre_nats_msg.proto", [HERE]).file
+        if f.name == "kre_nats_msg.proto"
+    ]
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(any_pb2.DESCRIPTOR.serialized_pb)
+    pool.Add(kre_file)
+    kre_cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("KreNatsMessage"))
+    as_kre_reads = kre_cls.FromString(answer.SerializeToString())
+    assert as_kre_reads.error == f"error in 'a': {words}" and not as_kre_reads.HasField("payload")
+    assert refusal_in(ask(topo, loop, "boom")) == ""
 
 
 def test_early_reply_then_the_last_node_publishes_nothing(

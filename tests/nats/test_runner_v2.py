@@ -28,6 +28,7 @@ from google.protobuf import wrappers_pb2
 from kedro_krt.node.krt_version import KrtVersion
 from kedro_krt.node.runner.config_base import RunnerConfigError
 from kedro_krt.node.runner.config_v2 import ENV_VARS_V2, RunnerConfigV2
+from kedro_krt.node.runner.envelope_base import refusal_in
 from kedro_krt.node.runner.envelope_v2 import EARLY_REPLY, ERROR, OK
 from kedro_krt.node.runner.formats import krt_version_from_env
 from kedro_krt.serve.topology_v2 import NodeV2
@@ -49,6 +50,9 @@ async def default_handler(ctx, data):
     await ctx.configuration.set("shared", "from-split:" + v, "project")
     if v == "boom":
         raise RuntimeError("boom requested")
+    if v == "refuse":
+        from kedro_krt.node.runtime import InvalidRequest
+        raise InvalidRequest("row 0, column 'x' is wrong: send another")
     if v == "early":
         await ctx.send_early_reply(w.StringValue(value="early answer"))
     if v.startswith("side") or v == "slow":
@@ -305,6 +309,25 @@ def test_an_error_goes_to_the_subscribers_typed_error(
     assert split_error.message_type == ERROR and split_error.error == (
         "Error in node 'split' executing handler for node 'entrypoint': boom requested"
     )
+
+
+def test_a_refusal_travels_with_the_errors_down_to_the_exitpoint(
+    topo: TopologyV2, loop: asyncio.AbstractEventLoop
+) -> None:
+    """split refuses (InvalidRequest); exit fails on split's error as on any. Both errors keep
+    kre-py 3's words, and both carry split's refusal after the envelope (refusal_in), which
+    the ``--nats`` front answers as INVALID_ARGUMENT; kre-py and KRE's entrypoint skip it."""
+    words = "row 0, column 'x' is wrong: send another"
+    answer = ask(topo, loop, "refuse")
+    assert answer.message_type == ERROR and answer.from_node == "exit"
+    assert answer.error == "Error in node 'exit' executing handler for node 'split': split failed"
+    assert refusal_in(answer) == words
+    (split_error,) = [m for s, m in topo.messages(answer.request_id) if s.endswith(".split")]
+    assert split_error.error == (
+        f"Error in node 'split' executing handler for node 'entrypoint': {words}"
+    )
+    assert refusal_in(split_error) == words
+    assert refusal_in(ask(topo, loop, "boom")) == ""  # a failure is not a refusal
 
 
 def test_key_value_stores_by_scope(topo: TopologyV2, loop: asyncio.AbstractEventLoop) -> None:

@@ -16,7 +16,13 @@ import pytest
 from google.protobuf import descriptor_pb2, struct_pb2, unknown_fields
 
 from kedro_krt.node.runtime import node_base as node_module
-from kedro_krt.node.runtime.node_base import unknown_fields_at, unknown_fields_in
+from kedro_krt.node.runtime.errors import InvalidRequest
+from kedro_krt.node.runtime.node_base import (
+    WrongType,
+    refuse_stray_fields,
+    unknown_fields_at,
+    unknown_fields_in,
+)
 from kedro_krt.node.schema.relay import is_repeated
 
 
@@ -84,8 +90,8 @@ def test_a_small_message_is_checked_whole(where: str) -> None:
         "none": None,
         "top": "the message (field number(s) 101)",
         "first row": "message_type[0] (field number(s) 101)",
-        # the sampling walk does not look there; the whole check does, and says so
-        "second row": "an element after the first of a repeated field",
+        # the sampling walk does not look there; the whole check does, and says where
+        "second row": "message_type[1] (field number(s) 101)",
         "nested": "options (field number(s) 900)",
     }[where]
     assert found == expected
@@ -99,3 +105,28 @@ def test_a_big_message_gets_the_sampling_walk(monkeypatch: pytest.MonkeyPatch) -
         assert len(payload) > 4
         msg = descriptor_pb2.FileDescriptorProto.FromString(payload)
         assert unknown_fields_in(msg, payload) == expected
+
+
+def test_a_defined_field_of_the_wrong_wire_type_is_named_with_both_types() -> None:
+    """`name` (a string) sent as a varint: protobuf keeps it aside as unknown; the check says
+    which field it is, what it is and what came, not "fields it does not define"."""
+    msg = descriptor_pb2.FileDescriptorProto(name="x.proto")
+    msg.message_type.add(name="A").MergeFromString(b"\x08\x05")  # field 1, varint 5
+    payload = msg.SerializeToString()
+    found = unknown_fields_in(descriptor_pb2.FileDescriptorProto.FromString(payload), payload)
+    assert isinstance(found, WrongType)
+    assert found == (
+        "message_type[0], field 'name' (number 1): a string, sent as a length-delimited value, "
+        "got a varint"
+    )
+    with pytest.raises(InvalidRequest) as refused:
+        refuse_stray_fields("etl", "google.protobuf.FileDescriptorProto", found)
+    assert str(refused.value).startswith(
+        "node 'etl': the google.protobuf.FileDescriptorProto has a field of the wrong type, at "
+        "message_type[0], field 'name'"
+    )
+    undefined = unknown_fields_at(_file("top"), "")
+    assert undefined is not None and not isinstance(undefined, WrongType)
+    with pytest.raises(InvalidRequest, match=r"carries fields it does not define, at the "
+                       r"message \(field number\(s\) 101\)"):
+        refuse_stray_fields("etl", "T", undefined)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from kedro_krt.emit.proto import render_proto
-from kedro_krt.node.schema.codec import CodecError, PresenceCheck
+from kedro_krt.node.schema.codec import CodecError, PresenceCheck, RowsCheck
 from kedro_krt.node.schema.infer import infer_type, type_from_config
 from kedro_krt.node.schema.types import Message, SchemaError, TypeSpec
 from tests.schema.test_codec import every_dtype_frame, fields_of, wire
@@ -128,3 +128,19 @@ def test_validity_numbers_and_names() -> None:
     pinned = replace(spec, columns=(replace(spec.columns[0], number=9000), spec.columns[1]))
     with pytest.raises(SchemaError, match="below 9000"):
         render_proto([Message("Req", (Field("t", "t", pinned, 1),))])
+
+
+def test_a_columns_table_with_no_value_is_no_row(build: Any) -> None:
+    """The empty-request check in the columns layout: the table unset, or every list empty, is
+    no row; one value in any list is a row (its other columns are checked where it decodes)."""
+    spec = columns(type_from_config({"table": {"x": "double", "n": "int64?"}}, where="w"))
+    spec = replace(spec, columns=tuple(replace(c, required=not c.optional) for c in spec.columns))
+    fields = fields_of(t=spec)
+    cls, _ = build(fields)
+    check = RowsCheck(cls, fields)
+    for empty in (cls(), cls(t={})):
+        with pytest.raises(CodecError, match=r"\.t has no row: .* required field\(s\) x$"):
+            check(empty)
+    one = cls()
+    one.t.n.extend([3])
+    check(one)

@@ -9,7 +9,7 @@ import pytest
 
 from kedro_krt.emit.proto import render_proto
 from kedro_krt.emit.protoc import compile_protos, import_generated
-from kedro_krt.node.schema.codec import CodecError, MessageCodec
+from kedro_krt.node.schema.codec import CodecError, MessageCodec, RowsCheck
 from kedro_krt.node.schema.types import Column, Field, Message, TypeSpec
 
 COLUMNS = (
@@ -65,3 +65,26 @@ def test_an_optional_column_not_sent_is_null(codec: MessageCodec) -> None:
     msg = codec.encode({"etl.rows": _frame(1)})
     msg.rows[0].ClearField("rating")
     assert pd.isna(codec.decode(msg)["etl.rows"]["rating"].iloc[0])
+
+
+def test_a_request_with_no_row_is_refused_naming_the_required_fields(
+    codec: MessageCodec,
+) -> None:
+    """Compile's `required` (a column with no null in the sample) is the one source: a table
+    that has such columns must have a row; `{}` would reach the Kedro nodes as an empty frame."""
+    check = RowsCheck(codec.message_cls, [FIELD])
+    assert check
+    with pytest.raises(CodecError) as info:
+        check(codec.message_cls())
+    assert str(info.value) == (
+        "entrypoint.Req.rows has no row: send at least one, each with its required field(s) "
+        "engines, "
+        "approved, kind, launched"
+    )
+    check(codec.encode({"etl.rows": _frame(1)}))  # one row: nothing to say
+
+
+def test_a_table_without_required_columns_may_be_empty(codec: MessageCodec) -> None:
+    spec = TypeSpec(kind="table", columns=COLUMNS[-1:], container="dataframe")
+    optional = Field("rows", "etl.rows", spec, 1)
+    assert not RowsCheck(codec.message_cls, [optional])

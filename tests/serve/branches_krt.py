@@ -7,7 +7,9 @@ in-process (tests/serve/test_engine_v2.py) and with --nats (tests/nats/test_nats
 A request ``{"text", "delay_ms"}``: each branch blocks for ``delay_ms`` and stamps its interval;
 the exitpoint answers ``<text>|a[start,end]+<text>|b[start,end]``. Texts that start with
 ``silent``, ``wrong`` or ``twice`` make the exitpoint send nothing, the wrong type, or two
-answers; ``bad`` makes ``first`` refuse the request (InvalidRequest).
+answers; ``bad`` makes ``first`` refuse the request (InvalidRequest), ``bad-a`` makes branch
+``a`` refuse it, and the exitpoint fails on a branch's error as a compiled node does, so the
+refusal travels down to the exitpoint's error.
 """
 
 from __future__ import annotations
@@ -71,11 +73,14 @@ async def default_handler(ctx, data):
 
 BRANCH = """
 import time
+from kedro_krt.node.runtime.errors import InvalidRequest
 from public_input_pb2 import Request
 
 async def default_handler(ctx, data):
     request = Request()
     data.Unpack(request)
+    if request.text == "bad-a" and NAME == "a":
+        raise InvalidRequest("text 'bad-a' is refused by a")
     start = time.time()
     time.sleep(request.delay_ms / 1000)  # blocking, as CPU-bound node code is
     mark = f"{request.text}|{NAME}[{start:.4f},{time.time():.4f}]"
@@ -99,9 +104,13 @@ def joined(ctx, origin, data):
     return pending["a"] + "+" + pending["b"]
 
 async def from_a(ctx, data):
+    if ctx.is_message_error():
+        raise RuntimeError("branch a failed")
     await answer(ctx, joined(ctx, "a", data))
 
 async def from_b(ctx, data):
+    if ctx.is_message_error():
+        raise RuntimeError("branch b failed")
     await answer(ctx, joined(ctx, "b", data))
 
 async def answer(ctx, text):

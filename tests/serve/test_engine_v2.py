@@ -73,3 +73,14 @@ def test_a_refused_request_is_invalid_argument(server: Any) -> None:
         fork(server.address, "bad")
     assert caught.value.code == "INVALID_ARGUMENT"
     assert "text 'bad' is refused" in caught.value.details
+
+
+def test_a_refusal_after_the_first_node_travels_down_to_the_exitpoint(server: Any) -> None:
+    """Branch ``a`` refuses; the exitpoint fails on a's error (as a compiled node does). The
+    caller gets the refusal, INVALID_ARGUMENT, as under --nats (tests/nats/test_nats_branches_v2.py)
+    where our runners carry it after KRE's error envelope."""
+    with pytest.raises(CallError) as caught:
+        fork(server.address, "bad-a")
+    assert (caught.value.code, caught.value.details) == (
+        "INVALID_ARGUMENT", "text 'bad-a' is refused by a"
+    )

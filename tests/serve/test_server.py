@@ -71,21 +71,15 @@ def test_prediction_save_is_validated_as_kre_does(server: ServerProcess) -> None
     )
 
 
-def test_invalid_request_from_a_node_is_invalid_argument(
-    server: ServerProcess, serve_mode: str
-) -> None:
+def test_invalid_request_from_a_node_is_invalid_argument(server: ServerProcess) -> None:
+    """In both modes. Under --nats our runner sends KRE's error (which KRE's entrypoint answers
+    INTERNAL, kre-entrypoint 1.8.1, src/kre_entrypoint.py) followed by the refusal, which the
+    front reads (docs/explanation/runner.md)."""
     with pytest.raises(CallError) as info:
         greet(server, "invalid")
-    if serve_mode == "nats":
-        # KRE carries every node error as KreNatsMessage.error and its entrypoint answers
-        # INTERNAL (kre-entrypoint 1.8.1, src/kre_entrypoint.py): so does --nats.
-        assert (info.value.code, info.value.details) == (
-            "INTERNAL", "error in 'prep': name 'invalid' is not allowed"
-        )
-    else:
-        assert (info.value.code, info.value.details) == (
-            "INVALID_ARGUMENT", "name 'invalid' is not allowed"
-        )
+    assert (info.value.code, info.value.details) == (
+        "INVALID_ARGUMENT", "name 'invalid' is not allowed"
+    )
 
 
 def test_wrong_response_type_names_the_node(server: ServerProcess) -> None:

@@ -1,5 +1,5 @@
 """What the envelopes of every KRT format share: messages declared from their descriptor, and
-KRE's gzip rule.
+KRE's gzip rule, and the refusal our runners add to an error.
 
 The envelopes (:mod:`~kedro_krt.node.runner.envelope_v1`, :mod:`~kedro_krt.node.runner.envelope_v2`)
 are built from their descriptors rather than from generated ``*_pb2.py``, so that they load under
@@ -10,6 +10,15 @@ Compression (kre-py ``src/compression.py``, 2.1.5 and 3.4.1 alike): a message ov
 gzipped at level 9; a receiver tells a gzipped message by its two magic bytes alone; still over
 the limit after gzip is an error, worded as kre-py words it. ``ctx.db.save`` (every format)
 gzips over 1 MiB: :func:`compress_if_needed`.
+
+The refusal (:func:`with_refusal`, :func:`refusal_in`): when a node refuses a request as the
+caller's mistake (:class:`~kedro_krt.node.runtime.errors.InvalidRequest`), our runner sends the
+error message KRE's runner sends, ``error`` worded as kre-py words it, followed by one more field,
+number 100, that neither format's ``KreNatsMessage`` declares: the words the caller should get.
+Protobuf's wire format is a list of fields, so the two serialisations one after the other are one
+message; KRE's entrypoint parses it with its own ``KreNatsMessage``, skips field 100 and answers
+``INTERNAL`` with ``error`` as before, while the ``serve --nats`` front reads field 100 and answers
+``INVALID_ARGUMENT`` with it, as the in-process server does.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ __all__ = [
     "gunzip",
     "gzip_over",
     "message_class",
+    "refusal_in",
+    "with_refusal",
 ]
 
 #: kre-py's MESSAGE_THRESHOLD: NATS' default max payload, which KRE keeps.
@@ -104,3 +115,40 @@ def compress_if_needed(data: bytes) -> bytes:
         data, MESSAGE_THRESHOLD,
         "compressed message {size:.2f} KB exceeds maximum size allowed of {limit:.2f} KB.",
     )
+
+
+#: The field that carries a refusal after an error envelope: declared by neither format's
+#: ``KreNatsMessage`` (v1: 1 to 7, v2: 1 to 5), so KRE's parsers skip it.
+REFUSAL_FIELD = 100
+
+
+def _refusal_file() -> descriptor_pb2.FileDescriptorProto:
+    f = descriptor_pb2.FieldDescriptorProto
+    message = descriptor_pb2.DescriptorProto(
+        name="Refusal", field=[field_proto("invalid_request", REFUSAL_FIELD, f.TYPE_STRING)]
+    )
+    return descriptor_pb2.FileDescriptorProto(
+        name="kedro_krt/refusal.proto", package="kedro_krt.refusal", syntax="proto3",
+        message_type=[message],
+    )
+
+
+#: The refusal alone; the other fields of the envelope it follows are skipped when it parses.
+Refusal: Any = message_class("kedro_krt.refusal.Refusal", _refusal_file)
+
+
+def with_refusal(envelope: bytes, refusal: str) -> bytes:
+    """An error envelope (serialised) followed by the caller's ``refusal`` (none: as it is)."""
+    if not refusal:
+        return envelope
+    return envelope + Refusal(invalid_request=refusal).SerializeToString()
+
+
+def refusal_in(message: Message | bytes) -> str:
+    """The refusal an envelope (parsed, which keeps the fields it does not declare, or its
+    bytes, not gzipped) carries; "" when none: a failure, or a message of KRE's runner."""
+    data = message if isinstance(message, bytes) else message.SerializeToString()
+    try:
+        return str(Refusal.FromString(data).invalid_request)
+    except Exception:  # not an envelope of ours: nothing to read
+        return ""

@@ -27,12 +27,14 @@ from typing import Any
 from kedro_krt.node.errors import KrtError
 from kedro_krt.node.logs import LOG_DATE_FORMAT, LOG_FORMAT, own_logging
 from kedro_krt.node.runner.config_base import NodeSettings
+from kedro_krt.node.runtime.errors import InvalidRequest
 
 __all__ = [
     "ACK_WAIT_S",
     "NodeRunnerBase",
     "WorkerLoadError",
     "load_worker",
+    "refusal_of",
     "setup_logging",
     "utcnow",
 ]
@@ -120,6 +122,15 @@ def load_worker(config: NodeSettings, check: Callable[[ModuleType, str], None]) 
         ) from err
     check(module, path)
     return module
+
+
+def refusal_of(err: BaseException) -> str:
+    """What the caller is told when a handler refused the request (it raised
+    :class:`~kedro_krt.node.runtime.errors.InvalidRequest`); "" for any other failure."""
+    if not isinstance(err, InvalidRequest):
+        return ""
+    # A KRT's own vendored runtime may predate ``refusal``: its message is the refusal.
+    return str(getattr(err, "refusal", None) or err)
 
 
 def utcnow() -> dt.datetime:

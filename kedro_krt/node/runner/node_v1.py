@@ -15,7 +15,10 @@ the names of streams and subjects come from KRE 7's k8s-manager and the entrypoi
    ``replied`` and adds this node's tracking entry, to ``KRT_NATS_OUTPUT``, or to
    ``KRT_NATS_ENTRYPOINT_SUBJECT`` after ``ctx.early_exit()``; the last node publishes nothing
    for a request that was already replied.
-4. A failure sends ``error in '<node>': <message>`` to the entrypoint subject.
+4. A failure sends ``error in '<node>': <message>`` to the entrypoint subject; a refusal (the
+   node raised :class:`~kedro_krt.node.runtime.errors.InvalidRequest`) sends the same, followed
+   by the words for the caller in a field KRE's entrypoint skips
+   (:func:`~kedro_krt.node.runner.envelope_base.with_refusal`).
 
 Where we differ from kre-py, on purpose: init before subscribing; an error message keeps the
 request's ``reply`` (kre-py leaves it empty, so KRE's entrypoint fails every request in flight
@@ -36,11 +39,13 @@ from google.protobuf.message import Message
 
 from kedro_krt.node.runner.config_v1 import RunnerConfig
 from kedro_krt.node.runner.context_v1 import RunnerContext
+from kedro_krt.node.runner.envelope_base import with_refusal
 from kedro_krt.node.runner.envelope_v1 import KreNatsMessage, compress_if_needed, decode
 from kedro_krt.node.runner.node_base import (
     ACK_WAIT_S,
     NodeRunnerBase,
     WorkerLoadError,
+    refusal_of,
     utcnow,
 )
 
@@ -146,7 +151,10 @@ class NodeRunner(NodeRunnerBase):
             if request is not None:
                 error.reply = request.reply
                 error.tracking_id = request.tracking_id
-            await self._publish(config.nats_entrypoint_subject, error.SerializeToString())
+            await self._publish(
+                config.nats_entrypoint_subject,
+                with_refusal(error.SerializeToString(), refusal_of(err)),
+            )
 
     async def _publish(self, subject: str, data: bytes) -> None:
         """A JetStream publish to the workflow's stream; failures are logged, as kre-py."""

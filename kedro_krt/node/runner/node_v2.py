@@ -22,7 +22,11 @@ nats-manager and k8s-manager, see :mod:`kedro_krt.serve.topology_v2`.)
 4. A handler that raises sends ``Error in node '<node>' executing handler for node '<from>':
    <message>`` typed ERROR to ``KRT_NATS_OUTPUT``: the nodes subscribed to this one receive it
    (``ctx.is_message_error()``), and KRE's entrypoint answers it as gRPC INTERNAL when it comes
-   from the exitpoint.
+   from the exitpoint. A refusal (the handler raised
+   :class:`~kedro_krt.node.runtime.errors.InvalidRequest`) sends the same error followed by the
+   caller's words in a field kre-py and KRE's entrypoint skip
+   (:func:`~kedro_krt.node.runner.envelope_base.with_refusal`); a node that fails on an error
+   that carried one passes it on, so it reaches the exitpoint's error and the ``--nats`` front.
 5. ``node_elapsed_time`` (``elapsed_ms``, ``success``; tag ``from_node``) for every message.
 
 Where we differ from kre-py 3.4.1, on purpose: the runner refuses to start a node that has
@@ -50,13 +54,14 @@ from google.protobuf import any_pb2
 
 from kedro_krt.node.runner.config_v2 import RunnerConfigV2
 from kedro_krt.node.runner.context_v2 import NatsConfiguration, NatsObjectStore, RunnerContextV2
-from kedro_krt.node.runner.envelope_base import MESSAGE_THRESHOLD
+from kedro_krt.node.runner.envelope_base import MESSAGE_THRESHOLD, refusal_in, with_refusal
 from kedro_krt.node.runner.envelope_v2 import ERROR, KreNatsMessageV2, compress_to, decode_v2
 from kedro_krt.node.runner.node_base import (
     ACK_WAIT_S,
     NodeRunnerBase,
     WorkerLoadError,
     load_worker,
+    refusal_of,
     utcnow,
 )
 from kedro_krt.node.runtime.context_v2 import select_handler
@@ -212,7 +217,12 @@ class NodeRunnerV2(NodeRunnerBase):
                 from_node=config.node_name,
                 message_type=ERROR,
             )
-            await self._publish(error, "")
+            # A refusal, this node's or one an upstream's error carried down to it (a node that
+            # fails on an upstream's error passes that error on): after the envelope.
+            refusal = refusal_of(err)
+            if not refusal and request.message_type == ERROR:
+                refusal = refusal_in(request)
+            await self._publish(error, "", refusal)
         self._save_elapsed_time(start, utcnow(), request.from_node, success)
         await msg.ack()
 
@@ -228,10 +238,11 @@ class NodeRunnerV2(NodeRunnerBase):
         response.payload.CopyFrom(payload)
         await self._publish(response, channel)
 
-    async def _publish(self, message: Any, channel: str) -> None:
-        """A JetStream publish to ``<output>`` or ``<output>.<channel>``; a failure to publish
-        is logged, as kre-py; a message too large raises to the handler."""
-        data = compress_to(message.SerializeToString(), self._max_size)
+    async def _publish(self, message: Any, channel: str, refusal: str = "") -> None:
+        """A JetStream publish to ``<output>`` or ``<output>.<channel>`` (an error followed by
+        its ``refusal``, if any); a failure to publish is logged, as kre-py; a message too
+        large raises to the handler."""
+        data = compress_to(with_refusal(message.SerializeToString(), refusal), self._max_size)
         subject = self.config.output_subject(channel)
         try:
             await self._js.publish(subject, data, stream=self.config.nats_stream)

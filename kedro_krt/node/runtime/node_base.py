@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from kedro_krt.node.plan import NodeRuntimePlan, PlanFormatError
 from kedro_krt.node.runtime.engine import CallList, boot_project
-from kedro_krt.node.runtime.errors import RuntimeSetupError
+from kedro_krt.node.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.node.schema.relay import is_repeated
 
 _unknown_fields: Any
@@ -25,35 +25,117 @@ except ImportError:  # pragma: no cover - exercised only with an old protobuf
     _unknown_fields = None
 
 
-def unknown_fields_at(msg: Any, path: str) -> str | None:
+def unknown_fields_at(msg: Any, path: str, *, every: bool = False) -> str | None:
     """Where `msg` carries fields its class does not know, or None.
 
     A message serialised from another type parses without error in proto3: every field whose
     number or wire type does not match becomes an unknown field, and the known ones stay at
     their defaults, so the nodes would run on zeros. To stay cheap on the hot path this looks at
     the message and at the first element of each repeated message field (depth-first): bytes of
-    another type show up there, a whole-message walk would cost more than decoding.
+    another type show up there, a whole-message walk would cost more than decoding. ``every``
+    walks every element (to say where, once something was found).
+
+    A field the message defines, sent with another wire type, is described as such (a
+    :class:`WrongType`): its name, what it is, how it came.
     """
     if _unknown_fields is None:
         return None
     unknown = _unknown_fields.UnknownFieldSet(msg)
     if len(unknown):
+        where = path or "the message"
+        defined = msg.DESCRIPTOR.fields_by_number
+        for stray in unknown:
+            fd = defined.get(stray.field_number)
+            if fd is not None:
+                # A field the message defines, sent with another wire type: protobuf keeps it
+                # aside as unknown, and the field reads as unset.
+                return WrongType(
+                    f"{where}, field '{fd.name}' (number {fd.number}): {_expected_wire(fd)}, "
+                    f"got {_WIRE_NAMES.get(stray.wire_type, 'a group')}"
+                )
         numbers = sorted({f.field_number for f in unknown})
-        return f"{path or 'the message'} (field number(s) {', '.join(map(str, numbers))})"
+        return f"{where} (field number(s) {', '.join(map(str, numbers))})"
     for name, repeated in _message_fields(msg.DESCRIPTOR):
         if repeated:
-            value = getattr(msg, name)
-            if not len(value):
-                continue
-            value, where = value[0], f"{path}{'.' if path else ''}{name}[0]"
-        elif msg.HasField(name):
-            value, where = getattr(msg, name), f"{path}{'.' if path else ''}{name}"
-        else:
+            values = getattr(msg, name)
+            for index in range(len(values) if every else min(1, len(values))):
+                where = f"{path}{'.' if path else ''}{name}[{index}]"
+                found = unknown_fields_at(values[index], where, every=every)
+                if found:
+                    return found
             continue
-        found = unknown_fields_at(value, where)
-        if found:
-            return found
+        if msg.HasField(name):
+            where = f"{path}{'.' if path else ''}{name}"
+            found = unknown_fields_at(getattr(msg, name), where, every=every)
+            if found:
+                return found
     return None
+
+
+class WrongType(str):
+    """Where :func:`unknown_fields_at` found a field the message defines, sent with another
+    wire type (a plain ``str`` is fields it does not define)."""
+
+
+#: Protobuf's wire types, as a sender's value of each reads.
+_WIRE_NAMES = {
+    0: "a varint",
+    1: "a 64-bit value",
+    2: "a length-delimited value (string, bytes, message or packed list)",
+    5: "a 32-bit value",
+}
+
+
+def _expected_wire(fd: Any) -> str:
+    """What field ``fd`` is and how it travels, e.g. ``an int64 (a varint)``."""
+    kind = fd.message_type.full_name if fd.message_type is not None else _type_name(fd)
+    if fd.message_type is not None or fd.type in (fd.TYPE_STRING, fd.TYPE_BYTES):
+        wire = "a length-delimited value"
+    elif fd.type in (fd.TYPE_DOUBLE, fd.TYPE_FIXED64, fd.TYPE_SFIXED64):
+        wire = "a 64-bit value"
+    elif fd.type in (fd.TYPE_FLOAT, fd.TYPE_FIXED32, fd.TYPE_SFIXED32):
+        wire = "a 32-bit value"
+    else:
+        wire = "a varint"
+    if is_repeated(fd) and fd.message_type is None and wire != "a length-delimited value":
+        wire += " or a packed list"
+    article = "an" if kind[:1] in ("a", "e", "i", "o", "u") else "a"
+    return f"{'a list of' if is_repeated(fd) else article} {kind}, sent as {wire}"
+
+
+def _type_name(fd: Any) -> str:
+    names = {
+        fd.TYPE_DOUBLE: "double", fd.TYPE_FLOAT: "float", fd.TYPE_INT64: "int64",
+        fd.TYPE_UINT64: "uint64", fd.TYPE_INT32: "int32", fd.TYPE_FIXED64: "fixed64",
+        fd.TYPE_FIXED32: "fixed32", fd.TYPE_BOOL: "bool", fd.TYPE_STRING: "string",
+        fd.TYPE_BYTES: "bytes", fd.TYPE_UINT32: "uint32", fd.TYPE_ENUM: "enum",
+        fd.TYPE_SFIXED32: "sfixed32", fd.TYPE_SFIXED64: "sfixed64", fd.TYPE_SINT32: "sint32",
+        fd.TYPE_SINT64: "sint64",
+    }
+    return names.get(fd.type, "value")
+
+
+def refuse_stray_fields(node: str, expected: str, where: str, origin: str = "") -> NoReturn:
+    """Refuse a message whose bytes do not fit its type ``expected``, from what
+    :func:`unknown_fields_in` found (``where``): a defined field sent with the wrong wire type,
+    or fields the type does not define. ``origin``: ``from '<node>'`` for a message between
+    nodes.
+
+    Raises:
+        InvalidRequest: always, saying which of the two and where.
+    """
+    sender = f" {origin}" if origin else ""
+    if isinstance(where, WrongType):
+        raise InvalidRequest(
+            f"node '{node}': the {expected}{sender} has a field of the wrong type, at {where}: "
+            f"send each field as its type in the proto says (the bytes may have been "
+            f"serialised from another message type)"
+        )
+    raise InvalidRequest(
+        f"node '{node}': the {expected}{sender} carries fields it does not define, at {where}: "
+        f"the bytes were probably serialised from another message type; send a message of "
+        f"type {expected}"
+    )
 
 
 #: Up to this size a message is checked whole, in protobuf's C code (its size with and without
@@ -79,8 +161,8 @@ def unknown_fields_in(msg: Any, payload: bytes) -> str | None:
     msg.DiscardUnknownFields()
     if msg.ByteSize() == size:
         return None
-    where = unknown_fields_at(type(msg).FromString(payload), "")
-    return where or "an element after the first of a repeated field"
+    where = unknown_fields_at(type(msg).FromString(payload), "", every=True)
+    return where or "an entry of a map field"  # maps are not walked
 
 
 _MESSAGE_FIELDS: dict[Any, tuple[tuple[str, bool], ...]] = {}

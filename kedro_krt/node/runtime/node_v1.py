@@ -17,9 +17,10 @@ from kedro_krt.node.runtime.node_base import (
     KrtNodeBase,
     NodeSession,
     import_pb2,
+    refuse_stray_fields,
     unknown_fields_in,
 )
-from kedro_krt.node.schema.codec import CodecError, MessageCodec, PresenceCheck
+from kedro_krt.node.schema.codec import CodecError, MessageCodec, PresenceCheck, RowsCheck
 from kedro_krt.node.schema.relay import FieldCopy, Relay, copyable
 
 __all__ = ["KrtNode"]
@@ -72,6 +73,8 @@ class KrtNode(KrtNodeBase):
         decoded = {f.name for f in decode}
         passed_on = [f for f in self.plan.input.fields if f.name not in decoded]
         self._presence = PresenceCheck(self.input_cls, passed_on if entry else [])
+        # A request table with required columns must have a row (compile's `required`).
+        self._rows = RowsCheck(self.input_cls, self.plan.input.fields if entry else [])
         # Bytes of another message type are a client's (or a hand-written node's) mistake: in
         # a compiled KRT only the request can carry them. Between its nodes, the previous node
         # of this very KRT wrote the message (its type is checked by `Is` on every message), so
@@ -131,13 +134,11 @@ class KrtNode(KrtNodeBase):
             )
         unknown = unknown_fields_in(msg, data.value) if self._check_unknown else None
         if unknown is not None:
-            expected = self.input_cls.DESCRIPTOR
-            raise InvalidRequest(
-                f"node '{self.plan.node.name}': the {expected.full_name} carries fields it does "
-                f"not define, at {unknown}: the bytes were probably serialised from another "
-                f"message type; send a message of type {expected.full_name}"
-            )
+            expected = self.input_cls.DESCRIPTOR.full_name
+            refuse_stray_fields(self.plan.node.name, expected, unknown)
         try:
+            if self._rows:
+                self._rows(msg)
             if self._presence:
                 self._presence(msg)
             decoded = self._decoder.decode(msg)

@@ -31,16 +31,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kedro_krt.node.plan import PARAMETERS_FIELD, UpstreamPlan
+from kedro_krt.node.plan import ENTRYPOINT_SOURCE, PARAMETERS_FIELD, UpstreamPlan
 from kedro_krt.node.runtime.errors import InvalidRequest, RuntimeSetupError
 from kedro_krt.node.runtime.join import RequestJoin, join_settings
 from kedro_krt.node.runtime.node_base import (
     KrtNodeBase,
     NodeSession,
     import_pb2,
+    refuse_stray_fields,
     unknown_fields_in,
 )
-from kedro_krt.node.schema.codec import CodecError, MessageCodec
+from kedro_krt.node.schema.codec import CodecError, MessageCodec, RowsCheck
 from kedro_krt.node.schema.relay import Relay
 
 __all__ = ["KrtNodeV2", "UpstreamError"]
@@ -71,6 +72,10 @@ class _Upstream:
         self.cls = getattr(import_pb2(folder, plan.module), plan.message.name)
         self.relay: Relay | None = None
         self._wanted = set(plan.datasets)
+        # The request: a table with required columns must have a row (compile's `required`).
+        self.rows = RowsCheck(
+            self.cls, plan.message.fields if plan.source == ENTRYPOINT_SOURCE else []
+        )
         self._build_codec()
 
     def _build_codec(self, relayed: frozenset[str] = frozenset()) -> None:
@@ -106,15 +111,13 @@ class _Upstream:
         data.Unpack(msg)
         unknown = unknown_fields_in(msg, data.value)
         if unknown is not None:
-            raise InvalidRequest(
-                f"node '{node}': the {expected.full_name} from '{self.plan.source}' carries "
-                f"fields it does not define, at {unknown}: send a message of type "
-                f"{expected.full_name}"
-            )
+            refuse_stray_fields(node, expected.full_name, unknown, f"from '{self.plan.source}'")
         return msg
 
     def decode(self, msg: Any) -> dict[str, Any]:
         try:
+            if self.rows:
+                self.rows(msg)
             return self.codec.decode(msg)
         except CodecError as exc:
             raise InvalidRequest(str(exc)) from exc

@@ -48,7 +48,7 @@ from kedro_krt.node.schema.table_codec import (
 )
 from kedro_krt.node.schema.types import Field
 
-__all__ = ["CodecError", "MessageCodec", "PresenceCheck"]
+__all__ = ["CodecError", "MessageCodec", "PresenceCheck", "RowsCheck"]
 
 _OMIT = object()
 
@@ -144,6 +144,49 @@ class PresenceCheck:
         """Raise :class:`CodecError` naming the row and column of the first missing cell."""
         for name, check in self._checks:
             check(getattr(msg, name))
+
+
+class RowsCheck:
+    """Refuses a request with no row in a table that has required columns.
+
+    Compile makes every request column that holds no null in the sample required
+    (:attr:`~kedro_krt.node.schema.types.Column.required`): a row must send it. A table with such
+    columns and no row at all (``{}``, or an empty list) is as much the caller's mistake as a row
+    without them, and would reach the Kedro nodes as an empty DataFrame (a model's ``predict``
+    fails on zero samples). Checked where the request enters, before any Kedro node runs.
+    """
+
+    def __init__(self, message_cls: type[PbMessage], fields: Sequence[Field]) -> None:
+        desc: Any = message_cls.DESCRIPTOR
+        #: The request message, as the caller names it.
+        self.message = desc.full_name
+        #: (field, its columns, its required columns, columns layout) of each table to check
+        self._tables: list[tuple[str, tuple[str, ...], tuple[str, ...], bool]] = []
+        for f in fields:
+            if f.name not in desc.fields_by_name or f.type.kind != "table":
+                continue
+            required = tuple(c.name for c in f.type.columns if c.required and not c.optional)
+            if required:
+                columns = tuple(c.name for c in f.type.columns)
+                self._tables.append((f.name, columns, required, f.type.layout == "columns"))
+
+    def __bool__(self) -> bool:
+        return bool(self._tables)
+
+    def __call__(self, msg: Any) -> None:
+        """Raise :class:`CodecError` naming the table and its required fields when it has no
+        row."""
+        for name, columns, required, columnar in self._tables:
+            if columnar:  # one message of lists: its longest list (ragged ones fail later)
+                table = getattr(msg, name)
+                rows = max(len(getattr(table, c)) for c in columns) if msg.HasField(name) else 0
+            else:
+                rows = len(getattr(msg, name))
+            if not rows:
+                raise CodecError(
+                    f"{self.message}.{name} has no row: send at least one, each with its "
+                    f"required field(s) {', '.join(required)}"
+                )
 
 
 class MessageCodec:

@@ -1,10 +1,19 @@
-"""Nodes of the inference pipeline (the ``etl`` step reuses ``shuttle_prices.features``)."""
+"""Nodes of the inference pipeline (the ``etl`` step reuses ``shuttle_prices.features``).
+
+A value the caller got wrong is refused with kedro-krt's ``InvalidRequest``: served, the caller
+gets ``INVALID_ARGUMENT`` with its message (any other exception is ``INTERNAL``, a fault of the
+service). It is a ``ValueError``, so under ``kedro run`` nothing changes.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
+
+from kedro_krt.node.runtime import InvalidRequest
 
 PRICE_BANDS = ("budget", "standard", "premium")
 
@@ -19,7 +28,18 @@ def predict_price(features: pd.DataFrame, price_model: Pipeline, clip_negative: 
 
     Returns:
         A float Series named ``price``, aligned with ``features``.
+
+    Raises:
+        InvalidRequest: a feature is infinite (the model cannot price it).
     """
+    numeric = features.select_dtypes("number")
+    infinite = np.isinf(numeric.to_numpy(dtype="float64"))
+    if infinite.any():
+        row, column = (int(i) for i in np.argwhere(infinite)[0])
+        raise InvalidRequest(
+            f"row {row}, column {numeric.columns[column]!r} is {numeric.iat[row, column]}: "
+            "send a finite number"
+        )
     predicted = price_model.predict(features).astype("float64")
     if clip_negative:
         predicted = np.clip(predicted, 0.0, None)
@@ -46,14 +66,17 @@ def make_quotes(
     Returns:
         Columns ``shuttle_id`` (str), ``price`` (float, 2 decimals), ``price_band`` (str) and
         ``currency`` (str), one row per requested shuttle.
+
+    Raises:
+        InvalidRequest: ``markup`` is negative, infinite or NaN.
     """
     if len(shuttles) != len(predictions):
         raise ValueError(
             f"Got {len(predictions)} predictions for {len(shuttles)} shuttles; "
             "make_quotes needs one prediction per requested shuttle."
         )
-    if markup < 0:
-        raise ValueError(
+    if not (math.isfinite(markup) and markup >= 0):
+        raise InvalidRequest(
             f"output.markup must be a fraction >= 0 (0.1 adds 10 %), got {markup}. "
             "Pass 0.0 for no markup."
         )
