@@ -223,12 +223,10 @@ def test_validation_hook_error_policy(
             json_format.ParseDict(request_json(rows), request)
             return rpc_error(rpc, request.SerializeToString())
 
-        # The hook says the caller is wrong: INVALID_ARGUMENT in-process (KRE's entrypoint,
-        # like the --nats front, reports every node error as INTERNAL).
+        # The hook says the caller is wrong: INVALID_ARGUMENT in both modes (under --nats the
+        # runner carries the refusal to the front; on KRE its entrypoint answers INTERNAL).
         error = ask(engines=-1)
-        internal, invalid = grpc.StatusCode.INTERNAL, grpc.StatusCode.INVALID_ARGUMENT
-        wanted = invalid if mode == "in-process" else internal
-        assert error.code() == wanted, error
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
         assert "etl.shuttles: engines must be 0 or more" in str(error.details())
         # Any other error of a hook: INTERNAL, as KRE reports node errors, with its message.
         error = ask(passenger_capacity=10**6)
