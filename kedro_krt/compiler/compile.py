@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from kedro_krt.compiler.config import KrtConfig, WorkflowConfig
 from kedro_krt.compiler.datatypes import TypeResolver
+from kedro_krt.compiler.examples import example_request, sample_rows
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.formats.manifest_base import RPC_RE, is_valid_name, to_valid_name
 from kedro_krt.node.analysis import (
@@ -410,7 +412,31 @@ def _compile_workflow(
         internal=tuple(internal),
         parameters=tuple(parameters),
         warnings=tuple(warnings),
+        example=_example(req_msg, request, resolver),
     )
+
+
+def _example(request: Message, datasets: Sequence[str], resolver: TypeResolver) -> str:
+    """The example request, as proto3 JSON text, from the sample rows when the workflow answers
+    them (see :mod:`kedro_krt.compiler.examples`); "" when there are none or it does not."""
+    import pandas as pd
+
+    values: dict[str, Any] = {}
+    for f in request.fields:
+        if f.original not in datasets:
+            continue
+        found, value, _ = resolver.data(f.original)
+        if not found:
+            return ""
+        if f.type.kind == "table" and isinstance(value, pd.DataFrame):
+            value = sample_rows(f.type, value)
+            if value.empty:
+                return ""
+        values[f.original] = value
+    if not values or not resolver.answers(values):
+        return ""
+    example = example_request(request, values, skip=(PARAMETERS_FIELD,))
+    return "" if example is None else json.dumps(example)
 
 
 def _refuse_opaque(

@@ -145,6 +145,18 @@ class TypeResolver:
         self._trial = values
         return values
 
+    def answers(self, request: Mapping[str, Any]) -> bool:
+        """Whether every node of the workflow runs on ``request`` (values by dataset name), as
+        the trial run did on the whole samples: the check of the example request."""
+        values: dict[str, Any] = {**self._preloaded, **request}
+        for node in self._nodes:
+            try:
+                given = {k: copy.deepcopy(values[k]) for k in node.inputs}
+                values.update(node.run(given))
+            except Exception:  # the user's node failed on these rows
+                return False
+        return True
+
     def resolve(self, name: str) -> tuple[TypeSpec, str]:
         """The type of dataset `name` and where it came from."""
         if name in self._schemas:

@@ -148,6 +148,9 @@ class WorkflowPlan:
     warnings: tuple[str, ...] = ()
     #: KRT v2: the node whose output answers the caller (the generated exitpoint).
     exitpoint: str = ""
+    #: The example request as proto3 JSON text, made of sample rows the workflow answered in
+    #: the trial run ("" without them: the emitter makes one from the types). Docs show it.
+    example: str = ""
 
     def dataset(self, name: str) -> DatasetPlan:
         """The plan of dataset `name` in this workflow."""
