@@ -140,6 +140,10 @@ def test_reflection_lists_the_services(server: ServerProcess) -> None:
 def test_client_errors_name_the_problem(server: ServerProcess) -> None:
     with pytest.raises(RequestDataError, match="nickname"):
         call("Greet", '{"nickname": "x"}', server.address)
+    with pytest.raises(RequestDataError, match="no field 'nmae'; did you mean 'name'?"):
+        call("Greet", '{"nmae": "x"}', server.address)
+    with pytest.raises(RequestDataError, match="must be a JSON object"):
+        call("Greet", '[{"name": "x"}]', server.address)
     with pytest.raises(ServeError, match=r"no rpc 'Nope'.*EarlyGreet, Greet"):
         call("Nope", "{}", server.address)
     # The full method name works too.
