@@ -170,10 +170,17 @@ def test_web_port(server: ServerProcess) -> None:
 
 def test_ready_line(server: ServerProcess) -> None:
     # Under --nats the runners' log lines share the server's stdout.
-    assert (
+    lines = server.stdout.strip().splitlines()
+    ready = (
         f"Serving handwritten-v1 on {server.address} "
         "(workflows: greeting (Greet), early-greeting (EarlyGreet))"
-    ) in server.stdout.strip().splitlines()
+    )
+    assert ready in lines
+    # The line under it says where the web port answers, /endpoints first.
+    assert lines[lines.index(ready) + 1] == (
+        f"Web port: http://127.0.0.1:{server.web_port}/endpoints (each rpc's fields and an "
+        "example request)"
+    )
 
 
 def test_timeout_is_deadline_exceeded(krt_dir: Path, start_server) -> None:  # type: ignore[no-untyped-def]
