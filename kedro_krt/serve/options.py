@@ -83,7 +83,8 @@ def web_line(host: str, web_port: int | None) -> str:
     """The line under the ready line that says where the web port answers ("" without one)."""
     if not web_port:
         return ""
-    return f"Web port: http://{host}:{web_port}/endpoints (each rpc's fields and an example request)"
+    url = f"http://{host}:{web_port}/endpoints"
+    return f"Web port: {url} (each rpc's fields and an example request)"
 
 
 def announce(line: str, ready_file: Path | None, web: str = "") -> None:

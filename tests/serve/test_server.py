@@ -140,7 +140,7 @@ def test_reflection_lists_the_services(server: ServerProcess) -> None:
 def test_client_errors_name_the_problem(server: ServerProcess) -> None:
     with pytest.raises(RequestDataError, match="nickname"):
         call("Greet", '{"nickname": "x"}', server.address)
-    with pytest.raises(RequestDataError, match="no field 'nmae'; did you mean 'name'?"):
+    with pytest.raises(RequestDataError, match=r"no field 'nmae'; did you mean 'name'\?"):
         call("Greet", '{"nmae": "x"}', server.address)
     with pytest.raises(RequestDataError, match="must be a JSON object"):
         call("Greet", '[{"name": "x"}]', server.address)
