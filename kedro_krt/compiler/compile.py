@@ -10,7 +10,7 @@ from typing import Any
 
 from kedro_krt.compiler.config import KrtConfig, WorkflowConfig
 from kedro_krt.compiler.datatypes import TypeResolver
-from kedro_krt.compiler.examples import example_request, sample_rows
+from kedro_krt.compiler.examples import EXAMPLE_ROWS, example_request, sample_rows
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.formats.manifest_base import RPC_RE, is_valid_name, to_valid_name
 from kedro_krt.node.analysis import (
@@ -411,14 +411,17 @@ def _compile_workflow(
         response=resp_msg,
         internal=tuple(internal),
         parameters=tuple(parameters),
+        example=_example(req_msg, request, resolver, warnings),
         warnings=tuple(warnings),
-        example=_example(req_msg, request, resolver),
     )
 
 
-def _example(request: Message, datasets: Sequence[str], resolver: TypeResolver) -> str:
+def _example(
+    request: Message, datasets: Sequence[str], resolver: TypeResolver, warnings: list[str]
+) -> str:
     """The example request, as proto3 JSON text, from the sample rows when the workflow answers
-    them (see :mod:`kedro_krt.compiler.examples`); "" when there are none or it does not."""
+    them (see :mod:`kedro_krt.compiler.examples`); "" when there are none or it does not (the
+    emitter then makes one from the types: a warning says so when rows did not answer)."""
     import pandas as pd
 
     values: dict[str, Any] = {}
@@ -433,7 +436,17 @@ def _example(request: Message, datasets: Sequence[str], resolver: TypeResolver) 
             if value.empty:
                 return ""
         values[f.original] = value
-    if not values or not resolver.answers(values):
+    if not values:
+        return ""
+    failure = resolver.fails_on(values)
+    if failure is not None:
+        tables = ", ".join(f"'{d}'" for d, v in values.items() if isinstance(v, pd.DataFrame))
+        warnings.append(
+            f"the example request is made from the types, not from sample rows: the first "
+            f"{EXAMPLE_ROWS} rows of {tables or 'the request'} do not answer ({failure}); name "
+            "sample files whose first rows answer under `samples:` in krt.yml (rows that join, "
+            "for a request of several tables)"
+        )
         return ""
     example = example_request(request, values, skip=(PARAMETERS_FIELD,))
     return "" if example is None else json.dumps(example)

@@ -145,17 +145,18 @@ class TypeResolver:
         self._trial = values
         return values
 
-    def answers(self, request: Mapping[str, Any]) -> bool:
-        """Whether every node of the workflow runs on ``request`` (values by dataset name), as
-        the trial run did on the whole samples: the check of the example request."""
+    def fails_on(self, request: Mapping[str, Any]) -> str | None:
+        """Why the workflow does not answer ``request`` (values by dataset name), or None when
+        every node runs on it, as the trial run ran them on the whole samples: the check of the
+        example request."""
         values: dict[str, Any] = {**self._preloaded, **request}
         for node in self._nodes:
             try:
                 given = {k: copy.deepcopy(values[k]) for k in node.inputs}
                 values.update(node.run(given))
-            except Exception:  # the user's node failed on these rows
-                return False
-        return True
+            except Exception as exc:  # the user's node failed on these rows
+                return f"node '{node.name}' fails on them: {type(exc).__name__}: {exc}"
+        return None
 
     def resolve(self, name: str) -> tuple[TypeSpec, str]:
         """The type of dataset `name` and where it came from."""

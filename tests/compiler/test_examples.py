@@ -120,8 +120,12 @@ def test_no_example_of_rows_the_workflow_does_not_answer() -> None:
         )
 
     # The node answers the two example rows: they are the example.
-    answered = json.loads(_example(request, ["ns.rows"], resolver(lambda rows: rows)))
-    assert [r["id"] for r in answered["rows"]] == ["a", "b"]
+    warnings: list[str] = []
+    answered = json.loads(_example(request, ["ns.rows"], resolver(lambda rows: rows), warnings))
+    assert [r["id"] for r in answered["rows"]] == ["a", "b"] and warnings == []
     # It fails on them (a model that needs more rows): no example, the emitter makes one from
-    # the types, rather than show one that does not answer.
-    assert _example(request, ["ns.rows"], resolver(_double)) == ""
+    # the types, rather than show one that does not answer; a warning says what to do.
+    assert _example(request, ["ns.rows"], resolver(_double), warnings) == ""
+    (warning,) = warnings
+    assert "the first 2 rows of 'ns.rows' do not answer (node 'model' fails on them: " in warning
+    assert "ValueError: needs three rows" in warning and "`samples:`" in warning
