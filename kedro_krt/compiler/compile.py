@@ -466,6 +466,12 @@ def _refuse_opaque(
                 "node: keep its producer and its readers in one namespace, or use "
                 "`grouping: single` for this workflow"
             )
+        elif role == "request":
+            fix = (
+                "it is a request input here (a free input the workflow's namespaces hold, or "
+                "any free input of a workflow with no namespace): list it under `artifacts:` "
+                "of this workflow in krt.yml to load it once from the catalog"
+            )
         else:
             fix = (
                 "it is a response output: return data (a DataFrame, a dict, numbers) instead, "
