@@ -7,10 +7,12 @@ Before: there was no such example; every field was made from its type and name.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor
 from kedro.pipeline import node
@@ -104,7 +106,9 @@ def _double(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def test_no_example_of_rows_the_workflow_does_not_answer() -> None:
+def test_no_example_of_rows_the_workflow_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     frame = _frame()
     request = _request(frame)
 
@@ -125,7 +129,10 @@ def test_no_example_of_rows_the_workflow_does_not_answer() -> None:
     assert [r["id"] for r in answered["rows"]] == ["a", "b"] and warnings == []
     # It fails on them (a model that needs more rows): no example, the emitter makes one from
     # the types, rather than show one that does not answer; a warning says what to do.
-    assert _example(request, ["ns.rows"], resolver(_double), warnings) == ""
+    with caplog.at_level(logging.DEBUG):
+        assert _example(request, ["ns.rows"], resolver(_double), warnings) == ""
+    # Kedro's own ERROR line for the failed node is not shown: the warning says it all.
+    assert not [r for r in caplog.records if r.name == "kedro.pipeline.node"]
     (warning,) = warnings
     assert "the first 2 rows of 'ns.rows' do not answer (node 'model' fails on them: " in warning
     assert "ValueError: needs three rows" in warning and "`samples:`" in warning
