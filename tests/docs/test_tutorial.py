@@ -3,7 +3,8 @@
 `docs/tutorial/index.md` (and the how-to pages in `RUNNABLE_PAGES`) are read with the
 conventions of `doc_blocks`; the commands run in a temporary folder with this venv's `kedro`
 and `kedro-krt` first on PATH. Two liberties are taken, both about ports: `serve` runs in the
-background on a free port with the web port off, and `call` is pointed at that port.
+background on free ports (gRPC and web, read as 9000 and 8080 in the page's output), and `call`
+is pointed at that port.
 Everything else runs exactly as printed.
 """
 
@@ -35,6 +36,7 @@ RUNNABLE_PAGES = [
 ]
 BIN = Path(sys.executable).parent
 DOC_PORT = "9000"
+DOC_WEB_PORT = "8080"
 
 
 def _free_port() -> int:
@@ -56,10 +58,10 @@ def _env() -> dict[str, str]:
 class _Server:
     """A `serve` command of the page, in the background, with its output collected."""
 
-    def __init__(self, command: str, cwd: Path, port: int) -> None:
+    def __init__(self, command: str, cwd: Path, port: int, web_port: int) -> None:
         self.output = ""
         self.proc = subprocess.Popen(
-            [*shlex.split(command), "--port", str(port), "--web-port", "0"],
+            [*shlex.split(command), "--port", str(port), "--web-port", str(web_port)],
             cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -73,7 +75,7 @@ class _Server:
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "Serving " in self.output:
+            if "Serving " in self.output and "Web port: " in self.output:
                 return
             if self.proc.poll() is not None:
                 break
@@ -122,7 +124,9 @@ def _same(got: object, want: object) -> bool:
     return got == want
 
 
-def _check_output(page: Path, step: Step, stdout: str, combined: str, port: int) -> None:
+def _check_output(
+    page: Path, step: Step, stdout: str, combined: str, port: int, web_port: int
+) -> None:
     expected = step.expected
     if expected is None:
         return
@@ -132,6 +136,7 @@ def _check_output(page: Path, step: Step, stdout: str, combined: str, port: int)
         assert _same(got, want), f"{where}: the reply differs from the page:\n{got}"
     else:
         body = expected.body.replace(f":{DOC_PORT}", f":{port}")
+        body = body.replace(f":{DOC_WEB_PORT}", f":{web_port}")
         missing = missing_lines(body, combined)
         assert not missing, f"{where}: not in the output: {missing}\n--- output:\n{combined}"
 
@@ -152,7 +157,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
     if not (BIN / "kedro").exists() or not (BIN / "kedro-krt").exists():
         pytest.skip(f"kedro and kedro-krt are not installed in {BIN}")
     cwd = tmp_path
-    port = _free_port()
+    port, web_port = _free_port(), _free_port()
     server: _Server | None = None
     calls = 0
     try:
@@ -169,7 +174,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
                     continue
                 if _is_serve(command):
                     assert server is None, f"{page.name} serves twice"
-                    server = _Server(command, cwd, port)
+                    server = _Server(command, cwd, port, web_port)
                     server.wait_ready()
                     stdout = combined = server.output
                     continue
@@ -187,7 +192,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
                 )
                 stdout = proc.stdout
                 combined += proc.stdout + proc.stderr
-            _check_output(page, item, stdout, combined, port)
+            _check_output(page, item, stdout, combined, port, web_port)
     finally:
         if server is not None:
             server.stop()
