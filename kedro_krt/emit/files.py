@@ -266,8 +266,16 @@ def docs_readme(plan: Plan, descriptors: FileDescriptorSet | None = None) -> str
             lines += [f"- `{p.dataset}`" for p in w.parameters]
             lines.append("")
         lines += [f"### Response `{w.response.name}`", "", *_field_rows(w.response), ""]
+        origin = (
+            "Made of the project's sample rows, which the workflow answers as they are"
+            if w.example
+            else "Made from the field types (no sample rows that answer): put real values in"
+        )
         lines += [
             "### Example request",
+            "",
+            f"{origin}; also `{example_path(w.rpc)}`, to send with "
+            f"`kedro-krt call {w.rpc} --file {example_path(w.rpc)}`.",
             "",
             "```json",
             json.dumps(examples[w.rpc], indent=2),

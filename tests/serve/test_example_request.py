@@ -34,9 +34,12 @@ def _readme_examples(readme: str) -> dict[str, object]:
     out = {}
     for section in re.split(r"^## Workflow ", readme, flags=re.M)[1:]:
         rpc = re.match(r"`[^`]+`: rpc `entrypoint\.Entrypoint/(\w+)`", section)
-        example = re.search(r"### Example request\n\n```json\n(.*?)\n```", section, flags=re.S)
+        example = re.search(r"### Example request\n\n(.*?)\n\n```json\n(.*?)\n```", section, re.S)
         assert rpc and example, section[:200]
-        out[rpc.group(1)] = json.loads(example.group(1))
+        # It says where it comes from, and where the .krt keeps it.
+        assert example.group(1).startswith("Made of the project's sample rows"), example.group(1)
+        assert f"docs/examples/{rpc.group(1)}.json" in example.group(1)
+        out[rpc.group(1)] = json.loads(example.group(2))
     return out
 
 
