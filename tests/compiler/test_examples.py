@@ -20,6 +20,7 @@ from kedro.pipeline import node
 from kedro_krt.compiler.compile import _example
 from kedro_krt.compiler.datatypes import TypeResolver
 from kedro_krt.compiler.examples import example_request, sample_rows
+from kedro_krt.compiler.project import KedroProject
 from kedro_krt.emit.examples import given_example
 from kedro_krt.emit.proto import render_proto
 from kedro_krt.emit.protoc import descriptor_set
@@ -136,3 +137,23 @@ def test_no_example_of_rows_the_workflow_does_not_answer(
     (warning,) = warnings
     assert "the first 2 rows of 'ns.rows' do not answer (node 'model' fails on them: " in warning
     assert "ValueError: needs three rows" in warning and "`samples:`" in warning
+
+
+def test_the_readme_says_where_its_example_comes_from(tiny: KedroProject) -> None:
+    from kedro_krt.compiler.compile import compile_project
+    from kedro_krt.compiler.config import parse_config
+    from kedro_krt.emit.files import docs_readme, example_files
+
+    config = parse_config({"workflows": [{"name": "alpha"}]})
+    plan = compile_project(replace(tiny, config=config), version="tiny")
+    (workflow,) = plan.workflows
+    assert json.loads(workflow.example)["rows"][0] == {"name": "x", "value": 1.5}
+    assert "Made of the project's sample rows" in docs_readme(plan)
+    # The .krt keeps the same example as a file to send.
+    files = example_files(plan)
+    assert json.loads(files[f"docs/examples/{workflow.rpc}.json"])["rows"][0]["name"] == "x"
+    # Without sample rows that answer, the README says the values are made up.
+    made_up = replace(plan, workflows=(replace(workflow, example=""),))
+    readme = docs_readme(made_up)
+    assert "Made from the field types (no sample rows that answer)" in readme
+    assert '"name": "name"' in readme
