@@ -20,7 +20,7 @@ from kedro_krt.compiler.config import CONFIG_NAME
 from kedro_krt.compiler.project import KedroProject
 from kedro_krt.emit import files as generate
 from kedro_krt.emit.krt_formats import EMIT_FORMATS
-from kedro_krt.emit.protoc import compile_protos
+from kedro_krt.emit.protoc import compile_protos, descriptor_set
 from kedro_krt.formats.archive import write_krt
 from kedro_krt.formats.validate import validate_files
 from kedro_krt.node.errors import KrtError
@@ -194,7 +194,10 @@ def build_files(
     protos = generate.protos(plan)
     for name, text in protos.items():
         files[name] = text.encode()
-    files["docs/README.md"] = generate.docs_readme(plan).encode()
+    descriptors = descriptor_set(protos)
+    files["docs/README.md"] = generate.docs_readme(plan, descriptors).encode()
+    for example, text in generate.example_files(plan, descriptors).items():
+        files[example] = text.encode()
 
     say("compiling protos with protoc")
     with scratch_folder("krt-pb2-") as tmp:
@@ -362,11 +365,13 @@ def write_compiled(plan: Plan, output_dir: Path) -> list[Path]:
     protos = generate.protos(plan)
     with scratch_folder("krt-check-") as tmp:
         compile_protos(protos, tmp, pyi=False)
+    descriptors = descriptor_set(protos)
     written = []
     outputs: Mapping[str, str] = {
         "krt.yml": generate.manifest(plan).to_yaml(),
         **protos,
-        "docs/README.md": generate.docs_readme(plan),
+        "docs/README.md": generate.docs_readme(plan, descriptors),
+        **generate.example_files(plan, descriptors),
     }
     for name, text in outputs.items():
         path = output_dir / name

@@ -39,7 +39,7 @@ serve() {
     kill -0 $SERVER 2>/dev/null || { cat "$LOG"; echo "the $label server stopped before serving" >&2; exit 1; }
     sleep 0.5
   done
-  grep "^Serving" "$LOG" || { cat "$LOG"; echo "the $label server did not become ready" >&2; exit 1; }
+  grep -E "^(Serving|Web port)" "$LOG" || { cat "$LOG"; echo "the $label server did not become ready" >&2; exit 1; }
 }
 
 stop() {
@@ -51,7 +51,15 @@ stop() {
 step "5. kedro-krt serve $KRT (a local KRE on 127.0.0.1:$PORT, all nodes in one process)"
 serve in-process
 
-step "6. kedro krt call Inference --file requests/inference.json"
+step "6. the example request of /endpoints (made of the project's sample rows), sent as it is"
+EXAMPLE="$(mktemp)"
+"$BIN/python" -c 'import json, sys, urllib.request
+print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1]))["endpoints"][0]["example_request"]))' \
+  "http://127.0.0.1:$WEB_PORT/endpoints" >"$EXAMPLE"
+"$BIN/kedro" krt call Inference --file "$EXAMPLE" --address "127.0.0.1:$PORT" 2>/dev/null
+rm -f "$EXAMPLE"
+
+step "6b. kedro krt call Inference --file requests/inference.json"
 "$BIN/kedro" krt call Inference --file requests/inference.json --address "127.0.0.1:$PORT" 2>/dev/null
 
 step "7. the same with per-request parameters (markup 0.0, USD)"

@@ -53,6 +53,13 @@ HELP_START_TIMEOUT = (
 )
 HELP_CONFIG = "A config variable of the version, NAME=VALUE (repeat); else taken from the env."
 HELP_ADDRESS = "host:port of the served KRT."
+HELP_CALL_EXAMPLE = (
+    "Print RPC's example request (proto3 JSON) instead of calling: save it, change the values, "
+    "send it with --file."
+)
+HELP_CALL_KRT = (
+    "With --example: the .krt (or KRT folder) to read it from. Default: the newest in dist/."
+)
 HELP_API = "URL of KRE's admin API, e.g. https://api.kre.example.com."
 HELP_RUNTIME = "Id of the KRE runtime to deploy to (the ID of the admin UI's /runtimes/ID)."
 HELP_DEPLOY_CONFIG = (
@@ -341,7 +348,15 @@ def serve(
     functions.serve_project(functions.ProjectTarget(path, pipelines, env), config, **options)
 
 
-@click.command()
+class CallCommand(click.Command):
+    """``call``, whose help ends with the example requests of the .krt in ``dist/``."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        functions.call_help_examples(formatter)
+
+
+@click.command(cls=CallCommand)
 @click.argument("rpc")
 @click.option("--data", "-d", default=None, help="The request as proto3 JSON.")
 @click.option(
@@ -351,12 +366,39 @@ def serve(
     default=None,
     help="A file holding the request as proto3 JSON.",
 )
+@click.option("--example", is_flag=True, help=HELP_CALL_EXAMPLE)
+@click.option(
+    "--krt",
+    "krt_file",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help=HELP_CALL_KRT,
+)
 @click.option("--address", "-a", default="127.0.0.1:9000", show_default=True, help=HELP_ADDRESS)
 @click.option(
     "--timeout", default=30.0, show_default=True, type=float, help="Seconds to wait for the reply."
 )
-def call(rpc: str, data: str | None, file: Path | None, address: str, timeout: float) -> None:
-    """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply."""
+def call(
+    rpc: str,
+    data: str | None,
+    file: Path | None,
+    example: bool,
+    krt_file: Path | None,
+    address: str,
+    timeout: float,
+) -> None:
+    """Call an rpc of a served KRT with a proto3 JSON request; print the JSON reply.
+
+    With --example, print RPC's example request instead (nothing is called): the one the KRT
+    was packaged with, made of the project's sample rows, which answers as it is.
+    """
+    if example:
+        if data is not None or file is not None:
+            raise click.UsageError("--example prints a request: give it without --data or --file")
+        functions.call_example(rpc, krt_file)
+        return
+    if krt_file is not None:
+        raise click.UsageError("--krt names where --example reads the example; add --example")
     functions.call(rpc, data, file, address, timeout)
 
 

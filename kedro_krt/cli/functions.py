@@ -6,18 +6,21 @@ here. Heavy modules are imported inside the functions: `kedro-krt --help` stays 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import click
+
+from kedro_krt.node.errors import KrtError
 
 Progress = Callable[[str], None]
 
@@ -330,6 +333,62 @@ def call(rpc: str, data: str | None, file: Path | None, address: str, timeout: f
         click.echo(f"{exc.code}: {exc.details}", err=True)
         sys.exit(1)
     click.echo(reply)
+
+
+def _example_source(krt_file: Path | None) -> Path | None:
+    from kedro_krt.serve.examples import newest_krt
+
+    return krt_file if krt_file is not None else newest_krt(Path("dist"))
+
+
+def call_example(rpc: str, krt_file: Path | None) -> None:
+    """Print ``rpc``'s example request from a KRT (``krt_file``, else the newest in dist/)."""
+    from kedro_krt.serve.examples import krt_examples
+
+    source = _example_source(krt_file)
+    if source is None:
+        raise click.UsageError(
+            "no .krt in dist/ to read the example from: package the project first, or give "
+            "--krt FILE (the /endpoints of a served KRT shows it too)"
+        )
+    examples = krt_examples(source)
+    if rpc not in examples:
+        raise click.UsageError(
+            f"{source} has no rpc '{rpc}'; it has: {', '.join(sorted(examples)) or 'none'}"
+        )
+    click.echo(json.dumps(examples[rpc], indent=2))
+
+
+def call_help_examples(formatter: click.HelpFormatter) -> None:
+    """The end of ``call --help``: each rpc's example request of the newest .krt in dist/
+    (nothing when there is none, or it cannot be read: help never fails)."""
+    from kedro_krt.serve.examples import krt_examples
+
+    source = _example_source(None)
+    examples: Mapping[str, Any] = {}
+    if source is not None:
+        with contextlib.suppress(KrtError, OSError, ValueError):
+            examples = krt_examples(source)
+    with formatter.section("Example requests"):
+        if not examples:
+            formatter.write_text(
+                "`call RPC --example --krt FILE` prints the example request of a .krt (made "
+                "of the project's sample rows when `package` made it); so does /endpoints on "
+                "the web port of a served KRT."
+            )
+            return
+        formatter.write_text(
+            f"Of {source}, made of the project's sample rows where `package` had them. Save one "
+            "with `call RPC --example > request.json`, change the values, send it with "
+            "`call RPC --file request.json`."
+        )
+        for rpc, example in examples.items():
+            formatter.write_paragraph()
+            formatter.write_text(f"{rpc}:")
+            formatter.write_paragraph()
+            with formatter.indentation():
+                for line in json.dumps(example, indent=2).splitlines():
+                    formatter.write(f"{' ' * formatter.current_indent}{line}\n")
 
 
 # --- deploy --------------------------------------------------------------------------------------

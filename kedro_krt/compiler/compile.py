@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from kedro_krt.compiler.config import KrtConfig, WorkflowConfig
 from kedro_krt.compiler.datatypes import TypeResolver
+from kedro_krt.compiler.examples import EXAMPLE_ROWS, example_request, sample_rows
 from kedro_krt.compiler.project import KedroProject, node_infos
 from kedro_krt.formats.manifest_base import RPC_RE, is_valid_name, readable_name, to_valid_name
 from kedro_krt.node.analysis import (
@@ -470,8 +472,45 @@ def _compile_workflow(
         response=resp_msg,
         internal=tuple(internal),
         parameters=tuple(parameters),
+        example=_example(req_msg, request, resolver, warnings),
         warnings=tuple(warnings),
     )
+
+
+def _example(
+    request: Message, datasets: Sequence[str], resolver: TypeResolver, warnings: list[str]
+) -> str:
+    """The example request, as proto3 JSON text, from the sample rows when the workflow answers
+    them (see :mod:`kedro_krt.compiler.examples`); "" when there are none or it does not (the
+    emitter then makes one from the types: a warning says so when rows did not answer)."""
+    import pandas as pd
+
+    values: dict[str, Any] = {}
+    for f in request.fields:
+        if f.original not in datasets:
+            continue
+        found, value, _ = resolver.data(f.original)
+        if not found:
+            return ""
+        if f.type.kind == "table" and isinstance(value, pd.DataFrame):
+            value = sample_rows(f.type, value)
+            if value.empty:
+                return ""
+        values[f.original] = value
+    if not values:
+        return ""
+    failure = resolver.fails_on(values)
+    if failure is not None:
+        tables = ", ".join(f"'{d}'" for d, v in values.items() if isinstance(v, pd.DataFrame))
+        warnings.append(
+            f"the example request is made from the types, not from sample rows: the first "
+            f"{EXAMPLE_ROWS} rows of {tables or 'the request'} do not answer ({failure}); name "
+            "sample files whose first rows answer under `samples:` in krt.yml (rows that join, "
+            "for a request of several tables)"
+        )
+        return ""
+    example = example_request(request, values, skip=(PARAMETERS_FIELD,))
+    return "" if example is None else json.dumps(example)
 
 
 def _refuse_opaque(
@@ -487,6 +526,12 @@ def _refuse_opaque(
                 f"it is made in '{where.get(name) or 'the workflow'}' and read in a later KRT "
                 "node: keep its producer and its readers in one namespace, or use "
                 "`grouping: single` for this workflow"
+            )
+        elif role == "request":
+            fix = (
+                "it is a request input here (a free input the workflow's namespaces hold, or "
+                "any free input of a workflow with no namespace): list it under `artifacts:` "
+                "of this workflow in krt.yml to load it once from the catalog"
             )
         else:
             fix = (

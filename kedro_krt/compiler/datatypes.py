@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import logging
 import pickle
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -144,6 +145,32 @@ class TypeResolver:
             self.trial_complete = True
         self._trial = values
         return values
+
+    def fails_on(self, request: Mapping[str, Any]) -> str | None:
+        """Why the workflow does not answer ``request`` (values by dataset name), or None when
+        every node runs on it, as the trial run ran them on the whole samples: the check of the
+        example request."""
+        # An artifact no node changed in the complete trial run is handed as it is (no copy of
+        # a large model); the others are copied, as the trial run copies them.
+        values: dict[str, Any] = {**self._preloaded, **request}
+        shared = set(self._preloaded) - set(self.mutated) if self.trial_complete else set()
+        # Kedro's Node.run logs an ERROR before it re-raises: the caller reports the failure
+        # as a warning of its own, so that line would only alarm.
+        node_log = logging.getLogger("kedro.pipeline.node")
+        was_disabled, node_log.disabled = node_log.disabled, True
+        try:
+            for node in self._nodes:
+                try:
+                    given = {
+                        k: values[k] if k in shared else copy.deepcopy(values[k])
+                        for k in node.inputs
+                    }
+                    values.update(node.run(given))
+                except Exception as exc:  # the user's node failed on these rows
+                    return f"node '{node.name}' fails on them: {type(exc).__name__}: {exc}"
+        finally:
+            node_log.disabled = was_disabled
+        return None
 
     def resolve(self, name: str) -> tuple[TypeSpec, str]:
         """The type of dataset `name` and where it came from."""

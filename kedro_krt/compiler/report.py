@@ -28,7 +28,7 @@ def _message(msg: Message, title: str) -> list[str]:
         rows.append([f.name, f.type.describe(f.name), f.original])
         if f.type.kind == "table":
             for c in f.type.columns:
-                opt = "optional " if c.optional else ("required " if c.required else "")
+                opt = "optional " if c.optional else ("required " if c.must_send else "")
                 orig = c.original if c.original != c.name else ""
                 rows.append([f"  .{c.name}", f"{opt}{c.kind}", f"{orig} ({c.dtype})".strip()])
         elif f.type.kind == "record":

@@ -13,24 +13,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from kedro_krt.node.plan import PARAMETERS_FIELD, PUBLIC_PROTO
 
 __all__ = [
+    "EXAMPLES_DIR",
     "MAX_DEPTH",
     "SCALARS",
     "WELL_KNOWN_EXAMPLES",
     "example_message",
+    "example_path",
     "example_requests",
     "field_enum",
     "field_message",
+    "given_example",
     "is_map",
     "is_repeated",
 ]
 
 MAX_DEPTH = 6
+
+#: Where a KRT keeps each rpc's example request (proto3 JSON): written by ``package``, read by
+#: the local server's ``/endpoints``; a hand-written KRT may hold its own.
+EXAMPLES_DIR = "docs/examples"
+
+
+def example_path(rpc: str) -> str:
+    """The path in a KRT of ``rpc``'s example request."""
+    return f"{EXAMPLES_DIR}/{rpc}.json"
+
 
 #: Well-known types have a JSON form of their own in proto3 JSON.
 WELL_KNOWN_EXAMPLES: dict[str, Any] = {
@@ -41,7 +54,8 @@ WELL_KNOWN_EXAMPLES: dict[str, Any] = {
     "google.protobuf.ListValue": ["any JSON value"],
     "google.protobuf.Empty": {},
     "google.protobuf.FieldMask": "a.b,c",
-    "google.protobuf.Any": {"@type": "type.googleapis.com/package.Message"},
+    # An Any names a type the reader must know: the empty Any is the one every reader takes.
+    "google.protobuf.Any": {},
     "google.protobuf.DoubleValue": 0.5,
     "google.protobuf.FloatValue": 0.5,
     "google.protobuf.Int64Value": "1",
@@ -113,6 +127,13 @@ def _example_single(fd: FieldDescriptor, depth: int) -> Any:
     return fd.name if value is None else value
 
 
+def _map_key(fd: FieldDescriptor) -> str:
+    """A map key as proto3 JSON writes it: always text, of the key's type ("1", "true")."""
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        return "key"
+    return "true" if fd.type == FieldDescriptor.TYPE_BOOL else "1"
+
+
 def example_message(desc: Descriptor, depth: int = 0) -> dict[str, Any]:
     """An example of a message in proto3 JSON (field names as in the proto).
 
@@ -133,8 +154,9 @@ def example_message(desc: Descriptor, depth: int = 0) -> dict[str, Any]:
                 continue  # one member of a oneof, or the request is invalid
             seen_oneofs.add(oneof.name)
         if is_map(fd):
-            value_fd = field_message(fd).fields_by_name["value"]
-            out[fd.name] = {"key": _example_single(value_fd, depth)}
+            entry = field_message(fd)
+            key = _map_key(entry.fields_by_name["key"])
+            out[fd.name] = {key: _example_single(entry.fields_by_name["value"], depth)}
         elif is_repeated(fd):
             out[fd.name] = [_example_single(fd, depth)]
         else:
@@ -142,16 +164,35 @@ def example_message(desc: Descriptor, depth: int = 0) -> dict[str, Any]:
     return out
 
 
+def given_example(desc: Descriptor, text: str | bytes) -> dict[str, Any] | None:
+    """``text`` (proto3 JSON) as json_format prints it for message ``desc``, or ``None`` when
+    it is not a valid ``desc``: protobuf's own parser is the judge of what a caller may send."""
+    try:
+        message = json_format.Parse(text, message_factory.GetMessageClass(desc)())
+    except (json_format.ParseError, TypeError, ValueError):
+        return None
+    return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+
 def example_requests(
-    descriptors: descriptor_pb2.FileDescriptorSet, service: str = "Entrypoint"
+    descriptors: descriptor_pb2.FileDescriptorSet,
+    given: Mapping[str, str] | None = None,
+    service: str = "Entrypoint",
 ) -> Mapping[str, dict[str, Any]]:
     """The example request of every rpc of ``service`` in ``public_input.proto``, by rpc name.
 
     ``descriptors`` is protoc's descriptor set of the protos, imports included
-    (:func:`kedro_krt.emit.protoc.descriptor_set`).
+    (:func:`kedro_krt.emit.protoc.descriptor_set`). ``given`` holds, by rpc, the example the
+    compiler made of sample rows (proto3 JSON text); an rpc without one, or whose example does
+    not fit its request, gets one made from the types (:func:`example_message`).
     """
     pool = descriptor_pool.DescriptorPool()
     for file_proto in descriptors.file:
         pool.Add(file_proto)
     methods = pool.FindFileByName(PUBLIC_PROTO).services_by_name[service].methods
-    return {m.name: example_message(m.input_type) for m in methods}
+    out = {}
+    for m in methods:
+        text = (given or {}).get(m.name, "")
+        example = given_example(m.input_type, text) if text else None
+        out[m.name] = example if example is not None else example_message(m.input_type)
+    return out

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import PurePosixPath
+from typing import Any
 
 from google.protobuf.descriptor_pb2 import FileDescriptorSet
 from packaging.markers import Marker
@@ -20,7 +21,7 @@ from packaging.specifiers import InvalidSpecifier, Specifier
 from packaging.utils import canonicalize_name
 
 from kedro_krt import __version__
-from kedro_krt.emit.examples import example_requests
+from kedro_krt.emit.examples import example_path, example_requests
 from kedro_krt.emit.krt_formats import EMIT_FORMATS
 from kedro_krt.emit.proto import render_proto
 from kedro_krt.emit.protoc import descriptor_set
@@ -184,7 +185,7 @@ def _nested_rows(f: Field, indent: str) -> list[str]:
                 )
     elif f.type.kind == "table":
         for c in f.type.columns:
-            opt = "optional " if c.optional else ("required " if c.required else "")
+            opt = "optional " if c.optional else ("required " if c.must_send else "")
             rows.append(
                 f"| {indent}`{f.name}[].{c.name}` | {opt}{c.kind} | column `{c.original}` |"
             )
@@ -198,13 +199,34 @@ def _nested_rows(f: Field, indent: str) -> list[str]:
     return rows
 
 
+def example_files(
+    plan: Plan, descriptors: FileDescriptorSet | None = None
+) -> dict[str, str]:
+    """``docs/examples/<Rpc>.json``: each rpc's example request, the one docs/README.md shows,
+    ready for ``kedro krt call <Rpc> --file`` and read by the local server's ``/endpoints``."""
+    examples = plan_examples(plan, descriptors)
+    return {
+        example_path(rpc): json.dumps(example, indent=2) + "\n"
+        for rpc, example in examples.items()
+    }
+
+
+def plan_examples(
+    plan: Plan, descriptors: FileDescriptorSet | None = None
+) -> Mapping[str, dict[str, Any]]:
+    """The example request of each rpc, by rpc name: the plan's (made of sample rows), else one
+    made from the types; read through protoc's ``descriptors`` of the plan's protos (compiled
+    here when not given)."""
+    given = {w.rpc: w.example for w in plan.workflows}
+    return example_requests(descriptors or descriptor_set(protos(plan)), given)
+
+
 def docs_readme(plan: Plan, descriptors: FileDescriptorSet | None = None) -> str:
     """`docs/README.md`: what each rpc takes and returns, an example, the workflow's nodes.
 
-    The example requests come from protoc's ``descriptors`` of the plan's protos (compiled here
-    when not given), by the builder ``/endpoints`` uses too.
+    The example requests are :func:`plan_examples`, the ones ``/endpoints`` shows too.
     """
-    examples = example_requests(descriptors or descriptor_set(protos(plan)))
+    examples = plan_examples(plan, descriptors)
     lines = [
         f"# {plan.version}",
         "",
@@ -245,8 +267,16 @@ def docs_readme(plan: Plan, descriptors: FileDescriptorSet | None = None) -> str
             lines += [f"- `{p.dataset}`" for p in w.parameters]
             lines.append("")
         lines += [f"### Response `{w.response.name}`", "", *_field_rows(w.response), ""]
+        origin = (
+            "Made of the project's sample rows, which the workflow answers as they are"
+            if w.example
+            else "Made from the field types (no sample rows that answer): put real values in"
+        )
         lines += [
             "### Example request",
+            "",
+            f"{origin}; also `{example_path(w.rpc)}`, to send with "
+            f"`kedro-krt call {w.rpc} --file {example_path(w.rpc)}`.",
             "",
             "```json",
             json.dumps(examples[w.rpc], indent=2),

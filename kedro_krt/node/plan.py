@@ -208,6 +208,9 @@ class WorkflowPlan:
     #: What the compile report says of them: each hook run with its specs, each left out and
     #: why (empty when none runs and krt.yml says nothing).
     hook_report: tuple[str, ...] = ()
+    #: The example request as proto3 JSON text, made of sample rows the workflow answered in
+    #: the trial run ("" without them: the emitter makes one from the types). Docs show it.
+    example: str = ""
 
     def dataset(self, name: str) -> DatasetPlan:
         """The plan of dataset `name` in this workflow."""

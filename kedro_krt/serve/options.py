@@ -25,6 +25,7 @@ __all__ = [
     "announce",
     "ready_line",
     "setup_logging",
+    "web_line",
     "worker_thread_env",
 ]
 
@@ -78,8 +79,18 @@ def ready_line(prepared: PreparedKrt, host: str, port: int) -> str:
     return f"Serving {prepared.manifest.version} on {host}:{port} (workflows: {workflows})"
 
 
-def announce(line: str, ready_file: Path | None) -> None:
-    print(line, flush=True)
+def web_line(host: str, web_port: int | None) -> str:
+    """The line under the ready line that says where the web port answers ("" without one)."""
+    if not web_port:
+        return ""
+    url = f"http://{host}:{web_port}/endpoints"
+    return f"Web port: {url} (fields, example requests)"
+
+
+def announce(line: str, ready_file: Path | None, web: str = "") -> None:
+    """Print the ready line (and the web port's line under it); ``ready_file`` gets the ready
+    line alone."""
+    print(line + (f"\n{web}" if web else ""), flush=True)
     if ready_file is not None:
         Path(ready_file).write_text(line + "\n", encoding="utf-8")
 

@@ -21,6 +21,7 @@ from kedro_krt.serve.options import (
     announce,
     ready_line,
     setup_logging,
+    web_line,
 )
 from kedro_krt.serve.supervisor import run_supervisor
 from kedro_krt.serve.worker import Worker, run_serving, serve_worker
@@ -116,7 +117,11 @@ def _run_single(prepared: PreparedKrt, options: ServeOptions, state: Path) -> in
             web.append(start_web(prepared, options.host, options.web_port, lambda: worker.ready))
 
     def on_ready(worker: Worker) -> None:
-        announce(ready_line(prepared, options.host, worker.port), options.ready_file)
+        announce(
+            ready_line(prepared, options.host, worker.port),
+            options.ready_file,
+            web_line(options.host, options.web_port),
+        )
 
     try:
         return run_serving(

@@ -41,6 +41,7 @@ from kedro_krt.serve.options import (
     announce,
     ready_line,
     setup_logging,
+    web_line,
     worker_thread_env,
 )
 from kedro_krt.serve.worker import run_serving, serve_worker
@@ -263,7 +264,11 @@ def _supervise(
         handle(workers.read(timeout=0.1))
         if not announced and workers.all_ready():
             announced = True
-            announce(ready_line(prepared, options.host, port), options.ready_file)
+            announce(
+                ready_line(prepared, options.host, port),
+                options.ready_file,
+                web_line(options.host, options.web_port),
+            )
         for slot in workers.dead():
             handle(workers.drain(slot))
             if stop_requested.is_set():

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -49,6 +51,30 @@ def _runner_count(prepared: PreparedKrt) -> int:
     workflow, or per replica)."""
     manifest = prepared.manifest
     return serving_for(manifest).runner_count(manifest)
+
+
+def port_taken(host: str, port: int, *, reuse_port: bool = False) -> bool:
+    """Whether a listening socket of another process holds ``host:port``: a bind with the
+    options gRPC's own bind uses (``SO_REUSEADDR``, and ``SO_REUSEPORT`` when the workers share
+    the port), so that what this probe finds free gRPC binds too. Any other failure (an
+    unknown host, a port kept for root) is left to gRPC to report."""
+    if port == 0:
+        return False
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError):
+        return False
+    for family, kind, proto, _, addr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                probe.bind(addr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+    return False
 
 
 class Worker:
@@ -100,8 +126,11 @@ class Worker:
             (prepared.service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server, pool=pool
         )
         address = f"{self.options.host}:{self.options.port}"
+        # gRPC's C core logs a taken port on stderr itself (an `add_port.cc` line) before it
+        # returns 0: a port seen taken first is refused with our message alone.
+        taken = port_taken(self.options.host, self.options.port, reuse_port=self.reuse_port)
         try:
-            port = server.add_insecure_port(address)
+            port = 0 if taken else server.add_insecure_port(address)
         except RuntimeError:
             port = 0
         if not port:

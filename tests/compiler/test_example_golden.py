@@ -20,7 +20,13 @@ from tests.compiler.compiler_helpers import PANDAS_3, golden_on_this_pandas
 from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "example"
-FILES = ("krt.yml", "public_input.proto", "internal_nodes.proto", "docs/README.md")
+FILES = (
+    "krt.yml",
+    "public_input.proto",
+    "internal_nodes.proto",
+    "docs/README.md",
+    "docs/examples/Inference.json",
+)
 UPDATE = os.environ.get("KRT_UPDATE_GOLDEN") == "1"
 
 

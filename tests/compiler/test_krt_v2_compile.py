@@ -26,7 +26,7 @@ from tests.compiler.compiler_helpers import PANDAS_3, golden_on_this_pandas
 from tests.helpers import run_cli
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
-FILES = ("krt.yml", "internal_nodes.proto", "docs/README.md")
+FILES = ("krt.yml", "internal_nodes.proto", "docs/README.md", "docs/examples/Inference.json")
 UPDATE = os.environ.get("KRT_UPDATE_GOLDEN") == "1"
 BRANCHES = Path(__file__).resolve().parents[1] / "fixtures" / "branches_project"
 

@@ -50,7 +50,11 @@ def test_columns_layout_flows_into_protos_plan_and_docs(tiny: KedroProject) -> N
     readme = docs_readme(plan)  # type: ignore[arg-type]
     assert "| `rows` | RowsColumns (2 columns) | `prep.rows` |" in readme
     assert "|   `rows.value` | repeated double | column `value` |" in readme
-    assert '"rows": {\n    "name": [\n      "name"\n    ],\n    "value": [\n      0.5' in readme
+    # Made of the sample rows, one list per column.
+    example = readme.split("### Example request", 1)[1].split("```json\n", 1)[1]
+    assert json.loads(example.split("```", 1)[0]) == {
+        "rows": {"name": ["x", "y"], "value": [1.5, 2.5]}
+    }
 
 
 def test_rows_stay_the_default_and_keep_plan_format_1(tiny: KedroProject) -> None:

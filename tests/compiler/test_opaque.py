@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import copy_project, run_cli
 
 
@@ -31,3 +33,18 @@ def test_the_same_pipeline_as_one_krt_node_compiles(trained_project: Path, tmp_p
     proc = run_cli(["kedro", "krt", "compile", "--env", "one_node", "--full"], project)
     assert "price_model" in proc.stdout and "intermediate (in memory)" in proc.stdout
     assert "1 workflow(s), 1 KRT node(s)" in proc.stdout
+
+
+def test_a_model_taken_for_a_request_input_says_to_list_it_as_an_artifact() -> None:
+    # A pipeline whose Kedro nodes have no namespace (datasets named `prep.x` do not make one)
+    # takes every free input for a request input, the model too. Before: "it is a response
+    # output", which it is not.
+    from kedro_krt.compiler.compile import _refuse_opaque
+    from kedro_krt.node.analysis import CompileError, Decision
+
+    decisions = {"regressor": Decision("request", "no dataset is namespaced")}
+    with pytest.raises(CompileError) as info:
+        _refuse_opaque({"regressor": "sklearn.linear_model.LinearRegression"}, decisions, [])
+    text = str(info.value)
+    assert "it is a request input here" in text and "`artifacts:`" in text
+    assert "response output" not in text

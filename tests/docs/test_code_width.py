@@ -41,6 +41,8 @@ WIDE_OUTPUTS = {
     # KRE's fluent-bit first-line pattern, quoted as config.go writes it, and a runner line as
     # it is printed: the point of both is that they are one line each.
     ("explanation/runner.md", "^(?<logtime>"),
+    # call's refusal of a misspelt field: one line as printed, with the fields the row has
+    ("how-to/call.md", "Error: the data for Inference has no field"),
     ("explanation/runner.md", "2026-12-07T21:14:49.198Z INFO kedro-krt"),
 }
 #: Pages rewritten on another branch at the same time (issue 21's deploy part): checked once

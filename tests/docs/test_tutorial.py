@@ -3,8 +3,9 @@
 `docs/tutorial/index.md` (and the how-to pages in `RUNNABLE_PAGES`) are read with the
 conventions of `doc_blocks`; the commands run in a temporary folder with this venv's `kedro`
 and `kedro-krt` first on PATH. Two liberties are taken, both about ports: `serve` runs in the
-background on a free port with the web port off, and `call` is pointed at that port.
-Everything else runs exactly as printed, in the environment a user has (warnings on).
+background on free ports (gRPC and web, read as 9000 and 8080 in the page's output), and
+`call` is pointed at that port. Everything else runs exactly as printed, in the environment a
+user has (warnings on).
 
 The tutorial promises that what it shows is what you get: each output block is the whole output
 of its commands (stdout and stderr interleaved as a terminal shows them), up to the
@@ -53,6 +54,7 @@ DOC_HOME = "/home/you"
 WHOLE_OUTPUT = {TUTORIAL}
 #: Commands whose output the whole-output pages shorten, and say so.
 EXCERPTED = ("kedro krt compile",)
+DOC_WEB_PORT = "8080"
 
 
 def _free_port() -> int:
@@ -75,10 +77,10 @@ def _env() -> dict[str, str]:
 class _Server:
     """A `serve` command of the page, in the background, with its output collected."""
 
-    def __init__(self, command: str, cwd: Path, port: int) -> None:
+    def __init__(self, command: str, cwd: Path, port: int, web_port: int) -> None:
         self.output = ""
         self.proc = subprocess.Popen(
-            [*shlex.split(command), "--port", str(port), "--web-port", "0"],
+            [*shlex.split(command), "--port", str(port), "--web-port", str(web_port)],
             cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -92,7 +94,7 @@ class _Server:
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "Serving " in self.output:
+            if "Serving " in self.output and "Web port: " in self.output:
                 return
             if self.proc.poll() is not None:
                 break
@@ -142,7 +144,13 @@ def _same(got: object, want: object) -> bool:
 
 
 def _check_output(
-    page: Path, step: Step, stdout: str, combined: str, port: int, home: Path
+    page: Path,
+    step: Step,
+    stdout: str,
+    combined: str,
+    port: int,
+    web_port: int,
+    home: Path,
 ) -> None:
     expected = step.expected
     if expected is None:
@@ -159,12 +167,16 @@ def _check_output(
             assert rest is None, f"{where}: the output is more than the reply:\n{rest}"
     elif whole:
         replacements = {
-            str(home.resolve()): DOC_HOME, str(home): DOC_HOME, f":{port}": f":{DOC_PORT}"
+            str(home.resolve()): DOC_HOME,
+            str(home): DOC_HOME,
+            f":{port}": f":{DOC_PORT}",
+            f":{web_port}": f":{DOC_WEB_PORT}",
         }
         diff = shown_output_matches(expected.body, combined, replacements)
         assert diff is None, f"{where}: the page does not show the real output:\n{diff}"
     else:
         body = expected.body.replace(f":{DOC_PORT}", f":{port}")
+        body = body.replace(f":{DOC_WEB_PORT}", f":{web_port}")
         missing = missing_lines(body, combined)
         assert not missing, f"{where}: not in the output: {missing}\n--- output:\n{combined}"
 
@@ -186,7 +198,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
     if not (BIN / "kedro").exists() or not (BIN / "kedro-krt").exists():
         pytest.skip(f"kedro and kedro-krt are not installed in {BIN}")
     cwd = tmp_path
-    port = _free_port()
+    port, web_port = _free_port(), _free_port()
     server: _Server | None = None
     calls = 0
     try:
@@ -203,7 +215,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
                     continue
                 if _is_serve(command):
                     assert server is None, f"{page.name} serves twice"
-                    server = _Server(command, cwd, port)
+                    server = _Server(command, cwd, port, web_port)
                     server.wait_ready()
                     stdout = combined = server.output
                     continue
@@ -222,7 +234,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
                 )
                 stdout = proc.stdout
                 combined += proc.stdout
-            _check_output(page, item, stdout, combined, port, tmp_path)
+            _check_output(page, item, stdout, combined, port, web_port, tmp_path)
     finally:
         if server is not None:
             server.stop()

@@ -210,7 +210,7 @@ def test_served_hook_log_equals_kedro_run(
 def test_validation_hook_error_policy(
     served: tuple[str, Path, ServedKrt], hooked: dict[str, Any]
 ) -> None:
-    mode, log, server = served
+    _mode, log, server = served
     rpc = ReflectedRpc(server.address, "Inference")
     try:
         def ask(**changes: Any) -> grpc.RpcError:

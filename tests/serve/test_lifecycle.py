@@ -78,9 +78,14 @@ def test_malicious_archives_are_refused(
     assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
 
 
-def test_port_in_use_is_a_clear_error(server: ServerProcess, krt_dir: Path) -> None:
+def test_port_in_use_is_a_clear_error(
+    server: ServerProcess, krt_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(ServeError, match=f"cannot listen on 127.0.0.1:{server.port}"):
         run_server(krt_dir, port=server.port, web_port=0, config={"GREETING": "x"})
+    # Our message alone: not gRPC's C core's own line (`E1207 ... add_port.cc:83] Failed to add
+    # port to server ...`) before it, which it writes to stderr when it tries the port itself.
+    assert "add_port" not in capfd.readouterr().err
 
 
 def test_two_workers_on_one_port_serving_a_krt_file(krt_file: Path, start_server) -> None:  # type: ignore[no-untyped-def]

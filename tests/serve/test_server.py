@@ -134,6 +134,10 @@ def test_reflection_lists_the_services(server: ServerProcess) -> None:
 def test_client_errors_name_the_problem(server: ServerProcess) -> None:
     with pytest.raises(RequestDataError, match="nickname"):
         call("Greet", '{"nickname": "x"}', server.address)
+    with pytest.raises(RequestDataError, match=r"no field 'nmae'; did you mean 'name'\?"):
+        call("Greet", '{"nmae": "x"}', server.address)
+    with pytest.raises(RequestDataError, match="must be a JSON object"):
+        call("Greet", '[{"name": "x"}]', server.address)
     with pytest.raises(ServeError, match=r"no rpc 'Nope'.*EarlyGreet, Greet"):
         call("Nope", "{}", server.address)
     # The full method name works too.
@@ -160,10 +164,17 @@ def test_web_port(server: ServerProcess) -> None:
 
 def test_ready_line(server: ServerProcess) -> None:
     # Under --nats the runners' log lines share the server's stdout.
-    assert (
+    lines = server.stdout.strip().splitlines()
+    ready = (
         f"Serving handwritten-v1 on {server.address} "
         "(workflows: greeting (Greet), early-greeting (EarlyGreet))"
-    ) in server.stdout.strip().splitlines()
+    )
+    assert ready in lines
+    # The line under it says where the web port answers, /endpoints first.
+    assert lines[lines.index(ready) + 1] == (
+        f"Web port: http://127.0.0.1:{server.web_port}/endpoints (each rpc's fields and an "
+        "example request)"
+    )
 
 
 def test_timeout_is_deadline_exceeded(krt_dir: Path, start_server) -> None:  # type: ignore[no-untyped-def]

@@ -428,7 +428,7 @@ class TableCodec:
         for i in range(len(self.columns)):
             lines.append(f"    l{i} = []; a{i} = l{i}.append; x{i} = []; m{i} = x{i}.append")
         if any(
-            (c.optional and c.kind in ("int64", "bool")) or (c.required and not c.optional)
+            (c.optional and c.kind in ("int64", "bool")) or (c.must_send)
             for c in self.columns
         ):
             lines.append("    for i, r in enumerate(rows):")
@@ -442,11 +442,11 @@ class TableCodec:
                 lines.append(f"            if not (0 <= n < {NS_PER_S} and LO <= s <= HI):")
                 lines.append(f"                bad(rows, {c.name!r}, {c.original!r})")
                 lines.append(f"            a{i}(s * {NS_PER_S} + n)")
-                if c.required and not c.optional:
+                if c.must_send:
                     lines.append(f"        else: missing({c.original!r}, i)")
                 else:
                     lines.append(f"        else: a{i}({_NAT})")
-            elif c.required and not c.optional:
+            elif c.must_send:
                 # Only a default-valued cell can be unset: HasField is paid for zeros only.
                 lines.append(f"        v = {get}")
                 lines.append(f"        if v or r.HasField({c.name!r}): a{i}(v)")
@@ -500,7 +500,7 @@ class TableCodec:
         it enters, since the messages between nodes carry no presence, and a later node's
         refusal would come after the work of those before it.
         """
-        required = [c for c in self.columns if c.required and not c.optional]
+        required = [c for c in self.columns if c.must_send]
         stamps = [c for c in self.columns if c.kind == "timestamp"]
         if not required and not stamps:
             return None

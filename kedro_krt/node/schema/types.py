@@ -65,6 +65,12 @@ class Column:
     # error at decode, instead of proto3 silently reading 0, false or "" (request columns).
     required: bool = False
 
+    @property
+    def must_send(self) -> bool:
+        """Whether a row without this cell is refused (INVALID_ARGUMENT): the one rule the
+        runtime applies, and the one docs/README.md and ``/endpoints`` show."""
+        return self.required and not self.optional
+
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
         out: dict[str, Any] = {
