@@ -172,8 +172,7 @@ def test_ready_line(server: ServerProcess) -> None:
     assert ready in lines
     # The line under it says where the web port answers, /endpoints first.
     assert lines[lines.index(ready) + 1] == (
-        f"Web port: http://127.0.0.1:{server.web_port}/endpoints (each rpc's fields and an "
-        "example request)"
+        f"Web port: http://127.0.0.1:{server.web_port}/endpoints (fields, example requests)"
     )
 
 
