@@ -85,7 +85,7 @@ async def forward(url: str, stream: str, subject_in: str, subject_out: str, name
 class _InfluxSink(BaseHTTPRequestHandler):
     points = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length)
         _InfluxSink.points += body.count(b"\n") + 1 if body else 0
@@ -275,7 +275,7 @@ async def measure(
             }
             if chain.name != "bare":
                 run[chain.name]["ratio_paired"] = statistics.median(
-                    a / b for a, b in zip(rtts[chain.name], rtts["bare"])
+                    a / b for a, b in zip(rtts[chain.name], rtts["bare"], strict=True)
                 )
         runs.append(run)
     await nc.close()

@@ -19,8 +19,10 @@ subject into the same folder), so a node runs unchanged without MongoDB or Influ
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ PREDICTION_SAVE_TIMEOUT_S = 1.0
 MONGO_DATA_DB = "data"
 
 Request = Callable[[str, bytes, float], Awaitable[bytes]]
+_influx_log = logging.getLogger("kedro_krt.node.runner.influx")
 
 
 def local_folder(uri: str) -> Path | None:
@@ -123,37 +126,91 @@ class RunnerDB:
 
 class InfluxPoints:
     """Where the runner's ``ctx.measurement`` points go: InfluxDB at ``KRT_INFLUX_URI``,
-    bucket ``KRT_RUNTIME_ID``, batched (errors never reach the node, as kre-py)."""
+    bucket ``KRT_RUNTIME_ID``, batched (errors never reach the node, as kre-py).
+
+    kre-py batches with influxdb-client's batching writer (1,000 points or 1 s), a reactivex
+    pipeline whose threads wake for every point: 8 to 12 % of a runner's busy time under load.
+    This batches the same way with less: :meth:`write` appends the point to a deque (nothing
+    else on the message's path); one daemon thread, started with the first point, converts the
+    batch to influxdb-client points and sends it with influxdb-client's synchronous writer every
+    second, or as soon as 1,000 points wait, and at :meth:`close`. A batch InfluxDB refuses is
+    logged and kept for the next flush (up to :data:`MAX_PENDING` points, then the oldest go).
+    """
+
+    #: kre-py's ``WriteOptions(batch_size=1_000, flush_interval=1_000)``.
+    BATCH_SIZE = 1_000
+    FLUSH_INTERVAL_S = 1.0
+    #: Points kept while InfluxDB does not take them.
+    MAX_PENDING = 100_000
 
     def __init__(self, config: NodeSettings) -> None:
         self._config = config
+        self._pending: collections.deque[Point] = collections.deque(maxlen=self.MAX_PENDING)
+        self._wake = threading.Event()
+        self._closing = False
+        self._flushing = threading.Lock()
+        self._thread: threading.Thread | None = None
         self._write_api: Any = None
         self._client: Any = None
 
     def write(self, point: Point) -> None:
+        self._pending.append(point)
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="kedro-krt-influx", daemon=True
+            )
+            self._thread.start()
+        elif len(self._pending) >= self.BATCH_SIZE:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closing:
+            self._wake.wait(self.FLUSH_INTERVAL_S)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what waits, in batches of :data:`BATCH_SIZE`; a failed batch waits again."""
+        with self._flushing:
+            while self._pending:
+                batch: list[Point] = []
+                while self._pending and len(batch) < self.BATCH_SIZE:
+                    batch.append(self._pending.popleft())
+                try:
+                    self._send(batch)
+                except Exception as err:
+                    _influx_log.error("Error writing %d points to InfluxDB: %s", len(batch), err)
+                    self._pending.extendleft(reversed(batch))
+                    return
+
+    def _send(self, batch: list[Point]) -> None:
         from influxdb_client import Point as InfluxPoint
 
         if self._write_api is None:
-            from influxdb_client import InfluxDBClient, WriteOptions
-            from influxdb_client.client.write_api import WriteType
+            from influxdb_client import InfluxDBClient
+            from influxdb_client.client.write_api import SYNCHRONOUS
 
             self._client = InfluxDBClient(url=self._config.influx_uri, token="")
-            options = WriteOptions(
-                write_type=WriteType.batching, batch_size=1_000, flush_interval=1_000
-            )
-            self._write_api = self._client.write_api(write_options=options)
-        influx = InfluxPoint(point.measurement)
-        for key, value in point.fields.items():
-            influx.field(key, value)
-        for key, value in point.tags.items():
-            influx.tag(key, value)
-        influx.time(point.time, point.precision)
-        self._write_api.write(self._config.runtime_id, "", influx)
+            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        records = []
+        for point in batch:
+            influx = InfluxPoint(point.measurement)
+            for key, value in point.fields.items():
+                influx.field(key, value)
+            for key, value in point.tags.items():
+                influx.tag(key, value)
+            influx.time(point.time, point.precision)
+            records.append(influx)
+        self._write_api.write(self._config.runtime_id, "", records)
 
     def close(self) -> None:
         """Flush what is batched (at shutdown)."""
-        if self._write_api is not None:
-            self._write_api.close()
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.FLUSH_INTERVAL_S * 5)
+        self.flush()
+        if self._client is not None:
             self._client.close()
 
 
