@@ -83,6 +83,7 @@ async def forward(url: str, stream: str, subject_in: str, subject_out: str, name
 
 
 class _InfluxSink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as InfluxDB answers
     points = 0
 
     def do_POST(self) -> None:
@@ -90,6 +91,7 @@ class _InfluxSink(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         _InfluxSink.points += body.count(b"\n") + 1 if body else 0
         self.send_response(204)
+        self.send_header("Content-Length", "0")
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:

@@ -88,6 +88,9 @@ def setup_logging(config: NodeSettings) -> logging.Logger:
     not propagate, so that its lines survive whatever a node's code does to the root logger.
     """
     own_logging()
+    # No record asks multiprocessing for the process's name (a third of a record's making):
+    # the runner's one line format does not show it, and a runner is one process.
+    logging.logMultiprocessing = False
     formatter = _KreFormatter(LOG_FORMAT, LOG_DATE_FORMAT)
     logging.addLevelName(logging.WARNING, "WARN")
     logging.addLevelName(logging.CRITICAL, "ERROR")
