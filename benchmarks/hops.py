@@ -327,6 +327,44 @@ async def run(
             "influx_points": _InfluxSink.points if sink else None}
 
 
+#: Issue 24's targets: per hop <= 1.3x the bare forwarder's; runner CPU per node message <=
+#: the bare forwarder's + 0.1 ms.
+HOP_RATIO_TARGET = 1.3
+CPU_ABOVE_TARGET_MS = 0.1
+
+
+def table(r: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Rows of ``benchmarks/RESULTS.md`` (row 2): what, value, floor, ratio, target, result."""
+    from benchmarks.spread import spread, stats
+
+    runs = r["runs"]
+
+    def ms(v: float) -> str:
+        return f"{v:.3f} ms"
+
+    def times(v: float) -> str:
+        return f"{v:.2f}x"
+
+    where = f"3-process chain, {len(runs)} runs, stores: {r['stores']}"
+    bare_hop = stats([x["bare"]["hop_ms"] for x in runs])[0]
+    bare_cpu = stats([x["bare"]["cpu_per_node_msg_ms"] for x in runs])[0]
+    ratios = [x["ours"]["ratio_paired"] for x in runs]
+    above = [x["ours"]["cpu_per_node_msg_ms"] - x["bare"]["cpu_per_node_msg_ms"] for x in runs]
+    return [
+        ("2", f"--nats hop floor: bare nats-py forwarder, per hop ({where})",
+         spread([x["bare"]["hop_ms"] for x in runs], ms),
+         f"CPU per node message {ms(bare_cpu)}", "", "", ""),
+        ("2", f"--nats hop: our runner, per hop ({where})",
+         spread([x["ours"]["hop_ms"] for x in runs], ms), f"bare forwarder {ms(bare_hop)}",
+         spread(ratios, times), f"<= {HOP_RATIO_TARGET}x",
+         "pass" if stats(ratios)[0] <= HOP_RATIO_TARGET else "**MISS**"),
+        ("2", f"--nats runner CPU per node message, above the bare forwarder's ({where})",
+         spread(above, ms), f"bare forwarder {ms(bare_cpu)}",
+         f"{(bare_cpu + stats(above)[0]) / bare_cpu:.2f}x", f"<= +{CPU_ABOVE_TARGET_MS} ms",
+         "pass" if stats(above)[0] <= CPU_ABOVE_TARGET_MS else "**MISS**"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
