@@ -107,10 +107,11 @@ def influx_sink() -> ThreadingHTTPServer:
 # -- the chains ----------------------------------------------------------------------------------
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
+def cpu_s(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 class Chain:
@@ -163,8 +164,10 @@ class Chain:
                 start_new_session=True,
             ))
 
-    def cpu(self) -> float:
-        return sum(cpu_s(p.pid) for p in self.procs)
+    def cpu(self) -> tuple[float, float]:
+        """User and system CPU seconds of the chain's processes so far."""
+        times = [cpu_s(p.pid) for p in self.procs]
+        return sum(t[0] for t in times), sum(t[1] for t in times)
 
     def stop(self) -> None:
         for p in self.procs:
@@ -269,11 +272,13 @@ async def measure(
         run: dict[str, Any] = {"rounds": rnd}
         for chain in chains:
             n = len(rtts[chain.name])
+            user = cpu1[chain.name][0] - cpu0[chain.name][0]
+            system = cpu1[chain.name][1] - cpu0[chain.name][1]
             run[chain.name] = {
                 "hop_ms": statistics.median(rtts[chain.name]) * 1000 / HOPS,
                 "p99_ms": sorted(rtts[chain.name])[int(n * 0.99)] * 1000 / HOPS,
-                "cpu_per_node_msg_ms": (cpu1[chain.name] - cpu0[chain.name]) * 1000
-                / (n * NODES),
+                "cpu_per_node_msg_ms": (user + system) * 1000 / (n * NODES),
+                "sys_per_node_msg_ms": system * 1000 / (n * NODES),
             }
             if chain.name != "bare":
                 run[chain.name]["ratio_paired"] = statistics.median(

@@ -65,7 +65,6 @@ class _KreFormatter(logging.Formatter):
     (``time.strftime`` is a quarter of a line's formatting, and the runner logs every message).
     """
 
-    converter = time.gmtime
     _second = -1
     _date = ""
 
