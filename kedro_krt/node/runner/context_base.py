@@ -52,7 +52,7 @@ PREDICTION_SAVE_TIMEOUT_S = 1.0
 MONGO_DATA_DB = "data"
 
 Request = Callable[[str, bytes, float], Awaitable[bytes]]
-_influx_log = logging.getLogger("kedro_krt.node.runner.influx")
+_points_log = logging.getLogger("kedro_krt.node.runner.points")
 
 
 def local_folder(uri: str) -> Path | None:
@@ -124,40 +124,41 @@ class RunnerDB:
         return list(self._mongo[MONGO_DATA_DB][coll].find(query))
 
 
-class InfluxPoints:
-    """Where the runner's ``ctx.measurement`` points go: InfluxDB at ``KRT_INFLUX_URI``,
-    bucket ``KRT_RUNTIME_ID``, batched (errors never reach the node, as kre-py).
+class BatchedPoints:
+    """The runner's ``ctx.measurement`` sink: points batched off the message's path.
 
-    kre-py batches with influxdb-client's batching writer (1,000 points or 1 s), a reactivex
-    pipeline whose threads wake for every point: 8 to 12 % of a runner's busy time under load.
-    This batches the same way with less: :meth:`write` appends the point to a deque (nothing
-    else on the message's path); one daemon thread, started with the first point, converts the
-    batch to influxdb-client points and sends it with influxdb-client's synchronous writer every
-    second, or as soon as 1,000 points wait, and at :meth:`close`. A batch InfluxDB refuses is
-    logged and kept for the next flush (up to :data:`MAX_PENDING` points, then the oldest go).
+    kre-py hands each point to influxdb-client's batching writer (1,000 points or 1 s), a
+    reactivex pipeline whose threads wake for every point: 8 to 12 % of a runner's busy time
+    under load. This batches the same way with less: :meth:`write` appends the point to a deque
+    (nothing else on the message's path); one daemon thread, started with the first point,
+    hands what waits to ``send`` every second, or as soon as 1,000 points wait, and at
+    :meth:`close`. A batch ``send`` fails is logged and kept for the next flush (up to
+    :data:`MAX_PENDING` points, then the oldest go). Errors never reach the node, as in kre-py.
     """
 
     #: kre-py's ``WriteOptions(batch_size=1_000, flush_interval=1_000)``.
     BATCH_SIZE = 1_000
     FLUSH_INTERVAL_S = 1.0
-    #: Points kept while InfluxDB does not take them.
+    #: Points kept while the store does not take them.
     MAX_PENDING = 100_000
 
-    def __init__(self, config: NodeSettings) -> None:
-        self._config = config
+    def __init__(
+        self, send: Callable[[list[Point]], None], close: Callable[[], None], where: str
+    ) -> None:
+        self._send = send
+        self._close = close
+        self._where = where
         self._pending: collections.deque[Point] = collections.deque(maxlen=self.MAX_PENDING)
         self._wake = threading.Event()
         self._closing = False
         self._flushing = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._write_api: Any = None
-        self._client: Any = None
 
     def write(self, point: Point) -> None:
         self._pending.append(point)
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._run, name="kedro-krt-influx", daemon=True
+                target=self._run, name="kedro-krt-points", daemon=True
             )
             self._thread.start()
         elif len(self._pending) >= self.BATCH_SIZE:
@@ -179,11 +180,33 @@ class InfluxPoints:
                 try:
                     self._send(batch)
                 except Exception as err:
-                    _influx_log.error("Error writing %d points to InfluxDB: %s", len(batch), err)
+                    _points_log.error(
+                        "Error writing %d points to %s: %s", len(batch), self._where, err
+                    )
                     self._pending.extendleft(reversed(batch))
                     return
 
-    def _send(self, batch: list[Point]) -> None:
+    def close(self) -> None:
+        """Flush what is batched (at shutdown)."""
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.FLUSH_INTERVAL_S * 5)
+        self.flush()
+        self._close()
+
+
+class InfluxPoints:
+    """Points to InfluxDB at ``KRT_INFLUX_URI``, bucket ``KRT_RUNTIME_ID``, with
+    influxdb-client's synchronous writer (the HTTP write API and line protocol kre-py's
+    batching writer uses), a batch at a time."""
+
+    def __init__(self, config: NodeSettings) -> None:
+        self._config = config
+        self._write_api: Any = None
+        self._client: Any = None
+
+    def send(self, batch: list[Point]) -> None:
         from influxdb_client import Point as InfluxPoint
 
         if self._write_api is None:
@@ -204,20 +227,19 @@ class InfluxPoints:
         self._write_api.write(self._config.runtime_id, "", records)
 
     def close(self) -> None:
-        """Flush what is batched (at shutdown)."""
-        self._closing = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(self.FLUSH_INTERVAL_S * 5)
-        self.flush()
         if self._client is not None:
             self._client.close()
 
 
 def measurement_sink(config: NodeSettings) -> PointSink:
-    """InfluxDB, or the local JSON-lines file for a ``file://`` ``KRT_INFLUX_URI``."""
+    """InfluxDB, or the local JSON-lines file for a ``file://`` ``KRT_INFLUX_URI``; batched
+    (:class:`BatchedPoints`) either way."""
     folder = local_folder(config.influx_uri)
-    return JsonLinesPoints(JsonLines(folder)) if folder else InfluxPoints(config)
+    if folder:
+        local = JsonLinesPoints(JsonLines(folder))
+        return BatchedPoints(local.write_many, local.close, f"{folder}/measurements.jsonl")
+    influx = InfluxPoints(config)
+    return BatchedPoints(influx.send, influx.close, "InfluxDB")
 
 
 def runner_stores(
