@@ -155,7 +155,10 @@ class NodeRunner(NodeRunnerBase):
                 config.nats_entrypoint_subject,
                 with_refusal(error.SerializeToString(), refusal_of(err)),
             )
-            return
+            if not acked:
+                return
+            # The handler returned (kre-py has saved the point by then), and building or
+            # publishing its output failed: the point is saved all the same.
         # After the publish, off the message's path: the next node is already at work (kre-py
         # saves it before publishing; the point's values are the same).
         self._save_elapsed_time(request, start, end)
