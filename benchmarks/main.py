@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import hooks, krt_versions, light, spread
+from benchmarks import hooks, hops, krt_versions, light, spread
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
 from benchmarks.processes import (
     BIN,
@@ -320,6 +320,8 @@ def build_table(r: dict[str, Any]) -> Rows:
     rows: Rows = []
     rows += spread.table_inproc(r)
     rows += spread.table_e2e(r)
+    if "hops" in r:
+        rows += hops.table(r["hops"])
     if "profile" in r:
         rows += _table_profile(r["profile"])
     if "load_w1" in r:
@@ -390,10 +392,14 @@ def _table_nats_load(r: dict[str, Any]) -> Rows:
         inproc, nats = ln["in-process"], ln["nats"]
         windows = len(nats["windows_rps"])
         errors = inproc["errors"] + nats["errors"]
+        ratio = nats["rps"] / inproc["rps"]
+        # Issue 24: on the light pipeline (no work to hide the hops) --nats serves at least
+        # what one in-process worker serves.
+        target, result = (">= 1.0x", verdict(ratio >= 1.0)) if suffix == "_light" else ("", "")
         rows += [
             ("3", f"{label}: throughput c=8, --nats, 3 nodes ({windows} alternating windows)",
-             _load_cell(nats), f"--workers 1: {_load_cell(inproc)}",
-             f"{nats['rps'] / inproc['rps']:.2f}x", "", ""),
+             _load_cell(nats), f"--workers 1: {_load_cell(inproc)}", f"{ratio:.2f}x", target,
+             result),
             ("3", f"{label}:   per window, --nats / --workers 1 (req/s)",
              f"{' '.join(f'{x:.0f}' for x in nats['windows_rps'])} / "
              f"{' '.join(f'{x:.0f}' for x in inproc['windows_rps'])}; errors {errors}",
@@ -592,8 +598,11 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 #: Groups of rows ``--only`` can pick; the default runs them all (``profile``: py-spy of
 #: ``serve --nats`` under sequential calls; ``versions``: row 8, KRT v1 against KRT v2,
 #: ``benchmarks/krt_versions.py``; ``hooks``: row 9, Kedro's hooks per node,
-#: ``benchmarks/hooks.py``).
-GROUPS = ("inproc", "payload", "serve", "nats", "copies", "profile", "versions", "hooks")
+#: ``benchmarks/hooks.py``; ``hops``: row 2's hop floor, bare nats-py forwarders against our
+#: runners, ``benchmarks/hops.py``).
+GROUPS = (
+    "inproc", "payload", "serve", "nats", "hops", "copies", "profile", "versions", "hooks"
+)
 OPTIONAL_GROUPS: tuple[str, ...] = ()
 
 #: How many times each ratio is measured (rows 1, 2 and 4's 100,000 rows).
@@ -683,6 +692,9 @@ def run_all(
                    memory_seconds, load_seconds)
     if "nats" in only:
         nats_rows(r, cold, work, project, krts, request, body, load_seconds, reps)
+    if "hops" in only:
+        progress(f"row 2: the JetStream hop, bare nats-py forwarders / our runners ({reps} runs)")
+        r["hops"] = _measure("hops", "measure", *rep_args, "--seconds", "4", timeout=600)
     if "profile" in only:
         r["profile"] = profile_nats(work, krt_light, request)
     if "versions" in only:

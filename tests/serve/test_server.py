@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -48,8 +49,17 @@ def test_state_is_written_to_local_stores(server: ServerProcess) -> None:
     doc = json.loads(predictions[-1])
     assert doc["predictedValue"] == "hello" and doc["versionName"] == "handwritten-v1"
     assert doc["date"].endswith("Z")
-    points = [json.loads(x) for x in (server.state / "measurements.jsonl").read_text().splitlines()]
-    assert any(p["tags"] == {"name": "Stored", "version": "handwritten-v1"} for p in points)
+    # Under --nats the runner writes its points in batches, once a second (as kre-py's InfluxDB
+    # writer does); in-process at once.
+    store = server.state / "measurements.jsonl"
+    wanted = {"name": "Stored", "version": "handwritten-v1"}
+    deadline = time.monotonic() + 5
+    points: list[dict[str, Any]] = []
+    while not any(p["tags"] == wanted for p in points) and time.monotonic() < deadline:
+        lines = store.read_text().splitlines() if store.is_file() else []
+        points = [json.loads(x) for x in lines]
+        time.sleep(0.05)
+    assert any(p["tags"] == wanted for p in points)
 
 
 def test_node_exception_is_internal_with_kre_message(server: ServerProcess) -> None:

@@ -19,8 +19,10 @@ subject into the same folder), so a node runs unchanged without MongoDB or Influ
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ PREDICTION_SAVE_TIMEOUT_S = 1.0
 MONGO_DATA_DB = "data"
 
 Request = Callable[[str, bytes, float], Awaitable[bytes]]
+_points_log = logging.getLogger("kedro_krt.node.runner.points")
 
 
 def local_folder(uri: str) -> Path | None:
@@ -121,46 +124,122 @@ class RunnerDB:
         return list(self._mongo[MONGO_DATA_DB][coll].find(query))
 
 
+class BatchedPoints:
+    """The runner's ``ctx.measurement`` sink: points batched off the message's path.
+
+    kre-py hands each point to influxdb-client's batching writer (1,000 points or 1 s), a
+    reactivex pipeline whose threads wake for every point: 8 to 12 % of a runner's busy time
+    under load. This batches the same way with less: :meth:`write` appends the point to a deque
+    (nothing else on the message's path); one daemon thread, started with the first point,
+    hands what waits to ``send`` every second, or as soon as 1,000 points wait, and at
+    :meth:`close`. A batch ``send`` fails is logged and kept for the next flush (up to
+    :data:`MAX_PENDING` points, then the oldest go). Errors never reach the node, as in kre-py.
+    """
+
+    #: kre-py's ``WriteOptions(batch_size=1_000, flush_interval=1_000)``.
+    BATCH_SIZE = 1_000
+    FLUSH_INTERVAL_S = 1.0
+    #: Points kept while the store does not take them.
+    MAX_PENDING = 100_000
+
+    def __init__(
+        self, send: Callable[[list[Point]], None], close: Callable[[], None], where: str
+    ) -> None:
+        self._send = send
+        self._close = close
+        self._where = where
+        self._pending: collections.deque[Point] = collections.deque(maxlen=self.MAX_PENDING)
+        self._wake = threading.Event()
+        self._closing = False
+        self._flushing = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def write(self, point: Point) -> None:
+        self._pending.append(point)
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="kedro-krt-points", daemon=True
+            )
+            self._thread.start()
+        elif len(self._pending) >= self.BATCH_SIZE:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closing:
+            self._wake.wait(self.FLUSH_INTERVAL_S)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what waits, in batches of :data:`BATCH_SIZE`; a failed batch waits again."""
+        with self._flushing:
+            while self._pending:
+                batch: list[Point] = []
+                while self._pending and len(batch) < self.BATCH_SIZE:
+                    batch.append(self._pending.popleft())
+                try:
+                    self._send(batch)
+                except Exception as err:
+                    _points_log.error(
+                        "Error writing %d points to %s: %s", len(batch), self._where, err
+                    )
+                    self._pending.extendleft(reversed(batch))
+                    return
+
+    def close(self) -> None:
+        """Flush what is batched (at shutdown)."""
+        self._closing = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.FLUSH_INTERVAL_S * 5)
+        self.flush()
+        self._close()
+
+
 class InfluxPoints:
-    """Where the runner's ``ctx.measurement`` points go: InfluxDB at ``KRT_INFLUX_URI``,
-    bucket ``KRT_RUNTIME_ID``, batched (errors never reach the node, as kre-py)."""
+    """Points to InfluxDB at ``KRT_INFLUX_URI``, bucket ``KRT_RUNTIME_ID``, with
+    influxdb-client's synchronous writer (the HTTP write API and line protocol kre-py's
+    batching writer uses), a batch at a time."""
 
     def __init__(self, config: NodeSettings) -> None:
         self._config = config
         self._write_api: Any = None
         self._client: Any = None
 
-    def write(self, point: Point) -> None:
+    def send(self, batch: list[Point]) -> None:
         from influxdb_client import Point as InfluxPoint
 
         if self._write_api is None:
-            from influxdb_client import InfluxDBClient, WriteOptions
-            from influxdb_client.client.write_api import WriteType
+            from influxdb_client import InfluxDBClient
+            from influxdb_client.client.write_api import SYNCHRONOUS
 
             self._client = InfluxDBClient(url=self._config.influx_uri, token="")
-            options = WriteOptions(
-                write_type=WriteType.batching, batch_size=1_000, flush_interval=1_000
-            )
-            self._write_api = self._client.write_api(write_options=options)
-        influx = InfluxPoint(point.measurement)
-        for key, value in point.fields.items():
-            influx.field(key, value)
-        for key, value in point.tags.items():
-            influx.tag(key, value)
-        influx.time(point.time, point.precision)
-        self._write_api.write(self._config.runtime_id, "", influx)
+            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
+        records = []
+        for point in batch:
+            influx = InfluxPoint(point.measurement)
+            for key, value in point.fields.items():
+                influx.field(key, value)
+            for key, value in point.tags.items():
+                influx.tag(key, value)
+            influx.time(point.time, point.precision)
+            records.append(influx)
+        self._write_api.write(self._config.runtime_id, "", records)
 
     def close(self) -> None:
-        """Flush what is batched (at shutdown)."""
-        if self._write_api is not None:
-            self._write_api.close()
+        if self._client is not None:
             self._client.close()
 
 
 def measurement_sink(config: NodeSettings) -> PointSink:
-    """InfluxDB, or the local JSON-lines file for a ``file://`` ``KRT_INFLUX_URI``."""
+    """InfluxDB, or the local JSON-lines file for a ``file://`` ``KRT_INFLUX_URI``; batched
+    (:class:`BatchedPoints`) either way."""
     folder = local_folder(config.influx_uri)
-    return JsonLinesPoints(JsonLines(folder)) if folder else InfluxPoints(config)
+    if folder:
+        local = JsonLinesPoints(JsonLines(folder))
+        return BatchedPoints(local.write_many, local.close, f"{folder}/measurements.jsonl")
+    influx = InfluxPoints(config)
+    return BatchedPoints(influx.send, influx.close, "InfluxDB")
 
 
 def runner_stores(

@@ -60,6 +60,22 @@ def _no_trailing_newline(record: logging.LogRecord) -> bool:
     return True
 
 
+class _KreFormatter(logging.Formatter):
+    """kre-py's line format in UTC; the date part is formatted once per second, not per line
+    (``time.strftime`` is a quarter of a line's formatting, and the runner logs every message).
+    """
+
+    _second = -1
+    _date = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._date = time.strftime(datefmt or LOG_DATE_FORMAT, time.gmtime(second))
+            self._second = second
+        return self._date
+
+
 def setup_logging(config: NodeSettings) -> logging.Logger:
     """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
 
@@ -71,8 +87,10 @@ def setup_logging(config: NodeSettings) -> logging.Logger:
     not propagate, so that its lines survive whatever a node's code does to the root logger.
     """
     own_logging()
-    formatter = logging.Formatter(LOG_FORMAT, LOG_DATE_FORMAT)
-    formatter.converter = time.gmtime
+    # No record asks multiprocessing for the process's name (a third of a record's making):
+    # the runner's one line format does not show it, and a runner is one process.
+    logging.logMultiprocessing = False
+    formatter = _KreFormatter(LOG_FORMAT, LOG_DATE_FORMAT)
     logging.addLevelName(logging.WARNING, "WARN")
     logging.addLevelName(logging.CRITICAL, "ERROR")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]

@@ -122,8 +122,8 @@ class NodeRunner(NodeRunnerBase):
             await msg.ack()
             acked = True
             end = utcnow()
-            self._save_elapsed_time(request, start, end)
             if config.is_last_node and request.replied:
+                self._save_elapsed_time(request, start, end)
                 if result is not None:
                     self.logger.info(
                         "ignoring the last node response because the message was replied "
@@ -155,6 +155,13 @@ class NodeRunner(NodeRunnerBase):
                 config.nats_entrypoint_subject,
                 with_refusal(error.SerializeToString(), refusal_of(err)),
             )
+            if not acked:
+                return
+            # The handler returned (kre-py has saved the point by then), and building or
+            # publishing its output failed: the point is saved all the same.
+        # After the publish, off the message's path: the next node is already at work (kre-py
+        # saves it before publishing; the point's values are the same).
+        self._save_elapsed_time(request, start, end)
 
     async def _publish(self, subject: str, data: bytes) -> None:
         """A JetStream publish to the workflow's stream; failures are logged, as kre-py."""
@@ -171,7 +178,15 @@ class NodeRunner(NodeRunnerBase):
         )
 
     def _save_elapsed_time(self, request: Any, start: dt.datetime, end: dt.datetime) -> None:
-        """kre-py's ``node_elapsed_time`` and, on the last node, ``workflow_elapsed_time``."""
+        """kre-py's ``node_elapsed_time`` and, on the last node, ``workflow_elapsed_time``;
+        saved after the output is published, so a store that fails is logged, not sent as the
+        message's error."""
+        try:
+            self._save_points(request, start, end)
+        except Exception as err:
+            self.logger.error("Error saving the elapsed time: %s", err)
+
+    def _save_points(self, request: Any, start: dt.datetime, end: dt.datetime) -> None:
         if not request.tracking:
             return
         config = self.config
@@ -182,7 +197,8 @@ class NodeRunner(NodeRunnerBase):
         except ValueError:
             return
         tags = {"workflow": config.workflow_name, "version": config.version}
-        self.ctx.measurement.save(
+        save = self.ctx.measurement.save
+        save(
             "node_elapsed_time",
             {
                 "tracking_id": request.tracking_id,
@@ -193,7 +209,7 @@ class NodeRunner(NodeRunnerBase):
             {**tags, "node": config.node_name},
         )
         if config.is_last_node:
-            self.ctx.measurement.save(
+            save(
                 "workflow_elapsed_time",
                 {
                     "elapsed_ms": (end - first_start).total_seconds() * 1000,
