@@ -290,8 +290,10 @@ def _light_goals(r: dict[str, Any], runs: list[dict[str, Any]]) -> Rows:
                      "<= 1.2x", verdict(stats(ratio)[0] <= 1.2)))
     tail = [x["servers"]["in-process"]["p99_ms"] / x["servers"]["in-process"]["p50_ms"]
             for x in runs]
-    rows.append(("2", "light:   serve p99 / p50 at c=1, 3 nodes", spread(tail, times), "", "",
-                 "<= 2x", verdict(stats(tail)[0] <= 2)))
+    echo_tail = [x["servers"]["echo"]["p99_ms"] / x["servers"]["echo"]["p50_ms"] for x in runs]
+    rows.append(("2", "light:   serve p99 / p50 at c=1, 3 nodes", spread(tail, times),
+                 f"the echo's, same rounds: {spread(echo_tail, times)}", "", "<= 2x",
+                 verdict(stats(tail)[0] <= 2)))
     return rows
 
 

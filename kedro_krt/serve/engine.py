@@ -24,11 +24,14 @@ no gzip unless a payload is over KRE's 1 MiB limit, no file I/O.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import contextlib
 import gzip
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -70,6 +73,79 @@ class Envelope:
 T = TypeVar("T")
 
 
+class _Mailbox:
+    """Items for one event loop from other threads, handled there by ``handle`` in the order
+    posted; posts made before the loop got round to them share one ``call_soon_threadsafe``.
+
+    Safe without a lock: ``wake`` is cleared on the loop *before* the queue is emptied, so a
+    post that saw it still set is emptied by that round, and one that saw it cleared
+    schedules a round of its own (at worst an empty one).
+    """
+
+    __slots__ = ("handle", "items", "loop", "wake")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, handle: Callable[[Any], None]) -> None:
+        self.loop = loop
+        self.handle = handle
+        self.items: collections.deque[Any] = collections.deque()
+        self.wake = False
+
+    def post(self, item: Any) -> None:
+        """From any thread: ``handle(item)`` soon, on the mailbox's loop."""
+        self.items.append(item)
+        if not self.wake:
+            self.wake = True
+            # A caller's loop closed meanwhile (a test's asyncio.run) wants no outcome.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._empty)
+
+    def _empty(self) -> None:
+        self.wake = False
+        items = self.items
+        while items:
+            self.handle(items.popleft())
+
+
+class _Job:
+    """A coroutine handed to a :class:`NodeThread`: its future on the caller's loop, its task
+    on the thread's (once started), and where its outcome goes back."""
+
+    __slots__ = ("coro", "future", "outbox", "task")
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, Any], future: asyncio.Future[Any], outbox: _Mailbox
+    ) -> None:
+        self.coro = coro
+        self.future = future
+        self.outbox = outbox
+        self.task: asyncio.Task[Any] | None = None
+
+    def cancel_if_cancelled(self, future: asyncio.Future[Any]) -> None:
+        """On the caller's loop: a cancelled caller cancels the task (at its next await)."""
+        task = self.task
+        if future.cancelled() and task is not None and not task.get_loop().is_closed():
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+    def finished(self, task: asyncio.Task[Any]) -> None:
+        """On the thread: the outcome goes back to the caller's loop."""
+        self.outbox.post(self)
+
+    def settle(self) -> None:
+        """On the caller's loop: the task's outcome into the caller's future."""
+        future, task = self.future, self.task
+        assert task is not None
+        if future.done():
+            if not task.cancelled():
+                task.exception()  # retrieved: the caller stopped waiting for it
+            return
+        if task.cancelled():
+            future.cancel()
+        elif task.exception() is not None:
+            future.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            future.set_result(task.result())
+
+
 class NodeThread:
     """An engine thread with its own event loop, where one or more KRT nodes run.
 
@@ -90,6 +166,11 @@ class NodeThread:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         #: node name -> its lock, used on this thread's loop only (see :meth:`node_lock`).
         self._node_locks: dict[str, asyncio.Lock] = {}
+        #: jobs for this thread (:meth:`submit`), and the outcomes for each caller's loop.
+        self._inbox = _Mailbox(self.loop, self._start)
+        self._outboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -122,9 +203,33 @@ class NodeThread:
     def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         """Run ``coro`` on this thread; its outcome as a future of the caller's loop.
 
-        Cancelling the returned future cancels ``coro`` at its next ``await``.
+        Cancelling the returned future cancels ``coro`` at its next ``await``. Under load, the
+        jobs handed over (and the outcomes handed back) between two wake-ups of a loop share
+        one wake-up (:class:`_Mailbox`): each is a write to the loop's socket and a switch of
+        the GIL, the larger part of what crossing threads costs.
         """
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        caller = asyncio.get_running_loop()
+        job = _Job(coro, caller.create_future(), self._outbox_for(caller))
+        job.future.add_done_callback(job.cancel_if_cancelled)
+        self._inbox.post(job)
+        return job.future
+
+    def _outbox_for(self, caller: asyncio.AbstractEventLoop) -> _Mailbox:
+        box = self._outboxes.get(caller)
+        if box is None or box.loop is not caller:
+            box = self._outboxes[caller] = _Mailbox(caller, _Job.settle)
+        return box
+
+    def _start(self, job: _Job) -> None:
+        """On this thread: the job's coroutine as a task, its outcome posted back when done."""
+        if job.future.cancelled():
+            job.coro.close()
+            return
+        task = self.loop.create_task(job.coro)
+        job.task = task
+        if job.future.cancelled():  # cancelled while the task was being made
+            task.cancel()
+        task.add_done_callback(job.finished)
 
     def node_lock(self, node: str) -> asyncio.Lock:
         """The lock that keeps ``node`` to one message at a time; on this thread's loop only."""
