@@ -8,7 +8,7 @@ kedro_krt.serve`` of the KRT twice, with ``PYTHONPATH`` set to each checkout (``
 no web port), all up together. Then ``grpc_bench paired`` calls the three in alternation (one
 call in flight, ``--reps`` runs of ``--seconds``): p50 / p99 of each and the ratios B / A and
 each / echo per run. Then their throughput at concurrency 8 in alternating windows (A B B A, and
-the echo), with each server's CPU per request. Nodes' code comes from each KRT's own vendored
+the echo; ``--load-pairs``), with each server's CPU per request. Nodes' code comes from each KRT's own vendored
 ``lib/``; only the server (``kedro_krt.serve``) differs between A and B. Prints JSON.
 """
 
@@ -58,7 +58,7 @@ def _med(values: list[float]) -> list[float]:
 
 
 def measure(name: str, spec: str, a: Path, b: Path, work: Path, reps: int, seconds: float,
-            load_seconds: float) -> dict[str, Any]:
+            load_seconds: float, load_pairs: int = 2) -> dict[str, Any]:
     """One KRT: the paired latency runs and the alternating load windows."""
     krt, krt_dir, request, echo_json = spec.split(",", 3)
     servers = {}
@@ -83,8 +83,8 @@ def measure(name: str, spec: str, a: Path, b: Path, work: Path, reps: int, secon
             out[f"{n}_over_echo_p50"] = _med(
                 [r["servers"][n]["p50_ms"] / r["servers"]["echo"]["p50_ms"] for r in runs])
         windows: dict[str, list[dict[str, Any]]] = {"echo": [], "A": [], "B": []}
-        for order in (("A", "B", "echo"), ("echo", "B", "A")):
-            for n in order:
+        for i in range(load_pairs):
+            for n in ("A", "B", "echo") if i % 2 == 0 else ("echo", "B", "A"):
                 windows[n].append(_bench(
                     "load", "--address", servers[n].address, "--request-file", request,
                     "--concurrency", "8", "--seconds", str(load_seconds), "--server-pid",
@@ -94,6 +94,8 @@ def measure(name: str, spec: str, a: Path, b: Path, work: Path, reps: int, secon
             reqs = sum(w["requests"] for w in ws)
             cpu = sum(w["server_cpu"] * w["seconds"] for w in ws)
             out[f"{n}_load"] = {"rps": reqs / secs, "server_cpu": cpu / secs,
+                                "cpu_ms_per_window": [round(1000 * w["server_cpu"] * w["seconds"]
+                                                            / w["requests"], 3) for w in ws],
                                 "cpu_ms_per_request": 1000 * cpu / reqs,
                                 "errors": sum(w["errors"] for w in ws)}
         return out
@@ -113,13 +115,14 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--load-seconds", type=float, default=3.0)
+    parser.add_argument("--load-pairs", type=int, default=2, help="load windows per server")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     out = {}
     for item in args.krt:
         name, spec = item.split("=", 1)
         out[name] = measure(name, spec, args.a.resolve(), args.b.resolve(), args.work,
-                            args.reps, args.seconds, args.load_seconds)
+                            args.reps, args.seconds, args.load_seconds, args.load_pairs)
     emit(out)
 
 
