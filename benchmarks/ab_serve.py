@@ -4,12 +4,13 @@
         --krt light=KRT,KRT_DIR,REQUEST,ECHO_JSON [--krt trivial=...] [--reps 5] [--seconds 2]
 
 For each KRT: an echo server of its messages (``grpc_bench echo``) and ``python -m
-kedro_krt.serve`` of the KRT twice, with ``PYTHONPATH`` set to each checkout (``--workers 1``,
-no web port), all up together. Then ``grpc_bench paired`` calls the three in alternation (one
-call in flight, ``--reps`` runs of ``--seconds``): p50 / p99 of each and the ratios B / A and
-each / echo per run. Then their throughput at concurrency 8 in alternating windows (A B B A, and
-the echo; ``--load-pairs``), with each server's CPU per request. Nodes' code comes from each KRT's own vendored
-``lib/``; only the server (``kedro_krt.serve``) differs between A and B. Prints JSON.
+kedro_krt.serve`` of the KRT twice, each from one checkout (put first on ``sys.path``, ahead of
+the bench's editable install; ``--workers 1``, no web port), all up together. Then ``grpc_bench
+paired`` calls the three in alternation (one call in flight, ``--reps`` runs of ``--seconds``):
+p50 / p99 of each and the ratios B / A and each / echo per run. Then their throughput at
+concurrency 8 in alternating windows (A B echo, echo B A, ...; ``--load-pairs`` each), with
+each server's CPU per request. The nodes' code comes from each KRT's own vendored ``lib/``;
+only the server (``kedro_krt.serve``) differs between A and B. Prints JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from typing import Any
 
 from benchmarks.common import emit, last_json
 from benchmarks.processes import REPO, Server, free_port, run_command, start_server
-
 
 #: Runs ``kedro_krt.serve`` from the checkout in argv[1]: first on sys.path, ahead of the
 #: bench's editable install and of the current folder (the bench runs from the repository).

@@ -283,7 +283,8 @@ def _light_goals(r: dict[str, Any], runs: list[dict[str, Any]]) -> Rows:
                      "<= 1.2x", "n/a"))
     else:
         limit = [x["servers"]["echo"]["p50_ms"] + work for x in runs]
-        ratio = [x["servers"]["in-process"]["p50_ms"] / lim for x, lim in zip(runs, limit)]
+        ratio = [x["servers"]["in-process"]["p50_ms"] / lim
+                 for x, lim in zip(runs, limit, strict=True)]
         rows.append(("2", "light:   serve p50 / (echo p50 + node functions + handlers above "
                      "them), 3 nodes", spread(_p50(runs, "in-process"), ms),
                      f"{spread(limit, ms)} (echo + {ms(work)}, row 1)", spread(ratio, times),
@@ -319,7 +320,7 @@ def table_cpu(r: dict[str, Any]) -> Rows:
         rows.append(("3", "light:   server CPU per request - (echo's + node work)", "n/a (row 1 "
                      "did not run: --only inproc)", "", "", "<= 0.15 ms", "n/a"))
         return rows
-    above = [o - e - work for o, e in zip(ours, echo)]
+    above = [o - e - work for o, e in zip(ours, echo, strict=True)]
     rows.append(("3", "light:   server CPU per request - (echo's + node work)",
                  spread(above, ms), f"node work {ms(work)} (row 1)", "", "<= 0.15 ms",
                  verdict(stats(above)[0] <= 0.15)))
