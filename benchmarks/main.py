@@ -326,6 +326,7 @@ def build_table(r: dict[str, Any]) -> Rows:
         rows += _table_profile(r["profile"])
     if "load_w1" in r:
         rows += _table_load(r)
+    rows += spread.table_cpu(r)
     rows += _table_nats_load(r)
     if "payload" in r:
         rows += _table_payload(r)
@@ -690,6 +691,7 @@ def run_all(
     if "serve" in only:
         serve_rows(r, cold, work, krt_ns, dir_ns, request, memory_requests,
                    memory_seconds, load_seconds)
+        cpu_rows(r, work, krt_light, dir_light, request, load_seconds, reps)
     if "nats" in only:
         nats_rows(r, cold, work, project, krts, request, body, load_seconds, reps)
     if "hops" in only:
@@ -774,6 +776,29 @@ def serve_rows(
         r["load_echo"] = load(server, request, seconds=load_seconds)
     finally:
         server.stop()
+
+
+def cpu_rows(
+    r: dict[str, Any], work: Path, krt_light: Path, dir_light: Path, request: Path,
+    load_seconds: float, reps: int,
+) -> None:
+    """Row 3, light pipeline: the server's CPU per request at c=8, ``--workers 1`` (3 nodes),
+    against an echo of the same messages, in alternating windows (``reps`` pairs, the order
+    reversed every other pair); the target adds row 1's node work (``spread.table_cpu``)."""
+    progress(f"row 3: the light pipeline, server CPU per request at c=8 against the echo "
+             f"({reps} runs)")
+    servers: dict[str, Server] = {}
+    seconds = min(load_seconds, 3.0)
+    try:
+        servers["in-process"] = start_krt(krt_light, 1, work, "serve-light-cpu")
+        servers["echo"] = start_echo(dir_light, work, "echo-light-cpu", LIGHT_ECHO)
+        runs = []
+        for i in range(reps):
+            names = ("in-process", "echo") if i % 2 == 0 else ("echo", "in-process")
+            runs.append({name: load(servers[name], request, seconds=seconds) for name in names})
+        r["cpu_light"] = {"runs": runs}
+    finally:
+        _stop_all(servers)
 
 
 def _stop_all(servers: dict[str, Server]) -> None:

@@ -51,6 +51,11 @@ class LoadedWorkflowBase(RpcTypes, ABC):
     rpc: str
     nodes: tuple[Any, ...]
 
+    def thread_names(self) -> dict[str, str]:
+        """Node name -> the engine thread it runs on: a thread per node, unless the format
+        says otherwise (see :class:`~kedro_krt.serve.engine.Engine`)."""
+        return {node.name: f"{self.name}-{node.name}" for node in self.nodes}
+
     @abstractmethod
     async def run(
         self, engine: Engine, payload: any_pb2.Any, reply: Reply, envelope: Envelope

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import inspect
 import time
 import uuid
@@ -45,6 +44,7 @@ from kedro_krt.serve.engine import (
     KRE_MAX_PAYLOAD,
     Engine,
     Envelope,
+    NodeThread,
     Reply,
     Tracking,
     WrongResponseType,
@@ -108,6 +108,11 @@ class LoadedWorkflow(LoadedWorkflowBase):
     response_cls: type[Message]
     nodes: tuple[LoadedNode, ...]
 
+    def thread_names(self) -> dict[str, str]:
+        """One engine thread for the whole chain: a request crosses threads there and back
+        once, not at every node (each node still takes one message at a time)."""
+        return {node.name: self.name for node in self.nodes}
+
     async def run(
         self, engine: Engine, payload: any_pb2.Any, reply: Reply, envelope: Envelope
     ) -> None:
@@ -116,6 +121,7 @@ class LoadedWorkflow(LoadedWorkflowBase):
         ``reply`` is called once at most with the response message: at an early reply (then the
         rest of the workflow still runs, its last output is dropped as KRE drops it), or with
         the last node's output, or with the output of a node that called ``ctx.early_exit()``.
+        The nodes run one after the other on the workflow's engine thread (:meth:`_chain`).
 
         Raises:
             NodeError: ``error in '<node>': <message>`` when a node raised or answered with the
@@ -123,11 +129,11 @@ class LoadedWorkflow(LoadedWorkflowBase):
         """
         now = time.time()
         envelope.tracking.append(Tracking("entrypoint", now, now))
-        response_type = self.response_type
         caller = asyncio.get_running_loop()
+        response_type = self.response_type
 
         async def early(message: Message) -> None:
-            # Called on the node's thread: the answer is handed to the caller's loop.
+            # Called on the engine thread: the answer is handed to the caller's loop.
             if type_name(message) != response_type:
                 raise TypeError(
                     f"early reply is {type_name(message)}, expected {response_type} "
@@ -137,15 +143,24 @@ class LoadedWorkflow(LoadedWorkflowBase):
             caller.call_soon_threadsafe(reply, message)
 
         state = RequestState(early, envelope.tracking_id)
+        thread = engine.thread(self.nodes[0])
+        result = await thread.submit(self._chain(engine, thread, state, envelope))
+        if result is not None:
+            reply(result)
+
+    async def _chain(
+        self, engine: Engine, thread: NodeThread, state: RequestState, envelope: Envelope
+    ) -> Message | None:
+        """On the engine thread: each node in turn, each under its lock; the message to answer
+        with, or None when an early reply has answered already."""
+        response_type = self.response_type
         last = len(self.nodes) - 1
         for index, node in enumerate(self.nodes):
             envelope.current = node.name
             entry = Tracking(node.name, time.time())
             try:
-                call = functools.partial(
-                    node.handler, node.ctx.for_request(state), envelope.payload
-                )
-                result = await engine.node_call(node, call)
+                async with thread.node_lock(node.name):
+                    result = await node.handler(node.ctx.for_request(state), envelope.payload)
             except InvalidRequest as exc:
                 raise NodeError(node.name, exc.refusal, invalid_request=True) from exc
             except Exception as exc:
@@ -162,7 +177,7 @@ class LoadedWorkflow(LoadedWorkflowBase):
                             "ignoring the last node response because the message was replied "
                             "previously"
                         )
-                    return
+                    return None
                 if type_name(result) != response_type:
                     raise WrongResponseType(
                         node.name,
@@ -170,8 +185,7 @@ class LoadedWorkflow(LoadedWorkflowBase):
                         f"(the response of rpc {self.rpc})",
                     )
                 engine.check_size(node, result)
-                reply(result)
-                return
+                return result  # type: ignore[no-any-return]
             if not isinstance(result, Message):
                 raise NodeError(
                     node.name,
@@ -183,6 +197,7 @@ class LoadedWorkflow(LoadedWorkflowBase):
             if len(packed.value) > KRE_MAX_PAYLOAD:
                 engine.check_size(node, packed)
             envelope.payload = packed
+        return None
 
 
 def python_workflows(manifest: Manifest) -> tuple[Manifest, tuple[str, ...]]:

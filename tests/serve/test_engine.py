@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -118,3 +119,53 @@ def test_non_message_result_names_the_next_node(tmp_path: Path) -> None:
 
     with pytest.raises(NodeError, match="error in 'n0': returned NoneType, expected a protobuf"):
         _run(_workflow(tmp_path, nothing, upper))
+
+
+def _payload(text: str = "in") -> any_pb2.Any:
+    payload = any_pb2.Any()
+    payload.Pack(wrappers_pb2.StringValue(value=text))
+    return payload
+
+
+def test_a_chain_runs_on_one_thread_off_the_callers_loop(tmp_path: Path) -> None:
+    """A v1 workflow crosses threads once each way, not at every node."""
+    seen: list[str] = []
+
+    async def where(ctx: KreContext, data: any_pb2.Any) -> Message:
+        seen.append(threading.current_thread().name)
+        return await upper(ctx, data)
+
+    assert _run(_workflow(tmp_path, where, where, where), "x") == [
+        wrappers_pb2.StringValue(value="X")
+    ]
+    assert len(seen) == 3 and len(set(seen)) == 1
+    assert seen[0] != threading.current_thread().name  # not the caller's (asyncio.run's) thread
+
+
+def test_each_node_takes_one_message_at_a_time(tmp_path: Path) -> None:
+    """Requests share the chain's thread and loop; a node that awaits still holds its next
+    message back, as a kre-py pod does."""
+    running = {"now": 0, "most": 0}
+
+    async def slow(ctx: KreContext, data: any_pb2.Any) -> Message:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        await asyncio.sleep(0.02)
+        running["now"] -= 1
+        return await upper(ctx, data)
+
+    workflow = _workflow(tmp_path, slow, upper)
+    engine = Engine({"Run": workflow})
+    replies: list[Message] = []
+
+    async def four() -> None:
+        await asyncio.gather(
+            *(engine.run(workflow, _payload(str(i)), replies.append) for i in range(4))
+        )
+
+    try:
+        asyncio.run(four())
+    finally:
+        engine.close()
+    assert running["most"] == 1
+    assert sorted(r.value for r in replies) == ["0", "1", "2", "3"]  # type: ignore[attr-defined]

@@ -197,9 +197,9 @@ def test_timeout_is_deadline_exceeded(krt_dir: Path, start_server) -> None:  # t
 
 
 def test_a_cpu_bound_node_does_not_block_the_server(krt_dir: Path, start_server) -> None:  # type: ignore[no-untyped-def]
-    """The node spins for 2 s without yielding; --timeout 1. Each node runs on a thread of its
-    own, so the server's loop answers health and the timeout while it spins (on the loop, both
-    would wait 2 s), and the next message waits for the node, as in a kre-py pod."""
+    """The node spins for 2 s without yielding; --timeout 1. The nodes run on their workflow's
+    thread, so the server's loop answers health and the timeout while it spins (on the loop,
+    both would wait 2 s), and the next message waits for the node, as in a kre-py pod."""
     import threading
 
     from tests.serve.serve_helpers import health_status
