@@ -29,19 +29,30 @@ _PACKAGING = {("kedro", "krt", "package"), ("kedro", "krt", "deploy"), ("kedro-k
 
 
 def run_cli(
-    args: list[str], cwd: Path, check: bool = True, timeout: float = 300
+    args: list[str],
+    cwd: Path,
+    check: bool = True,
+    timeout: float = 300,
+    *,
+    bin_dir: Path = BIN,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a console script of the venv (kedro, kedro-krt) and capture its output.
+
+    ``bin_dir``: another virtualenv's scripts folder; ``env``: variables added to the
+    environment.
 
     A packaging command that succeeds has every .krt it wrote replayed through KRE's two upload
     passes (:func:`assert_kre_accepts`): an archive KRE would refuse fails the test that built it.
     """
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
+    environ = {
+        **os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore", **(env or {})
+    }
     started = time.time()
     proc = subprocess.run(
-        [str(BIN / args[0]), *args[1:]],
+        [str(bin_dir / args[0]), *args[1:]],
         cwd=cwd,
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=timeout,

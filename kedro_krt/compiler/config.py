@@ -71,8 +71,8 @@ class HooksConfig:
     keep: tuple[str, ...] = _doc(
         "Run only these hooks: class names of the hooks in settings.py's HOOKS "
         "(`ProjectHooks`) and distribution names of plugins (`kedro-mlflow`). Empty: every "
-        "hook `kedro run` registers but kedro-telemetry and kedro-viz, which a node leaves "
-        "out unless named here. `compile` lists the hooks each workflow runs.",
+        "hook `kedro run` registers but kedro-telemetry, kedro-viz and kedro-mlflow, which a "
+        "node leaves out unless named here. `compile` lists the hooks each workflow runs.",
         default_factory=tuple,
     )
 

@@ -66,9 +66,20 @@ def health_status(address: str, timeout: float = 0.5) -> str | None:
 
 
 class ServedKrt:
-    """`kedro-krt serve SOURCE --port P --web-port 0` as a subprocess; output kept in files."""
+    """`kedro-krt serve SOURCE --port P --web-port 0` as a subprocess; output kept in files.
 
-    def __init__(self, source: Path, work: Path, *args: str) -> None:
+    ``bin_dir``: the `kedro-krt` of another virtualenv; ``env``: variables added to the
+    server's environment.
+    """
+
+    def __init__(
+        self,
+        source: Path,
+        work: Path,
+        *args: str,
+        bin_dir: Path = BIN,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         work.mkdir(parents=True, exist_ok=True)
@@ -78,9 +89,10 @@ class ServedKrt:
             **os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore",
             # What a killed server leaves goes with the test's folder, not into /tmp.
             "TMPDIR": str(work),
+            **(env or {}),
         }
         cmd = [
-            str(BIN / "kedro-krt"), "serve", str(source), "--port", str(self.port),
+            str(bin_dir / "kedro-krt"), "serve", str(source), "--port", str(self.port),
             "--web-port", "0", "--state-dir", str(work / f"state-{self.port}"), *args,
         ]
         with open(self.out, "wb") as out, open(self.err, "wb") as err:

@@ -78,11 +78,15 @@ def locked_requirements(tag: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cached_venv(name: str, requirements: str, *, upgrade: bool = False) -> Path:
+def cached_venv(
+    name: str, requirements: str, *, upgrade: bool = False, hashes: bool = True
+) -> Path:
     """A virtualenv with ``requirements`` installed, kept between runs; its python.
 
     ``upgrade``: ``pip install --upgrade`` on every call (the newest release, not the one of the
-    day the virtualenv was made); the requirements then carry no hashes.
+    day the virtualenv was made); the requirements then carry no hashes. ``hashes=False``:
+    installed once, pinned by the requirements' versions, not their hashes (for a line such as
+    ``-e <folder>``, which has none).
     """
     key = hashlib.sha256(f"{sys.version}\n{requirements}".encode()).hexdigest()[:10]
     venv = CACHE / f"{name}-{key}"
@@ -96,7 +100,7 @@ def cached_venv(name: str, requirements: str, *, upgrade: bool = False) -> Path:
                     [sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300
                 )
             (venv / "requirements.txt").write_text(requirements, encoding="utf-8")
-            args = ["--upgrade"] if upgrade else ["--require-hashes"]
+            args = ["--upgrade"] if upgrade else ["--require-hashes"] if hashes else []
             install = subprocess.run(
                 [str(python), "-m", "pip", "install", "--quiet", *args,
                  "-r", str(venv / "requirements.txt")],

@@ -239,6 +239,17 @@ def test_selection_follows_krt_yml() -> None:
     assert not none.kept and not NodeHooks(none.manager, DataCatalog(), "r")
 
 
+def test_plugins_are_named_by_their_normalised_distribution_name() -> None:
+    from kedro_krt.node.runtime.hooks import canonical_name
+
+    # kedro-mlflow 2.0.3's metadata spells its name kedro_mlflow: it is kedro-mlflow here, so
+    # OFF_IN_NODES and hooks.keep name it as the docs do; keep takes either spelling.
+    assert canonical_name("kedro_mlflow") == "kedro-mlflow" in OFF_IN_NODES
+    assert canonical_name("Kedro.Viz") == "kedro-viz" in OFF_IN_NODES
+    only = select_hooks(_Settings((Replacer(),)), HooksPlan(keep=("kedro_telemetry",)))
+    assert [name for name, _ in only.kept] == ["kedro-telemetry"]
+
+
 def test_disable_hooks_for_plugins_is_honoured_as_kedro_run_does() -> None:
     selection = select_hooks(
         _Settings((), ("kedro-telemetry",)), HooksPlan(keep=())

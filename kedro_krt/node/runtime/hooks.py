@@ -29,6 +29,7 @@ probes them; a Kedro without them serves without hooks and says so once in the l
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -72,6 +73,13 @@ OFF_IN_NODES: Mapping[str, str] = {
         "its hook gathers dataset statistics for Kedro-Viz and writes them after a pipeline "
         "run, which a served node never finishes: work on every message for nothing"
     ),
+    "kedro-mlflow": (
+        "its MLflow run is started and ended by pipeline hooks, which a served node never "
+        "calls, so its before_node_run logs the node's parameters with mlflow.log_param, "
+        "which starts a run of its own per node thread or process that never ends, writes to "
+        "the tracking store on every message, and fails every later request that overrides "
+        "a parameter with another value (MLflow refuses to change a logged parameter)"
+    ),
 }
 
 
@@ -93,9 +101,17 @@ def kedro_hooks_api() -> tuple[Callable[[], Any], Callable[..., None], Callable[
     return _create_hook_manager, _register_hooks, _register_hooks_entry_points
 
 
+def canonical_name(name: str) -> str:
+    """A distribution name as PyPA's name normalisation spells it: kedro-mlflow 2.0.3's
+    metadata says ``kedro_mlflow``, kedro-viz's ``kedro-viz``; both are ``kedro-...`` here."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _hook_name(plugin: Any, dists: Mapping[int, str]) -> str:
-    """A plugin's distribution name (``kedro-mlflow``), or a project hook's class name."""
-    return dists.get(id(plugin)) or type(plugin).__name__
+    """A plugin's distribution name, normalised (``kedro-mlflow``), or a project hook's class
+    name."""
+    dist = dists.get(id(plugin))
+    return canonical_name(dist) if dist else type(plugin).__name__
 
 
 def _implements(manager: Any, plugin: Any) -> tuple[str, ...]:
@@ -139,8 +155,11 @@ def select_hooks(settings: Any, plan: HooksPlan, *, check: bool = True) -> HookS
     dists = {id(plugin): dist.project_name for plugin, dist in manager.list_plugin_distinfo()}
     registered = [(_hook_name(p, dists), p) for _, p in manager.list_name_plugin() if p]
     names = {name for name, _ in registered}
+    # keep names a plugin in either spelling (kedro_mlflow, kedro-mlflow), a class exactly.
+    keep = {name if name in names else canonical_name(name) for name in plan.keep}
     if check:
-        unknown = [name for name in plan.keep if name not in names]
+        unknown = [name for name in plan.keep if name not in names and canonical_name(name)
+                   not in names]
         if unknown:
             raise HooksConfigError(
                 f"krt.yml: hooks.keep names {', '.join(unknown)}, which the project does not "
@@ -153,9 +172,9 @@ def select_hooks(settings: Any, plan: HooksPlan, *, check: bool = True) -> HookS
         why = ""
         if not plan.enabled:
             why = "krt.yml sets hooks.enabled to false"
-        elif plan.keep and name not in plan.keep:
+        elif keep and name not in keep:
             why = "krt.yml's hooks.keep does not name it"
-        elif not plan.keep and name in OFF_IN_NODES:
+        elif not keep and name in OFF_IN_NODES:
             why = f"off in served nodes unless hooks.keep names it: {OFF_IN_NODES[name]}"
         if why:
             manager.unregister(plugin)
