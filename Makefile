@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --no-loadscope-reorder
 
-.PHONY: setup demo test test-fast test-lowest lint bench docs clean
+.PHONY: setup demo test test-fast test-plugins test-lowest lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,15 @@ demo: setup  ## train the example model, compile, package, validate, serve, call
 	bash scripts/demo.sh
 
 test: setup  ## every tier (unit, integration, e2e), in parallel: what CI runs
-	$(PYTEST)
+	$(PYTEST) -m "not plugins"
 
 test-fast: setup  ## the unit tier: no Kedro CLI, no process, no server; the developer's loop
-	$(PYTEST) -m "not integration and not e2e"
+	$(PYTEST) -m "not integration and not e2e and not plugins"
+
+# Real Kedro plugins (kedro-mlflow) served in a KRT, each in a virtualenv of its own under
+# .venv-stock/ that takes minutes to install cold: apart from `make test`, and run by CI after it.
+test-plugins: setup  ## a real Kedro plugin's hooks in a served KRT (kedro-mlflow)
+	$(BIN)/python -m pytest -m plugins -p no:cacheprovider tests/e2e
 
 # The lowest versions pyproject.toml declares, installed exactly (.ci/lowest-constraints.txt,
 # which a test keeps equal to pyproject's floors); the test tools themselves come at their newest.

@@ -36,7 +36,9 @@ from tests.e2e.kre_py_envs import cached_venv
 from tests.e2e.test_hooks_served import HOOKS_MODULE, _node_entries, _read, _wait_for
 from tests.helpers import REPO, copy_project, run_cli
 
-pytestmark = [pytest.mark.e2e]
+#: Its own tier: the virtualenv takes 2 minutes or more to install cold, more than `make test`'s
+#: budget allows; `make test-plugins` runs it, and CI runs that after `make test`.
+pytestmark = [pytest.mark.e2e, pytest.mark.plugins]
 
 #: kedro-mlflow and the MLflow it was checked with (kedro-mlflow 2.0.3 asks for mlflow>=3).
 PLUGIN = "kedro-mlflow==2.0.3\nmlflow==3.18.0\n"
