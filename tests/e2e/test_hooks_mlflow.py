@@ -12,7 +12,7 @@ virtualenv's ``kedro-krt serve`` and called with the same rows.
 
 What kedro-mlflow does in a node (why it is left out by default, see OFF_IN_NODES): its run is
 started by ``before_pipeline_run``, which a node never calls; ``before_node_run`` then logs the
-node's parameters with ``mlflow.log_param``, which starts a run of its own (one per node thread)
+node's parameters with ``mlflow.log_param``, which starts a run of its own (one per engine thread)
 that never ends, and MLflow refuses a later request that overrides a parameter with another
 value.
 """
@@ -209,12 +209,12 @@ def test_kept_mlflow_same_hook_log_but_own_runs(
     expected = _node_entries(mlflow_project["reference"])
     for got in _call(served, "InferenceMlflow", mlflow_project["sample"], len(expected)):
         assert got == expected
-    # No pipeline hook, so no run of kedro-mlflow's: mlflow.log_param started one per KRT node
-    # that reads parameters (model, output: each runs on a thread of its own), with a random
-    # name, never ended, logged again on every message.
+    # No pipeline hook, so no run of kedro-mlflow's: mlflow.log_param started one of its own
+    # per engine thread (MLflow's active run is per thread; a KRT v1 workflow's nodes share
+    # one), with a random name, never ended, logged again on every message.
     runs = {k: v for k, v in _runs(served["db"]).items() if k not in before}
     assert sorted(sorted(run["params"]) for run in runs.values()) == [
-        ["model.clip_negative"], ["output.currency", "output.markup", "price_bands"],
+        ["model.clip_negative", "output.currency", "output.markup", "price_bands"],
     ]
     for run in runs.values():
         assert run["status"] == "RUNNING" and run["name"] != "inference"
