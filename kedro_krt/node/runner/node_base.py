@@ -76,62 +76,6 @@ class _KreFormatter(logging.Formatter):
         return self._date
 
 
-class _Bursts(logging.StreamHandler):  # type: ignore[type-arg]
-    """Lines logged on a running event loop are written together, in one ``write`` and one
-    ``flush``, when the loop next runs its callbacks (a burst of messages handled in one turn
-    of the loop: one system call instead of one per line). Each line is whole and in order, in
-    kre-py's format; a line logged off the loop (another thread, before or after the loop) is
-    written at once, after what waits. ``flush`` (``logging.shutdown``, a handler's close)
-    writes what waits."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._lines: list[str] = []
-        self._on: asyncio.AbstractEventLoop | None = None
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = self.format(record) + self.terminator
-        except Exception:
-            self.handleError(record)
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        self._lines.append(text)
-        if loop is None:
-            self.flush()
-        elif self._on is not loop:
-            self._on = loop
-            loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        with self.lock:  # type: ignore[union-attr]
-            self._on = None
-            if not self._lines:
-                return
-            text = "".join(self._lines)
-            self._lines.clear()
-            stream = self.stream
-            if stream is None:
-                return
-            try:
-                stream.write(text)
-                if hasattr(stream, "flush"):
-                    stream.flush()
-            except Exception:
-                self.handleError(logging.makeLogRecord({"msg": text}))
-
-
-class _StdoutBursts(_Bursts):
-    """stdout, a burst of lines at a time (:class:`_Bursts`)."""
-
-
-class _FileBursts(_Bursts, logging.FileHandler):
-    """The app log, a burst of lines at a time (:class:`_Bursts`)."""
-
-
 def setup_logging(config: NodeSettings) -> logging.Logger:
     """kre-py's logging: INFO, its format in UTC, WARN for WARNING; stdout and the app log.
 
@@ -149,10 +93,9 @@ def setup_logging(config: NodeSettings) -> logging.Logger:
     formatter = _KreFormatter(LOG_FORMAT, LOG_DATE_FORMAT)
     logging.addLevelName(logging.WARNING, "WARN")
     logging.addLevelName(logging.CRITICAL, "ERROR")
-    # Both written a burst of lines at a time (kre-py writes and flushes each line).
-    handlers: list[logging.Handler] = [_StdoutBursts(sys.stdout)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
     if APP_LOG.parent.is_dir() and os.access(APP_LOG.parent, os.W_OK):
-        handlers.append(_FileBursts(APP_LOG))
+        handlers.append(logging.FileHandler(APP_LOG))
     for handler in handlers:
         handler.setFormatter(formatter)
     root = logging.getLogger()
