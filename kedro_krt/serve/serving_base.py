@@ -36,7 +36,7 @@ __all__ = [
     "NatsWorkflow",
     "Pending",
     "Serving",
-    "acked",
+    "decoded",
 ]
 
 log = logging.getLogger("kedro_krt.serve")

@@ -10,8 +10,8 @@ import pytest
 from influxdb_client import Point as InfluxPoint
 
 from kedro_krt.node.runner.context_base import InfluxPoints, influx_point
-from kedro_krt.node.runtime.context_base import Point
 from kedro_krt.node.runner.line_protocol import line
+from kedro_krt.node.runtime.context_base import Point
 
 UTC = dt.timezone.utc
 WHEN = dt.datetime(2026, 12, 7, 22, 51, 3, 123456, tzinfo=UTC)
