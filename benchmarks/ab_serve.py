@@ -10,7 +10,9 @@ paired`` calls the three in alternation (one call in flight, ``--reps`` runs of 
 p50 / p99 of each and the ratios B / A and each / echo per run. Then their throughput at
 concurrency 8 in alternating windows (A B echo, echo B A, ...; ``--load-pairs`` each), with
 each server's CPU per request. The nodes' code comes from each KRT's own vendored ``lib/``;
-only the server (``kedro_krt.serve``) differs between A and B. Prints JSON.
+only the server (``kedro_krt.serve``) differs between A and B. ``--nats``: both served with
+``serve --nats`` instead (the front differs; the runners come from the KRT's ``lib/``, and the
+CPU per request is the whole tree's: front, nats-server, runners). Prints JSON.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ LAUNCH = (
 )
 
 
-def _serve(krt: Path, checkout: Path, work: Path, name: str) -> Server:
+def _serve(krt: Path, checkout: Path, work: Path, name: str, nats: bool = False) -> Server:
     port = free_port()
+    mode = ["--nats"] if nats else ["--workers", "1"]
     cmd = [sys.executable, "-c", LAUNCH, str(checkout), str(krt), "--host", "127.0.0.1",
-           "--port", str(port), "--web-port", "0", "--workers", "1"]
+           "--port", str(port), "--web-port", "0", *mode]
     server = start_server(cmd, port, work, name)
     return server
 
@@ -58,14 +61,14 @@ def _med(values: list[float]) -> list[float]:
 
 
 def measure(name: str, spec: str, a: Path, b: Path, work: Path, reps: int, seconds: float,
-            load_seconds: float, load_pairs: int = 2) -> dict[str, Any]:
+            load_seconds: float, load_pairs: int = 2, nats: bool = False) -> dict[str, Any]:
     """One KRT: the paired latency runs and the alternating load windows."""
     krt, krt_dir, request, echo_json = spec.split(",", 3)
     servers = {}
     try:
         servers["echo"] = _echo(Path(krt_dir), echo_json, work, f"ab-{name}-echo")
-        servers["A"] = _serve(Path(krt), a, work, f"ab-{name}-A")
-        servers["B"] = _serve(Path(krt), b, work, f"ab-{name}-B")
+        servers["A"] = _serve(Path(krt), a, work, f"ab-{name}-A", nats)
+        servers["B"] = _serve(Path(krt), b, work, f"ab-{name}-B", nats)
         targets = [x for n, s in servers.items() for x in ("--target", f"{n}={s.address}")]
         lat = _bench("paired", *targets, "--request-file", request, "--max-seconds",
                      str(seconds), "--reps", str(reps), "--warmup", "100",
@@ -116,13 +119,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--load-seconds", type=float, default=3.0)
     parser.add_argument("--load-pairs", type=int, default=2, help="load windows per server")
+    parser.add_argument("--nats", action="store_true",
+                        help="serve --nats (A's and B's fronts; the runners are the KRT's own)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     out = {}
     for item in args.krt:
         name, spec = item.split("=", 1)
         out[name] = measure(name, spec, args.a.resolve(), args.b.resolve(), args.work,
-                            args.reps, args.seconds, args.load_seconds, args.load_pairs)
+                            args.reps, args.seconds, args.load_seconds, args.load_pairs,
+                            args.nats)
     emit(out)
 
 

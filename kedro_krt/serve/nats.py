@@ -266,8 +266,11 @@ class NatsEngine:
             self._limits[stream] = front.request_limit(
                 info.config.max_msg_size or -1, self._nc.max_payload
             )
+            # Not acked (AckNone): under interest retention the server drops an answer once it
+            # is delivered, and the front writes nothing to NATS for it (an ack was one more
+            # socket write and message per request; a lost answer is a timeout either way).
             await self._js.subscribe(
-                answers, stream=stream, manual_ack=True, deliver_policy=_deliver_new(),
+                answers, stream=stream, manual_ack=True, config=_answers_consumer(),
                 cb=front.on_answer,
             )
             # Core NATS sees every publish on the stream's subjects: where each request is.
@@ -503,7 +506,8 @@ def _fail(pending: Pending, error: Exception) -> None:
         pending.answer.set_exception(error)
 
 
-def _deliver_new() -> Any:
-    from nats.js.api import DeliverPolicy
+def _answers_consumer() -> Any:
+    """The front's consumer of a workflow's answers: new messages only, none acked."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-    return DeliverPolicy.NEW
+    return ConsumerConfig(deliver_policy=DeliverPolicy.NEW, ack_policy=AckPolicy.NONE)

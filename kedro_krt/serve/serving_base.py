@@ -36,7 +36,7 @@ __all__ = [
     "NatsWorkflow",
     "Pending",
     "Serving",
-    "acked",
+    "decoded",
 ]
 
 log = logging.getLogger("kedro_krt.serve")
@@ -164,7 +164,7 @@ class NatsFront(ABC):
 
     @abstractmethod
     async def on_answer(self, msg: Any) -> None:
-        """An answer (or error) on :meth:`answers_subject`: acked, handed to its request."""
+        """An answer (or error) on :meth:`answers_subject`, handed to its request."""
 
     @abstractmethod
     async def on_hop(self, msg: Any) -> None:
@@ -208,9 +208,9 @@ class Serving(ABC):
         """The ``--nats`` front of this format for ``prepared``."""
 
 
-async def acked(msg: Any, decode: Callable[[bytes], Any]) -> Any:
-    """An answer acked and decoded; ``None`` (logged) when it does not decode."""
-    await msg.ack()
+def decoded(msg: Any, decode: Callable[[bytes], Any]) -> Any:
+    """An answer decoded (the front's consumer acks none); ``None`` (logged) when it does not
+    decode."""
     try:
         return decode(msg.data)
     except Exception as exc:

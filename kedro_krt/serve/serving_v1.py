@@ -65,7 +65,7 @@ from kedro_krt.serve.serving_base import (
     NatsWorkflow,
     Pending,
     Serving,
-    acked,
+    decoded,
 )
 from kedro_krt.serve.topology_base import ENTRYPOINT, PodSettings
 from kedro_krt.serve.topology_v1 import NodePod, WorkflowTopology, topology
@@ -383,7 +383,7 @@ class V1NatsFront(NatsFront):
         return pending.node or workflow.topology.pods[-1].node, "returned"
 
     async def on_answer(self, msg: Any) -> None:
-        answer = await acked(msg, decode)
+        answer = decoded(msg, decode)
         if answer is None:
             return
         if answer.reply:

@@ -59,7 +59,7 @@ from kedro_krt.serve.serving_base import (
     NatsWorkflow,
     Pending,
     Serving,
-    acked,
+    decoded,
 )
 from kedro_krt.serve.topology_base import PodSettings
 from kedro_krt.serve.topology_v2 import (
@@ -581,7 +581,7 @@ class V2NatsFront(NatsFront):
         return workflow.topology.exitpoint, "sent"
 
     async def on_answer(self, msg: Any) -> None:
-        answer = await acked(msg, decode_v2)
+        answer = decoded(msg, decode_v2)
         if answer is None:
             return
         pending = self.pending.get(answer.request_id)

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlparse
 
 from kedro_krt.node.runner.config_base import NodeSettings
 from kedro_krt.node.runner.envelope_base import compress_if_needed
+from kedro_krt.node.runner.line_protocol import line
 from kedro_krt.node.runtime.context_base import (
     PREDICTION_COLLECTION,
     ContextDB,
@@ -196,6 +197,19 @@ class BatchedPoints:
         self._close()
 
 
+def influx_point(point: Point) -> Any:
+    """influxdb-client's ``Point`` of a point (what kre-py hands its writer)."""
+    from influxdb_client import Point as InfluxPoint
+
+    influx = InfluxPoint(point.measurement)
+    for key, value in point.fields.items():
+        influx.field(key, value)
+    for key, value in point.tags.items():
+        influx.tag(key, value)
+    influx.time(point.time, point.precision)
+    return influx
+
+
 class InfluxPoints:
     """Points to InfluxDB at ``KRT_INFLUX_URI``, bucket ``KRT_RUNTIME_ID``, with
     influxdb-client's synchronous writer (the HTTP write API and line protocol kre-py's
@@ -207,24 +221,27 @@ class InfluxPoints:
         self._client: Any = None
 
     def send(self, batch: list[Point]) -> None:
-        from influxdb_client import Point as InfluxPoint
-
+        """One write per precision, as influxdb-client groups its ``Point``s; each point's line
+        made by :func:`~kedro_krt.node.runner.line_protocol.line` (influxdb-client's own bytes),
+        or by influxdb-client's ``Point`` for the values that function leaves to it."""
         if self._write_api is None:
             from influxdb_client import InfluxDBClient
             from influxdb_client.client.write_api import SYNCHRONOUS
 
             self._client = InfluxDBClient(url=self._config.influx_uri, token="")
             self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
-        records = []
+        by_precision: dict[str, list[Any]] = {}
         for point in batch:
-            influx = InfluxPoint(point.measurement)
-            for key, value in point.fields.items():
-                influx.field(key, value)
-            for key, value in point.tags.items():
-                influx.tag(key, value)
-            influx.time(point.time, point.precision)
-            records.append(influx)
-        self._write_api.write(self._config.runtime_id, "", records)
+            record: Any = line(
+                point.measurement, point.fields, point.tags, point.time, point.precision
+            )
+            if record is None:
+                record = influx_point(point)
+            by_precision.setdefault(point.precision, []).append(record)
+        for precision, records in by_precision.items():
+            self._write_api.write(
+                self._config.runtime_id, "", records, write_precision=precision
+            )
 
     def close(self) -> None:
         if self._client is not None:
