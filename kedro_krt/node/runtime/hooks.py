@@ -76,9 +76,10 @@ OFF_IN_NODES: Mapping[str, str] = {
     "kedro-mlflow": (
         "its MLflow run is started and ended by pipeline hooks, which a served node never "
         "calls, so its before_node_run logs the node's parameters with mlflow.log_param, "
-        "which starts a run of its own per engine thread or node process that never ends, writes to "
-        "the tracking store on every message, and fails every later request that overrides "
-        "a parameter with another value (MLflow refuses to change a logged parameter)"
+        "which starts a run of its own per engine thread or node process that never ends, "
+        "writes to the tracking store on every message, and fails every later request that "
+        "overrides a parameter with another value (MLflow refuses to change a logged "
+        "parameter)"
     ),
 }
 
