@@ -264,7 +264,9 @@ class Worker:
         if self.draining:
             await self._refuse(context)
         engine = self.engine
-        if engine is None:
+        # Not before every init has returned: a node whose init has not run yet has nothing in
+        # its ctx (and a v1 chain's thread would run it between two inits).
+        if engine is None or not self.ready:
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,
                 "the server is starting: the nodes' init has not finished (watch the health "

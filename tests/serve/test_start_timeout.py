@@ -61,3 +61,48 @@ def test_the_cli_passes_the_start_timeout_on(krt_dir: Path) -> None:
     assert "start timeout must be a positive number of seconds, got -1.0" in result.output
     help_text = CliRunner().invoke(main, ["serve", "--help"]).output
     assert "--start-timeout" in help_text
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("args", [(), ("--workers", "2")], ids=["single", "workers-2"])
+def test_calls_while_the_inits_run_are_unavailable_never_run_early(
+    krt_dir: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The port opens before the inits finish (health says NOT_SERVING): a call then is
+    UNAVAILABLE, "the server is starting", and never reaches a node whose init has not
+    returned. Here the first node's init is slow: a call queued on the workflow's engine thread
+    meanwhile would run the chain between that init and the next node's, whose handler then
+    finds nothing in its ctx (INTERNAL). With ``--workers``, one worker may say SERVING while
+    another still runs its inits."""
+    import grpc
+
+    server = ServerProcess(
+        krt_dir, tmp_path, *args, env={"HANDWRITTEN_PREP_INIT_DELAY": "4", "TMPDIR": str(tmp_path)}
+    )
+    codes: list[str] = []
+    # Reconnect at once after a refused connection (gRPC's backoff would wait past the inits).
+    fast = [
+        ("grpc.initial_reconnect_backoff_ms", 50),
+        ("grpc.min_reconnect_backoff_ms", 50),
+        ("grpc.max_reconnect_backoff_ms", 100),
+    ]
+    try:
+        with grpc.insecure_channel(server.address, options=fast) as channel:
+            greet = channel.unary_unary("/entrypoint.Entrypoint/Greet")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    greet(b"\x0a\x04init", timeout=10)  # entrypoint.Request(name="init")
+                    codes.append("OK")
+                except grpc.RpcError as exc:
+                    codes.append(f"{exc.code().name}: {exc.details()}")
+                if codes.count("OK") >= 20:
+                    break
+                time.sleep(0.01)
+    finally:
+        server.kill()
+    starting = [c for c in codes if c.startswith("UNAVAILABLE: the server is starting")]
+    assert starting, sorted(set(c[:60] for c in codes))  # the window was hit
+    assert all(c == "OK" or c in starting or c.startswith("UNAVAILABLE") for c in codes), [
+        c for c in codes if c != "OK" and not c.startswith("UNAVAILABLE")
+    ]
