@@ -28,7 +28,7 @@ demo: setup  ## train the example model, compile, package, validate, serve, call
 	bash scripts/demo.sh
 
 test: setup  ## every tier (unit, integration, e2e), in parallel: what CI runs
-	$(PYTEST) -m "not plugins"
+	$(PYTEST) -m "not plugins" --durations=15
 
 test-fast: setup  ## the unit tier: no Kedro CLI, no process, no server; the developer's loop
 	$(PYTEST) -m "not integration and not e2e and not plugins"

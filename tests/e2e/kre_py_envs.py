@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,9 @@ from filelock import FileLock
 from tests.helpers import REPO
 
 #: The local mirror of konstellation-io/kre-runners (the search tool's ``fetch``).
-KRE_RUNNERS_MIRROR = Path("/work/.mirror/konstellation-io+kre-runners/repo")
+KRE_RUNNERS_MIRROR = Path(
+    os.environ.get("KRE_RUNNERS_MIRROR", "/work/.mirror/konstellation-io+kre-runners/repo")
+)
 #: The kre-py releases of KRE 7 (KRT v1) and KRE 8 (KRT v2) that kedro-krt follows.
 KRE_PY_TAGS = {"2.1.5": "kre-py-v2.1.5", "3.4.1": "kre-py/v3.4.1"}
 #: What Python 3.11 needs changed in kre-py's sources: {tag: [(file, old, new)]}.
