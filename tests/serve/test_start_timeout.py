@@ -80,14 +80,10 @@ def test_calls_while_the_inits_run_are_unavailable_never_run_early(
         krt_dir, tmp_path, *args, env={"HANDWRITTEN_PREP_INIT_DELAY": "4", "TMPDIR": str(tmp_path)}
     )
     codes: list[str] = []
-    # Reconnect at once after a refused connection (gRPC's backoff would wait past the inits).
-    fast = [
-        ("grpc.initial_reconnect_backoff_ms", 50),
-        ("grpc.min_reconnect_backoff_ms", 50),
-        ("grpc.max_reconnect_backoff_ms", 100),
-    ]
     try:
-        with grpc.insecure_channel(server.address, options=fast) as channel:
+        # The port is open and an init runs (NOT_SERVING): call from then on, until 20 OKs.
+        server.wait_status("NOT_SERVING", timeout=60)
+        with grpc.insecure_channel(server.address) as channel:
             greet = channel.unary_unary("/entrypoint.Entrypoint/Greet")
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
