@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 
 #: Client threads calling one after another, each on a channel of its own.
 CLIENTS = 8
-STOPS = 5
+#: Stops per mode: 3 in `make test` (its 5-minute budget); the note of issue 20 measured 20 by hand.
+STOPS = 3
 
 
 def _stop_under_load(krt_dir: Path, tmp: Path, args: tuple[str, ...]) -> collections.Counter[str]:
