@@ -77,11 +77,11 @@ def test_calls_while_the_inits_run_are_unavailable_never_run_early(
     import grpc
 
     server = ServerProcess(
-        krt_dir, tmp_path, *args, env={"HANDWRITTEN_PREP_INIT_DELAY": "4", "TMPDIR": str(tmp_path)}
+        krt_dir, tmp_path, *args, env={"HANDWRITTEN_PREP_INIT_DELAY": "2", "TMPDIR": str(tmp_path)}
     )
     codes: list[str] = []
     try:
-        # The port is open and an init runs (NOT_SERVING): call from then on, until 20 OKs.
+        # The port is open and an init runs (NOT_SERVING): call from then on, until 5 OKs.
         server.wait_status("NOT_SERVING", timeout=60)
         with grpc.insecure_channel(server.address) as channel:
             greet = channel.unary_unary("/entrypoint.Entrypoint/Greet")
@@ -92,7 +92,7 @@ def test_calls_while_the_inits_run_are_unavailable_never_run_early(
                     codes.append("OK")
                 except grpc.RpcError as exc:
                     codes.append(f"{exc.code().name}: {exc.details()}")
-                if codes.count("OK") >= 20:
+                if codes.count("OK") >= 5:
                     break
                 time.sleep(0.01)
     finally:
