@@ -123,6 +123,20 @@ def to_valid_name(name: str, max_len: int = MAX_NAME_LENGTH) -> str:
     return result
 
 
+def name_suggestion(value: str) -> str:
+    """`` (for example "<a valid name>")`` for an invalid KRE name, or "" when none is made."""
+    try:
+        return f' (for example "{to_valid_name(value)}")'
+    except ValueError:
+        return ""
+
+
+def variable_suggestion(value: str) -> str:
+    """`` (for example "<A_VALID_NAME>")`` for an invalid config variable name, or ""."""
+    fixed = re.sub(r"[^A-Z0-9]+", "_", value.upper()).strip("_")
+    return f' (for example "{fixed}")' if fixed else ""
+
+
 _VOWELS = frozenset("aeiouy")
 
 

@@ -56,7 +56,8 @@ from kedro_krt.formats.manifest_base import (
     Entrypoint,
     ManifestError,
     krt_yaml,
-    to_valid_name,
+    name_suggestion,
+    variable_suggestion,
 )
 from kedro_krt.formats.problems import Problem
 from kedro_krt.formats.rules import Rule
@@ -293,22 +294,13 @@ def _refine(rule: Rule, path: str, value: Any, owner: Any) -> tuple[Rule, dict[s
     elif rule is rules.NOT_A_NAME_LIST:
         values["value"] = short(value)  # a scalar: a list or mapping is a shape error above it
     elif rule is rules.V1_NAME:
-        values.update(name=short(value, 80), example=_name_suggestion(value))
+        values.update(name=short(value, 80), example=name_suggestion(value))
         if NAME_RE.match(value):
             rule = rules.V1_NAME_LENGTH
             values.update(length=len(value), limit=MAX_NAME_LENGTH)
     elif rule is rules.V1_VARIABLE_NAME:
-        values["name"] = value
-        fixed = re.sub(r"[^A-Z0-9]+", "_", value.upper()).strip("_")
-        values["example"] = f' (for example "{fixed}")' if fixed else ""
+        values.update(name=value, example=variable_suggestion(value))
     return rule, values
-
-
-def _name_suggestion(value: str) -> str:
-    try:
-        return f' (for example "{to_valid_name(value)}")'
-    except ValueError:
-        return ""
 
 
 def check_manifest(data: Any, marks: Mapping[str, int]) -> ParsedManifest[Manifest]:

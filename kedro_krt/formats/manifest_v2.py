@@ -57,7 +57,6 @@ Kedro, nor of the other files of a KRT.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
@@ -95,7 +94,8 @@ from kedro_krt.formats.manifest_base import (
     Entrypoint,
     ManifestError,
     krt_yaml,
-    to_valid_name,
+    name_suggestion,
+    variable_suggestion,
 )
 from kedro_krt.formats.problems import Problem
 from kedro_krt.formats.rules import Rule
@@ -540,22 +540,14 @@ def _refine(rule: Rule, path: str, value: Any, owner: Any) -> tuple[Rule, dict[s
     elif rule is rules.NOT_A_NAME_LIST:
         values["value"] = short(value)
     elif rule is rules.V2_NAME:
-        values.update(name=value, example=_name_suggestion(value))
+        values.update(name=value, example=name_suggestion(value))
         if NAME_RE.match(value):
             rule = rules.V2_NAME_LENGTH
             limit = MAX_NAME_LENGTH
             values.update(length=len(value), limit=limit, limit_plus_one=limit + 1)
     elif rule is rules.V2_VARIABLE_NAME:
-        fixed = re.sub(r"[^A-Z0-9]+", "_", value.upper()).strip("_")
-        values.update(name=value, example=f' (for example "{fixed}")' if fixed else "")
+        values.update(name=value, example=variable_suggestion(value))
     return rule, values
-
-
-def _name_suggestion(value: str) -> str:
-    try:
-        return f' (for example "{to_valid_name(value)}")'
-    except ValueError:
-        return ""
 
 
 @dataclass
