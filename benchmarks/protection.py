@@ -207,13 +207,13 @@ def stubbed(call_list: Any, values: dict[str, Any]) -> Any:
     """The same CallList (same guards) with each node's function replaced by one returning the
     outputs it gave in a real run: the protection's own cost without the user's code."""
     out = object.__new__(type(call_list))
+    for slot in type(call_list).__slots__:  # every field as is (hooks too), then the steps
+        setattr(out, slot, getattr(call_list, slot))
     steps = []
     for _, inputs, guards, outputs in call_list._steps:
         recorded = {k: values[k] for k in outputs}
         steps.append(((lambda args, r=recorded: dict(r)), inputs, guards, outputs))
     out._steps = steps
-    out._shared_ids = call_list._shared_ids
-    out._modes = call_list._modes
     return out
 
 

@@ -175,3 +175,19 @@ def test_breakdown_rows_give_each_stage_and_the_rest_over_the_runs() -> None:
     assert _row(rows, "light:   post encode")[2] == "0.020 ms [0.020 ms, 0.020 ms]"
     assert _row(rows, "light:   the rest")[2] == "0.150 ms [0.130 ms, 0.200 ms]"
     assert spread.table_breakdown({}) == []
+
+
+def test_stubbed_call_list_runs_as_the_real_one_without_its_functions() -> None:
+    """Row 7's stubbed CallList (``protection.stubbed``) copies every field of the real one:
+    a field added to CallList (as the hooks were) must not break the bench."""
+    from kedro.pipeline import node
+
+    from benchmarks.protection import stubbed
+    from kedro_krt.node.runtime.engine import CallList
+
+    def double(x: list[int]) -> list[int]:
+        raise AssertionError("the stub replaces the function")
+
+    calls = CallList([node(double, "x", "y")], observed=["x"])
+    stub = stubbed(calls, {"x": [1], "y": [2, 2]})
+    assert stub.run({"x": [1]}) == {"x": [1], "y": [2, 2]}
