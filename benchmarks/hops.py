@@ -13,7 +13,12 @@ One nats-server (JetStream, 127.0.0.1) and two chains of three processes each, u
   the local JSON-lines files of ``serve --nats`` (``--stores local``).
 
 ``--runner-path DIR`` adds a third chain: the same runners imported from another checkout
-(``PYTHONPATH=DIR``), for an A/B of runner code in one run.
+(``PYTHONPATH=DIR``), for an A/B of runner code in one run. The two runner chains swap roles
+halfway: for the first half of the runs ours is started first, on the stream ``hops-runner1``,
+and the other on ``hops-runner2``; then both are stopped, their streams deleted, and they are
+started again the other way round for the second half (``--reps`` rounded up to even), so
+nothing that goes with a chain's place (start order, stream, subjects, consumers) can favour
+one runner's code.
 
 The client publishes a ``KreNatsMessage`` (with the entrypoint's tracking entry) to each
 chain's first subject in turn, one message in flight, and waits for it on the chain's
@@ -167,7 +172,7 @@ class Chain:
                     "KRT_IS_LAST_NODE": "true" if i == NODES else "false",
                     **stores,
                 })
-            log = (work / f"{self.name}-n{i}.log").open("wb")
+            log = (work / f"{self.name}-n{i}.log").open("ab")
             self.procs.append(subprocess.Popen(
                 cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(work),
                 start_new_session=True,
@@ -188,6 +193,7 @@ class Chain:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        self.procs = []
 
 
 async def _add_streams(js: Any, chains: list[Chain]) -> None:
@@ -309,6 +315,8 @@ async def measure(
                 a / b for a, b in zip(rtts["ours"], rtts["base"], strict=True)
             )
         runs.append(run)
+    for chain in chains:
+        await js.delete_consumer(chain.stream, f"{chain.stream}-client")
     await nc.close()
     return runs
 
@@ -329,25 +337,42 @@ async def run(
         "KRT_INFLUX_URI": f"http://127.0.0.1:{sink.server_address[1]}" if sink
         else state.as_uri(),
     }
-    chains = [Chain("bare", "bare"), Chain("ours", "runner")]
+    bare = Chain("bare", "bare")
+    runners = [Chain("ours", "runner")]
     if runner_path:
-        chains.append(Chain("base", "runner", runner_path))
+        runners.append(Chain("base", "runner", runner_path))
+    # An A/B swaps the runner chains' roles halfway: each is started first, on the first slot's
+    # stream and right behind the floor in even rounds, for half of the runs (reps rounded up).
+    roles = [runners, runners[::-1]] if len(runners) > 1 else [runners]
+    reps_per_role = -(-reps // len(roles))
     server = NatsServer(work / "jetstream")
     await server.start()
+    runs: list[dict[str, Any]] = []
     try:
         import nats
 
         nc = await nats.connect(server.url)
-        await _add_streams(nc.jetstream(), chains)
-        for chain in chains:
-            chain.start(server.url, work, krt, store_env)
-        await _wait_bound(nc.jetstream(), chains)
-        (work / "pids.json").write_text(json.dumps(
-            {c.name: [p.pid for p in c.procs] for c in chains}))
+        js = nc.jetstream()
+        await _add_streams(js, [bare])
+        bare.start(server.url, work, krt, store_env)
+        for swapped, role in enumerate(roles):
+            for slot, chain in enumerate(role, 1):
+                chain.stream = f"hops-runner{slot}"
+            await _add_streams(js, role)
+            for chain in role:
+                chain.start(server.url, work, krt, store_env)
+            chains = [bare, *role]
+            await _wait_bound(js, chains)
+            for r in await measure(
+                server.url, chains, reps=reps_per_role, seconds=seconds, warmup=warmup,
+            ):
+                runs.append({**r, "roles_swapped": bool(swapped)})
+            for chain in role:
+                chain.stop()
+                await js.delete_stream(chain.stream)  # and its consumers
         await nc.close()
-        runs = await measure(server.url, chains, reps=reps, seconds=seconds, warmup=warmup)
     finally:
-        for chain in chains:
+        for chain in [bare, *runners]:
             chain.stop()
         await server.stop()
         if sink is not None:
