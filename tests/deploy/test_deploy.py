@@ -22,7 +22,7 @@ from kedro_krt.cli import commands, main
 from kedro_krt.compiler.config import ConfigError, parse_config
 from kedro_krt.deploy.addresses import admin_ui_base, entrypoint_address, version_page
 from kedro_krt.deploy.flow import free_name
-from tests.deploy.kre_admin_fake import FakeKre, Fault
+from tests.deploy.kre_admin_fake import TAGS, FakeKre, Fault
 
 
 def deploy(kre: FakeKre, *args: Any, env: dict[str, str | None] | None = None) -> Result:
@@ -518,32 +518,57 @@ def _kedro(project: Path, *args: str, token: str) -> subprocess.CompletedProcess
     )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, project: Path) -> None:
+def _deploy_conf(project: Path, kre: FakeKre) -> dict[str, Any]:
+    """krt.yml of `project` with a config variable and a deploy section aimed at `kre`."""
     conf = project / "conf" / "base" / "krt.yml"
     data = yaml.safe_load(conf.read_text())
     data["variables"] = ["PRICE_CURRENCY"]
     data["deploy"] = {"api": kre.url, "runtime": "demo", "token_env": "KRE_API_TOKEN"}
     conf.write_text(yaml.safe_dump(data))
     kre.add_version("shuttle-prices", status="PUBLISHED")
+    return data
 
-    # What deploy would refuse is found before the project is packaged (issue 21): no .krt
-    # is written. A --config name krt.yml does not declare: no request at all.
-    proc = _kedro(project, "-p", "inference", "--config", "PRICE_CURENCY=EUR", token="t")
-    assert proc.returncode == 1, proc.stderr
-    assert "--config PRICE_CURENCY: version 'shuttle-prices' has no such config" in proc.stderr
-    assert "conf/base/krt.yml declares: PRICE_CURRENCY; add the name to `variables:`" in (
-        proc.stderr
-    )
-    assert kre.requests == []
-    # An image without a registry host: no request either.
-    local = {**data, "images": {"runtime": "kedro-krt-runtime:latest"}}
-    conf.write_text(yaml.safe_dump(local))
-    proc = _kedro(project, "-p", "inference", token=kre.api_token)
-    assert proc.returncode == 1, proc.stderr
-    assert "kedro-krt-runtime:latest (the Kedro nodes; images.runtime in" in proc.stderr
-    assert kre.requests == []
-    conf.write_text(yaml.safe_dump(data))
+
+@pytest.mark.slow
+def test_kedro_krt_deploy_refuses_before_any_request(project: Path, example_krt: Path) -> None:
+    """The refusals that send no request: the same whatever KRE's schema, so against one fake
+    (the project's deploy runs against each schema below)."""
+    kre = FakeKre(tag=TAGS[0])
+    kre.start()
+    try:
+        conf = project / "conf" / "base" / "krt.yml"
+        data = _deploy_conf(project, kre)
+
+        # What deploy would refuse is found before the project is packaged (issue 21): no .krt
+        # is written. A --config name krt.yml does not declare: no request at all.
+        proc = _kedro(project, "-p", "inference", "--config", "PRICE_CURENCY=EUR", token="t")
+        assert proc.returncode == 1, proc.stderr
+        assert "--config PRICE_CURENCY: version 'shuttle-prices' has no such config" in proc.stderr
+        assert "conf/base/krt.yml declares: PRICE_CURRENCY; add the name to `variables:`" in (
+            proc.stderr
+        )
+        assert kre.requests == []
+        # An image without a registry host: no request either.
+        local = {**data, "images": {"runtime": "kedro-krt-runtime:latest"}}
+        conf.write_text(yaml.safe_dump(local))
+        proc = _kedro(project, "-p", "inference", token=kre.api_token)
+        assert proc.returncode == 1, proc.stderr
+        assert "kedro-krt-runtime:latest (the Kedro nodes; images.runtime in" in proc.stderr
+        assert kre.requests == []
+
+        # --krt deploys a .krt as it is: it cannot be renamed on the way.
+        proc = _kedro(project, "--krt", str(example_krt), "--version", "x", token=kre.api_token)
+        assert proc.returncode == 2
+        assert "--krt deploys the .krt as it is" in proc.stderr
+        assert kre.requests == []
+    finally:
+        kre.stop()
+    assert kre.violations == []
+
+
+@pytest.mark.slow
+def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, project: Path) -> None:
+    _deploy_conf(project, kre)
 
     # The name is taken: refused before packaging, with --version proposed.
     proc = _kedro(project, "--pipeline", "inference", token=kre.api_token)
@@ -571,12 +596,6 @@ def test_kedro_krt_deploy_packages_the_project_and_deploys_it(kre: FakeKre, proj
     shipped = read_krt(project / "dist" / "shuttle-prices-2.krt")
     assert "conf/base/krt.yml" not in shipped
     assert not any(b"deploy:" in content for name, content in shipped.items() if "conf/" in name)
-
-    # --krt deploys a .krt as it is: it cannot be renamed on the way.
-    proc = _kedro(project, "--krt", "dist/shuttle-prices-2.krt", "--version", "x",
-                  token=kre.api_token)  # fmt: skip
-    assert proc.returncode == 2
-    assert "--krt deploys the .krt as it is" in proc.stderr
 
 
 def test_a_krt_v2_is_deployed_too(kre: FakeKre, make_krt: Any, tmp_path: Path) -> None:
