@@ -205,6 +205,7 @@ def latency(server: Server, request: Path) -> dict[str, Any]:
 def paired_latency(
     servers: dict[str, Server], request: Path, *, seconds: float, reps: int = 1,
     http: dict[str, str] | None = None, http_body: Path | None = None, warmup: int = 100,
+    block: int = 1,
 ) -> dict[str, Any]:
     """p50/p99 of servers that are up together, called in alternation (one client process),
     ``reps`` times ``seconds``; ``http`` names the servers called over HTTP (name -> path)."""
@@ -218,6 +219,7 @@ def paired_latency(
     return _measure(
         "grpc_bench", "paired", *targets, "--request-file", str(request),
         "--max-seconds", str(seconds), "--reps", str(reps), "--warmup", str(warmup),
+        "--block", str(block),
         timeout=reps * seconds + 180,
     )
 
