@@ -46,6 +46,9 @@ from benchmarks.common import (
     tree_cpu_seconds,
 )
 
+#: The method the clients call (``--method``; the KRT's rpc unless told otherwise).
+_method = METHOD
+
 
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -100,7 +103,7 @@ def latency(address: str, request: bytes, max_iters: int, max_seconds: float) ->
     """Sequential unary calls from one thread: p50 and p99 of the round trip."""
     with grpc.insecure_channel(address) as channel:
         _wait_ready(channel)
-        stub = channel.unary_unary(METHOD)  # bytes in, bytes out
+        stub = channel.unary_unary(_method)  # bytes in, bytes out
         for _ in range(100):
             stub(request, timeout=30)
         samples: list[float] = []
@@ -137,8 +140,9 @@ def paired(
     server and, for each pair, the median of the per-round differences (later name - earlier
     name, in the order given). With ``block`` > 1, a round calls each server ``block`` times
     in a row after one untimed call: each server is timed as it runs under steady traffic
-    (caches warm), not right after five other processes ran (see ``_paired_rounds``). ``http_targets`` (name -> URL) are called with ``http_body``
-    as a JSON POST over one keep-alive httpx connection each (kedro-boot's FastAPI app).
+    (caches warm), not right after five other processes ran (see ``_paired_rounds``).
+    ``http_targets`` (name -> URL) are called with ``http_body`` as a JSON POST over one
+    keep-alive httpx connection each (kedro-boot's FastAPI app).
     With ``reps``, the rounds are timed ``reps`` times (``max_seconds`` each): ``runs`` holds
     each one's figures, the top level the first one's (and the answers).
     """
@@ -154,7 +158,7 @@ def paired(
             _wait_ready(channel)
         calls: dict[str, Any] = {}
         for n, c in channels.items():
-            stub = c.unary_unary(METHOD)
+            stub = c.unary_unary(_method)
             calls[n] = lambda stub=stub: stub(request, timeout=30)
         for n, client in clients.items():
             url = http_targets[n]
@@ -235,7 +239,7 @@ async def _load(
     channels = [grpc.aio.insecure_channel(address, options=local) for _ in range(concurrency)]
     try:
         await asyncio.gather(*(c.channel_ready() for c in channels))
-        stubs = [c.unary_unary(METHOD) for c in channels]
+        stubs = [c.unary_unary(_method) for c in channels]
         for i in range(warmup):
             await stubs[i % concurrency](request, timeout=30)
         done = 0
@@ -302,10 +306,14 @@ def main() -> None:
     load.add_argument("--count", type=int, default=10**9)
     load.add_argument("--warmup", type=int, default=200)
     load.add_argument("--server-pid", type=int, default=0, help="report its CPU (and children)")
+    for client in (lat, pair, load):
+        client.add_argument("--method", default=METHOD, help="the full method name to call")
     args = parser.parse_args()
     if args.cmd == "echo":
         asyncio.run(_serve_echo(args.krt_dir, args.port, args.response_json))
         return
+    global _method
+    _method = args.method
     request = args.request_file.read_bytes()
     if args.cmd == "latency":
         emit(latency(args.address, request, args.max_iters, args.max_seconds))
