@@ -19,6 +19,13 @@ own, up together:
 The client calls them in alternation, in blocks as row 2 does (``grpc_bench._paired_rounds``),
 ``--reps`` runs; then each is loaded at c=8 in turn (``grpc_bench load``) for its CPU per
 request. Reported: each one's p50 / the aio echo's, and CPU per request.
+
+``--krt DIR --request FILE`` (the trivial one-node KRT of row 2) adds **the serving path
+without gRPC**, in one process (``path``): ``kedro-krt serve``'s own ``Worker._call`` on the
+loaded KRT (the request checked and packed, the chain on the workflow's engine thread, the
+answer back), the bare crossing (an empty coroutine handed to that thread and back), and the
+chain run inline on the loop, timed call by call in alternation: what of a served call is the
+crossing, the node, and the rest of our code.
 """
 
 from __future__ import annotations
@@ -131,7 +138,8 @@ def _bench(*args: str, timeout: float) -> dict[str, Any]:
                                  cwd=REPO, timeout=timeout))
 
 
-def measure(work: Path, reps: int, seconds: float, load_seconds: float) -> dict[str, Any]:
+def measure(work: Path, reps: int, seconds: float, load_seconds: float,
+            krt: Path | None = None, request_file: Path | None = None) -> dict[str, Any]:
     """The four fronts up together: paired p50s (blocks of 20), then CPU per request."""
     request = work / "fronts-request.bin"
     request.write_bytes(b"x" * 40)
@@ -163,7 +171,67 @@ def measure(work: Path, reps: int, seconds: float, load_seconds: float) -> dict[
         cpu = sum(w["server_cpu"] * w["seconds"] for w in windows)
         out["load"][kind] = {"cpu_ms_per_request": 1000 * cpu / max(1, reqs),
                              "rps": reqs / sum(w["seconds"] for w in windows)}
+    if krt is not None and request_file is not None:
+        out["path"] = asyncio.run(_path(krt, request_file, reps, seconds))
     return out
+
+
+async def _path(krt: Path, request: Path, reps: int, seconds: float) -> dict[str, Any]:
+    import gc
+    import tempfile
+    import time
+
+    from google.protobuf import any_pb2
+
+    from kedro_krt.node.runtime.context_v1 import RequestState
+    from kedro_krt.serve.engine import Envelope
+    from kedro_krt.serve.loader import prepare_krt
+    from kedro_krt.serve.options import ServeOptions
+    from kedro_krt.serve.worker import Worker
+
+    with tempfile.TemporaryDirectory(prefix="krt-path-") as tmp:
+        work = Path(tmp)
+        worker = Worker(prepare_krt(krt, work_dir=work), ServeOptions(port=0, web_port=None),
+                        work, reuse_port=False)
+        await worker._load_in_process()
+        worker.ready = True
+        gc.collect()
+        gc.freeze()
+        engine: Any = worker.engine
+        rpc = next(iter(engine.workflows))
+        wf = engine.workflows[rpc]
+        data = request.read_bytes()
+        thread = engine.thread(wf.nodes[0])
+        payload = any_pb2.Any(type_url="type.googleapis.com/" + wf.request_type, value=data)
+
+        async def empty() -> None:
+            return None
+
+        async def call() -> Any:
+            return await worker._call(rpc, data, None)  # type: ignore[arg-type]
+
+        async def crossing() -> Any:
+            return await thread.submit(empty())
+
+        async def inline() -> Any:
+            envelope = Envelope(tracking_id="bench", payload=payload)
+            return await wf._chain(engine, thread, RequestState(None, "bench"), envelope)
+
+        paths = {"call": call, "crossing": crossing, "inline": inline}
+        runs = []
+        clock = time.perf_counter
+        for rep in range(reps + 1):  # the first is the warm-up
+            samples: dict[str, list[float]] = {k: [] for k in paths}
+            deadline = clock() + seconds
+            while clock() < deadline:
+                for name, fn in paths.items():
+                    t0 = clock()
+                    await fn()
+                    samples[name].append(clock() - t0)
+            if rep:
+                runs.append({k: 1e3 * statistics.median(v) for k, v in samples.items()})
+        engine.close()
+    return {"runs": runs}
 
 
 def table(r: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -188,6 +256,20 @@ def table(r: dict[str, Any]) -> list[tuple[str, ...]]:
             "" if kind == "aio" else f"{spread(ratio, times)}; {cpu - echo_cpu:+.3f} ms",
             "", "",
         ))
+    path = r.get("path")
+    if path:
+        runs = path["runs"]
+        call = [x["call"] for x in runs]
+        crossing = [x["crossing"] for x in runs]
+        inline = [x["inline"] for x in runs]
+        rest = [x["call"] - x["crossing"] - x["inline"] for x in runs]
+        rows.append((
+            "10",
+            f"the serving path without gRPC, trivial 1-node KRT: Worker._call / the bare "
+            f"crossing / the chain inline / the rest ({len(runs)} runs)",
+            f"{spread(call, ms)} / {spread(crossing, ms)} / {spread(inline, ms)} / "
+            f"{spread(rest, ms)}", "", "", "", "",
+        ))
     return rows
 
 
@@ -201,9 +283,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--load-seconds", type=float, default=2.0)
+    parser.add_argument("--krt", type=Path, default=None, help="the trivial KRT's folder")
+    parser.add_argument("--request", type=Path, default=None, help="its request's bytes")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    emit(measure(args.work, args.reps, args.seconds, args.load_seconds))
+    emit(measure(args.work, args.reps, args.seconds, args.load_seconds, args.krt,
+                 args.request))
 
 
 if __name__ == "__main__":

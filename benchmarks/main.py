@@ -716,7 +716,9 @@ def run_all(
         r["hooks"] = _measure("hooks", *rep_args, "--seconds", "2")
     if "fronts" in only:
         progress(f"row 10: the shapes of a gRPC front, no work ({reps} runs)")
-        r["fronts"] = _measure("fronts", "--work", str(work / "fronts"), *rep_args)
+        trivial = _measure("trivial", "--dest", str(work / "trivial-fronts"))
+        r["fronts"] = _measure("fronts", "--work", str(work / "fronts"), *rep_args, "--krt",
+                               trivial["krt_dir"], "--request", trivial["request_file"])
     r["cold"] = cold
     return r
 

@@ -233,3 +233,15 @@ def test_front_shape_rows_compare_each_front_with_the_aio_echo() -> None:
     thread = _row(rows, "front shape, no work: grpc.aio, handed to an engine thread")
     assert thread[4] == "1.20x [1.20x, 1.20x]; +0.050 ms"
     assert _row(rows, "front shape, no work: grpc.aio, answered on the loop")[4] == ""
+
+
+def test_serving_path_row_takes_the_crossing_and_the_chain_out_of_the_call() -> None:
+    from benchmarks import fronts
+
+    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4}
+    r = {"runs": [{"servers": {k: {"p50_ms": v, "p99_ms": v} for k, v in p50.items()}}],
+         "load": {k: {"cpu_ms_per_request": 0.3, "rps": 1.0} for k in p50},
+         "path": {"runs": [{"call": 0.07, "crossing": 0.04, "inline": 0.01}] * 3}}
+    row = _row(fronts.table(r), "the serving path without gRPC")
+    assert row[2].endswith("/ 0.020 ms [0.020 ms, 0.020 ms]")
+    assert fronts.table({**r, "path": None})[-1][1].startswith("front shape")
