@@ -14,7 +14,15 @@ own, up together:
 - **sync, inline**: ``grpc.server``, the pool thread runs the handler coroutine itself (no
   second crossing; a node that blocks holds only its pool thread, but an answer can only leave
   when the node returns: the server's own timeout could not answer for it through grpc's
-  public API).
+  public API);
+- **sync, callback**: the same, the method registered as a response-streaming handler marked
+  ``experimental_non_blocking`` (an attribute grpc's sync server reads, undocumented): the
+  answer leaves through a send callback that any thread may call, so a watchdog could answer
+  DEADLINE_EXCEEDED (``set_code``, ``set_details``, then the callback with ``None``) while the
+  node still runs on its pool thread, and the node's late answer be dropped. Measured without
+  the watchdog: each send waits until grpc's completion-queue thread has sent it, a crossing of
+  its own, and the message and the status go in two batches (a unary handler's return sends
+  them in one).
 
 The client calls them in alternation, in blocks as row 2 does (``grpc_bench._paired_rounds``),
 ``--reps`` runs; then each is loaded at c=8 in turn (``grpc_bench load``) for its CPU per
@@ -47,12 +55,13 @@ from benchmarks.processes import REPO, Server, free_port, run_command, start_ser
 
 SERVICE = "bench.Front"
 METHOD = f"/{SERVICE}/Call"
-KINDS = ("aio", "aio-thread", "sync", "sync-inline")
+KINDS = ("aio", "aio-thread", "sync", "sync-inline", "sync-callback")
 LABELS = {
     "aio": "grpc.aio, answered on the loop (the echo)",
     "aio-thread": "grpc.aio, handed to an engine thread's loop and back (serve's shape)",
     "sync": "grpc.server, answered on the pool thread",
     "sync-inline": "grpc.server, the handler coroutine run on the pool thread",
+    "sync-callback": "grpc.server, the same, answered through a send callback",
 }
 
 
@@ -75,8 +84,11 @@ def _drive(coro: Coroutine[Any, Any, bytes]) -> bytes:
     raise RuntimeError("the handler suspended")
 
 
-def _register(server: Any, behaviour: Callable[..., Any]) -> None:
-    handler = grpc.unary_unary_rpc_method_handler(behaviour)
+def _register(server: Any, behaviour: Callable[..., Any], streaming: bool = False) -> None:
+    if streaming:
+        handler = grpc.unary_stream_rpc_method_handler(behaviour)
+    else:
+        handler = grpc.unary_unary_rpc_method_handler(behaviour)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE, {"Call": handler}),)
     )
@@ -114,9 +126,28 @@ def _serve_sync(kind: str, port: int) -> None:
     if kind == "sync":
         def behaviour(request: bytes, context: Any) -> bytes:
             return request
-    else:
+    elif kind == "sync-inline":
         def behaviour(request: bytes, context: Any) -> bytes:
             return _drive(_handler(request))
+    else:
+        def callback(request: bytes, context: Any, send: Callable[[Any], None]) -> None:
+            lock = threading.Lock()
+            answered = False
+            result = _drive(_handler(request))
+            with lock:  # the watchdog's claim would take the same lock
+                if answered:
+                    return
+                answered = True
+            send(result)
+            send(None)
+
+        callback.experimental_non_blocking = True  # type: ignore[attr-defined]
+        _register(server, callback, streaming=True)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        server.start()
+        print(f"Serving {kind} on 127.0.0.1:{port}", flush=True)
+        server.wait_for_termination()
+        return
 
     _register(server, behaviour)
     server.add_insecure_port(f"127.0.0.1:{port}")

@@ -226,10 +226,10 @@ def test_front_shape_rows_compare_each_front_with_the_aio_echo() -> None:
     def run(p50: dict[str, float]) -> dict[str, object]:
         return {"servers": {k: {"p50_ms": v, "p99_ms": 2 * v} for k, v in p50.items()}}
 
-    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4}
+    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4, "sync-callback": 0.55}
     load = {k: {"cpu_ms_per_request": v / 2, "rps": 1000.0} for k, v in p50.items()}
     rows = fronts.table({"runs": [run(p50)] * 3, "load": load})
-    assert [row[0] for row in rows] == ["10"] * 4
+    assert [row[0] for row in rows] == ["10"] * 5
     thread = _row(rows, "front shape, no work: grpc.aio, handed to an engine thread")
     assert thread[4] == "1.20x [1.20x, 1.20x]; +0.050 ms"
     assert _row(rows, "front shape, no work: grpc.aio, answered on the loop")[4] == ""
@@ -238,7 +238,7 @@ def test_front_shape_rows_compare_each_front_with_the_aio_echo() -> None:
 def test_serving_path_row_takes_the_crossing_and_the_chain_out_of_the_call() -> None:
     from benchmarks import fronts
 
-    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4}
+    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4, "sync-callback": 0.55}
     r = {"runs": [{"servers": {k: {"p50_ms": v, "p99_ms": v} for k, v in p50.items()}}],
          "load": {k: {"cpu_ms_per_request": 0.3, "rps": 1.0} for k in p50},
          "path": {"runs": [{"call": 0.07, "crossing": 0.04, "inline": 0.01}] * 3}}
