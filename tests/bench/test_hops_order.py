@@ -4,6 +4,8 @@ round was the A/A bias the order fixes)."""
 
 from __future__ import annotations
 
+import itertools
+
 from benchmarks.hops import Chain, round_orders
 
 
@@ -22,4 +24,4 @@ def test_an_ab_reverses_only_the_runner_chains() -> None:
     assert _names(even) == ["bare", "ours", "base"]
     assert _names(odd) == ["bare", "base", "ours"]
     sequence = _names(even + odd + even)
-    assert all(a != b for a, b in zip(sequence, sequence[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(sequence))
