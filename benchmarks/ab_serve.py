@@ -61,7 +61,8 @@ def _med(values: list[float]) -> list[float]:
 
 
 def measure(name: str, spec: str, a: Path, b: Path, work: Path, reps: int, seconds: float,
-            load_seconds: float, load_pairs: int = 2, nats: bool = False) -> dict[str, Any]:
+            load_seconds: float, load_pairs: int = 2, nats: bool = False,
+            block: int = 1) -> dict[str, Any]:
     """One KRT: the paired latency runs and the alternating load windows."""
     krt, krt_dir, request, echo_json = spec.split(",", 3)
     servers = {}
@@ -71,7 +72,7 @@ def measure(name: str, spec: str, a: Path, b: Path, work: Path, reps: int, secon
         servers["B"] = _serve(Path(krt), b, work, f"ab-{name}-B", nats)
         targets = [x for n, s in servers.items() for x in ("--target", f"{n}={s.address}")]
         lat = _bench("paired", *targets, "--request-file", request, "--max-seconds",
-                     str(seconds), "--reps", str(reps), "--warmup", "100",
+                     str(seconds), "--reps", str(reps), "--warmup", "100", "--block", str(block),
                      timeout=reps * seconds + 180)
         runs = lat["runs"]
         out: dict[str, Any] = {"answers_equal": len(set(lat["answers"].values())) == 1}
@@ -119,6 +120,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--load-seconds", type=float, default=3.0)
     parser.add_argument("--load-pairs", type=int, default=2, help="load windows per server")
+    parser.add_argument("--block", type=int, default=1,
+                        help="calls to each server in a row per round (grpc_bench paired)")
     parser.add_argument("--nats", action="store_true",
                         help="serve --nats (A's and B's fronts; the runners are the KRT's own)")
     args = parser.parse_args()
@@ -128,7 +131,7 @@ def main() -> None:
         name, spec = item.split("=", 1)
         out[name] = measure(name, spec, args.a.resolve(), args.b.resolve(), args.work,
                             args.reps, args.seconds, args.load_seconds, args.load_pairs,
-                            args.nats)
+                            args.nats, args.block)
     emit(out)
 
 

@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import hooks, hops, krt_versions, light, spread
+from benchmarks import fronts, hooks, hops, krt_versions, light, spread
 from benchmarks.common import compile_public_proto, last_json, one_row_request_json, tree_pids
 from benchmarks.processes import (
     BIN,
@@ -205,6 +205,7 @@ def latency(server: Server, request: Path) -> dict[str, Any]:
 def paired_latency(
     servers: dict[str, Server], request: Path, *, seconds: float, reps: int = 1,
     http: dict[str, str] | None = None, http_body: Path | None = None, warmup: int = 100,
+    block: int = 1,
 ) -> dict[str, Any]:
     """p50/p99 of servers that are up together, called in alternation (one client process),
     ``reps`` times ``seconds``; ``http`` names the servers called over HTTP (name -> path)."""
@@ -218,6 +219,7 @@ def paired_latency(
     return _measure(
         "grpc_bench", "paired", *targets, "--request-file", str(request),
         "--max-seconds", str(seconds), "--reps", str(reps), "--warmup", str(warmup),
+        "--block", str(block),
         timeout=reps * seconds + 180,
     )
 
@@ -345,6 +347,8 @@ def build_table(r: dict[str, Any]) -> Rows:
         rows += krt_versions.table(r["krt_versions"])
     if "hooks" in r:
         rows += hooks.table(r["hooks"])
+    if "fronts" in r:
+        rows += fronts.table(r["fronts"])
     return rows
 
 
@@ -600,9 +604,11 @@ CPU columns are in cores (1.00 = one core busy for the whole window).
 #: ``serve --nats`` under sequential calls; ``versions``: row 8, KRT v1 against KRT v2,
 #: ``benchmarks/krt_versions.py``; ``hooks``: row 9, Kedro's hooks per node,
 #: ``benchmarks/hooks.py``; ``hops``: row 2's hop floor, bare nats-py forwarders against our
-#: runners, ``benchmarks/hops.py``).
+#: runners, ``benchmarks/hops.py``; ``fronts``: row 10, what each shape of gRPC front costs
+#: with no work, ``benchmarks/fronts.py``).
 GROUPS = (
-    "inproc", "payload", "serve", "nats", "hops", "copies", "profile", "versions", "hooks"
+    "inproc", "payload", "serve", "nats", "hops", "copies", "profile", "versions", "hooks",
+    "fronts",
 )
 OPTIONAL_GROUPS: tuple[str, ...] = ()
 
@@ -708,6 +714,11 @@ def run_all(
     if "hooks" in only:
         progress(f"row 9: Kedro's hooks per node per message ({reps} runs)")
         r["hooks"] = _measure("hooks", *rep_args, "--seconds", "2")
+    if "fronts" in only:
+        progress(f"row 10: the shapes of a gRPC front, no work ({reps} runs)")
+        trivial = _measure("trivial", "--dest", str(work / "trivial-fronts"))
+        r["fronts"] = _measure("fronts", "--work", str(work / "fronts"), *rep_args, "--krt",
+                               trivial["krt_dir"], "--request", trivial["request_file"])
     r["cold"] = cold
     return r
 
@@ -830,7 +841,7 @@ def nats_rows(
         cold["serving_trivial_s"] = servers["in-process"].ready_s
         cold["serving_trivial_nats_s"] = servers["nats"].ready_s
         r["nats_trivial"] = paired_latency(servers, Path(trivial["request_file"]), seconds=1.5,
-                                           reps=reps)
+                                           reps=reps, block=E2E_BLOCK)
     finally:
         _stop_all(servers)
 
@@ -839,8 +850,8 @@ def nats_rows(
     # 6 to 19 ms on each of five KRT servers, 100 to 130 ms a round): fewer warm-up rounds,
     # longer runs (45 to 60 rounds each).
     for label, suffix, pipe, echo_json, secs, warmup in (
-        ("example", "", "inference", "", 6.0, 20),
-        ("light", "_light", "light", LIGHT_ECHO, 2.0, 100),
+        ("example", "", "inference", "", 6.0, 5),
+        ("light", "_light", "light", LIGHT_ECHO, 2.0, 20),
     ):
         krt, krt_single, krt_dir = krts[label]
         progress(f"row 2: the {label} pipeline: echo / serve (3 nodes, single) / --nats (3 "
@@ -869,7 +880,15 @@ def nats_rows(
             r[f"e2e{suffix}"] = paired_latency(
                 servers, request, seconds=secs, reps=reps,
                 http={"boot-http": f"/{BOOT_NAMESPACE[pipe]}"}, http_body=body, warmup=warmup,
+                block=E2E_BLOCK,
             )
+            if suffix:
+                # The same servers called call by call, as row 2 was timed before blocks: what
+                # a cold process costs each (reported beside, judged nowhere).
+                r[f"e2e{suffix}_cold"] = paired_latency(
+                    servers, request, seconds=secs, reps=reps,
+                    http={"boot-http": f"/{BOOT_NAMESPACE[pipe]}"}, http_body=body, warmup=20,
+                )
             # Only the loaded server works; the others of the group are up and idle.
             progress(f"row 3 (--nats): the {label} pipeline, throughput c=8, alternating "
                       "windows")
@@ -880,6 +899,11 @@ def nats_rows(
         finally:
             _stop_all(servers)
 
+
+#: Row 2's servers are called in blocks of this many calls each (after an untimed one), round
+#: after round: each is timed warm, as under steady traffic and as row 1 times the node work
+#: that the goals add to the echo (``grpc_bench._paired_rounds``).
+E2E_BLOCK = 20
 
 #: The echo's answer on the light pipeline: the light KRT's 1-row reply.
 LIGHT_ECHO = '{"quotes": [{"price": 1.5}]}'

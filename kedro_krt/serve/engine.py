@@ -108,16 +108,22 @@ class _Mailbox:
 
 class _Job:
     """A coroutine handed to a :class:`NodeThread`: its future on the caller's loop, its task
-    on the thread's (once started), and where its outcome goes back."""
+    on the thread's (once started), where its outcome goes back, and who hears of a result
+    first (``on_result``)."""
 
-    __slots__ = ("coro", "future", "outbox", "task")
+    __slots__ = ("coro", "future", "on_result", "outbox", "task")
 
     def __init__(
-        self, coro: Coroutine[Any, Any, Any], future: asyncio.Future[Any], outbox: _Mailbox
+        self,
+        coro: Coroutine[Any, Any, Any],
+        future: asyncio.Future[Any],
+        outbox: _Mailbox,
+        on_result: Callable[[Any], None] | None = None,
     ) -> None:
         self.coro = coro
         self.future = future
         self.outbox = outbox
+        self.on_result = on_result
         self.task: asyncio.Task[Any] | None = None
 
     def cancel_if_cancelled(self, future: asyncio.Future[Any]) -> None:
@@ -143,7 +149,12 @@ class _Job:
         elif task.exception() is not None:
             future.set_exception(task.exception())  # type: ignore[arg-type]
         else:
-            future.set_result(task.result())
+            result = task.result()
+            if result is not None and self.on_result is not None:
+                # Here, in the same turn of the caller's loop: the caller's answer does not
+                # wait for the awaiting task to be woken first.
+                self.on_result(result)
+            future.set_result(result)
 
 
 class NodeThread:
@@ -200,16 +211,20 @@ class NodeThread:
         future.add_done_callback(release)
         return await asyncio.wrap_future(future)
 
-    def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    def submit(
+        self, coro: Coroutine[Any, Any, T], on_result: Callable[[Any], None] | None = None
+    ) -> asyncio.Future[T]:
         """Run ``coro`` on this thread; its outcome as a future of the caller's loop.
 
-        Cancelling the returned future cancels ``coro`` at its next ``await``. Under load, the
+        ``on_result`` (on the caller's loop) gets a result that is not None as soon as it is
+        back, before the future's awaiter runs. Cancelling the returned future cancels
+        ``coro`` at its next ``await``. Under load, the
         jobs handed over (and the outcomes handed back) between two wake-ups of a loop share
         one wake-up (:class:`_Mailbox`): each is a write to the loop's socket and a switch of
         the GIL, the larger part of what crossing threads costs.
         """
         caller = asyncio.get_running_loop()
-        job = _Job(coro, caller.create_future(), self._outbox_for(caller))
+        job = _Job(coro, caller.create_future(), self._outbox_for(caller), on_result)
         job.future.add_done_callback(job.cancel_if_cancelled)
         self._inbox.post(job)
         return job.future

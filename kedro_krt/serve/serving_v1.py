@@ -144,9 +144,8 @@ class LoadedWorkflow(LoadedWorkflowBase):
 
         state = RequestState(early, envelope.tracking_id)
         thread = engine.thread(self.nodes[0])
-        result = await thread.submit(self._chain(engine, thread, state, envelope))
-        if result is not None:
-            reply(result)
+        # The answer goes to ``reply`` as soon as it is back on the caller's loop.
+        await thread.submit(self._chain(engine, thread, state, envelope), reply)
 
     async def _chain(
         self, engine: Engine, thread: NodeThread, state: RequestState, envelope: Envelope

@@ -299,9 +299,11 @@ class Worker:
         task = loop.create_task(self._drive(engine, wf, payload, reply, envelope, answer))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # The timeout is a timer on the answer itself (not wait_for, whose own future adds a
+        # turn of the loop between the answer and this call's return).
+        timer = loop.call_later(self.options.timeout, _expire, answer)
         try:
-            # wait_for on a bare future schedules no extra task (and runs on Python 3.10).
-            result = await asyncio.wait_for(answer, self.options.timeout)
+            result = await answer
         except asyncio.TimeoutError:
             if not envelope.replied:
                 task.cancel()
@@ -321,6 +323,8 @@ class Worker:
             if exc.invalid_request:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.detail)
             await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        finally:
+            timer.cancel()
         return result.SerializeToString()
 
     async def _refuse(self, context: grpc.aio.ServicerContext) -> None:
@@ -357,6 +361,12 @@ class Worker:
             log.exception("workflow '%s' failed", wf.name)
             if not answer.done():
                 answer.set_exception(NodeError(envelope.current or "entrypoint", repr(exc)))
+
+
+def _expire(answer: asyncio.Future[Message]) -> None:
+    """The call's timeout: its answer becomes a TimeoutError, unless it came first."""
+    if not answer.done():
+        answer.set_exception(asyncio.TimeoutError())
 
 
 def _install_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:

@@ -191,3 +191,57 @@ def test_stubbed_call_list_runs_as_the_real_one_without_its_functions() -> None:
     calls = CallList([node(double, "x", "y")], observed=["x"])
     stub = stubbed(calls, {"x": [1], "y": [2, 2]})
     assert stub.run({"x": [1]}) == {"x": [1], "y": [2, 2]}
+
+
+def test_paired_rounds_time_each_server_in_blocks_after_an_untimed_call() -> None:
+    from benchmarks.grpc_bench import _paired_rounds
+
+    order: list[str] = []
+    calls = {n: (lambda n=n: order.append(n)) for n in ("echo", "serve")}
+    out = _paired_rounds(["echo", "serve"], calls, max_rounds=2, max_seconds=60, block=3)
+    # Round 1: echo x (1 untimed + 3), serve x 4; round 2 the other way round.
+    assert order == ["echo"] * 4 + ["serve"] * 8 + ["echo"] * 4
+    assert out["block"] == 3 and out["rounds"] == 2
+    order.clear()
+    _paired_rounds(["echo", "serve"], calls, max_rounds=2, max_seconds=60)
+    assert order == ["echo", "serve", "serve", "echo"]
+
+
+def test_e2e_rows_say_the_blocks_and_the_cold_figure_beside() -> None:
+    runs = [{**_e2e_run(30.0, 16.0, 20.0, 14.0), "block": 20}] * 5
+    e2e = {"runs": runs, "answers": {}, "http_replies": {}}
+    cold = {"runs": [_e2e_run(30.0, 16.0, 20.0, 14.0)] * 5}
+    r = {"e2e_light": e2e, "e2e_light_cold": cold,
+         "krt_namespace_light": {"runs": [{"handlers_ms": 0.5}] * 5}}
+    rows = spread.table_e2e(r)
+    serve = _row(rows, "light: e2e p50 / p99, kedro-krt serve, 3 nodes")
+    assert "rounds of 20 calls in all" in serve[1]
+    beside = _row(rows, "light:   the same, call by call")
+    assert beside[5:] == ("", "")  # judged nowhere
+
+
+def test_front_shape_rows_compare_each_front_with_the_aio_echo() -> None:
+    from benchmarks import fronts
+
+    def run(p50: dict[str, float]) -> dict[str, object]:
+        return {"servers": {k: {"p50_ms": v, "p99_ms": 2 * v} for k, v in p50.items()}}
+
+    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4, "sync-callback": 0.55}
+    load = {k: {"cpu_ms_per_request": v / 2, "rps": 1000.0} for k, v in p50.items()}
+    rows = fronts.table({"runs": [run(p50)] * 3, "load": load})
+    assert [row[0] for row in rows] == ["10"] * 5
+    thread = _row(rows, "front shape, no work: grpc.aio, handed to an engine thread")
+    assert thread[4] == "1.20x [1.20x, 1.20x]; +0.050 ms"
+    assert _row(rows, "front shape, no work: grpc.aio, answered on the loop")[4] == ""
+
+
+def test_serving_path_row_takes_the_crossing_and_the_chain_out_of_the_call() -> None:
+    from benchmarks import fronts
+
+    p50 = {"aio": 0.5, "aio-thread": 0.6, "sync": 0.45, "sync-inline": 0.4, "sync-callback": 0.55}
+    r = {"runs": [{"servers": {k: {"p50_ms": v, "p99_ms": v} for k, v in p50.items()}}],
+         "load": {k: {"cpu_ms_per_request": 0.3, "rps": 1.0} for k in p50},
+         "path": {"runs": [{"call": 0.07, "crossing": 0.04, "inline": 0.01}] * 3}}
+    row = _row(fronts.table(r), "the serving path without gRPC")
+    assert row[2].endswith("/ 0.020 ms [0.020 ms, 0.020 ms]")
+    assert fronts.table({**r, "path": None})[-1][1].startswith("front shape")

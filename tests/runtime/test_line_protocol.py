@@ -92,3 +92,15 @@ def test_influx_points_send_writes_what_influxdb_client_would() -> None:
     for p in points:
         expected.setdefault(p.precision, []).append(str(influx_point(p)).encode())
     assert dict(api.calls) == expected
+
+
+def test_influx_points_has_its_client_before_the_first_point() -> None:
+    """influxdb-client is imported and its client made when the runner starts, not on the
+    first flush (whose import held the GIL while the first messages were handled). Making the
+    client does not connect: the address may not answer yet."""
+    config = type("C", (), {"runtime_id": "rt", "influx_uri": "http://127.0.0.1:1"})()
+    sink = InfluxPoints(config)  # type: ignore[arg-type]
+    try:
+        assert sink._write_api is not None
+    finally:
+        sink.close()

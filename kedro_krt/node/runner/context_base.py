@@ -216,20 +216,20 @@ class InfluxPoints:
     batching writer uses), a batch at a time."""
 
     def __init__(self, config: NodeSettings) -> None:
+        # The client now, as the runner starts (it connects on the first write only): imported
+        # on the first flush instead, influxdb-client's import held the GIL on the writer thread
+        # for a fraction of a second while the first messages were being handled.
+        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         self._config = config
-        self._write_api: Any = None
-        self._client: Any = None
+        self._client: Any = InfluxDBClient(url=config.influx_uri, token="")
+        self._write_api: Any = self._client.write_api(write_options=SYNCHRONOUS)
 
     def send(self, batch: list[Point]) -> None:
         """One write per precision, as influxdb-client groups its ``Point``s; each point's line
         made by :func:`~kedro_krt.node.runner.line_protocol.line` (influxdb-client's own bytes),
         or by influxdb-client's ``Point`` for the values that function leaves to it."""
-        if self._write_api is None:
-            from influxdb_client import InfluxDBClient
-            from influxdb_client.client.write_api import SYNCHRONOUS
-
-            self._client = InfluxDBClient(url=self._config.influx_uri, token="")
-            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
         by_precision: dict[str, list[Any]] = {}
         for point in batch:
             record: Any = line(
@@ -244,8 +244,7 @@ class InfluxPoints:
             )
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self._client.close()
 
 
 def measurement_sink(config: NodeSettings) -> PointSink:
