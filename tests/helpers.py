@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -166,3 +168,50 @@ def build_once(
             build(folder)
             done.touch()
     return folder
+
+
+#: Ports a test may hand to a server it starts: below the kernel's ephemeral range, where an
+#: outgoing connection (a gRPC client, a runner's NATS connection) or another ``bind(0)`` cannot
+#: take the port between the test's choice and the server's bind. Each xdist worker walks its
+#: own share, so two workers never hand out the same port.
+_EPHEMERAL_FLOOR = 32768
+_TEST_PORTS_FROM = 20000
+
+
+def _ephemeral_floor() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_FLOOR
+
+
+def _worker_ports() -> Iterable[int]:
+    floor = _ephemeral_floor()
+    if floor - _TEST_PORTS_FROM < 1000:  # no room below the ephemeral range: the kernel's pick
+        return iter(())
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    span = (floor - _TEST_PORTS_FROM) // count
+    low = _TEST_PORTS_FROM + (index % count) * span
+    start = random.randrange(span)
+    return itertools.cycle([low + (start + i) % span for i in range(span)])
+
+
+_ports = _worker_ports()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, that nothing else will take before the server
+    the test starts binds it (see :data:`_TEST_PORTS_FROM`)."""
+    for port in itertools.islice(_ports, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -49,3 +49,26 @@ def test_build_once_builds_one_folder(tmp_path_factory: pytest.TempPathFactory) 
     calls: list[Path] = []
     folder = build_once(tmp_path_factory, "built-once", lambda f: calls.append(f))
     assert calls == [folder] and folder.is_dir()
+
+
+def test_free_ports_are_below_the_ephemeral_range_and_each_worker_has_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test's server port is never one an outgoing connection can take first (a flaky
+    "port is in use"), nor one the other xdist worker hands out."""
+    import itertools
+
+    from tests import helpers
+
+    floor = helpers._ephemeral_floor()
+    if floor - helpers._TEST_PORTS_FROM < 1000:
+        pytest.skip("no room below this machine's ephemeral port range")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    shares = []
+    for worker in ("gw0", "gw1"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        ports = set(itertools.islice(helpers._worker_ports(), 50_000))
+        assert ports and max(ports) < floor and min(ports) >= helpers._TEST_PORTS_FROM
+        shares.append(ports)
+    assert not shares[0] & shares[1]
+    assert helpers._TEST_PORTS_FROM <= helpers.free_port() < floor

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from tests.docs.doc_blocks import (
     shown_output_matches,
     steps,
 )
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +55,6 @@ WHOLE_OUTPUT = {TUTORIAL}
 #: Commands whose output the whole-output pages shorten, and say so.
 EXCERPTED = ("kedro krt compile",)
 DOC_WEB_PORT = "8080"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -198,7 +192,7 @@ def test_page_runs_as_written(page: Path, tmp_path: Path) -> None:
     if not (BIN / "kedro").exists() or not (BIN / "kedro-krt").exists():
         pytest.skip(f"kedro and kedro-krt are not installed in {BIN}")
     cwd = tmp_path
-    port, web_port = _free_port(), _free_port()
+    port, web_port = free_port(), free_port()
     server: _Server | None = None
     calls = 0
     try:

@@ -13,7 +13,6 @@ import importlib.util
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from tests.helpers import free_port
+
 BIN = Path(sys.executable).parent
 REQUEST_COLUMNS = (
     "shuttle_id",
@@ -44,13 +45,6 @@ REQUEST_COLUMNS = (
     "company_rating",
     "launched_at",
 )
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def health_status(address: str, timeout: float = 0.5) -> str | None:

@@ -7,7 +7,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -18,17 +17,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kedro_krt.emit.protoc import compile_protos
+from tests.helpers import free_port
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "handwritten_krt"
 NODES = ("prep", "model", "early", "tail")
 PROTOS = ("public_input.proto", "internal_nodes.proto")
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_krt_dir(dest: Path) -> Path:
