@@ -33,8 +33,8 @@ import yaml
 
 from tests.e2e.e2e_helpers import ReflectedRpc, ServedKrt, as_parsed, request_json
 from tests.e2e.kre_py_envs import cached_venv
-from tests.e2e.test_hooks_served import HOOKS_MODULE, _node_entries, _read, _wait_for
-from tests.helpers import REPO, copy_project, run_cli
+from tests.e2e.test_hooks_served import _node_entries, _read, _wait_for, hooked_copy
+from tests.helpers import REPO, run_cli
 
 #: Its own tier: the virtualenv takes 2 minutes or more to install cold, more than `make test`'s
 #: budget allows; `make test-plugins` runs it, and CI runs that after `make test`.
@@ -84,14 +84,7 @@ def mlflow_project(
 ) -> dict[str, Any]:
     """The copy with kedro-mlflow's conf, its `kedro run` log and runs, and its .krt."""
     work = tmp_path_factory.mktemp("mlflow")
-    project = copy_project(trained_project, work / "project")
-    package = project / "src" / "shuttle_prices"
-    (package / "krt_test_hooks.py").write_text(HOOKS_MODULE, encoding="utf-8")
-    with open(package / "settings.py", "a", encoding="utf-8") as settings:
-        settings.write(
-            "\nfrom shuttle_prices.krt_test_hooks import RecordingHooks\n\n"
-            "HOOKS = (RecordingHooks(),)\n"
-        )
+    project = hooked_copy(trained_project, work / "project", "RecordingHooks")
     run_cli(["kedro", "mlflow", "init"], cwd=project, bin_dir=plugin_bin)
     conf = project / "conf" / "local" / "mlflow.yml"
     # MLflow 3's file store ("mlruns", kedro-mlflow's default) refuses to start: a SQLite file.

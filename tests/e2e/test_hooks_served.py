@@ -112,18 +112,25 @@ def _read(log: Path) -> list[list[Any]]:
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.fixture(scope="module")
-def hooked(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The hooked copy, its `kedro run` log and its .krt."""
-    work = tmp_path_factory.mktemp("hooked")
-    project = copy_project(trained_project, work / "project")
+def hooked_copy(trained_project: Path, dest: Path, *hooks: str) -> Path:
+    """A copy of the trained example whose settings register ``hooks`` (classes of
+    :data:`HOOKS_MODULE`, written into its package)."""
+    project = copy_project(trained_project, dest)
     package = project / "src" / "shuttle_prices"
     (package / "krt_test_hooks.py").write_text(HOOKS_MODULE, encoding="utf-8")
     with open(package / "settings.py", "a", encoding="utf-8") as settings:
         settings.write(
-            "\nfrom shuttle_prices.krt_test_hooks import RecordingHooks, ShuttleChecks\n\n"
-            "HOOKS = (RecordingHooks(), ShuttleChecks())\n"
+            f"\nfrom shuttle_prices.krt_test_hooks import {', '.join(hooks)}\n\n"
+            f"HOOKS = ({''.join(f'{h}(), ' for h in hooks)})\n"
         )
+    return project
+
+
+@pytest.fixture(scope="module")
+def hooked(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The hooked copy, its `kedro run` log and its .krt."""
+    work = tmp_path_factory.mktemp("hooked")
+    project = hooked_copy(trained_project, work / "project", "RecordingHooks", "ShuttleChecks")
     reference = work / "kedro-run.jsonl"
     os.environ["KRT_HOOK_LOG"] = str(reference)
     try:
